@@ -1,0 +1,36 @@
+import { BackendAdapterError } from './errors.ts';
+import { installCpuKernels } from './kernels/install.ts';
+import type { TensorBackendAdapter, Tf } from './types.ts';
+
+async function importCpu() {
+  return import('@tensorflow/tfjs-backend-cpu');
+}
+
+let available: Promise<boolean> | undefined;
+
+export const cpuBackend: TensorBackendAdapter = {
+  name: 'cpu',
+  priority: 100,
+  limits:
+    'Plain JavaScript kernels on typed arrays: memory is bounded by system RAM (each tensor is one typed array, at most ' +
+    '2^32-1 elements), but matmul runs at roughly 1-3 GFLOP/s, 10x or more below wasm. Meant for tests, debugging and ' +
+    'models of a few million parameters; full fine-tuning with Adam needs 16 B/param.',
+  isAvailable() {
+    available ??= importCpu().then(
+      () => true,
+      () => false,
+    );
+    return available;
+  },
+  async register(tf: Tf) {
+    try {
+      await importCpu();
+    } catch (cause) {
+      throw new BackendAdapterError('PEFTKIT_E_BACKEND_INIT', 'cannot import @tensorflow/tfjs-backend-cpu', { backend: 'cpu' }, { cause });
+    }
+    if (tf.findBackendFactory('cpu') == null) {
+      throw new BackendAdapterError('PEFTKIT_E_BACKEND_INIT', 'tfjs-backend-cpu did not register with this tfjs-core instance', { backend: 'cpu' });
+    }
+    installCpuKernels(tf);
+  },
+};

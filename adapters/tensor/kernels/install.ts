@@ -1,0 +1,23 @@
+import type { Tf } from '../types.ts';
+import { installKernel } from './registry.ts';
+import { cpuUnsortedSegmentSum, wasmUnsortedSegmentSum } from './segment-sum.ts';
+import { makeWasmFusedMatMul } from './wasm-fused-matmul.ts';
+import { makeWasmBatchMatMul } from './wasm-matmul.ts';
+
+/** Installs peftkit's wasm kernels. Idempotent; call after the wasm backend package is imported. */
+export function installWasmKernels(tf: Tf): void {
+  installKernel(tf, tf.BatchMatMul, 'wasm', (original) => {
+    if (original === undefined) throw new Error('tfjs-backend-wasm did not register BatchMatMul');
+    return makeWasmBatchMatMul(tf, original);
+  });
+  installKernel(tf, tf._FusedMatMul, 'wasm', (original) => {
+    if (original === undefined) throw new Error('tfjs-backend-wasm did not register _FusedMatMul');
+    return makeWasmFusedMatMul(tf, original);
+  });
+  installKernel(tf, tf.UnsortedSegmentSum, 'wasm', () => wasmUnsortedSegmentSum);
+}
+
+/** Installs peftkit's cpu kernels. Idempotent; call after the cpu backend package is imported. */
+export function installCpuKernels(tf: Tf): void {
+  installKernel(tf, tf.UnsortedSegmentSum, 'cpu', () => cpuUnsortedSegmentSum);
+}

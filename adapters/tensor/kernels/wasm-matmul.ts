@@ -1,0 +1,106 @@
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { Tf } from '../types.ts';
+import { type MatMulPlan, planMatMul } from './matmul-plan.ts';
+import { copyInto, copyRange, release, transposeLast, view } from './wasm-ops.ts';
+
+/**
+ * tfjs-backend-wasm 4.22 sends a product to XNNPACK only when it is a single non-transposed 2-D
+ * product; anything transposed or batched runs a naive C loop (0.4-1.8 vs ~20 GFLOP/s here). These
+ * wrappers rewrite every float32 product into fast 2-D calls of the original kernel:
+ *  - transposed operands are materialised first with the wasm Transpose kernel (O(size) copy),
+ *  - when B has a single batch, all batches of A are one [batch*m, k] x [k, n] product,
+ *  - otherwise each output matrix is one 2-D product of copied slices.
+ * XNNPACK caches packed weights keyed by the B tensor id, so every B slice is a fresh tensor (a
+ * reused scratch buffer would hit a stale cache entry); disposing it drops the cache entry.
+ */
+
+interface Operands {
+  /** A as [batchA, m, k] and B as [batchB, k, n], contiguous. */
+  a: TensorInfo;
+  b: TensorInfo;
+  /** Tensors created here that the caller must release. */
+  owned: TensorInfo[];
+}
+
+function normalise(tf: Tf, backend: BackendWasm, a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean, p: MatMulPlan): Operands {
+  const owned: TensorInfo[] = [];
+  let a3 = view(a, [p.batchA, p.m, p.k]);
+  let b3 = view(b, [p.batchB, p.k, p.n]);
+  if (tA) {
+    a3 = transposeLast(tf, backend, a, p.batchA, p.k, p.m);
+    owned.push(a3);
+  }
+  if (tB) {
+    b3 = transposeLast(tf, backend, b, p.batchB, p.n, p.k);
+    owned.push(b3);
+  }
+  return { a: a3, b: b3, owned };
+}
+
+type Product2d = (a: TensorInfo, b: TensorInfo) => TensorInfo;
+
+/** The batched product of normalised operands as a new [batch, m, n] tensor (shape set to outShape). */
+function batchedProduct(backend: BackendWasm, ops: Operands, p: MatMulPlan, product2d: Product2d): TensorInfo {
+  const { m, k, n } = p;
+  if (p.batchB === 1) {
+    // B broadcasts over every batch of A: one tall product, no copies.
+    const out = product2d(view(ops.a, [p.batchA * m, k]), view(ops.b, [k, n]));
+    return view(out, p.outShape);
+  }
+  const out = backend.makeOutput([p.batch, m, n], 'float32');
+  try {
+    for (let i = 0; i < p.batch; i++) {
+      const ai = p.batchA === 1 ? view(ops.a, [m, k]) : copyRange(backend, ops.a, (p.aIndex[i] as number) * m * k, m * k, [m, k]);
+      const bi = copyRange(backend, ops.b, (p.bIndex[i] as number) * k * n, k * n, [k, n]);
+      try {
+        const prod = product2d(ai, bi);
+        copyInto(backend, prod, out, i * m * n);
+        release(backend, prod);
+      } finally {
+        release(backend, bi);
+        if (p.batchA !== 1) release(backend, ai);
+      }
+    }
+  } catch (error) {
+    release(backend, out);
+    throw error;
+  }
+  return view(out, p.outShape);
+}
+
+/** True when tfjs already runs this product on XNNPACK: one non-transposed 2-D product. */
+export function isFastAlready(p: MatMulPlan, tA: boolean, tB: boolean): boolean {
+  return !tA && !tB && p.batchA === 1 && p.batchB === 1;
+}
+
+/** A plan for float32, non-empty, valid products; null means "leave it to the original kernel". */
+export function planFloatProduct(a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean): MatMulPlan | null {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  const p = planMatMul(a.shape, b.shape, tA, tB);
+  return p === null || p.m * p.k * p.n * p.batch === 0 ? null : p;
+}
+
+/** Computes A·B for any float32 operands via 2-D calls of `original` (the tfjs BatchMatMul kernel). */
+export function wasmProduct(tf: Tf, backend: BackendWasm, original: KernelFunc, a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean, p: MatMulPlan): TensorInfo {
+  const product2d: Product2d = (x, y) =>
+    original({ inputs: { a: x, b: y }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+  const ops = normalise(tf, backend, a, b, tA, tB, p);
+  try {
+    return batchedProduct(backend, ops, p, product2d);
+  } finally {
+    for (const t of ops.owned) release(backend, t);
+  }
+}
+
+export function makeWasmBatchMatMul(tf: Tf, original: KernelConfig): KernelFunc {
+  return (args) => {
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    const attrs = (args.attrs ?? {}) as NamedAttrMap;
+    const tA = attrs.transposeA === true;
+    const tB = attrs.transposeB === true;
+    const p = planFloatProduct(a, b, tA, tB);
+    if (p === null || isFastAlready(p, tA, tB)) return original.kernelFunc(args);
+    return wasmProduct(tf, args.backend as BackendWasm, original.kernelFunc, a, b, tA, tB, p);
+  };
+}

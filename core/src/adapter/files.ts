@@ -1,0 +1,106 @@
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Tensor } from '@tensorflow/tfjs-core';
+import { PeftkitError } from '../errors.ts';
+import { atomicWriteFile } from '../io/atomic-write.ts';
+import { decodeTensor, parseSafetensors, serializeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
+import type { SavedAdapter } from '../plugin/contract.ts';
+import type { Tf } from '../runtime/types.ts';
+
+export const DEFAULT_CONFIG_FILE = 'adapter_config.json';
+export const DEFAULT_WEIGHTS_FILE = 'adapter_model.safetensors';
+/** Weight-file names of the formats peftkit reads, in order of preference. */
+const WEIGHT_FILES = [DEFAULT_WEIGHTS_FILE, 'adapter.safetensors'];
+
+/** JSON with keys sorted at every level and 2-space indent, like PEFT's `json.dumps(sort_keys=True, indent=2)`. */
+export function sortedJson(value: unknown): string {
+  const sort = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sort);
+    if (v !== null && typeof v === 'object') {
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
+      );
+    }
+    return v;
+  };
+  return JSON.stringify(sort(value), null, 2);
+}
+
+/** Encodes a saved adapter: config text and safetensors bytes (metadata `{"format":"pt"}` as PEFT writes). */
+export function encodeAdapter(saved: SavedAdapter): { config: string; weights: Uint8Array } {
+  const tensors: TensorToWrite[] = Object.entries(saved.tensors).map(([name, t]) => tensorToWrite(name, t));
+  return { config: `${sortedJson(saved.config)}\n`, weights: serializeSafetensors(tensors, { format: 'pt' }) };
+}
+
+function tensorToWrite(name: string, t: Tensor): TensorToWrite {
+  const data = t.dataSync();
+  if (t.dtype === 'float32') return { name, dtype: 'F32', shape: t.shape, data: data as Float32Array };
+  if (t.dtype === 'int32') return { name, dtype: 'I32', shape: t.shape, data: data as Int32Array };
+  if (t.dtype === 'bool') return { name, dtype: 'BOOL', shape: t.shape, data: data as Uint8Array };
+  throw new PeftkitError('PEFTKIT_E_ADAPTER_DTYPE', `cannot save tensor '${name}' of dtype ${t.dtype}`, { tensor: name });
+}
+
+/** Decodes config text and safetensors bytes into a SavedAdapter whose tensors the caller must dispose. */
+export function decodeAdapter(tf: Tf, configText: string, weights: Uint8Array, files?: SavedAdapter['files']): SavedAdapter {
+  let config: unknown;
+  try {
+    config = JSON.parse(configText);
+  } catch (error) {
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `adapter config is not valid JSON: ${(error as Error).message}`, {});
+  }
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', 'adapter config must be a JSON object', {});
+  }
+  const file = parseSafetensors(weights);
+  const tensors: Record<string, Tensor> = {};
+  for (const [name, entry] of file.tensors) {
+    const decoded = decodeTensor(entry);
+    tensors[name] = tf.tensor(decoded.values, decoded.shape, decoded.dtype);
+  }
+  return files ? { config: config as Record<string, unknown>, tensors, files } : { config: config as Record<string, unknown>, tensors };
+}
+
+/** Writes an adapter directory atomically file by file (config last, so a half-written dir has no config). */
+export async function writeAdapterDir(dir: string, saved: SavedAdapter): Promise<void> {
+  const { config, weights } = encodeAdapter(saved);
+  await mkdir(dir, { recursive: true });
+  await atomicWriteFile(join(dir, saved.files?.weights ?? DEFAULT_WEIGHTS_FILE), weights);
+  await atomicWriteFile(join(dir, saved.files?.config ?? DEFAULT_CONFIG_FILE), new TextEncoder().encode(config));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Reads an adapter directory (PEFT or AdapterHub layout). */
+export async function readAdapterDir(tf: Tf, dir: string): Promise<SavedAdapter> {
+  const configPath = join(dir, DEFAULT_CONFIG_FILE);
+  if (!(await exists(configPath))) {
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no ${DEFAULT_CONFIG_FILE} in '${dir}'`, { dir });
+  }
+  let weightsFile: string | undefined;
+  for (const name of WEIGHT_FILES) {
+    if (await exists(join(dir, name))) {
+      weightsFile = name;
+      break;
+    }
+  }
+  if (weightsFile === undefined) {
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no adapter weights (${WEIGHT_FILES.join(' or ')}) in '${dir}'`, { dir });
+  }
+  const [configText, weights] = await Promise.all([readFile(configPath, 'utf8'), readFile(join(dir, weightsFile))]);
+  return decodeAdapter(tf, configText, new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength), {
+    config: DEFAULT_CONFIG_FILE,
+    weights: weightsFile,
+  });
+}
+
+export function disposeSaved(saved: SavedAdapter): void {
+  for (const t of Object.values(saved.tensors)) t.dispose();
+}

@@ -1,0 +1,53 @@
+/** @peftkit/core public API. Plugins import only from here (and `@peftkit/core/testing` in their tests). */
+export { z } from 'zod';
+export { PeftkitError, isPeftkitError } from './errors.ts';
+export { createKernel, type Kernel, type KernelOptions } from './kernel.ts';
+export { Scope } from './di/scope.ts';
+export { TOKENS, token, type Token, type KernelSettings } from './di/tokens.ts';
+export {
+  PLUGIN_API_VERSION,
+  HOOK_NAMES,
+  definePlugin,
+  type ConfigSchema,
+  type HookName,
+  type Logger,
+  type MergeOptions,
+  type MethodContext,
+  type MethodHandle,
+  type MethodPlugin,
+  type PluginCapabilities,
+  type PluginFamily,
+  type PluginMeta,
+  type SavedAdapter,
+} from './plugin/contract.ts';
+export { PluginRegistry } from './plugin/registry.ts';
+export { parseConfig, validatePluginObject } from './plugin/validate.ts';
+export { applyWeightUpdates, type WeightUpdate } from './plugin/merge-helpers.ts';
+export { AdapterManager, assertAdapterName, type AdapterRecord } from './adapter/manager.ts';
+export { decodeAdapter, encodeAdapter, readAdapterDir, writeAdapterDir, sortedJson, disposeSaved } from './adapter/files.ts';
+export type {
+  AdapterSelection,
+  BlockSite,
+  EmbeddingSite,
+  ForwardCall,
+  LinearBase,
+  LinearSite,
+  ModelDims,
+  ModelGraph,
+  ModelTask,
+  PrefixHook,
+  PromptHook,
+  SelectionGroup,
+  Site,
+  SiteHook,
+} from './model/graph.ts';
+export { HookTable } from './model/hooks.ts';
+export { BASE_ADAPTER, applyHooks, resolveSelection } from './model/selection.ts';
+export { DenseLinearBase, runLinear } from './model/linear.ts';
+export { LlamaModel, type LlamaOptions } from './model/llama.ts';
+export { KvCache } from './model/kv-cache.ts';
+export type { ForwardInput, ForwardOptions } from './model/forward.ts';
+export type { HostTensors, WeightSource } from './model/weights.ts';
+export { createTensorRuntime, type TensorRuntime, type TensorRuntimeOptions } from './runtime/runtime.ts';
+export type { BackendOptions, TensorBackendAdapter, Tf } from './runtime/types.ts';
+export { Rng } from './util/rng.ts';

@@ -1,0 +1,100 @@
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { AdapterManager } from './adapter/manager.ts';
+import { Scope } from './di/scope.ts';
+import { TOKENS } from './di/tokens.ts';
+import { PeftkitError } from './errors.ts';
+import type { ModelGraph } from './model/graph.ts';
+import type { Logger, MethodContext, MethodPlugin } from './plugin/contract.ts';
+import { PluginRegistry } from './plugin/registry.ts';
+import { createTensorRuntime, type TensorRuntime, type TensorRuntimeOptions } from './runtime/runtime.ts';
+import type { Tf } from './runtime/types.ts';
+
+export interface KernelOptions extends TensorRuntimeOptions {
+  /** Method plugins to register at boot, in dependency order. */
+  plugins?: readonly unknown[];
+  logger?: Logger;
+  /** Default seed for adapter initialisation. */
+  seed?: number;
+}
+
+export interface Kernel {
+  readonly tf: Tf;
+  readonly backend: string;
+  readonly registry: PluginRegistry;
+  /** The kernel's DI scope; servers derive a child per request. */
+  readonly scope: Scope;
+  /** Registers a method plugin object (validated). */
+  use(plugin: unknown): Kernel;
+  /** Imports a package name or file path and registers its default export (or `plugin` export). */
+  import(specifier: string): Promise<MethodPlugin>;
+  /** The adapter manager of a model (one per model). */
+  adapters(model: ModelGraph, options?: { tokenizer?: MethodContext['tokenizer'] }): AdapterManager;
+  dispose(): Promise<void>;
+}
+
+const consoleLogger: Logger = {
+  warn: (message) => console.warn(`[peftkit] ${message}`),
+  info: (message) => console.error(`[peftkit] ${message}`),
+};
+
+function toImportable(specifier: string): string {
+  if (specifier.startsWith('file:') || specifier.startsWith('node:')) return specifier;
+  const looksLikePath = specifier.startsWith('.') || isAbsolute(specifier) || /^[A-Za-z]:[\\/]/.test(specifier);
+  return looksLikePath ? pathToFileURL(resolve(specifier)).href : specifier;
+}
+
+/**
+ * The composition root: creates the tensor runtime, the registry and the kernel's DI scope, and registers the
+ * boot plugins. Nothing else wires services together.
+ */
+export async function createKernel(options: KernelOptions = {}): Promise<Kernel> {
+  const runtime = await createTensorRuntime(options);
+  const scope = new Scope();
+  const log = options.logger ?? consoleLogger;
+  scope.provideValue<TensorRuntime>(TOKENS.TensorRuntime, runtime);
+  scope.provideValue(TOKENS.Logger, log);
+  scope.provideValue(TOKENS.Settings, { seed: options.seed ?? 0, backend: runtime.backend });
+  scope.provideFactory(TOKENS.PluginRegistry, () => new PluginRegistry());
+
+  const registry = scope.resolve(TOKENS.PluginRegistry);
+  const managers = new WeakMap<ModelGraph, AdapterManager>();
+  const kernel: Kernel = {
+    tf: runtime.tf,
+    backend: runtime.backend,
+    registry,
+    scope,
+    use(plugin) {
+      registry.register(plugin);
+      return kernel;
+    },
+    async import(specifier) {
+      let mod: Record<string, unknown>;
+      try {
+        mod = (await import(toImportable(specifier))) as Record<string, unknown>;
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        throw new PeftkitError('PEFTKIT_E_PLUGIN_IMPORT', `cannot import plugin '${specifier}': ${message}`, { specifier }, { cause: error });
+      }
+      const candidate = mod.default ?? mod.plugin;
+      if (candidate === undefined) {
+        throw new PeftkitError('PEFTKIT_E_PLUGIN_INVALID', `'${specifier}' has no default export (or 'plugin' export)`, { specifier });
+      }
+      return registry.register(candidate, specifier);
+    },
+    adapters(model, managerOptions = {}) {
+      let manager = managers.get(model);
+      if (manager === undefined) {
+        const settings = scope.resolve(TOKENS.Settings);
+        manager = new AdapterManager(runtime.tf, model, registry, { log, seed: settings.seed, ...managerOptions });
+        managers.set(model, manager);
+      }
+      return manager;
+    },
+    async dispose() {
+      await scope.dispose();
+    },
+  };
+  for (const plugin of options.plugins ?? []) kernel.use(plugin);
+  return kernel;
+}

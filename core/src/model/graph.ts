@@ -1,0 +1,130 @@
+import type { Tensor, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
+import type { Rng } from '../util/rng.ts';
+import type { HookTable } from './hooks.ts';
+
+/**
+ * The model graph seam. A model exposes named *sites* (named exactly as the Hugging Face module path so PEFT
+ * keys map 1:1). Method plugins attach per-adapter hooks to sites; which hooks run is decided per forward call
+ * by the adapter selection carried in `ForwardCall`, never by global state.
+ */
+
+/** Which adapters a forward call uses: the same list for every row, or one adapter (or none) per batch row. */
+export type AdapterSelection = { readonly active: readonly string[] } | { readonly perRow: readonly (string | null)[] };
+
+export interface SelectionGroup {
+  /** Adapters applied, in order, to the rows of this group. */
+  readonly adapters: readonly string[];
+  /** Batch rows of the group; null means every row. */
+  readonly rows: readonly number[] | null;
+}
+
+/** Per-call state handed to every hook. Immutable from the hook's point of view. */
+export interface ForwardCall {
+  readonly groups: readonly SelectionGroup[];
+  readonly batchSize: number;
+  readonly training: boolean;
+  /** Source of dropout masks while training; null at inference. */
+  readonly rng: Rng | null;
+}
+
+/** The base computation of a linear site; QLoRA swaps it for a quantized one. */
+export interface LinearBase {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  /** y = x·Wᵀ + b for x [N, in] → [N, out]. */
+  forward(x: Tensor2D): Tensor2D;
+  /** The effective weight in [out, in] layout (a new tensor owned by the caller). */
+  weightOutIn(): Tensor2D;
+  /** Overwrites the weight from an [out, in] tensor (merge/unmerge). The argument stays owned by the caller. */
+  assignOutIn(weight: Tensor2D): void;
+  readonly bias: Variable | null;
+  /** Variables full fine-tuning would train. */
+  readonly variables: readonly Variable[];
+  /** Bytes held by the base weight (reported by inspect and the server). */
+  readonly byteSize: number;
+  dispose(): void;
+}
+
+/** A hook on a linear or embedding site: maps (input, base output) of the rows it applies to, to a new output. */
+export interface SiteHook {
+  apply(input: Tensor, output: Tensor3D, call: ForwardCall): Tensor3D;
+}
+
+export interface LinearSite {
+  readonly kind: 'linear';
+  readonly name: string;
+  /** Transformer layer index, or null outside the layer stack. */
+  readonly layer: number | null;
+  /** Storage layout of the original checkpoint: torch Linear [out, in] or GPT-2 Conv1D [in, out]. */
+  readonly layout: 'out_in' | 'in_out';
+  /** True for the output head (excluded from `all-linear`). */
+  readonly isHead: boolean;
+  base: LinearBase;
+  readonly hooks: HookTable<SiteHook>;
+}
+
+export interface EmbeddingSite {
+  readonly kind: 'embedding';
+  readonly name: string;
+  readonly layer: null;
+  readonly numEmbeddings: number;
+  readonly dim: number;
+  readonly weight: Variable;
+  readonly hooks: HookTable<SiteHook>;
+}
+
+/** A sub-layer (attention block or MLP) whose output bottleneck adapters transform. */
+export interface BlockSite {
+  readonly kind: 'block';
+  readonly name: string;
+  readonly layer: number;
+  readonly role: 'attention' | 'mlp';
+  readonly dim: number;
+  readonly hooks: HookTable<SiteHook>;
+}
+
+export type Site = LinearSite | EmbeddingSite | BlockSite;
+
+/** Virtual-token embeddings prepended to the input (prompt tuning, P-Tuning). */
+export interface PromptHook {
+  /** [numVirtualTokens, hiddenSize] */
+  virtualTokens(call: ForwardCall): Tensor2D;
+}
+
+/** Per-layer key/value prefixes entering attention (prefix tuning, P-Tuning v2). */
+export interface PrefixHook {
+  readonly numVirtualTokens: number;
+  /** key and value, each [numVirtualTokens, numKvHeads, headDim], for one layer. */
+  prefix(layer: number, call: ForwardCall): { key: Tensor3D; value: Tensor3D };
+}
+
+export interface ModelDims {
+  readonly hiddenSize: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  readonly vocabSize: number;
+  readonly intermediateSize: number;
+  readonly maxPositions: number;
+}
+
+export type ModelTask = 'causal-lm' | 'seq-cls';
+
+export interface ModelGraph {
+  /** Hugging Face `model_type` (llama, gpt2, bert, …). */
+  readonly arch: string;
+  readonly task: ModelTask;
+  readonly dims: ModelDims;
+  /** Label names for sequence classification. */
+  readonly labels: readonly string[] | null;
+  site(name: string): Site | undefined;
+  sites(): Iterable<Site>;
+  readonly prompts: HookTable<PromptHook>;
+  readonly prefixes: HookTable<PrefixHook>;
+  /** Looks up token embeddings (no hooks): ids → [n, hiddenSize]. */
+  embed(ids: readonly number[]): Tensor2D;
+  /** Every base parameter under its Hugging Face name (tied weights listed once). */
+  parameters(): Map<string, Variable>;
+  dispose(): void;
+}

@@ -1,0 +1,258 @@
+import type { Tensor, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs-core';
+import type { Tf } from '../runtime/types.ts';
+import { attentionMask, positionsFromMask } from './attention-mask.ts';
+import { type ForwardInput, type ForwardOptions, lastRealIndex, validateInput } from './forward.ts';
+import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, PrefixHook, PromptHook, Site, SiteHook } from './graph.ts';
+import { HookTable } from './hooks.ts';
+import { KvCache } from './kv-cache.ts';
+import { createLinearSite, DenseLinearBase, runLinear } from './linear.ts';
+import { type LlamaConfig, parseLlamaConfig } from './llama-config.ts';
+import { rmsNorm, silu } from './norms.ts';
+import { layerPrefixes, virtualTokens } from './prompt-inputs.ts';
+import { ropeTables, applyRope } from './rope.ts';
+import { applyHooks, resolveSelection } from './selection.ts';
+import { type WeightSource, WeightLoader } from './weights.ts';
+
+interface LlamaLayer {
+  inputNorm: Variable;
+  postNorm: Variable;
+  q: LinearSite;
+  k: LinearSite;
+  v: LinearSite;
+  o: LinearSite;
+  gate: LinearSite;
+  up: LinearSite;
+  down: LinearSite;
+  attnBlock: BlockSite;
+  mlpBlock: BlockSite;
+}
+
+export interface LlamaOptions {
+  task?: ModelTask;
+  /** Labels for sequence classification (the `score` head is created, or read from the checkpoint). */
+  labels?: readonly string[];
+}
+
+/** Llama-family decoder (Llama, Mistral, Qwen2, SmolLM, TinyLlama) on the model-graph seam, with HF module names. */
+export class LlamaModel implements ModelGraph {
+  readonly arch: string;
+  readonly task: ModelTask;
+  readonly config: LlamaConfig;
+  readonly labels: readonly string[] | null;
+  readonly prompts = new HookTable<PromptHook>('prompts');
+  readonly prefixes = new HookTable<PrefixHook>('prefixes');
+  readonly #tf: Tf;
+  readonly #sites = new Map<string, Site>();
+  readonly #params: Map<string, Variable>;
+  readonly #embed: EmbeddingSite;
+  readonly #layers: LlamaLayer[] = [];
+  readonly #norm: Variable;
+  readonly #head: LinearSite;
+
+  constructor(tf: Tf, configJson: unknown, weights: WeightSource, options: LlamaOptions = {}) {
+    this.#tf = tf;
+    this.config = parseLlamaConfig(configJson);
+    this.arch = this.config.json.model_type;
+    this.task = options.task ?? 'causal-lm';
+    this.labels = this.task === 'seq-cls' ? (options.labels ?? ['LABEL_0', 'LABEL_1']) : null;
+    const { hiddenSize: d, numLayers, numHeads, numKvHeads, headDim, vocabSize, intermediateSize } = this.config.dims;
+    const loader = new WeightLoader(tf, weights);
+    try {
+      const embedWeight = loader.take('model.embed_tokens.weight', [vocabSize, d]);
+      this.#embed = { kind: 'embedding', name: 'model.embed_tokens', layer: null, numEmbeddings: vocabSize, dim: d, weight: embedWeight, hooks: new HookTable<SiteHook>('model.embed_tokens') };
+      this.#add(this.#embed);
+      const linear = (name: string, out: number, inp: number, layer: number | null, bias: boolean): LinearSite => {
+        const w = loader.take(`${name}.weight`, [out, inp]);
+        const b = bias ? loader.take(`${name}.bias`, [out], 'zeros') : null;
+        return this.#add(createLinearSite(name, new DenseLinearBase(tf, w, 'out_in', b), { layer, layout: 'out_in' }));
+      };
+      for (let i = 0; i < numLayers; i++) {
+        const p = `model.layers.${i}`;
+        const c = this.config;
+        this.#layers.push({
+          inputNorm: loader.take(`${p}.input_layernorm.weight`, [d], 'ones'),
+          q: linear(`${p}.self_attn.q_proj`, numHeads * headDim, d, i, c.qkvBias),
+          k: linear(`${p}.self_attn.k_proj`, numKvHeads * headDim, d, i, c.qkvBias),
+          v: linear(`${p}.self_attn.v_proj`, numKvHeads * headDim, d, i, c.qkvBias),
+          o: linear(`${p}.self_attn.o_proj`, d, numHeads * headDim, i, c.outputBias),
+          attnBlock: this.#add({ kind: 'block', name: `${p}.self_attn`, layer: i, role: 'attention', dim: d, hooks: new HookTable<SiteHook>(`${p}.self_attn`) }),
+          postNorm: loader.take(`${p}.post_attention_layernorm.weight`, [d], 'ones'),
+          gate: linear(`${p}.mlp.gate_proj`, intermediateSize, d, i, c.mlpBias),
+          up: linear(`${p}.mlp.up_proj`, intermediateSize, d, i, c.mlpBias),
+          down: linear(`${p}.mlp.down_proj`, d, intermediateSize, i, c.mlpBias),
+          mlpBlock: this.#add({ kind: 'block', name: `${p}.mlp`, layer: i, role: 'mlp', dim: d, hooks: new HookTable<SiteHook>(`${p}.mlp`) }),
+        });
+      }
+      this.#norm = loader.take('model.norm.weight', [d], 'ones');
+      if (this.task === 'seq-cls') {
+        const labels = this.labels?.length ?? 2;
+        this.#head = this.#add(createLinearSite('score', new DenseLinearBase(tf, loader.take('score.weight', [labels, d]), 'out_in', null), { layer: null, layout: 'out_in', isHead: true }));
+      } else if (this.config.tieWordEmbeddings) {
+        // The tied head shares the embedding variable; it is not a separate parameter.
+        this.#head = this.#add(createLinearSite('lm_head', new DenseLinearBase(tf, embedWeight, 'out_in', null), { layer: null, layout: 'out_in', isHead: true }));
+      } else {
+        this.#head = this.#add(createLinearSite('lm_head', new DenseLinearBase(tf, loader.take('lm_head.weight', [vocabSize, d]), 'out_in', null), { layer: null, layout: 'out_in', isHead: true }));
+      }
+    } catch (error) {
+      loader.disposeAll();
+      throw error;
+    }
+    this.#params = loader.created;
+  }
+
+  get dims() {
+    return this.config.dims;
+  }
+
+  #add<S extends Site>(site: S): S {
+    this.#sites.set(site.name, site);
+    return site;
+  }
+
+  site(name: string): Site | undefined {
+    return this.#sites.get(name);
+  }
+
+  sites(): Iterable<Site> {
+    return this.#sites.values();
+  }
+
+  parameters(): Map<string, Variable> {
+    return new Map(this.#params);
+  }
+
+  embed(ids: readonly number[]): Tensor2D {
+    const tf = this.#tf;
+    return tf.tidy(() => tf.gather(this.#embed.weight, tf.tensor1d(ids as number[], 'int32')) as Tensor2D);
+  }
+
+  createCache(): KvCache {
+    return new KvCache(this.#tf, this.config.dims.numLayers);
+  }
+
+  /** Logits [batch, seq, vocab] of the real tokens (virtual tokens of prompt methods are not returned). */
+  forward(input: ForwardInput, options: ForwardOptions = {}): Tensor3D {
+    const tf = this.#tf;
+    return tf.tidy(() => {
+      const { hidden } = this.#hidden(input, options);
+      return this.#project(hidden, options) as Tensor3D;
+    });
+  }
+
+  /** Sequence-classification logits [batch, labels], pooled at each row's last real token. */
+  classify(input: ForwardInput, options: ForwardOptions = {}): Tensor2D {
+    const tf = this.#tf;
+    return tf.tidy(() => {
+      const { hidden, mask } = this.#hidden(input, options);
+      const [batch, seq, d] = hidden.shape;
+      const flat = tf.reshape(hidden, [batch * seq, d]);
+      const index = tf.tensor1d(lastRealIndex(mask).map((i, b) => b * seq + i), 'int32');
+      const pooled = tf.reshape(tf.gather(flat, index), [batch, 1, d]) as Tensor3D;
+      return tf.reshape(this.#project(pooled, options), [batch, -1]) as Tensor2D;
+    });
+  }
+
+  #project(hidden: Tensor3D, options: ForwardOptions): Tensor3D {
+    const call = this.#call(hidden.shape[0], options);
+    return runLinear(this.#tf, this.#head, hidden, call);
+  }
+
+  #call(batch: number, options: ForwardOptions): ForwardCall {
+    return { groups: resolveSelection(options.selection, batch), batchSize: batch, training: options.training ?? false, rng: options.rng ?? null };
+  }
+
+  /** Final-norm hidden states of the real tokens. Runs inside the caller's tidy. */
+  #hidden(input: ForwardInput, options: ForwardOptions): { hidden: Tensor3D; mask: number[][] } {
+    const tf = this.#tf;
+    const { dims, rmsNormEps, ropeTheta } = this.config;
+    const { batch, mask } = validateInput(input, dims.vocabSize);
+    const call = this.#call(batch, options);
+    const cache = options.cache;
+    const fresh = cache === undefined || cache.isEmpty;
+
+    const ids = tf.tensor2d(input.ids as number[][], undefined, 'int32');
+    let h = tf.gather(this.#embed.weight, ids) as Tensor3D;
+    h = applyHooks(tf, this.#embed.hooks, ids, h, call);
+
+    let tokenMask = mask;
+    let virtualCount = 0;
+    if (fresh) {
+      const prompt = virtualTokens(tf, this.prompts, call, dims.hiddenSize);
+      if (prompt) {
+        h = tf.concat([prompt.tensor, h], 1) as Tensor3D;
+        tokenMask = mask.map((row, b) => [...(prompt.mask[b] as number[]), ...row]);
+        virtualCount = prompt.mask[0]?.length ?? 0;
+      }
+    }
+    // Prefixes are computed per layer but have the same per-row lengths in every layer.
+    const prefixes = fresh ? Array.from({ length: dims.numLayers }, (_, i) => layerPrefixes(tf, this.prefixes, call, i, dims.numKvHeads, dims.headDim)) : [];
+    const firstPrefix = prefixes[0] ?? null;
+    const earlierMask = !fresh ? cache.keyMask : (firstPrefix?.mask ?? []);
+    const start = !fresh ? cache.nextPosition : (firstPrefix?.lengths ?? tokenMask.map(() => 0));
+    const { positions, next } = positionsFromMask(tokenMask, start);
+    const { cos, sin } = ropeTables(tf, positions, dims.headDim, ropeTheta);
+    const additiveMask = attentionMask(tf, earlierMask, tokenMask, true);
+
+    for (const [i, layer] of this.#layers.entries()) {
+      const x = rmsNorm(tf, h, layer.inputNorm, rmsNormEps) as Tensor3D;
+      const attn = this.#attention(i, layer, x, cos, sin, additiveMask, prefixes[i] ?? null, cache, call);
+      h = tf.add(h, applyHooks(tf, layer.attnBlock.hooks, x, attn, call));
+      const y = rmsNorm(tf, h, layer.postNorm, rmsNormEps) as Tensor3D;
+      const act = tf.mul(silu(tf, runLinear(tf, layer.gate, y, call)), runLinear(tf, layer.up, y, call)) as Tensor3D;
+      const mlp = runLinear(tf, layer.down, act, call);
+      h = tf.add(h, applyHooks(tf, layer.mlpBlock.hooks, y, mlp, call));
+    }
+    if (cache) {
+      cache.keyMask = tokenMask.map((row, b) => [...((earlierMask[b] as number[] | undefined) ?? []), ...row]);
+      cache.nextPosition = next;
+      cache.length = cache.keyMask[0]?.length ?? 0;
+    }
+    h = rmsNorm(tf, h, this.#norm, rmsNormEps) as Tensor3D;
+    if (virtualCount > 0) h = tf.slice(h, [0, virtualCount, 0], [-1, -1, -1]);
+    return { hidden: h, mask };
+  }
+
+  #attention(
+    index: number,
+    layer: LlamaLayer,
+    x: Tensor3D,
+    cos: Tensor4D,
+    sin: Tensor4D,
+    mask: Tensor,
+    prefix: { key: Tensor4D; value: Tensor4D } | null,
+    cache: KvCache | undefined,
+    call: ForwardCall,
+  ): Tensor3D {
+    const tf = this.#tf;
+    const { numHeads, numKvHeads, headDim } = this.config.dims;
+    const [batch, seq] = x.shape;
+    const group = numHeads / numKvHeads;
+    const heads = (site: LinearSite, n: number) => tf.reshape(runLinear(tf, site, x, call), [batch, seq, n, headDim]) as Tensor4D;
+    const q = applyRope(tf, heads(layer.q, numHeads), cos, sin);
+    const k = applyRope(tf, heads(layer.k, numKvHeads), cos, sin);
+    const v = heads(layer.v, numKvHeads);
+    // Query heads sharing a KV head are stacked along the time axis: one batched product per KV head, no KV copies.
+    const qGrouped = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [batch, numKvHeads, group * seq, headDim]);
+    let keys = tf.transpose(k, [0, 2, 1, 3]) as Tensor4D;
+    let values = tf.transpose(v, [0, 2, 1, 3]) as Tensor4D;
+    const past = cache?.layer(index) ?? null;
+    const earlier = past ?? prefix;
+    if (earlier) {
+      keys = tf.concat([earlier.key, keys], 2);
+      values = tf.concat([earlier.value, values], 2);
+    }
+    if (cache) cache.setLayer(index, keys, values);
+    const time = keys.shape[2];
+    const scores = tf.mul(tf.matMul(qGrouped, keys, false, true), 1 / Math.sqrt(headDim));
+    const masked = tf.add(tf.reshape(scores, [batch, numKvHeads, group, seq, time]), mask);
+    const probs = tf.reshape(tf.softmax(masked), [batch, numKvHeads, group * seq, time]);
+    const context = tf.reshape(tf.matMul(probs, values), [batch, numHeads, seq, headDim]);
+    const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, seq, numHeads * headDim]) as Tensor3D;
+    return runLinear(tf, layer.o, merged, call);
+  }
+
+  dispose(): void {
+    for (const v of this.#params.values()) v.dispose();
+    this.#params.clear();
+  }
+}

@@ -1,0 +1,99 @@
+import type { Tensor, Tensor3D } from '@tensorflow/tfjs-core';
+import { PeftkitError } from '../errors.ts';
+import type { Tf } from '../runtime/types.ts';
+import type { AdapterSelection, ForwardCall, SelectionGroup } from './graph.ts';
+import type { HookTable } from './hooks.ts';
+
+/** Name that selects no adapter for a row (PEFT's convention). */
+export const BASE_ADAPTER = '__base__';
+
+/** Turns a selection into row groups. Rows whose adapter is null or `__base__` get no group. */
+export function resolveSelection(selection: AdapterSelection | undefined, batchSize: number): SelectionGroup[] {
+  if (selection === undefined) return [];
+  if ('active' in selection) {
+    const active = selection.active.filter((name) => name !== BASE_ADAPTER);
+    return active.length === 0 ? [] : [{ adapters: active, rows: null }];
+  }
+  if (selection.perRow.length !== batchSize) {
+    throw new PeftkitError('PEFTKIT_E_SELECTION', `perRow selection has ${selection.perRow.length} entries for a batch of ${batchSize}`, {
+      rows: selection.perRow.length,
+      batchSize,
+    });
+  }
+  const byAdapter = new Map<string, number[]>();
+  selection.perRow.forEach((name, row) => {
+    if (name === null || name === BASE_ADAPTER) return;
+    const rows = byAdapter.get(name);
+    if (rows === undefined) byAdapter.set(name, [row]);
+    else rows.push(row);
+  });
+  const groups: SelectionGroup[] = [];
+  for (const [name, rows] of byAdapter) groups.push({ adapters: [name], rows: rows.length === batchSize ? null : rows });
+  return groups;
+}
+
+/** Every adapter name a call uses. */
+export function adaptersOf(call: ForwardCall): Set<string> {
+  const names = new Set<string>();
+  for (const group of call.groups) for (const name of group.adapters) names.add(name);
+  return names;
+}
+
+/** Adapter active for a batch row (first adapter of its group), or null. */
+export function rowAdapters(call: ForwardCall): (readonly string[])[] {
+  const rows: (readonly string[])[] = Array.from({ length: call.batchSize }, () => []);
+  for (const group of call.groups) {
+    if (group.rows === null) for (let r = 0; r < call.batchSize; r++) rows[r] = group.adapters;
+    else for (const r of group.rows) rows[r] = group.adapters;
+  }
+  return rows;
+}
+
+interface RowHook {
+  apply(input: Tensor, output: Tensor3D, call: ForwardCall): Tensor3D;
+}
+
+/**
+ * Applies the hooks of a site to the rows selected for each adapter. The base output is computed once for the
+ * whole batch; each group's rows are gathered, transformed and put back in place, so a mixed batch gives the
+ * same rows as per-row calls. Must run inside a tidy scope.
+ */
+export function applyHooks(tf: Tf, hooks: HookTable<RowHook>, input: Tensor, output: Tensor3D, call: ForwardCall): Tensor3D {
+  if (hooks.size === 0 || call.groups.length === 0) return output;
+  const chain = (adapters: readonly string[], x: Tensor, y: Tensor3D): Tensor3D => {
+    let out = y;
+    for (const name of adapters) {
+      const hook = hooks.get(name);
+      if (hook !== undefined) out = hook.apply(x, out, call);
+    }
+    return out;
+  };
+  const first = call.groups[0];
+  if (call.groups.length === 1 && first !== undefined && first.rows === null) return chain(first.adapters, input, output);
+
+  const pieces: Tensor3D[] = [];
+  const order: number[] = [];
+  const covered = new Set<number>();
+  for (const group of call.groups) {
+    if (!group.adapters.some((name) => hooks.has(name))) continue;
+    const rows = group.rows ?? Array.from({ length: call.batchSize }, (_, i) => i);
+    const index = tf.tensor1d(rows as number[], 'int32');
+    pieces.push(chain(group.adapters, tf.gather(input, index), tf.gather(output, index)));
+    for (const r of rows) {
+      order.push(r);
+      covered.add(r);
+    }
+  }
+  if (pieces.length === 0) return output;
+  const rest: number[] = [];
+  for (let r = 0; r < call.batchSize; r++) if (!covered.has(r)) rest.push(r);
+  if (rest.length > 0) {
+    pieces.push(tf.gather(output, tf.tensor1d(rest, 'int32')));
+    order.push(...rest);
+  }
+  const inverse = new Int32Array(order.length);
+  order.forEach((row, position) => {
+    inverse[row] = position;
+  });
+  return tf.gather(tf.concat(pieces, 0), tf.tensor1d(inverse, 'int32'));
+}

@@ -1,0 +1,66 @@
+import * as tfcore from '@tensorflow/tfjs-core';
+import { defaultTensorBackends } from '@peftkit/adapters/tensor';
+import { PeftkitError } from '../errors.ts';
+import { registerAllGradients } from './gradients/index.ts';
+import type { BackendOptions, TensorBackendAdapter, Tf } from './types.ts';
+
+export interface TensorRuntime {
+  readonly tf: Tf;
+  /** The backend actually in use. */
+  readonly backend: string;
+  readonly adapter: TensorBackendAdapter;
+}
+
+export interface TensorRuntimeOptions extends BackendOptions {
+  /** Backend name; falls back to PEFTKIT_BACKEND, then the available adapter with the highest priority. */
+  backend?: string;
+  /** Backend adapters to choose from (defaults: wasm, cpu, tensorflow when installed). */
+  backends?: readonly TensorBackendAdapter[];
+}
+
+function envBackend(): string | undefined {
+  const value = globalThis.process?.env?.PEFTKIT_BACKEND;
+  return value === undefined || value === '' ? undefined : value;
+}
+
+async function pickAdapter(adapters: readonly TensorBackendAdapter[], requested: string | undefined) {
+  if (requested !== undefined) {
+    const adapter = adapters.find((a) => a.name === requested);
+    if (adapter === undefined) {
+      throw new PeftkitError('PEFTKIT_E_BACKEND_UNKNOWN', `unknown tensor backend '${requested}'; known: ${adapters.map((a) => a.name).join(', ')}`, {
+        backend: requested,
+      });
+    }
+    if (!(await adapter.isAvailable())) {
+      throw new PeftkitError('PEFTKIT_E_BACKEND_UNAVAILABLE', `tensor backend '${requested}' cannot be loaded on this runtime (is its package installed?)`, {
+        backend: requested,
+      });
+    }
+    return adapter;
+  }
+  const sorted = [...adapters].sort((a, b) => b.priority - a.priority);
+  for (const adapter of sorted) if (await adapter.isAvailable()) return adapter;
+  throw new PeftkitError('PEFTKIT_E_BACKEND_UNAVAILABLE', 'no tensor backend is available', {});
+}
+
+/**
+ * Selects, registers and activates a tensor backend on the shared tfjs-core instance and makes sure
+ * every gradient peftkit relies on is registered. tfjs has one global engine, so the active backend is
+ * process-wide: creating a runtime for another backend switches every kernel in the process.
+ */
+export async function createTensorRuntime(options: TensorRuntimeOptions = {}): Promise<TensorRuntime> {
+  const tf: Tf = tfcore;
+  registerAllGradients(tf);
+  const adapters = options.backends ?? defaultTensorBackends;
+  const adapter = await pickAdapter(adapters, options.backend ?? envBackend());
+  const backendOptions: BackendOptions = {};
+  if (options.threads !== undefined) backendOptions.threads = options.threads;
+  await adapter.register(tf, backendOptions);
+  // tf.setBackend resolves to false (it does not throw) when the backend fails to initialise.
+  const ok = await tf.setBackend(adapter.name);
+  if (!ok || tf.getBackend() !== adapter.name) {
+    throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', `tensor backend '${adapter.name}' failed to initialise`, { backend: adapter.name });
+  }
+  await tf.ready();
+  return { tf, backend: adapter.name, adapter };
+}
