@@ -41,11 +41,18 @@ const commands = {
   bun: [bin('bun'), ['test', '--timeout', '120000', ...files]],
 };
 
+const ESC = String.fromCharCode(27);
+const stripAnsi = (text) =>
+  text
+    .split(ESC)
+    .map((part, i) => (i === 0 ? part : part.replace(/^\[[0-9;]*m/, '')))
+    .join('');
+
 // Each runtime prints its own closing counts in its own format; read them back for the summary.
 const parsers = {
   node: (out) => [Number(/^# pass (\d+)/m.exec(out)?.[1] ?? Number.NaN), Number(/^# fail (\d+)/m.exec(out)?.[1] ?? Number.NaN)],
   deno: (out) => {
-    const m = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(out.replace(/\x1b\[[0-9;]*m/g, ''));
+    const m = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(stripAnsi(out));
     return m ? [Number(m[1]), Number(m[2])] : [Number.NaN, Number.NaN];
   },
   bun: (out) => [Number(/^\s*(\d+) pass$/m.exec(out)?.[1] ?? Number.NaN), Number(/^\s*(\d+) fail$/m.exec(out)?.[1] ?? Number.NaN)],
@@ -63,7 +70,12 @@ for (const runtime of selected) {
   }
   console.log(`\n===== ${runtime} =====`);
   const started = Date.now();
-  const result = spawnSync(command[0], command[1], { cwd: root, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }, maxBuffer: 256 * 1024 * 1024 });
+  const result = spawnSync(command[0], command[1], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+    maxBuffer: 256 * 1024 * 1024,
+  });
   const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
   process.stdout.write(output);
   const [pass, fail] = parsers[runtime](output);

@@ -29,5 +29,8 @@ test('child scopes see parent registrations and may override them locally', () =
 
 test('resolving an unregistered token gives PEFTKIT_E_DI_UNREGISTERED', () => {
   const scope = new Scope();
-  assert.throws(() => scope.resolve(token<number>('test:Missing')), (e) => isPeftkitError(e, 'PEFTKIT_E_DI_UNREGISTERED'));
+  assert.throws(
+    () => scope.resolve(token<number>('test:Missing')),
+    (e) => isPeftkitError(e, 'PEFTKIT_E_DI_UNREGISTERED'),
+  );
 });

@@ -151,7 +151,14 @@ const cases: Record<string, () => void> = {
   },
   'gather / embedding lookup with repeated indices': () => {
     const ids = tf.tensor1d([0, 2, 2, 4, 0, 2], 'int32');
-    const ids2 = tf.tensor2d([[1, 1], [0, 2]], [2, 2], 'int32');
+    const ids2 = tf.tensor2d(
+      [
+        [1, 1],
+        [0, 2],
+      ],
+      [2, 2],
+      'int32',
+    );
     checkGrad((table) => tf.gather(table, ids), [input([5, 3])]);
     checkGrad((table) => tf.gather(table, ids2), [input([4, 3])]);
     checkGrad((x) => tf.gather(x, ids2, 1), [input([2, 3, 2])]);
@@ -170,10 +177,13 @@ const cases: Record<string, () => void> = {
   'LayerNorm and RMSNorm': () => {
     checkGrad(layerNorm, [input([3, 6], -2, 2), input([6]), input([6])]);
     checkGrad(rmsNorm, [input([3, 6], -2, 2), input([6])]);
-    checkGrad((x) => {
-      const { mean, variance } = tf.moments(x, -1, true);
-      return tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-3)));
-    }, [input([2, 5], -2, 2)]);
+    checkGrad(
+      (x) => {
+        const { mean, variance } = tf.moments(x, -1, true);
+        return tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-3)));
+      },
+      [input([2, 5], -2, 2)],
+    );
   },
   'GELU (tanh and erf) and SiLU': () => {
     checkGrad(geluTanh, [input([12], -3, 3)]);
@@ -183,14 +193,20 @@ const cases: Record<string, () => void> = {
   'concat, slice, split, stack, unstack': () => {
     checkGrad((a, b) => tf.slice(tf.concat([a, b], 1), [0, 1], [2, 3]), [input([2, 2]), input([2, 3])]);
     checkGrad((a, b) => tf.concat([a, b], -1), [input([2, 1]), input([2, 2])]);
-    checkGrad((x) => {
-      const [p, q] = tf.split(x, [1, 3], 1);
-      return tf.mul(tf.sum(p as T), q as T);
-    }, [input([2, 4])]);
-    checkGrad((a, b) => {
-      const [u, v] = tf.unstack(tf.stack([a, b], 1), 0);
-      return tf.mul(u as T, tf.exp(v as T));
-    }, [input([2, 3]), input([2, 3])]);
+    checkGrad(
+      (x) => {
+        const [p, q] = tf.split(x, [1, 3], 1);
+        return tf.mul(tf.sum(p as T), q as T);
+      },
+      [input([2, 4])],
+    );
+    checkGrad(
+      (a, b) => {
+        const [u, v] = tf.unstack(tf.stack([a, b], 1), 0);
+        return tf.mul(u as T, tf.exp(v as T));
+      },
+      [input([2, 3]), input([2, 3])],
+    );
     checkGrad((x) => tf.slice(x, [1], [-1]), [input([3, 2])]);
   },
   'cross entropy via logSoftmax and tf.losses': () => {
@@ -213,7 +229,13 @@ const cases: Record<string, () => void> = {
     checkGrad((a, b, c) => tf.addN([a, b, c, a]), [input([2, 2]), input([2, 2]), input([2, 2])]);
     checkGrad((a, b) => tf.atan2(a, b), [pos([4]), pos([4])]);
     // a / b stays clear of integers, so mod is smooth around these points.
-    checkGrad((a, b) => tf.mod(a, b), [{ shape: [3], values: Float32Array.from([2.5, 3.3, 0.6]) }, { shape: [3], values: Float32Array.from([1, 2, 1]) }]);
+    checkGrad(
+      (a, b) => tf.mod(a, b),
+      [
+        { shape: [3], values: Float32Array.from([2.5, 3.3, 0.6]) },
+        { shape: [3], values: Float32Array.from([1, 2, 1]) },
+      ],
+    );
   },
   'element-wise unary math and activations': () => {
     const pos = input([6], 0.5, 2);
@@ -254,7 +276,18 @@ const cases: Record<string, () => void> = {
     checkGrad((x) => tf.tile(x, [2, 3]), [input([2, 2])]);
     checkGrad((x) => tf.tile(x, [1, 2, 1]), [input([2, 1, 3])]);
     checkGrad((x) => tf.broadcastTo(x, [3, 2, 4]), [input([2, 1])]);
-    checkGrad((x) => tf.pad(x, [[1, 0], [0, 2]], 0.5), [input([2, 2])]);
+    checkGrad(
+      (x) =>
+        tf.pad(
+          x,
+          [
+            [1, 0],
+            [0, 2],
+          ],
+          0.5,
+        ),
+      [input([2, 2])],
+    );
     checkGrad((x) => tf.reverse(x, 1), [input([2, 3])]);
     checkGrad((x) => tf.transpose(tf.expandDims(x, 1), [2, 0, 1]), [input([2, 3])]);
     checkGrad((x) => tf.squeeze(tf.reshape(x, [1, 6, 1])), [input([2, 3])]);

@@ -108,9 +108,7 @@ for (const backend of BACKENDS) {
           assert.deepEqual(got.shape, want.shape, label);
           assert.deepEqual(got.dataSync(), want.values, label);
           got.dispose();
-          const before = withOriginalKernels(tf, backend, () =>
-            tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), tA, tB).dataSync()),
-          );
+          const before = withOriginalKernels(tf, backend, () => tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), tA, tB).dataSync()));
           assert.deepEqual(before, want.values, `original kernel, ${label}`);
         }
       }
@@ -178,6 +176,26 @@ for (const backend of BACKENDS) {
     }
   });
 
+  test(`${backend}: one buffer used as the right operand under two shapes (reshape shares it)`, async () => {
+    // tfjs-backend-wasm 4.22 caches XNNPACK weights by buffer id only and aborts on the second product.
+    const { tf } = await createTensorRuntime({ backend });
+    const w = ints([4, 6]);
+    const check = (label: string, got: Float32Array | Int32Array | Uint8Array, aShape: number[], a: Float32Array, bShape: number[]) =>
+      assert.deepEqual(got, refMatMul(a, aShape, w, bShape, false, false).values, label);
+    const wt = tf.tensor(w, [4, 6]);
+    const x = ints([3, 4]);
+    const y = ints([2, 5, 6]);
+    const z = ints([3, 2]);
+    tf.tidy(() => {
+      check('[3,4]·W[4,6]', tf.matMul(tf.tensor(x, [3, 4]), wt).dataSync(), [3, 4], x, [4, 6]);
+      check('[2,5,6]·W[6,4]', tf.matMul(tf.tensor(y, [2, 5, 6]), tf.reshape(wt, [6, 4])).dataSync(), [2, 5, 6], y, [6, 4]);
+      const fused = tf.fused.matMul({ a: tf.tensor(z, [3, 2]), b: tf.reshape(wt, [2, 12]), bias: tf.zeros([12]), activation: 'linear' });
+      check('fused [3,2]·W[2,12]', fused.dataSync(), [3, 2], z, [2, 12]);
+      check('[3,4]·W[4,6] again', tf.matMul(tf.tensor(x, [3, 4]), wt).dataSync(), [3, 4], x, [4, 6]);
+    });
+    wt.dispose();
+  });
+
   test(`${backend}: UnsortedSegmentSum matches the reference (repeated and out-of-range ids)`, async () => {
     const { tf } = await createTensorRuntime({ backend });
     const numSegments = 6;
@@ -204,7 +222,7 @@ for (const backend of BACKENDS) {
     const dim = 64;
     const ids = Int32Array.from({ length: 512 }, () => Math.floor(random() * vocab));
     const table = tf.zeros([vocab, dim]);
-    const grad = tf.tidy(() => tf.grad((w: ReturnType<typeof tf.zeros>) => tf.sum(tf.gather(w, tf.tensor1d(ids, "int32"))))(table));
+    const grad = tf.tidy(() => tf.grad((w: ReturnType<typeof tf.zeros>) => tf.sum(tf.gather(w, tf.tensor1d(ids, 'int32'))))(table));
     // d/dw sum(gather(w, ids)) puts, in every column, the number of times each row was picked.
     const counts = new Float32Array(vocab);
     for (const id of ids) counts[id] = (counts[id] as number) + 1;
@@ -257,7 +275,9 @@ test('wasm and cpu agree on a gradient through transposed and batched products',
     const grads = tf.tidy(() => {
       const f = (xs: ReturnType<typeof tf.tensor>, ws: ReturnType<typeof tf.tensor>, vs: ReturnType<typeof tf.tensor>) =>
         tf.sum(tf.matMul(tf.matMul(xs, ws), vs));
-      return tf.grads(f)([tf.tensor(x, shapes.x), tf.tensor(w, shapes.w), tf.tensor(v, shapes.v)]).map((g) => g.dataSync() as Float32Array);
+      return tf
+        .grads(f)([tf.tensor(x, shapes.x), tf.tensor(w, shapes.w), tf.tensor(v, shapes.v)])
+        .map((g) => g.dataSync() as Float32Array);
     });
     results.push(grads);
   }

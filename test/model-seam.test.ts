@@ -32,15 +32,20 @@ test('KV-cached decoding equals full forward passes', () => {
   full.dispose();
   const cache = model.createCache();
   const prefill = model.forward({ ids: ids.map((r) => r.slice(0, 5)) }, { cache });
-  const got = rows(prefill).map((r, b) => Array.from(r));
+  const got = rows(prefill).map((r) => Array.from(r));
   prefill.dispose();
   for (let t = 5; t < 8; t++) {
     const step = model.forward({ ids: ids.map((r) => [r[t] as number]) }, { cache });
-    rows(step).forEach((r, b) => (got[b] as number[]).push(...r));
+    for (const [b, r] of rows(step).entries()) (got[b] as number[]).push(...r);
     step.dispose();
   }
   cache.dispose();
-  assert.ok(maxAbsDiff(expected, got.map((r) => Float32Array.from(r))) <= 1e-5);
+  assert.ok(
+    maxAbsDiff(
+      expected,
+      got.map((r) => Float32Array.from(r)),
+    ) <= 1e-5,
+  );
   model.dispose();
 });
 
@@ -63,7 +68,11 @@ function promptHook(seed: number, tokens: number): PromptHook {
 }
 
 function prefixHook(seed: number, tokens: number): PrefixHook {
-  const shape: [number, number, number] = [tokens, TINY_LLAMA_CONFIG.num_key_value_heads, TINY_LLAMA_CONFIG.hidden_size / TINY_LLAMA_CONFIG.num_attention_heads];
+  const shape: [number, number, number] = [
+    tokens,
+    TINY_LLAMA_CONFIG.num_key_value_heads,
+    TINY_LLAMA_CONFIG.hidden_size / TINY_LLAMA_CONFIG.num_attention_heads,
+  ];
   const key = tf.keep(tf.randomNormal(shape, 0, 0.5, 'float32', seed));
   const value = tf.keep(tf.randomNormal(shape, 0, 0.5, 'float32', seed + 1));
   return { numVirtualTokens: tokens, prefix: (_layer: number, _call: ForwardCall) => ({ key, value }) as never };
@@ -94,11 +103,17 @@ test('prompt and prefix hooks: mixed batches equal per-row calls, with and witho
   prefill.dispose();
   for (let t = 3; t < 5; t++) {
     const step = model.forward({ ids: ids.map((r) => [r[t] as number]) }, { selection: { perRow: [...selections] }, cache });
-    rows(step).forEach((r, b) => (got[b] as number[]).push(...r));
+    for (const [b, r] of rows(step).entries()) (got[b] as number[]).push(...r);
     step.dispose();
   }
   cache.dispose();
-  assert.ok(maxAbsDiff(single, got.map((r) => Float32Array.from(r))) <= 1e-5, 'cached decoding equals the full forward');
+  assert.ok(
+    maxAbsDiff(
+      single,
+      got.map((r) => Float32Array.from(r)),
+    ) <= 1e-5,
+    'cached decoding equals the full forward',
+  );
   model.dispose();
 });
 
@@ -119,7 +134,10 @@ test('forward passes leak no tensors', () => {
 test('invalid inputs give PEFTKIT_E_INPUT', () => {
   const model = createTinyLlama(tf);
   for (const input of [{ ids: [] }, { ids: [[]] }, { ids: [[1, 2], [3]] }, { ids: [[1, 999]] }, { ids: [[1, 2]], mask: [[1]] }, { ids: [[1.5]] }]) {
-    assert.throws(() => model.forward(input as never), (e: unknown) => (e as { code?: string }).code === 'PEFTKIT_E_INPUT');
+    assert.throws(
+      () => model.forward(input as never),
+      (e: unknown) => (e as { code?: string }).code === 'PEFTKIT_E_INPUT',
+    );
   }
   model.dispose();
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AdapterManager, createKernel, isPeftkitError, PLUGIN_API_VERSION, PluginRegistry, z, type MethodPlugin } from '@peftkit/core';
+import { type AdapterManager, createKernel, isPeftkitError, PLUGIN_API_VERSION, PluginRegistry, z, type MethodPlugin } from '@peftkit/core';
 import { createTinyLlama } from '@peftkit/core/testing';
 
 /** A minimal valid plugin object; tests break one property at a time. */
@@ -61,11 +61,14 @@ test('a duplicate name is refused with PEFTKIT_E_PLUGIN_DUPLICATE and the first 
 test('an incompatible plugin-API range is refused with PEFTKIT_E_PLUGIN_VERSION', () => {
   const registry = new PluginRegistry();
   assert.equal(PLUGIN_API_VERSION, '1.0.0');
-  assert.throws(() => registry.register(samplePlugin({}, { core: '^2.0.0' })), (e) => {
-    assert.ok(isPeftkitError(e, 'PEFTKIT_E_PLUGIN_VERSION'));
-    assert.match(e.message, /expects plugin API '\^2\.0\.0', but this core provides '1\.0\.0'/);
-    return true;
-  });
+  assert.throws(
+    () => registry.register(samplePlugin({}, { core: '^2.0.0' })),
+    (e) => {
+      assert.ok(isPeftkitError(e, 'PEFTKIT_E_PLUGIN_VERSION'));
+      assert.match(e.message, /expects plugin API '\^2\.0\.0', but this core provides '1\.0\.0'/);
+      return true;
+    },
+  );
   assert.throws(() => registry.register(samplePlugin({}, { core: 'not a range' })), code('PEFTKIT_E_PLUGIN_INVALID'));
 });
 
@@ -88,14 +91,24 @@ test('unknown plugin names and frozen registries give coded errors', () => {
 test('configs with unknown keys or wrong types are refused with PEFTKIT_E_CONFIG_INVALID; nothing is injected', async () => {
   const kernel = await createKernel({ backend: 'cpu', logger: { warn() {}, info() {} } });
   let injected = 0;
-  kernel.use(samplePlugin({ inject: () => ((injected += 1), { trainableVariables: [] }) }));
+  kernel.use(
+    samplePlugin({
+      inject: () => {
+        injected += 1;
+        return { trainableVariables: [] };
+      },
+    }),
+  );
   const model = createTinyLlama(kernel.tf);
   const adapters = kernel.adapters(model);
-  assert.throws(() => adapters.create('a', 'sample', { size: 4, colour: 'red' }), (e) => {
-    assert.ok(isPeftkitError(e, 'PEFTKIT_E_CONFIG_INVALID'));
-    assert.match(e.message, /unknown key\(s\) 'colour'/);
-    return true;
-  });
+  assert.throws(
+    () => adapters.create('a', 'sample', { size: 4, colour: 'red' }),
+    (e) => {
+      assert.ok(isPeftkitError(e, 'PEFTKIT_E_CONFIG_INVALID'));
+      assert.match(e.message, /unknown key\(s\) 'colour'/);
+      return true;
+    },
+  );
   assert.throws(() => adapters.create('a', 'sample', { size: -1 }), code('PEFTKIT_E_CONFIG_INVALID'));
   assert.equal(injected, 0);
   adapters.create('a', 'sample', {});

@@ -12,8 +12,8 @@ export const cpuBackend: TensorBackendAdapter = {
   name: 'cpu',
   priority: 100,
   limits:
-    'Plain JavaScript kernels on typed arrays: memory is bounded by system RAM (each tensor is one typed array, at most ' +
-    '2^32-1 elements), but matmul runs at roughly 1-3 GFLOP/s, 10x or more below wasm. Meant for tests, debugging and ' +
+    'Plain JavaScript kernels on typed arrays: memory is bounded by system RAM (each tensor is one typed array), ' +
+    'but matmul runs at ~0.7 GFLOP/s (bench/matmul.ts), about 40x below wasm. Meant for tests, debugging and ' +
     'models of a few million parameters; full fine-tuning with Adam needs 16 B/param.',
   isAvailable() {
     available ??= importCpu().then(

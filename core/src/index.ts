@@ -51,3 +51,17 @@ export type { HostTensors, WeightSource } from './model/weights.ts';
 export { createTensorRuntime, type TensorRuntime, type TensorRuntimeOptions } from './runtime/runtime.ts';
 export type { BackendOptions, TensorBackendAdapter, Tf } from './runtime/types.ts';
 export { Rng } from './util/rng.ts';
+export { Gpt2Model, type Gpt2Options } from './model/gpt2.ts';
+export { type Gpt2Config, parseGpt2Config } from './model/gpt2-config.ts';
+export { BertModel, type BertOptions } from './model/bert.ts';
+export { type BertConfig, parseBertConfig } from './model/bert-config.ts';
+export {
+  ARCHITECTURES,
+  loadModel,
+  type ArchitectureEntry,
+  type LoadModelOptions,
+  type LoadedModel,
+  type LoadedModelGraph,
+  type NewTensor,
+} from './model/load.ts';
+export { modelTensors, saveModel, type SaveModelOptions } from './model/save.ts';

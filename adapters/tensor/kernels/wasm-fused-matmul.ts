@@ -2,7 +2,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { Tf } from '../types.ts';
 import { originalKernel } from './registry.ts';
-import { isFastAlready, planFloatProduct, wasmProduct } from './wasm-matmul.ts';
+import { isFastAlready, planFloatProduct, wasmProduct, withWeights } from './wasm-matmul.ts';
 import { release, runWasmKernel, transposeLast, view } from './wasm-ops.ts';
 
 /**
@@ -59,14 +59,21 @@ export function makeWasmFusedMatMul(tf: Tf, original: KernelConfig): KernelFunc 
     const activation = (attrs.activation as string | undefined) ?? 'linear';
     const simpleBias = bias === null || (bias.shape.length === 1 && bias.shape[0] === p.n);
     const cFastPathFits = simpleBias && CLAMP_ACTIVATIONS.has(activation);
-    if (cFastPathFits && isFastAlready(p, tA, tB)) return original.kernelFunc(args);
+    if (cFastPathFits && isFastAlready(p, tA, tB)) {
+      const out = withWeights(backend, view(inputs.b, [p.k, p.n]), false, (w) =>
+        original.kernelFunc({ ...args, inputs: { ...args.inputs, b: view(w, inputs.b.shape) } }),
+      ) as TensorInfo;
+      return view(out, p.outShape);
+    }
     if (cFastPathFits && p.batchB === 1) {
       // One fused XNNPACK call over all rows of A: bias and clamp are applied by the C fast path.
       const a3 = tA ? transposeLast(tf, backend, inputs.a, p.batchA, p.k, p.m) : inputs.a;
       const b3 = tB ? transposeLast(tf, backend, inputs.b, 1, p.n, p.k) : inputs.b;
       try {
-        const fusedInputs = { a: view(a3, [1, p.batchA * p.m, p.k]), b: view(b3, [1, p.k, p.n]), ...(bias === null ? {} : { bias }) };
-        const out = original.kernelFunc({ inputs: fusedInputs, backend, attrs: { ...attrs, transposeA: false, transposeB: false } }) as TensorInfo;
+        const out = withWeights(backend, view(b3, [p.k, p.n]), tB, (w) => {
+          const fusedInputs = { a: view(a3, [1, p.batchA * p.m, p.k]), b: view(w, [1, p.k, p.n]), ...(bias === null ? {} : { bias }) };
+          return original.kernelFunc({ inputs: fusedInputs, backend, attrs: { ...attrs, transposeA: false, transposeB: false } }) as TensorInfo;
+        });
         return view(out, p.outShape);
       } finally {
         if (tA) release(backend, a3);

@@ -3,16 +3,19 @@ import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensor
 import type { Tf } from '../types.ts';
 import { type MatMulPlan, planMatMul } from './matmul-plan.ts';
 import { copyInto, copyRange, release, transposeLast, view } from './wasm-ops.ts';
+import { cacheSafeWeights } from './xnn-cache-guard.ts';
 
 /**
  * tfjs-backend-wasm 4.22 sends a product to XNNPACK only when it is a single non-transposed 2-D
- * product; anything transposed or batched runs a naive C loop (0.4-1.8 vs ~20 GFLOP/s here). These
+ * product; anything transposed or batched runs a naive C loop (0.4-2.3 vs ~29 GFLOP/s measured by
+ * bench/matmul.ts on a 2-core machine). These
  * wrappers rewrite every float32 product into fast 2-D calls of the original kernel:
  *  - transposed operands are materialised first with the wasm Transpose kernel (O(size) copy),
  *  - when B has a single batch, all batches of A are one [batch*m, k] x [k, n] product,
  *  - otherwise each output matrix is one 2-D product of copied slices.
  * XNNPACK caches packed weights keyed by the B tensor id, so every B slice is a fresh tensor (a
- * reused scratch buffer would hit a stale cache entry); disposing it drops the cache entry.
+ * reused scratch buffer would hit a stale cache entry); disposing it drops the cache entry. B
+ * tensors that come from the caller go through cacheSafeWeights (see xnn-cache-guard.ts).
  */
 
 interface Operands {
@@ -21,6 +24,8 @@ interface Operands {
   b: TensorInfo;
   /** Tensors created here that the caller must release. */
   owned: TensorInfo[];
+  /** True when `b` is a fresh transposed copy rather than the caller's tensor. */
+  bIsCopy: boolean;
 }
 
 function normalise(tf: Tf, backend: BackendWasm, a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean, p: MatMulPlan): Operands {
@@ -35,17 +40,31 @@ function normalise(tf: Tf, backend: BackendWasm, a: TensorInfo, b: TensorInfo, t
     b3 = transposeLast(tf, backend, b, p.batchB, p.n, p.k);
     owned.push(b3);
   }
-  return { a: a3, b: b3, owned };
+  return { a: a3, b: b3, owned, bIsCopy: tB };
 }
 
 type Product2d = (a: TensorInfo, b: TensorInfo) => TensorInfo;
+
+/**
+ * Runs `fn` with `b` (a 2-D [k, n] view) as XNNPACK weights; a caller-owned `b` is checked against
+ * the operator cache first. `fresh`: `b` was created by peftkit for this call.
+ */
+export function withWeights<T>(backend: BackendWasm, b: TensorInfo, fresh: boolean, fn: (b: TensorInfo) => T): T {
+  if (fresh) return fn(b);
+  const guarded = cacheSafeWeights(backend, b);
+  try {
+    return fn(guarded.b);
+  } finally {
+    if (guarded.copied) release(backend, guarded.b);
+  }
+}
 
 /** The batched product of normalised operands as a new [batch, m, n] tensor (shape set to outShape). */
 function batchedProduct(backend: BackendWasm, ops: Operands, p: MatMulPlan, product2d: Product2d): TensorInfo {
   const { m, k, n } = p;
   if (p.batchB === 1) {
     // B broadcasts over every batch of A: one tall product, no copies.
-    const out = product2d(view(ops.a, [p.batchA * m, k]), view(ops.b, [k, n]));
+    const out = withWeights(backend, view(ops.b, [k, n]), ops.bIsCopy, (b) => product2d(view(ops.a, [p.batchA * m, k]), b));
     return view(out, p.outShape);
   }
   const out = backend.makeOutput([p.batch, m, n], 'float32');
@@ -82,9 +101,17 @@ export function planFloatProduct(a: TensorInfo, b: TensorInfo, tA: boolean, tB: 
 }
 
 /** Computes A·B for any float32 operands via 2-D calls of `original` (the tfjs BatchMatMul kernel). */
-export function wasmProduct(tf: Tf, backend: BackendWasm, original: KernelFunc, a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean, p: MatMulPlan): TensorInfo {
-  const product2d: Product2d = (x, y) =>
-    original({ inputs: { a: x, b: y }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+export function wasmProduct(
+  tf: Tf,
+  backend: BackendWasm,
+  original: KernelFunc,
+  a: TensorInfo,
+  b: TensorInfo,
+  tA: boolean,
+  tB: boolean,
+  p: MatMulPlan,
+): TensorInfo {
+  const product2d: Product2d = (x, y) => original({ inputs: { a: x, b: y }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
   const ops = normalise(tf, backend, a, b, tA, tB, p);
   try {
     return batchedProduct(backend, ops, p, product2d);
@@ -100,7 +127,12 @@ export function makeWasmBatchMatMul(tf: Tf, original: KernelConfig): KernelFunc 
     const tA = attrs.transposeA === true;
     const tB = attrs.transposeB === true;
     const p = planFloatProduct(a, b, tA, tB);
-    if (p === null || isFastAlready(p, tA, tB)) return original.kernelFunc(args);
-    return wasmProduct(tf, args.backend as BackendWasm, original.kernelFunc, a, b, tA, tB, p);
+    if (p === null) return original.kernelFunc(args);
+    const backend = args.backend as BackendWasm;
+    if (isFastAlready(p, tA, tB)) {
+      const out = withWeights(backend, view(b, [p.k, p.n]), false, (w) => original.kernelFunc({ ...args, inputs: { a, b: view(w, b.shape) } })) as TensorInfo;
+      return view(out, p.outShape);
+    }
+    return wasmProduct(tf, backend, original.kernelFunc, a, b, tA, tB, p);
   };
 }

@@ -14,7 +14,11 @@ const ADAPTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export function assertAdapterName(name: string): void {
   if (!ADAPTER_NAME.test(name) || name === BASE_ADAPTER || name.includes('..')) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_NAME', `invalid adapter name '${name}': use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`, { adapter: name });
+    throw new PeftkitError(
+      'PEFTKIT_E_ADAPTER_NAME',
+      `invalid adapter name '${name}': use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+      { adapter: name },
+    );
   }
 }
 
@@ -83,12 +87,18 @@ export class AdapterManager {
 
   /** The registered plugin whose file format a saved config is in. */
   pluginFor(config: Readonly<Record<string, unknown>>): MethodPlugin {
-    const matches = this.#registry.list().filter((p) => (p.recognizes ? p.recognizes(config) : p.meta.peftType !== undefined && config.peft_type === p.meta.peftType));
+    const matches = this.#registry
+      .list()
+      .filter((p) => (p.recognizes ? p.recognizes(config) : p.meta.peftType !== undefined && config.peft_type === p.meta.peftType));
     const first = matches[0];
     if (first === undefined) {
-      throw new PeftkitError('PEFTKIT_E_ADAPTER_FORMAT', `no registered method plugin reads this adapter (peft_type ${JSON.stringify(config.peft_type ?? null)})`, {
-        peftType: config.peft_type,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_ADAPTER_FORMAT',
+        `no registered method plugin reads this adapter (peft_type ${JSON.stringify(config.peft_type ?? null)})`,
+        {
+          peftType: config.peft_type,
+        },
+      );
     }
     return first;
   }

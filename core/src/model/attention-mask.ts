@@ -10,12 +10,7 @@ export const MASKED = -1e9;
  * mask is 1 and the new keys up to itself whose mask is 1. With `causal` false (encoders) every unmasked key is
  * visible.
  */
-export function attentionMask(
-  tf: Tf,
-  earlierMask: readonly (readonly number[])[],
-  newMask: readonly (readonly number[])[],
-  causal: boolean,
-): Tensor {
+export function attentionMask(tf: Tf, earlierMask: readonly (readonly number[])[], newMask: readonly (readonly number[])[], causal: boolean): Tensor {
   const batch = newMask.length;
   const queries = newMask[0]?.length ?? 0;
   const earlier = earlierMask[0]?.length ?? 0;

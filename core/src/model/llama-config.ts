@@ -23,7 +23,10 @@ const LlamaConfigSchema = z.looseObject({
   id2label: z.record(z.string(), z.string()).optional(),
   pad_token_id: z.number().int().nullable().optional(),
   bos_token_id: z.number().int().nullable().optional(),
-  eos_token_id: z.union([z.number().int(), z.array(z.number().int())]).nullable().optional(),
+  eos_token_id: z
+    .union([z.number().int(), z.array(z.number().int())])
+    .nullable()
+    .optional(),
 });
 
 export type LlamaConfigJson = z.infer<typeof LlamaConfigSchema>;
@@ -52,7 +55,11 @@ export function parseLlamaConfig(raw: unknown): LlamaConfig {
     throw new PeftkitError('PEFTKIT_E_MODEL_CONFIG', `head dimension ${headDim} must be an even integer`, { headDim });
   }
   if (c.num_attention_heads % numKvHeads !== 0) {
-    throw new PeftkitError('PEFTKIT_E_MODEL_CONFIG', `num_attention_heads (${c.num_attention_heads}) must be a multiple of num_key_value_heads (${numKvHeads})`, {});
+    throw new PeftkitError(
+      'PEFTKIT_E_MODEL_CONFIG',
+      `num_attention_heads (${c.num_attention_heads}) must be a multiple of num_key_value_heads (${numKvHeads})`,
+      {},
+    );
   }
   return {
     json: c,

@@ -1,6 +1,6 @@
 import type { Tensor, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs-core';
 import type { Tf } from '../runtime/types.ts';
-import { attentionMask, positionsFromMask } from './attention-mask.ts';
+import { commitCache, multiHeadAttention, prepareSequence } from './attention.ts';
 import { type ForwardInput, type ForwardOptions, lastRealIndex, validateInput } from './forward.ts';
 import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, PrefixHook, PromptHook, Site, SiteHook } from './graph.ts';
 import { HookTable } from './hooks.ts';
@@ -8,7 +8,6 @@ import { KvCache } from './kv-cache.ts';
 import { createLinearSite, DenseLinearBase, runLinear } from './linear.ts';
 import { type LlamaConfig, parseLlamaConfig } from './llama-config.ts';
 import { rmsNorm, silu } from './norms.ts';
-import { layerPrefixes, virtualTokens } from './prompt-inputs.ts';
 import { ropeTables, applyRope } from './rope.ts';
 import { applyHooks, resolveSelection } from './selection.ts';
 import { type WeightSource, WeightLoader } from './weights.ts';
@@ -59,7 +58,15 @@ export class LlamaModel implements ModelGraph {
     const loader = new WeightLoader(tf, weights);
     try {
       const embedWeight = loader.take('model.embed_tokens.weight', [vocabSize, d]);
-      this.#embed = { kind: 'embedding', name: 'model.embed_tokens', layer: null, numEmbeddings: vocabSize, dim: d, weight: embedWeight, hooks: new HookTable<SiteHook>('model.embed_tokens') };
+      this.#embed = {
+        kind: 'embedding',
+        name: 'model.embed_tokens',
+        layer: null,
+        numEmbeddings: vocabSize,
+        dim: d,
+        weight: embedWeight,
+        hooks: new HookTable<SiteHook>('model.embed_tokens'),
+      };
       this.#add(this.#embed);
       const linear = (name: string, out: number, inp: number, layer: number | null, bias: boolean): LinearSite => {
         const w = loader.take(`${name}.weight`, [out, inp]);
@@ -75,7 +82,14 @@ export class LlamaModel implements ModelGraph {
           k: linear(`${p}.self_attn.k_proj`, numKvHeads * headDim, d, i, c.qkvBias),
           v: linear(`${p}.self_attn.v_proj`, numKvHeads * headDim, d, i, c.qkvBias),
           o: linear(`${p}.self_attn.o_proj`, d, numHeads * headDim, i, c.outputBias),
-          attnBlock: this.#add({ kind: 'block', name: `${p}.self_attn`, layer: i, role: 'attention', dim: d, hooks: new HookTable<SiteHook>(`${p}.self_attn`) }),
+          attnBlock: this.#add({
+            kind: 'block',
+            name: `${p}.self_attn`,
+            layer: i,
+            role: 'attention',
+            dim: d,
+            hooks: new HookTable<SiteHook>(`${p}.self_attn`),
+          }),
           postNorm: loader.take(`${p}.post_attention_layernorm.weight`, [d], 'ones'),
           gate: linear(`${p}.mlp.gate_proj`, intermediateSize, d, i, c.mlpBias),
           up: linear(`${p}.mlp.up_proj`, intermediateSize, d, i, c.mlpBias),
@@ -86,12 +100,26 @@ export class LlamaModel implements ModelGraph {
       this.#norm = loader.take('model.norm.weight', [d], 'ones');
       if (this.task === 'seq-cls') {
         const labels = this.labels?.length ?? 2;
-        this.#head = this.#add(createLinearSite('score', new DenseLinearBase(tf, loader.take('score.weight', [labels, d]), 'out_in', null), { layer: null, layout: 'out_in', isHead: true }));
+        this.#head = this.#add(
+          createLinearSite('score', new DenseLinearBase(tf, loader.take('score.weight', [labels, d]), 'out_in', null), {
+            layer: null,
+            layout: 'out_in',
+            isHead: true,
+          }),
+        );
       } else if (this.config.tieWordEmbeddings) {
         // The tied head shares the embedding variable; it is not a separate parameter.
-        this.#head = this.#add(createLinearSite('lm_head', new DenseLinearBase(tf, embedWeight, 'out_in', null), { layer: null, layout: 'out_in', isHead: true }));
+        this.#head = this.#add(
+          createLinearSite('lm_head', new DenseLinearBase(tf, embedWeight, 'out_in', null), { layer: null, layout: 'out_in', isHead: true }),
+        );
       } else {
-        this.#head = this.#add(createLinearSite('lm_head', new DenseLinearBase(tf, loader.take('lm_head.weight', [vocabSize, d]), 'out_in', null), { layer: null, layout: 'out_in', isHead: true }));
+        this.#head = this.#add(
+          createLinearSite('lm_head', new DenseLinearBase(tf, loader.take('lm_head.weight', [vocabSize, d]), 'out_in', null), {
+            layer: null,
+            layout: 'out_in',
+            isHead: true,
+          }),
+        );
       }
     } catch (error) {
       loader.disposeAll();
@@ -146,7 +174,10 @@ export class LlamaModel implements ModelGraph {
       const { hidden, mask } = this.#hidden(input, options);
       const [batch, seq, d] = hidden.shape;
       const flat = tf.reshape(hidden, [batch * seq, d]);
-      const index = tf.tensor1d(lastRealIndex(mask).map((i, b) => b * seq + i), 'int32');
+      const index = tf.tensor1d(
+        lastRealIndex(mask).map((i, b) => b * seq + i),
+        'int32',
+      );
       const pooled = tf.reshape(tf.gather(flat, index), [batch, 1, d]) as Tensor3D;
       return tf.reshape(this.#project(pooled, options), [batch, -1]) as Tensor2D;
     });
@@ -168,30 +199,15 @@ export class LlamaModel implements ModelGraph {
     const { batch, mask } = validateInput(input, dims.vocabSize);
     const call = this.#call(batch, options);
     const cache = options.cache;
-    const fresh = cache === undefined || cache.isEmpty;
 
     const ids = tf.tensor2d(input.ids as number[][], undefined, 'int32');
     let h = tf.gather(this.#embed.weight, ids) as Tensor3D;
     h = applyHooks(tf, this.#embed.hooks, ids, h, call);
 
-    let tokenMask = mask;
-    let virtualCount = 0;
-    if (fresh) {
-      const prompt = virtualTokens(tf, this.prompts, call, dims.hiddenSize);
-      if (prompt) {
-        h = tf.concat([prompt.tensor, h], 1) as Tensor3D;
-        tokenMask = mask.map((row, b) => [...(prompt.mask[b] as number[]), ...row]);
-        virtualCount = prompt.mask[0]?.length ?? 0;
-      }
-    }
-    // Prefixes are computed per layer but have the same per-row lengths in every layer.
-    const prefixes = fresh ? Array.from({ length: dims.numLayers }, (_, i) => layerPrefixes(tf, this.prefixes, call, i, dims.numKvHeads, dims.headDim)) : [];
-    const firstPrefix = prefixes[0] ?? null;
-    const earlierMask = !fresh ? cache.keyMask : (firstPrefix?.mask ?? []);
-    const start = !fresh ? cache.nextPosition : (firstPrefix?.lengths ?? tokenMask.map(() => 0));
-    const { positions, next } = positionsFromMask(tokenMask, start);
-    const { cos, sin } = ropeTables(tf, positions, dims.headDim, ropeTheta);
-    const additiveMask = attentionMask(tf, earlierMask, tokenMask, true);
+    const layout = prepareSequence(tf, { embeddings: h, mask, prompts: this.prompts, prefixes: this.prefixes, call, dims, cache, causal: true });
+    const { prefixes, virtualCount, additiveMask } = layout;
+    h = layout.hidden;
+    const { cos, sin } = ropeTables(tf, layout.positions, dims.headDim, ropeTheta);
 
     for (const [i, layer] of this.#layers.entries()) {
       const x = rmsNorm(tf, h, layer.inputNorm, rmsNormEps) as Tensor3D;
@@ -202,11 +218,7 @@ export class LlamaModel implements ModelGraph {
       const mlp = runLinear(tf, layer.down, act, call);
       h = tf.add(h, applyHooks(tf, layer.mlpBlock.hooks, y, mlp, call));
     }
-    if (cache) {
-      cache.keyMask = tokenMask.map((row, b) => [...((earlierMask[b] as number[] | undefined) ?? []), ...row]);
-      cache.nextPosition = next;
-      cache.length = cache.keyMask[0]?.length ?? 0;
-    }
+    commitCache(cache, layout);
     h = rmsNorm(tf, h, this.#norm, rmsNormEps) as Tensor3D;
     if (virtualCount > 0) h = tf.slice(h, [0, virtualCount, 0], [-1, -1, -1]);
     return { hidden: h, mask };
@@ -226,28 +238,11 @@ export class LlamaModel implements ModelGraph {
     const tf = this.#tf;
     const { numHeads, numKvHeads, headDim } = this.config.dims;
     const [batch, seq] = x.shape;
-    const group = numHeads / numKvHeads;
     const heads = (site: LinearSite, n: number) => tf.reshape(runLinear(tf, site, x, call), [batch, seq, n, headDim]) as Tensor4D;
     const q = applyRope(tf, heads(layer.q, numHeads), cos, sin);
     const k = applyRope(tf, heads(layer.k, numKvHeads), cos, sin);
     const v = heads(layer.v, numKvHeads);
-    // Query heads sharing a KV head are stacked along the time axis: one batched product per KV head, no KV copies.
-    const qGrouped = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [batch, numKvHeads, group * seq, headDim]);
-    let keys = tf.transpose(k, [0, 2, 1, 3]) as Tensor4D;
-    let values = tf.transpose(v, [0, 2, 1, 3]) as Tensor4D;
-    const past = cache?.layer(index) ?? null;
-    const earlier = past ?? prefix;
-    if (earlier) {
-      keys = tf.concat([earlier.key, keys], 2);
-      values = tf.concat([earlier.value, values], 2);
-    }
-    if (cache) cache.setLayer(index, keys, values);
-    const time = keys.shape[2];
-    const scores = tf.mul(tf.matMul(qGrouped, keys, false, true), 1 / Math.sqrt(headDim));
-    const masked = tf.add(tf.reshape(scores, [batch, numKvHeads, group, seq, time]), mask);
-    const probs = tf.reshape(tf.softmax(masked), [batch, numKvHeads, group * seq, time]);
-    const context = tf.reshape(tf.matMul(probs, values), [batch, numHeads, seq, headDim]);
-    const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, seq, numHeads * headDim]) as Tensor3D;
+    const merged = multiHeadAttention(tf, { q, k, v, mask, prefix, cache, layer: index, scale: 1 / Math.sqrt(headDim) });
     return runLinear(tf, layer.o, merged, call);
   }
 

@@ -13,7 +13,12 @@ export function callHook<T>(plugin: string, hook: HookName, adapter: string, run
     if (isPeftkitError(error) && error.details.plugin === plugin && error.details.hook === hook) throw error;
     const where = `${plugin}.${hook} (adapter '${adapter}')`;
     if (isPeftkitError(error)) {
-      throw new PeftkitError(error.code, `${where}: ${error.message.replace(`${error.code}: `, '')}`, { ...error.details, plugin, hook, adapter }, { cause: error });
+      throw new PeftkitError(
+        error.code,
+        `${where}: ${error.message.replace(`${error.code}: `, '')}`,
+        { ...error.details, plugin, hook, adapter },
+        { cause: error },
+      );
     }
     const message = error instanceof Error ? error.message : String(error);
     throw new PeftkitError('PEFTKIT_E_PLUGIN_HOOK', `${where} failed: ${message}`, { plugin, hook, adapter }, { cause: error });

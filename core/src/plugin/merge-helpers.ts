@@ -31,7 +31,9 @@ export function applyWeightUpdates(tf: Tf, updates: readonly WeightUpdate[], opt
         }
       });
     }
-    updates.forEach(({ site }, i) => site.base.assignOutIn(candidates[i] as Tensor2D));
+    updates.forEach(({ site }, i) => {
+      site.base.assignOutIn(candidates[i] as Tensor2D);
+    });
   } finally {
     for (const c of candidates) c.dispose();
   }

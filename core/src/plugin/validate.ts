@@ -11,11 +11,19 @@ const PluginShape = z.object({
     version: z.string().refine((v) => semver.valid(v) !== null, 'not a semver version'),
     core: z.string().refine((v) => semver.validRange(v) !== null, 'not a semver range'),
     family: z.enum(['reparam', 'additive', 'prompt']),
-    dependencies: z.record(z.string(), z.string().refine((v) => semver.validRange(v) !== null, 'not a semver range')).optional(),
+    dependencies: z
+      .record(
+        z.string(),
+        z.string().refine((v) => semver.validRange(v) !== null, 'not a semver range'),
+      )
+      .optional(),
     description: z.string().optional(),
     peftType: z.string().optional(),
   }),
-  configSchema: z.custom<{ safeParse: unknown }>((v) => typeof v === 'object' && v !== null && typeof (v as { safeParse?: unknown }).safeParse === 'function', 'expected a zod-like schema with safeParse'),
+  configSchema: z.custom<{ safeParse: unknown }>(
+    (v) => typeof v === 'object' && v !== null && typeof (v as { safeParse?: unknown }).safeParse === 'function',
+    'expected a zod-like schema with safeParse',
+  ),
   capabilities: z.object({
     merge: z.enum(['exact', 'dequantize', 'never']),
     identityAtInit: z.boolean(),
@@ -44,7 +52,9 @@ export function validatePluginObject(value: unknown, source = 'plugin'): MethodP
   if (canMerge !== (typeof plugin.merge === 'function' && typeof plugin.unmerge === 'function')) {
     throw new PeftkitError(
       'PEFTKIT_E_PLUGIN_INVALID',
-      canMerge ? `plugin '${name}' declares merge '${plugin.capabilities.merge}' but lacks merge/unmerge hooks` : `plugin '${name}' declares merge 'never' but defines merge/unmerge hooks`,
+      canMerge
+        ? `plugin '${name}' declares merge '${plugin.capabilities.merge}' but lacks merge/unmerge hooks`
+        : `plugin '${name}' declares merge 'never' but defines merge/unmerge hooks`,
       { plugin: name },
     );
   }
@@ -71,12 +81,17 @@ function assertStrictSchema(plugin: MethodPlugin): void {
 }
 
 /** Parses a method config strictly; unknown keys and wrong types give PEFTKIT_E_CONFIG_INVALID. */
-export function parseConfig<Cfg>(plugin: { readonly meta: { readonly name: string }; readonly configSchema: MethodPlugin<Cfg>['configSchema'] }, raw: unknown): Cfg {
+export function parseConfig<Cfg>(
+  plugin: { readonly meta: { readonly name: string }; readonly configSchema: MethodPlugin<Cfg>['configSchema'] },
+  raw: unknown,
+): Cfg {
   const result = plugin.configSchema.safeParse(raw ?? {});
   if (result.success) return result.data;
   const issues = result.error.issues;
   const text = issues
-    .map((i) => (i.code === 'unrecognized_keys' ? `unknown key(s) ${(i.keys ?? []).map((k) => `'${k}'`).join(', ')}` : `${i.path.join('.') || '(root)'}: ${i.message}`))
+    .map((i) =>
+      i.code === 'unrecognized_keys' ? `unknown key(s) ${(i.keys ?? []).map((k) => `'${k}'`).join(', ')}` : `${i.path.join('.') || '(root)'}: ${i.message}`,
+    )
     .join('; ');
   throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', `invalid ${plugin.meta.name} config: ${text}`, { plugin: plugin.meta.name, issues });
 }

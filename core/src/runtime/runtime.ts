@@ -43,6 +43,14 @@ async function pickAdapter(adapters: readonly TensorBackendAdapter[], requested:
   throw new PeftkitError('PEFTKIT_E_BACKEND_UNAVAILABLE', 'no tensor backend is available', {});
 }
 
+function tfjsCurrentBackend(tf: Tf): string | undefined {
+  try {
+    return tf.getBackend();
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Selects, registers and activates a tensor backend on the shared tfjs-core instance and makes sure
  * every gradient peftkit relies on is registered. tfjs has one global engine, so the active backend is
@@ -55,10 +63,26 @@ export async function createTensorRuntime(options: TensorRuntimeOptions = {}): P
   const adapter = await pickAdapter(adapters, options.backend ?? envBackend());
   const backendOptions: BackendOptions = {};
   if (options.threads !== undefined) backendOptions.threads = options.threads;
-  await adapter.register(tf, backendOptions);
-  // tf.setBackend resolves to false (it does not throw) when the backend fails to initialise.
+  try {
+    await adapter.register(tf, backendOptions);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new PeftkitError(
+      typeof code === 'string' && code.startsWith('PEFTKIT_E_') ? code : 'PEFTKIT_E_BACKEND_INIT',
+      `tensor backend '${adapter.name}': ${message}`,
+      {
+        backend: adapter.name,
+      },
+      { cause: error },
+    );
+  }
+  // tf.setBackend resolves to false (it does not throw) when the backend fails to initialise, and leaves tfjs
+  // pointing at the broken backend: restore the previous one so later ops do not silently pick another.
+  const previous = tfjsCurrentBackend(tf);
   const ok = await tf.setBackend(adapter.name);
   if (!ok || tf.getBackend() !== adapter.name) {
+    if (previous !== undefined && previous !== adapter.name) await tf.setBackend(previous);
     throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', `tensor backend '${adapter.name}' failed to initialise`, { backend: adapter.name });
   }
   await tf.ready();

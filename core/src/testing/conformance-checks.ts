@@ -18,14 +18,14 @@ export function logits(model: LlamaModel, ids: number[][], selection?: AdapterSe
 
 export function maxAbsDiff(a: readonly Float32Array[], b: readonly Float32Array[]): number {
   let max = 0;
-  a.forEach((row, r) => {
+  for (const [r, row] of a.entries()) {
     const other = b[r] as Float32Array;
     for (let i = 0; i < row.length; i++) {
       const d = Math.abs((row[i] as number) - (other[i] as number));
-      if (Number.isNaN(d)) return void (max = Number.POSITIVE_INFINITY);
+      if (Number.isNaN(d)) return Number.POSITIVE_INFINITY;
       if (d > max) max = d;
     }
-  });
+  }
   return max;
 }
 

@@ -5,15 +5,7 @@ import { createKernel, type Kernel } from '../kernel.ts';
 import type { ModelTask } from '../model/graph.ts';
 import type { MethodPlugin } from '../plugin/contract.ts';
 import { parseConfig } from '../plugin/validate.ts';
-import {
-  fill,
-  logits,
-  maxAbsDiff,
-  maxParameterDiff,
-  perturb,
-  roundTrip,
-  snapshotParameters,
-} from './conformance-checks.ts';
+import { fill, logits, maxAbsDiff, maxParameterDiff, perturb, roundTrip, snapshotParameters } from './conformance-checks.ts';
 import { createTinyLlama, tinyBatch } from './tiny-model.ts';
 
 export interface ConformanceOptions {
@@ -61,7 +53,10 @@ export function conformanceSuite(options: ConformanceOptions): void {
   };
 
   test(`${title}: config is strict (unknown keys rejected)`, () => {
-    assert.throws(() => parseConfig(plugin, { ...config, __not_a_field__: 1 }), (e) => isPeftkitError(e, 'PEFTKIT_E_CONFIG_INVALID'));
+    assert.throws(
+      () => parseConfig(plugin, { ...config, __not_a_field__: 1 }),
+      (e) => isPeftkitError(e, 'PEFTKIT_E_CONFIG_INVALID'),
+    );
     parseConfig(plugin, config);
   });
 
@@ -79,7 +74,10 @@ export function conformanceSuite(options: ConformanceOptions): void {
     const record = manager.create('a', plugin.meta.name, config);
     perturb(tf, record.handle.trainableVariables, 7);
     if (caps.merge === 'never') {
-      assert.throws(() => manager.merge('a'), (e) => isPeftkitError(e, 'PEFTKIT_E_MERGE_UNSUPPORTED'));
+      assert.throws(
+        () => manager.merge('a'),
+        (e) => isPeftkitError(e, 'PEFTKIT_E_MERGE_UNSUPPORTED'),
+      );
       manager.dispose();
       model.dispose();
       return t.skip('plugin declares merge: never (refusal checked)');
@@ -100,7 +98,10 @@ export function conformanceSuite(options: ConformanceOptions): void {
     assert.ok(maxParameterDiff(model, baseWeights) <= (caps.merge === 'exact' ? 1e-6 : tolerance), 'unmerging twice equals unmerging once');
 
     for (const v of record.handle.trainableVariables) fill(tf, v, Number.NaN);
-    assert.throws(() => manager.merge('a', { safe: true }), (e) => isPeftkitError(e, 'PEFTKIT_E_MERGE_NONFINITE'));
+    assert.throws(
+      () => manager.merge('a', { safe: true }),
+      (e) => isPeftkitError(e, 'PEFTKIT_E_MERGE_NONFINITE'),
+    );
     assert.ok(maxParameterDiff(model, baseWeights) <= 1e-6, 'a rejected safe merge leaves the base untouched');
     assert.equal(manager.get('a').merged, false);
     manager.dispose();

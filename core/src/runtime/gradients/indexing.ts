@@ -55,7 +55,11 @@ function gatherGradient(tf: Tf): GradConfig {
           const ids = tf.reshape(tf.cast(indices, 'int32'), [indices.size]) as Tensor1D;
           const summed = segmentSum(tf, rows, ids, x.shape[axis] ?? 0);
           // summed is [N, ...outer, ...inner]; x is [...outer, N, ...inner].
-          const back = [...Array.from({ length: outerRank }, (_, i) => i + 1), 0, ...Array.from({ length: x.rank - outerRank - 1 }, (_, i) => outerRank + 1 + i)];
+          const back = [
+            ...Array.from({ length: outerRank }, (_, i) => i + 1),
+            0,
+            ...Array.from({ length: x.rank - outerRank - 1 }, (_, i) => outerRank + 1 + i),
+          ];
           return isIdentity(back) ? summed : tf.transpose(summed, back);
         },
         indices: () => zerosFor(tf, indices),

@@ -13,9 +13,5 @@ const BINARY = ['Less', 'LessEqual', 'Greater', 'GreaterEqual', 'Equal', 'NotEqu
  * matMul/transpose, slice, and gather with batchDims = 0 instead.
  */
 export function nonDifferentiableGradients(tf: Tf): GradConfig[] {
-  return [
-    ...UNARY.map((name) => zeroGrad(tf, name, ['x'])),
-    ...BINARY.map((name) => zeroGrad(tf, name, ['a', 'b'])),
-    zeroGrad(tf, 'OneHot', ['indices']),
-  ];
+  return [...UNARY.map((name) => zeroGrad(tf, name, ['x'])), ...BINARY.map((name) => zeroGrad(tf, name, ['a', 'b'])), zeroGrad(tf, 'OneHot', ['indices'])];
 }

@@ -1,0 +1,40 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { PeftkitError } from '../errors.ts';
+import { parseCommand } from './args.ts';
+import type { Command } from './commands.ts';
+
+const BENCHES: Record<string, string> = {
+  matmul: '../../../bench/matmul.ts',
+};
+
+const usage = `Usage: peftkit bench <name> [-- bench options]
+
+Runs a benchmark from bench/ and prints its table. Available: ${Object.keys(BENCHES).join(', ')}.
+Example: peftkit bench matmul -- --backends wasm,cpu`;
+
+export const benchCommand: Command = {
+  name: 'bench',
+  summary: 'run a benchmark from bench/ and print its table',
+  usage,
+  async run(argv, io) {
+    const dash = argv.indexOf('--');
+    const own = dash === -1 ? argv : argv.slice(0, dash);
+    const rest = dash === -1 ? [] : argv.slice(dash + 1);
+    const { values, positionals } = parseCommand(own, {}, 'bench');
+    if (values.help) {
+      io.out(usage);
+      return 0;
+    }
+    const name = positionals[0];
+    const rel = name === undefined ? undefined : BENCHES[name];
+    if (rel === undefined)
+      throw new PeftkitError('PEFTKIT_E_USAGE', `bench: unknown benchmark '${name ?? ''}' (available: ${Object.keys(BENCHES).join(', ')})`, {
+        command: 'bench',
+      });
+    const script = fileURLToPath(new URL(rel, import.meta.url));
+    // Benchmarks run as their own process so their backend choices and memory stay out of this one.
+    const result = spawnSync(process.execPath, ['--import', 'tsx', script, ...rest], { stdio: 'inherit' });
+    return result.status ?? 1;
+  },
+};

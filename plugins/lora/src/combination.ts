@@ -1,0 +1,176 @@
+import { type AdapterManager, type AdapterRecord, PeftkitError, type Tf } from '@peftkit/core';
+import type { LoraConfig } from './config.ts';
+import { lowRankSvd } from './svd.ts';
+import type { LoraHandle, LoraLayer, Tensor2D } from './types.ts';
+
+/**
+ * PEFT's `add_weighted_adapter` for LoRA: a new adapter from weighted existing ones.
+ * - linear: equal ranks; A' = Σ sign(wᵢ)·√|wᵢ·sᵢ|·Aᵢ, B' = Σ √|wᵢ·sᵢ|·Bᵢ (PEFT's approximation: cross terms remain).
+ * - cat: A' = [wᵢ·sᵢ·Aᵢ] stacked, B' = [Bᵢ] side by side, so B'·A' = Σ wᵢ·ΔWᵢ exactly (rank = Σ rᵢ).
+ * - svd: the best rank-k factorisation of Σ wᵢ·ΔWᵢ (k = svdRank, default the largest source rank).
+ * The new adapter has lora_alpha = r and no rsLoRA, so its scaling is 1.
+ */
+
+export interface WeightedAdapterOptions {
+  readonly adapters: readonly string[];
+  readonly weights: readonly number[];
+  readonly name: string;
+  readonly combination: 'linear' | 'cat' | 'svd';
+  readonly svdRank?: number;
+}
+
+const fail = (message: string, details: Record<string, unknown> = {}): never => {
+  throw new PeftkitError('PEFTKIT_E_COMBINATION', message, details);
+};
+
+function loraSource(manager: AdapterManager, name: string): LoraHandle {
+  const record = manager.get(name);
+  const handle = record.handle as Partial<LoraHandle>;
+  if (record.plugin.meta.peftType !== 'LORA' || !Array.isArray(handle.layers) || !Array.isArray(handle.modules))
+    fail(`adapter '${name}' is not a LoRA adapter`, { adapter: name });
+  const lora = handle as LoraHandle;
+  if (lora.config.use_dora) fail(`adapter '${name}' uses DoRA, which weighted combination does not support`, { adapter: name });
+  if (lora.biases.length > 0) fail(`adapter '${name}' trains biases (bias '${lora.config.bias}'), which cannot be combined`, { adapter: name });
+  return lora;
+}
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+interface Part {
+  readonly layer: LoraLayer;
+  readonly weight: number;
+}
+
+/** New [A, B] for one site (tensors owned by the caller). */
+function combineSite(tf: Tf, parts: readonly Part[], combination: WeightedAdapterOptions['combination'], svdRank: number): [Tensor2D, Tensor2D] {
+  if (combination === 'linear') {
+    const r = (parts[0] as Part).layer.r;
+    if (parts.some((p) => p.layer.r !== r))
+      fail(`linear combination needs equal ranks, found ${parts.map((p) => p.layer.r).join(', ')} on '${(parts[0] as Part).layer.site.name}'`);
+    return tf.tidy(() => {
+      const c = parts.map((p) => Math.sqrt(Math.abs(p.weight * p.layer.scaling)));
+      const a = tf.addN(parts.map((p, i) => tf.mul(p.layer.a, (p.weight < 0 ? -1 : 1) * (c[i] as number))));
+      const b = tf.addN(parts.map((p, i) => tf.mul(p.layer.b, c[i] as number)));
+      return [a, b] as [Tensor2D, Tensor2D];
+    });
+  }
+  if (combination === 'cat') {
+    return tf.tidy(() => [
+      tf.concat(parts.map((p) => tf.mul(p.layer.a, p.weight * p.layer.scaling)) as Tensor2D[], 0),
+      tf.concat(parts.map((p) => p.layer.b) as Tensor2D[], 1),
+    ]) as [Tensor2D, Tensor2D];
+  }
+  // svd: ΔW = X·Yᵀ with X = [wᵢ·sᵢ·Bᵢ] and Y = [Aᵢᵀ]; keep the top svdRank singular triplets.
+  const [x, y] = tf.tidy(() => [
+    tf.concat(parts.map((p) => tf.mul(p.layer.b, p.weight * p.layer.scaling)) as Tensor2D[], 1),
+    tf.concat(parts.map((p) => tf.transpose(p.layer.a)) as Tensor2D[], 1),
+  ]) as [Tensor2D, Tensor2D];
+  const [m, rank] = x.shape;
+  const n = y.shape[0];
+  const svd = lowRankSvd(Float64Array.from(x.dataSync()), m, Float64Array.from(y.dataSync()), n, rank);
+  x.dispose();
+  y.dispose();
+  const a = new Float32Array(svdRank * n);
+  const b = new Float32Array(m * svdRank);
+  for (let k = 0; k < Math.min(svdRank, rank); k++) {
+    const sigma = svd.s[k] as number;
+    for (let i = 0; i < m; i++) b[i * svdRank + k] = (svd.u[i * rank + k] as number) * sigma;
+    for (let j = 0; j < n; j++) a[k * n + j] = svd.v[j * rank + k] as number;
+  }
+  return [tf.tensor2d(a, [svdRank, n]), tf.tensor2d(b, [m, svdRank])];
+}
+
+/** Creates adapter `name` on the manager from weighted LoRA adapters and returns its record. */
+export function addWeightedAdapter(manager: AdapterManager, options: WeightedAdapterOptions): AdapterRecord {
+  const { adapters, weights, name } = options;
+  if (adapters.length === 0 || adapters.length !== weights.length) fail('adapters and weights must be non-empty lists of the same length');
+  if (weights.some((w) => !Number.isFinite(w))) fail('weights must be finite numbers');
+  const sources = adapters.map((a) => loraSource(manager, a));
+  // With one source every combination is the linear one (as in PEFT).
+  const combination = adapters.length === 1 ? 'linear' : options.combination;
+  const svdRank = options.svdRank ?? Math.max(...sources.flatMap((h) => h.layers.map((l) => l.r)));
+  if (!Number.isInteger(svdRank) || svdRank < 1) fail(`svdRank must be a positive integer, got ${svdRank}`);
+
+  const bySite = new Map<string, Part[]>();
+  sources.forEach((h, i) => {
+    for (const layer of h.layers) {
+      const parts = bySite.get(layer.site.name) ?? bySite.set(layer.site.name, []).get(layer.site.name)!;
+      parts.push({ layer, weight: weights[i] as number });
+    }
+  });
+  const moduleSources = new Map<string, LoraHandle['modules'][number]>();
+  for (const h of sources) {
+    for (const m of h.modules) {
+      if (moduleSources.has(m.site.name))
+        fail(`more than one adapter saves '${m.site.name}' (modules_to_save); they cannot be combined`, { site: m.site.name });
+      moduleSources.set(m.site.name, m);
+    }
+  }
+
+  const { ctx, plugin } = manager.get(adapters[0] as string);
+  const tf = ctx.tf;
+  const combined = new Map<string, [Tensor2D, Tensor2D]>();
+  try {
+    for (const [site, parts] of bySite) combined.set(site, combineSite(tf, parts, combination, svdRank));
+    return createCombined(manager, plugin.meta.name, sources, name, combined, moduleSources);
+  } finally {
+    for (const [a, b] of combined.values()) {
+      a.dispose();
+      b.dispose();
+    }
+  }
+}
+
+/** Registers the new adapter with exact names, per-site ranks and scaling 1, then writes the combined factors in. */
+function createCombined(
+  manager: AdapterManager,
+  plugin: string,
+  sources: readonly LoraHandle[],
+  name: string,
+  combined: ReadonlyMap<string, [Tensor2D, Tensor2D]>,
+  moduleSources: ReadonlyMap<string, LoraHandle['modules'][number]>,
+): AdapterRecord {
+  const first = (sources[0] as LoraHandle).config;
+  const ranks = [...combined].map(([site, [a]]) => [site, a.shape[0]] as const);
+  const r = (ranks[0] as readonly [string, number])[1];
+  const pattern: Record<string, number> = {};
+  for (const [site, rank] of ranks) if (rank !== r) pattern[escapeRegex(site)] = rank;
+  const modules = [...new Set(sources.flatMap((h) => h.config.modules_to_save ?? []))];
+  const config: LoraConfig = {
+    ...first,
+    r,
+    lora_alpha: r,
+    use_rslora: false,
+    rank_pattern: pattern,
+    alpha_pattern: { ...pattern },
+    target_modules: ranks.map(([site]) => site),
+    exclude_modules: null,
+    layers_to_transform: null,
+    layers_pattern: null,
+    bias: 'none',
+    init_lora_weights: true,
+    use_dora: false,
+    modules_to_save: modules.length > 0 ? modules : null,
+    inference_mode: false,
+  };
+  const record = manager.create(name, plugin, config);
+  try {
+    const handle = record.handle as LoraHandle;
+    for (const layer of handle.layers) {
+      const factors = combined.get(layer.site.name);
+      if (factors === undefined || factors[0].shape[0] !== layer.r) fail(`internal: no combined factors of rank ${layer.r} for '${layer.site.name}'`);
+      layer.a.assign((factors as [Tensor2D, Tensor2D])[0]);
+      layer.b.assign((factors as [Tensor2D, Tensor2D])[1]);
+    }
+    for (const module of handle.modules) {
+      const source = moduleSources.get(module.site.name);
+      if (source === undefined) continue;
+      module.weight.assign(source.weight);
+      if (module.bias && source.bias) module.bias.assign(source.bias);
+    }
+  } catch (error) {
+    manager.delete(name);
+    throw error;
+  }
+  return record;
+}
