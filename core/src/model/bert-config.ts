@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PeftkitError } from '../errors.ts';
 import { type Activation, ActivationSchema } from './gpt2-config.ts';
 import type { ModelDims } from './graph.ts';
+import { labelFields, parseConfigJson } from './hf-config.ts';
 
 /** The fields of a Hugging Face BertConfig that change the math; other keys are kept but ignored. */
 const BertConfigSchema = z.looseObject({
@@ -18,9 +19,7 @@ const BertConfigSchema = z.looseObject({
   // Relative position variants and the decoder mode change the attention itself; they are refused, not ignored.
   position_embedding_type: z.literal('absolute').default('absolute'),
   is_decoder: z.literal(false).default(false),
-  num_labels: z.number().int().positive().optional(),
-  id2label: z.record(z.string(), z.string()).optional(),
-  pad_token_id: z.number().int().nullable().optional(),
+  ...labelFields,
 });
 
 export type BertConfigJson = z.infer<typeof BertConfigSchema>;
@@ -34,11 +33,7 @@ export interface BertConfig {
 }
 
 export function parseBertConfig(raw: unknown): BertConfig {
-  const parsed = BertConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new PeftkitError('PEFTKIT_E_MODEL_CONFIG', `invalid BERT config: ${z.prettifyError(parsed.error)}`, { issues: parsed.error.issues });
-  }
-  const c = parsed.data;
+  const c = parseConfigJson(BertConfigSchema, raw, 'BERT');
   const headDim = c.hidden_size / c.num_attention_heads;
   if (!Number.isInteger(headDim)) {
     throw new PeftkitError('PEFTKIT_E_MODEL_CONFIG', `hidden_size (${c.hidden_size}) must be a multiple of num_attention_heads (${c.num_attention_heads})`, {});

@@ -5,8 +5,9 @@ import { type SequenceLayout, checkPositions, multiHeadAttention, prepareSequenc
 import { type BertConfig, parseBertConfig } from './bert-config.ts';
 import { type ForwardInput, type ForwardOptions, validateInput } from './forward.ts';
 import { activate, labelsFromConfig } from './gpt2-config.ts';
-import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, PrefixHook, PromptHook, Site, SiteHook } from './graph.ts';
+import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, SiteHook } from './graph.ts';
 import { HookTable } from './hooks.ts';
+import { SiteGraph } from './site-graph.ts';
 import { createLinearSite, DenseLinearBase, runLinear } from './linear.ts';
 import { layerNorm } from './norms.ts';
 import { applyHooks, resolveSelection } from './selection.ts';
@@ -56,16 +57,11 @@ function firstRealIndex(mask: readonly (readonly number[])[]): number[] {
  * equals HF's arange for unpadded and right-padded input; for left padding HF would misplace positions and pool a
  * pad token, here the result equals the unpadded row. No base-model dropout is applied, even while training.
  */
-export class BertModel implements ModelGraph {
+export class BertModel extends SiteGraph implements ModelGraph {
   readonly arch = 'bert';
   readonly task: ModelTask = 'seq-cls';
   readonly config: BertConfig;
   readonly labels: readonly string[];
-  readonly prompts = new HookTable<PromptHook>('prompts');
-  readonly prefixes = new HookTable<PrefixHook>('prefixes');
-  readonly #tf: Tf;
-  readonly #sites = new Map<string, Site>();
-  readonly #params: Map<string, Variable>;
   readonly #words: EmbeddingSite;
   readonly #positions: EmbeddingSite;
   readonly #types: EmbeddingSite;
@@ -76,14 +72,14 @@ export class BertModel implements ModelGraph {
 
   constructor(tf: Tf, configJson: unknown, weights: WeightSource, options: BertOptions = {}) {
     if (options.task !== undefined && options.task !== 'seq-cls') throw taskError(`BERT supports task 'seq-cls' only, not '${options.task}'`);
-    this.#tf = tf;
+    super(tf);
     this.config = parseBertConfig(configJson);
     this.labels = options.labels ?? labelsFromConfig(this.config.json);
     const { hiddenSize: d, numLayers, vocabSize, intermediateSize, maxPositions } = this.config.dims;
     const loader = new WeightLoader(tf, weights);
     try {
       const embedding = (name: string, rows: number): EmbeddingSite =>
-        this.#add({
+        this.addSite({
           kind: 'embedding',
           name,
           layer: null,
@@ -96,10 +92,10 @@ export class BertModel implements ModelGraph {
       const linear = (name: string, out: number, inp: number, layer: number | null, isHead = false): LinearSite => {
         const w = loader.take(`${name}.weight`, [out, inp]);
         const b = loader.take(`${name}.bias`, [out], 'zeros');
-        return this.#add(createLinearSite(name, new DenseLinearBase(tf, w, 'out_in', b), { layer, layout: 'out_in', isHead }));
+        return this.addSite(createLinearSite(name, new DenseLinearBase(tf, w, 'out_in', b), { layer, layout: 'out_in', isHead }));
       };
       const block = (name: string, layer: number, role: 'attention' | 'mlp'): BlockSite =>
-        this.#add({ kind: 'block', name, layer, role, dim: d, hooks: new HookTable<SiteHook>(name) });
+        this.addSite({ kind: 'block', name, layer, role, dim: d, hooks: new HookTable<SiteHook>(name) });
       this.#words = embedding('bert.embeddings.word_embeddings', vocabSize);
       this.#positions = embedding('bert.embeddings.position_embeddings', maxPositions);
       this.#types = embedding('bert.embeddings.token_type_embeddings', this.config.typeVocabSize);
@@ -125,33 +121,15 @@ export class BertModel implements ModelGraph {
       loader.disposeAll();
       throw error;
     }
-    this.#params = loader.created;
+    this.adoptParameters(loader.created);
   }
 
   get dims() {
     return this.config.dims;
   }
 
-  #add<S extends Site>(site: S): S {
-    this.#sites.set(site.name, site);
-    return site;
-  }
-
-  site(name: string): Site | undefined {
-    return this.#sites.get(name);
-  }
-
-  sites(): Iterable<Site> {
-    return this.#sites.values();
-  }
-
-  parameters(): Map<string, Variable> {
-    return new Map(this.#params);
-  }
-
-  embed(ids: readonly number[]): Tensor2D {
-    const tf = this.#tf;
-    return tf.tidy(() => tf.gather(this.#words.weight, tf.tensor1d(ids as number[], 'int32')) as Tensor2D);
+  protected get tokenEmbedding(): Variable {
+    return this.#words.weight;
   }
 
   /** BERT is an encoder: there are no causal-LM logits. */
@@ -162,7 +140,7 @@ export class BertModel implements ModelGraph {
   /** Sequence-classification logits [batch, labels]: tanh pooler on the first attended token, then the classifier. */
   classify(input: ForwardInput, options: ForwardOptions = {}): Tensor2D {
     if (options.cache !== undefined) throw taskError('BERT is an encoder and takes no KV cache');
-    const tf = this.#tf;
+    const tf = this.tf;
     return tf.tidy(() => {
       const call = this.#call(input.ids.length, options);
       const { hidden, tokenMask } = this.#hidden(input, call);
@@ -183,7 +161,7 @@ export class BertModel implements ModelGraph {
 
   /** Last hidden states [batch, virtual + seq, hidden] with their token mask. Runs inside the caller's tidy. */
   #hidden(input: ForwardInput, call: ForwardCall): { hidden: Tensor3D; tokenMask: number[][] } {
-    const tf = this.#tf;
+    const tf = this.tf;
     const { dims, layerNormEps: eps, typeVocabSize } = this.config;
     const { batch, seq, mask } = validateInput(input, dims.vocabSize);
     const lookup = (site: EmbeddingSite, ids: Tensor) => applyHooks(tf, site.hooks, ids, tf.gather(site.weight, ids) as Tensor3D, call);
@@ -218,7 +196,7 @@ export class BertModel implements ModelGraph {
   }
 
   #attention(index: number, layer: BertLayer, x: Tensor3D, layout: SequenceLayout, call: ForwardCall): Tensor3D {
-    const tf = this.#tf;
+    const tf = this.tf;
     const { numHeads, headDim } = this.config.dims;
     const [batch, seq] = x.shape;
     const heads = (site: LinearSite) => tf.reshape(runLinear(tf, site, x, call), [batch, seq, numHeads, headDim]) as Tensor4D;
@@ -233,10 +211,5 @@ export class BertModel implements ModelGraph {
       layer: index,
       scale: 1 / Math.sqrt(headDim),
     });
-  }
-
-  dispose(): void {
-    for (const v of this.#params.values()) v.dispose();
-    this.#params.clear();
   }
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { PeftkitError } from '../errors.ts';
 import type { Tf } from '../runtime/types.ts';
 import type { ModelDims } from './graph.ts';
+import { decoderTokenFields, labelFields, parseConfigJson } from './hf-config.ts';
 import { geluErf, geluTanh } from './norms.ts';
 
 /** Activations of GPT-2 and BERT configs that we run: tanh-approximated or exact GELU, or ReLU. */
@@ -33,14 +34,8 @@ const Gpt2ConfigSchema = z.looseObject({
   scale_attn_weights: z.boolean().default(true),
   scale_attn_by_inverse_layer_idx: z.boolean().default(false),
   tie_word_embeddings: z.boolean().default(true),
-  num_labels: z.number().int().positive().optional(),
-  id2label: z.record(z.string(), z.string()).optional(),
-  pad_token_id: z.number().int().nullable().optional(),
-  bos_token_id: z.number().int().nullable().optional(),
-  eos_token_id: z
-    .union([z.number().int(), z.array(z.number().int())])
-    .nullable()
-    .optional(),
+  ...labelFields,
+  ...decoderTokenFields,
 });
 
 export type Gpt2ConfigJson = z.infer<typeof Gpt2ConfigSchema>;
@@ -68,11 +63,7 @@ export function parseGpt2Config(raw: unknown): Gpt2Config {
     const record = withAliases as Record<string, unknown>;
     for (const [alias, name] of Object.entries(ALIASES)) if (record[name] === undefined && record[alias] !== undefined) record[name] = record[alias];
   }
-  const parsed = Gpt2ConfigSchema.safeParse(withAliases);
-  if (!parsed.success) {
-    throw new PeftkitError('PEFTKIT_E_MODEL_CONFIG', `invalid GPT-2 config: ${z.prettifyError(parsed.error)}`, { issues: parsed.error.issues });
-  }
-  const c = parsed.data;
+  const c = parseConfigJson(Gpt2ConfigSchema, withAliases, 'GPT-2');
   const headDim = c.n_embd / c.n_head;
   if (!Number.isInteger(headDim)) {
     throw new PeftkitError('PEFTKIT_E_MODEL_CONFIG', `n_embd (${c.n_embd}) must be a multiple of n_head (${c.n_head})`, {});

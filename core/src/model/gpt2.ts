@@ -3,8 +3,9 @@ import type { Tf } from '../runtime/types.ts';
 import { type LayerPrefix, type SequenceLayout, checkPositions, commitCache, multiHeadAttention, prepareSequence, tokenTypesOf } from './attention.ts';
 import { type ForwardInput, type ForwardOptions, lastRealIndex, validateInput } from './forward.ts';
 import { type Gpt2Config, activate, labelsFromConfig, parseGpt2Config } from './gpt2-config.ts';
-import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, PrefixHook, PromptHook, Site, SiteHook } from './graph.ts';
+import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, SiteHook } from './graph.ts';
 import { HookTable } from './hooks.ts';
+import { SiteGraph } from './site-graph.ts';
 import { KvCache } from './kv-cache.ts';
 import { createLinearSite, DenseLinearBase, runLinear } from './linear.ts';
 import { layerNorm } from './norms.ts';
@@ -39,16 +40,11 @@ export interface Gpt2Options {
  * Position ids come from the attention mask (as HF's generate computes them), so left padding changes nothing;
  * a plain HF forward without position_ids would use arange instead. No base-model dropout is applied.
  */
-export class Gpt2Model implements ModelGraph {
+export class Gpt2Model extends SiteGraph implements ModelGraph {
   readonly arch = 'gpt2';
   readonly task: ModelTask;
   readonly config: Gpt2Config;
   readonly labels: readonly string[] | null;
-  readonly prompts = new HookTable<PromptHook>('prompts');
-  readonly prefixes = new HookTable<PrefixHook>('prefixes');
-  readonly #tf: Tf;
-  readonly #sites = new Map<string, Site>();
-  readonly #params: Map<string, Variable>;
   readonly #wte: EmbeddingSite;
   readonly #wpe: EmbeddingSite;
   readonly #layers: Gpt2Layer[] = [];
@@ -56,7 +52,7 @@ export class Gpt2Model implements ModelGraph {
   readonly #head: LinearSite;
 
   constructor(tf: Tf, configJson: unknown, weights: WeightSource, options: Gpt2Options = {}) {
-    this.#tf = tf;
+    super(tf);
     this.config = parseGpt2Config(configJson);
     this.task = options.task ?? 'causal-lm';
     this.labels = this.task === 'seq-cls' ? (options.labels ?? labelsFromConfig(this.config.json)) : null;
@@ -64,7 +60,7 @@ export class Gpt2Model implements ModelGraph {
     const loader = new WeightLoader(tf, weights);
     try {
       const embedding = (name: string, rows: number): EmbeddingSite =>
-        this.#add({
+        this.addSite({
           kind: 'embedding',
           name,
           layer: null,
@@ -78,10 +74,10 @@ export class Gpt2Model implements ModelGraph {
       const conv = (name: string, inp: number, out: number, layer: number): LinearSite => {
         const w = loader.take(`${name}.weight`, [inp, out]);
         const b = loader.take(`${name}.bias`, [out], 'zeros');
-        return this.#add(createLinearSite(name, new DenseLinearBase(tf, w, 'in_out', b), { layer, layout: 'in_out' }));
+        return this.addSite(createLinearSite(name, new DenseLinearBase(tf, w, 'in_out', b), { layer, layout: 'in_out' }));
       };
       const block = (name: string, layer: number, role: 'attention' | 'mlp'): BlockSite =>
-        this.#add({ kind: 'block', name, layer, role, dim: d, hooks: new HookTable<SiteHook>(name) });
+        this.addSite({ kind: 'block', name, layer, role, dim: d, hooks: new HookTable<SiteHook>(name) });
       this.#wte = embedding('transformer.wte', vocabSize);
       this.#wpe = embedding('transformer.wpe', maxPositions);
       for (let i = 0; i < numLayers; i++) {
@@ -99,7 +95,7 @@ export class Gpt2Model implements ModelGraph {
       }
       this.#lnF = norm('transformer.ln_f');
       const head = (name: string, weight: Variable) =>
-        this.#add(createLinearSite(name, new DenseLinearBase(tf, weight, 'out_in', null), { layer: null, layout: 'out_in', isHead: true }));
+        this.addSite(createLinearSite(name, new DenseLinearBase(tf, weight, 'out_in', null), { layer: null, layout: 'out_in', isHead: true }));
       if (this.task === 'seq-cls') this.#head = head('score', loader.take('score.weight', [this.labels?.length ?? 2, d]));
       // The tied head shares the wte variable; it is not a separate parameter (and is not saved, as in HF).
       else this.#head = head('lm_head', this.config.tieWordEmbeddings ? this.#wte.weight : loader.take('lm_head.weight', [vocabSize, d]));
@@ -107,48 +103,30 @@ export class Gpt2Model implements ModelGraph {
       loader.disposeAll();
       throw error;
     }
-    this.#params = loader.created;
+    this.adoptParameters(loader.created);
   }
 
   get dims() {
     return this.config.dims;
   }
 
-  #add<S extends Site>(site: S): S {
-    this.#sites.set(site.name, site);
-    return site;
-  }
-
-  site(name: string): Site | undefined {
-    return this.#sites.get(name);
-  }
-
-  sites(): Iterable<Site> {
-    return this.#sites.values();
-  }
-
-  parameters(): Map<string, Variable> {
-    return new Map(this.#params);
-  }
-
-  embed(ids: readonly number[]): Tensor2D {
-    const tf = this.#tf;
-    return tf.tidy(() => tf.gather(this.#wte.weight, tf.tensor1d(ids as number[], 'int32')) as Tensor2D);
+  protected get tokenEmbedding(): Variable {
+    return this.#wte.weight;
   }
 
   createCache(): KvCache {
-    return new KvCache(this.#tf, this.config.dims.numLayers);
+    return new KvCache(this.tf, this.config.dims.numLayers);
   }
 
   /** Logits [batch, seq, vocab] of the real tokens (virtual tokens of prompt methods are not returned). */
   forward(input: ForwardInput, options: ForwardOptions = {}): Tensor3D {
-    const tf = this.#tf;
+    const tf = this.tf;
     return tf.tidy(() => this.#project(this.#hidden(input, options).hidden, options));
   }
 
   /** Sequence-classification logits [batch, labels], pooled at each row's last real token (as HF). */
   classify(input: ForwardInput, options: ForwardOptions = {}): Tensor2D {
-    const tf = this.#tf;
+    const tf = this.tf;
     return tf.tidy(() => {
       const { hidden, mask } = this.#hidden(input, options);
       const [batch, seq, d] = hidden.shape;
@@ -162,7 +140,7 @@ export class Gpt2Model implements ModelGraph {
   }
 
   #project(hidden: Tensor3D, options: ForwardOptions): Tensor3D {
-    return runLinear(this.#tf, this.#head, hidden, this.#call(hidden.shape[0], options));
+    return runLinear(this.tf, this.#head, hidden, this.#call(hidden.shape[0], options));
   }
 
   #call(batch: number, options: ForwardOptions): ForwardCall {
@@ -171,7 +149,7 @@ export class Gpt2Model implements ModelGraph {
 
   /** Final-norm hidden states of the real tokens. Runs inside the caller's tidy. */
   #hidden(input: ForwardInput, options: ForwardOptions): { hidden: Tensor3D; mask: number[][] } {
-    const tf = this.#tf;
+    const tf = this.tf;
     const { dims, layerNormEps: eps } = this.config;
     const { batch, seq, mask } = validateInput(input, dims.vocabSize);
     const call = this.#call(batch, options);
@@ -213,7 +191,7 @@ export class Gpt2Model implements ModelGraph {
   }
 
   #attention(index: number, layer: Gpt2Layer, x: Tensor3D, layout: SequenceLayout, call: ForwardCall, cache: KvCache | undefined): Tensor3D {
-    const tf = this.#tf;
+    const tf = this.tf;
     const { numHeads, headDim, hiddenSize } = this.config.dims;
     const [batch, seq] = x.shape;
     // c_attn projects to [q | k | v] along the feature axis.
@@ -222,10 +200,5 @@ export class Gpt2Model implements ModelGraph {
     const prefix: LayerPrefix | null = layout.prefixes[index] ?? null;
     const merged = multiHeadAttention(tf, { q, k, v, mask: layout.additiveMask, prefix, cache, layer: index, scale: this.config.attentionScale(index) });
     return runLinear(tf, layer.attnProj, merged, call);
-  }
-
-  dispose(): void {
-    for (const v of this.#params.values()) v.dispose();
-    this.#params.clear();
   }
 }

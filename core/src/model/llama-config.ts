@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PeftkitError } from '../errors.ts';
 import type { ModelDims } from './graph.ts';
+import { decoderTokenFields, labelFields, parseConfigJson } from './hf-config.ts';
 
 /** The fields of a Hugging Face Llama-family config.json that change the math; other keys are kept but ignored. */
 const LlamaConfigSchema = z.looseObject({
@@ -19,14 +20,8 @@ const LlamaConfigSchema = z.looseObject({
   attention_bias: z.boolean().default(false),
   mlp_bias: z.boolean().default(false),
   hidden_act: z.literal('silu').default('silu'),
-  num_labels: z.number().int().positive().optional(),
-  id2label: z.record(z.string(), z.string()).optional(),
-  pad_token_id: z.number().int().nullable().optional(),
-  bos_token_id: z.number().int().nullable().optional(),
-  eos_token_id: z
-    .union([z.number().int(), z.array(z.number().int())])
-    .nullable()
-    .optional(),
+  ...labelFields,
+  ...decoderTokenFields,
 });
 
 export type LlamaConfigJson = z.infer<typeof LlamaConfigSchema>;
@@ -44,11 +39,7 @@ export interface LlamaConfig {
 }
 
 export function parseLlamaConfig(raw: unknown): LlamaConfig {
-  const parsed = LlamaConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new PeftkitError('PEFTKIT_E_MODEL_CONFIG', `invalid Llama config: ${z.prettifyError(parsed.error)}`, { issues: parsed.error.issues });
-  }
-  const c = parsed.data;
+  const c = parseConfigJson(LlamaConfigSchema, raw, 'Llama');
   const numKvHeads = c.num_key_value_heads ?? c.num_attention_heads;
   const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) {

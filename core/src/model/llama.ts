@@ -2,8 +2,9 @@ import type { Tensor, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow
 import type { Tf } from '../runtime/types.ts';
 import { commitCache, multiHeadAttention, prepareSequence } from './attention.ts';
 import { type ForwardInput, type ForwardOptions, lastRealIndex, validateInput } from './forward.ts';
-import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, PrefixHook, PromptHook, Site, SiteHook } from './graph.ts';
+import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, SiteHook } from './graph.ts';
 import { HookTable } from './hooks.ts';
+import { SiteGraph } from './site-graph.ts';
 import { KvCache } from './kv-cache.ts';
 import { createLinearSite, DenseLinearBase, runLinear } from './linear.ts';
 import { type LlamaConfig, parseLlamaConfig } from './llama-config.ts';
@@ -33,23 +34,18 @@ export interface LlamaOptions {
 }
 
 /** Llama-family decoder (Llama, Mistral, Qwen2, SmolLM, TinyLlama) on the model-graph seam, with HF module names. */
-export class LlamaModel implements ModelGraph {
+export class LlamaModel extends SiteGraph implements ModelGraph {
   readonly arch: string;
   readonly task: ModelTask;
   readonly config: LlamaConfig;
   readonly labels: readonly string[] | null;
-  readonly prompts = new HookTable<PromptHook>('prompts');
-  readonly prefixes = new HookTable<PrefixHook>('prefixes');
-  readonly #tf: Tf;
-  readonly #sites = new Map<string, Site>();
-  readonly #params: Map<string, Variable>;
   readonly #embed: EmbeddingSite;
   readonly #layers: LlamaLayer[] = [];
   readonly #norm: Variable;
   readonly #head: LinearSite;
 
   constructor(tf: Tf, configJson: unknown, weights: WeightSource, options: LlamaOptions = {}) {
-    this.#tf = tf;
+    super(tf);
     this.config = parseLlamaConfig(configJson);
     this.arch = this.config.json.model_type;
     this.task = options.task ?? 'causal-lm';
@@ -67,11 +63,11 @@ export class LlamaModel implements ModelGraph {
         weight: embedWeight,
         hooks: new HookTable<SiteHook>('model.embed_tokens'),
       };
-      this.#add(this.#embed);
+      this.addSite(this.#embed);
       const linear = (name: string, out: number, inp: number, layer: number | null, bias: boolean): LinearSite => {
         const w = loader.take(`${name}.weight`, [out, inp]);
         const b = bias ? loader.take(`${name}.bias`, [out], 'zeros') : null;
-        return this.#add(createLinearSite(name, new DenseLinearBase(tf, w, 'out_in', b), { layer, layout: 'out_in' }));
+        return this.addSite(createLinearSite(name, new DenseLinearBase(tf, w, 'out_in', b), { layer, layout: 'out_in' }));
       };
       for (let i = 0; i < numLayers; i++) {
         const p = `model.layers.${i}`;
@@ -82,7 +78,7 @@ export class LlamaModel implements ModelGraph {
           k: linear(`${p}.self_attn.k_proj`, numKvHeads * headDim, d, i, c.qkvBias),
           v: linear(`${p}.self_attn.v_proj`, numKvHeads * headDim, d, i, c.qkvBias),
           o: linear(`${p}.self_attn.o_proj`, d, numHeads * headDim, i, c.outputBias),
-          attnBlock: this.#add({
+          attnBlock: this.addSite({
             kind: 'block',
             name: `${p}.self_attn`,
             layer: i,
@@ -94,13 +90,13 @@ export class LlamaModel implements ModelGraph {
           gate: linear(`${p}.mlp.gate_proj`, intermediateSize, d, i, c.mlpBias),
           up: linear(`${p}.mlp.up_proj`, intermediateSize, d, i, c.mlpBias),
           down: linear(`${p}.mlp.down_proj`, d, intermediateSize, i, c.mlpBias),
-          mlpBlock: this.#add({ kind: 'block', name: `${p}.mlp`, layer: i, role: 'mlp', dim: d, hooks: new HookTable<SiteHook>(`${p}.mlp`) }),
+          mlpBlock: this.addSite({ kind: 'block', name: `${p}.mlp`, layer: i, role: 'mlp', dim: d, hooks: new HookTable<SiteHook>(`${p}.mlp`) }),
         });
       }
       this.#norm = loader.take('model.norm.weight', [d], 'ones');
       if (this.task === 'seq-cls') {
         const labels = this.labels?.length ?? 2;
-        this.#head = this.#add(
+        this.#head = this.addSite(
           createLinearSite('score', new DenseLinearBase(tf, loader.take('score.weight', [labels, d]), 'out_in', null), {
             layer: null,
             layout: 'out_in',
@@ -109,11 +105,11 @@ export class LlamaModel implements ModelGraph {
         );
       } else if (this.config.tieWordEmbeddings) {
         // The tied head shares the embedding variable; it is not a separate parameter.
-        this.#head = this.#add(
+        this.#head = this.addSite(
           createLinearSite('lm_head', new DenseLinearBase(tf, embedWeight, 'out_in', null), { layer: null, layout: 'out_in', isHead: true }),
         );
       } else {
-        this.#head = this.#add(
+        this.#head = this.addSite(
           createLinearSite('lm_head', new DenseLinearBase(tf, loader.take('lm_head.weight', [vocabSize, d]), 'out_in', null), {
             layer: null,
             layout: 'out_in',
@@ -125,42 +121,24 @@ export class LlamaModel implements ModelGraph {
       loader.disposeAll();
       throw error;
     }
-    this.#params = loader.created;
+    this.adoptParameters(loader.created);
   }
 
   get dims() {
     return this.config.dims;
   }
 
-  #add<S extends Site>(site: S): S {
-    this.#sites.set(site.name, site);
-    return site;
-  }
-
-  site(name: string): Site | undefined {
-    return this.#sites.get(name);
-  }
-
-  sites(): Iterable<Site> {
-    return this.#sites.values();
-  }
-
-  parameters(): Map<string, Variable> {
-    return new Map(this.#params);
-  }
-
-  embed(ids: readonly number[]): Tensor2D {
-    const tf = this.#tf;
-    return tf.tidy(() => tf.gather(this.#embed.weight, tf.tensor1d(ids as number[], 'int32')) as Tensor2D);
+  protected get tokenEmbedding(): Variable {
+    return this.#embed.weight;
   }
 
   createCache(): KvCache {
-    return new KvCache(this.#tf, this.config.dims.numLayers);
+    return new KvCache(this.tf, this.config.dims.numLayers);
   }
 
   /** Logits [batch, seq, vocab] of the real tokens (virtual tokens of prompt methods are not returned). */
   forward(input: ForwardInput, options: ForwardOptions = {}): Tensor3D {
-    const tf = this.#tf;
+    const tf = this.tf;
     return tf.tidy(() => {
       const { hidden } = this.#hidden(input, options);
       return this.#project(hidden, options) as Tensor3D;
@@ -169,7 +147,7 @@ export class LlamaModel implements ModelGraph {
 
   /** Sequence-classification logits [batch, labels], pooled at each row's last real token. */
   classify(input: ForwardInput, options: ForwardOptions = {}): Tensor2D {
-    const tf = this.#tf;
+    const tf = this.tf;
     return tf.tidy(() => {
       const { hidden, mask } = this.#hidden(input, options);
       const [batch, seq, d] = hidden.shape;
@@ -185,7 +163,7 @@ export class LlamaModel implements ModelGraph {
 
   #project(hidden: Tensor3D, options: ForwardOptions): Tensor3D {
     const call = this.#call(hidden.shape[0], options);
-    return runLinear(this.#tf, this.#head, hidden, call);
+    return runLinear(this.tf, this.#head, hidden, call);
   }
 
   #call(batch: number, options: ForwardOptions): ForwardCall {
@@ -194,7 +172,7 @@ export class LlamaModel implements ModelGraph {
 
   /** Final-norm hidden states of the real tokens. Runs inside the caller's tidy. */
   #hidden(input: ForwardInput, options: ForwardOptions): { hidden: Tensor3D; mask: number[][] } {
-    const tf = this.#tf;
+    const tf = this.tf;
     const { dims, rmsNormEps, ropeTheta } = this.config;
     const { batch, mask } = validateInput(input, dims.vocabSize);
     const call = this.#call(batch, options);
@@ -235,7 +213,7 @@ export class LlamaModel implements ModelGraph {
     cache: KvCache | undefined,
     call: ForwardCall,
   ): Tensor3D {
-    const tf = this.#tf;
+    const tf = this.tf;
     const { numHeads, numKvHeads, headDim } = this.config.dims;
     const [batch, seq] = x.shape;
     const heads = (site: LinearSite, n: number) => tf.reshape(runLinear(tf, site, x, call), [batch, seq, n, headDim]) as Tensor4D;
@@ -244,10 +222,5 @@ export class LlamaModel implements ModelGraph {
     const v = heads(layer.v, numKvHeads);
     const merged = multiHeadAttention(tf, { q, k, v, mask, prefix, cache, layer: index, scale: 1 / Math.sqrt(headDim) });
     return runLinear(tf, layer.o, merged, call);
-  }
-
-  dispose(): void {
-    for (const v of this.#params.values()) v.dispose();
-    this.#params.clear();
   }
 }

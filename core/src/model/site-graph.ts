@@ -1,0 +1,55 @@
+import type { Tensor2D, Variable } from '@tensorflow/tfjs-core';
+import type { Tf } from '../runtime/types.ts';
+import type { PrefixHook, PromptHook, Site } from './graph.ts';
+import { HookTable } from './hooks.ts';
+
+/**
+ * What every model on the seam shares: its named sites, prompt and prefix hook tables, the base parameters it owns
+ * (freed by `dispose`), and token-embedding lookup. Architectures subclass it and register sites as they build.
+ */
+export abstract class SiteGraph {
+  readonly prompts = new HookTable<PromptHook>('prompts');
+  readonly prefixes = new HookTable<PrefixHook>('prefixes');
+  protected readonly tf: Tf;
+  readonly #sites = new Map<string, Site>();
+  #params = new Map<string, Variable>();
+
+  constructor(tf: Tf) {
+    this.tf = tf;
+  }
+
+  /** The token-embedding matrix [vocab, hidden] `embed` reads. */
+  protected abstract get tokenEmbedding(): Variable;
+
+  protected addSite<S extends Site>(site: S): S {
+    this.#sites.set(site.name, site);
+    return site;
+  }
+
+  /** Takes ownership of the base parameters (by Hugging Face name). */
+  protected adoptParameters(params: Map<string, Variable>): void {
+    this.#params = params;
+  }
+
+  site(name: string): Site | undefined {
+    return this.#sites.get(name);
+  }
+
+  sites(): Iterable<Site> {
+    return this.#sites.values();
+  }
+
+  parameters(): Map<string, Variable> {
+    return new Map(this.#params);
+  }
+
+  embed(ids: readonly number[]): Tensor2D {
+    const tf = this.tf;
+    return tf.tidy(() => tf.gather(this.tokenEmbedding, tf.tensor1d(ids as number[], 'int32')) as Tensor2D);
+  }
+
+  dispose(): void {
+    for (const v of this.#params.values()) v.dispose();
+    this.#params.clear();
+  }
+}
