@@ -7,7 +7,7 @@ import { type ForwardInput, type ForwardOptions, validateInput } from './forward
 import { activate, labelsFromConfig } from './gpt2-config.ts';
 import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, SiteHook } from './graph.ts';
 import { HookTable } from './hooks.ts';
-import { SiteGraph } from './site-graph.ts';
+import { createEmbeddingSite, SiteGraph } from './site-graph.ts';
 import { createLinearSite, DenseLinearBase, runLinear } from './linear.ts';
 import { layerNorm } from './norms.ts';
 import { applyHooks, resolveSelection } from './selection.ts';
@@ -78,17 +78,8 @@ export class BertModel extends SiteGraph implements ModelGraph {
     const { hiddenSize: d, numLayers, vocabSize, intermediateSize, maxPositions } = this.config.dims;
     const loader = new WeightLoader(tf, weights);
     try {
-      const embedding = (name: string, rows: number): EmbeddingSite =>
-        this.addSite({
-          kind: 'embedding',
-          name,
-          layer: null,
-          numEmbeddings: rows,
-          dim: d,
-          weight: loader.take(`${name}.weight`, [rows, d]),
-          hooks: new HookTable<SiteHook>(name),
-        });
-      const norm = (name: string): Norm => ({ weight: loader.take(`${name}.weight`, [d], 'ones'), bias: loader.take(`${name}.bias`, [d], 'zeros') });
+      const embedding = (name: string, rows: number): EmbeddingSite => this.addSite(createEmbeddingSite(name, loader.take(`${name}.weight`, [rows, d])));
+      const norm = (name: string): Norm => loader.takeLayerNorm(name, d);
       const linear = (name: string, out: number, inp: number, layer: number | null, isHead = false): LinearSite => {
         const w = loader.take(`${name}.weight`, [out, inp]);
         const b = loader.take(`${name}.bias`, [out], 'zeros');

@@ -5,7 +5,7 @@ import { type ForwardInput, type ForwardOptions, lastRealIndex, validateInput } 
 import { type Gpt2Config, activate, labelsFromConfig, parseGpt2Config } from './gpt2-config.ts';
 import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, SiteHook } from './graph.ts';
 import { HookTable } from './hooks.ts';
-import { SiteGraph } from './site-graph.ts';
+import { createEmbeddingSite, SiteGraph } from './site-graph.ts';
 import { KvCache } from './kv-cache.ts';
 import { createLinearSite, DenseLinearBase, runLinear } from './linear.ts';
 import { layerNorm } from './norms.ts';
@@ -59,17 +59,8 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
     const { hiddenSize: d, numLayers, vocabSize, intermediateSize, maxPositions } = this.config.dims;
     const loader = new WeightLoader(tf, weights);
     try {
-      const embedding = (name: string, rows: number): EmbeddingSite =>
-        this.addSite({
-          kind: 'embedding',
-          name,
-          layer: null,
-          numEmbeddings: rows,
-          dim: d,
-          weight: loader.take(`${name}.weight`, [rows, d]),
-          hooks: new HookTable<SiteHook>(name),
-        });
-      const norm = (name: string): Norm => ({ weight: loader.take(`${name}.weight`, [d], 'ones'), bias: loader.take(`${name}.bias`, [d], 'zeros') });
+      const embedding = (name: string, rows: number): EmbeddingSite => this.addSite(createEmbeddingSite(name, loader.take(`${name}.weight`, [rows, d])));
+      const norm = (name: string): Norm => loader.takeLayerNorm(name, d);
       // Conv1D: y = x·W + b with W stored [in, out].
       const conv = (name: string, inp: number, out: number, layer: number): LinearSite => {
         const w = loader.take(`${name}.weight`, [inp, out]);

@@ -4,7 +4,7 @@ import { commitCache, multiHeadAttention, prepareSequence } from './attention.ts
 import { type ForwardInput, type ForwardOptions, lastRealIndex, validateInput } from './forward.ts';
 import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, SiteHook } from './graph.ts';
 import { HookTable } from './hooks.ts';
-import { SiteGraph } from './site-graph.ts';
+import { createEmbeddingSite, SiteGraph } from './site-graph.ts';
 import { KvCache } from './kv-cache.ts';
 import { createLinearSite, DenseLinearBase, runLinear } from './linear.ts';
 import { type LlamaConfig, parseLlamaConfig } from './llama-config.ts';
@@ -54,16 +54,7 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
     const loader = new WeightLoader(tf, weights);
     try {
       const embedWeight = loader.take('model.embed_tokens.weight', [vocabSize, d]);
-      this.#embed = {
-        kind: 'embedding',
-        name: 'model.embed_tokens',
-        layer: null,
-        numEmbeddings: vocabSize,
-        dim: d,
-        weight: embedWeight,
-        hooks: new HookTable<SiteHook>('model.embed_tokens'),
-      };
-      this.addSite(this.#embed);
+      this.#embed = this.addSite(createEmbeddingSite('model.embed_tokens', embedWeight));
       const linear = (name: string, out: number, inp: number, layer: number | null, bias: boolean): LinearSite => {
         const w = loader.take(`${name}.weight`, [out, inp]);
         const b = bias ? loader.take(`${name}.bias`, [out], 'zeros') : null;

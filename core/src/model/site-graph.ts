@@ -1,6 +1,6 @@
 import type { Tensor2D, Variable } from '@tensorflow/tfjs-core';
 import type { Tf } from '../runtime/types.ts';
-import type { PrefixHook, PromptHook, Site } from './graph.ts';
+import type { EmbeddingSite, PrefixHook, PromptHook, Site, SiteHook } from './graph.ts';
 import { HookTable } from './hooks.ts';
 
 /**
@@ -52,4 +52,10 @@ export abstract class SiteGraph {
     for (const v of this.#params.values()) v.dispose();
     this.#params.clear();
   }
+}
+
+/** An embedding site over a [rows, dim] weight. */
+export function createEmbeddingSite(name: string, weight: Variable): EmbeddingSite {
+  const [rows, dim] = weight.shape as [number, number];
+  return { kind: 'embedding', name, layer: null, numEmbeddings: rows, dim, weight, hooks: new HookTable<SiteHook>(name) };
 }

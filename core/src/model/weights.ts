@@ -52,6 +52,11 @@ export class WeightLoader {
     return variable;
   }
 
+  /** LayerNorm affine parameters `<name>.weight` (ones) and `<name>.bias` (zeros when random). */
+  takeLayerNorm(name: string, dim: number): { weight: Variable; bias: Variable } {
+    return { weight: this.take(`${name}.weight`, [dim], 'ones'), bias: this.take(`${name}.bias`, [dim], 'zeros') };
+  }
+
   has(name: string): boolean {
     return this.#source.kind === 'tensors' && this.#source.tensors.has(name);
   }
