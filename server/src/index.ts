@@ -1,0 +1,2 @@
+// Placeholder: the server is being written (issue #7). Exports nothing yet.
+export {};
