@@ -20,7 +20,12 @@ export function collate(examples: readonly TrainExample[], options: { padId: num
       throw new PeftkitError('PEFTKIT_E_DATA', `example ${i} mixes classification and language-modelling fields`, { index: i });
     }
     ids.push(pad(example.ids, options.padId));
-    mask.push(pad(example.ids.map(() => 1), 0));
+    mask.push(
+      pad(
+        example.ids.map(() => 1),
+        0,
+      ),
+    );
     tokens += example.ids.length;
     if (example.tokenTypes) tokenTypes.push(pad(example.tokenTypes, 0));
     if (classification) {
