@@ -1,0 +1,2 @@
+// Public entry of @peftkit/core/data (being written).
+export { collate } from './collate.ts';

@@ -1,0 +1,2 @@
+// Public entry of @peftkit/core/report (being written).
+export {};

@@ -1,0 +1,2 @@
+// Public entry of @peftkit/core/train (being written).
+export * from './types.ts';
