@@ -28,6 +28,8 @@ export async function loadPlugins(kernel: Kernel, extra: readonly string[] = [])
   for (const specifier of FIRST_PARTY_PLUGINS) {
     try {
       const mod = (await import(specifier)) as { default?: unknown };
+      // a workspace package that exports nothing yet is an unreleased plugin, not a broken one
+      if (mod.default === undefined && Object.keys(mod).length === 0) continue;
       found.push(validatePluginObject(mod.default, specifier));
     } catch (error) {
       if (!isMissingModule(error, specifier)) throw error;

@@ -1,12 +1,15 @@
 import { isPeftkitError } from '../errors.ts';
 import { benchCommand } from './cmd-bench.ts';
 import { convertCommand } from './cmd-convert.ts';
+import { downloadCommand } from './cmd-download.ts';
 import { generateCommand } from './cmd-generate.ts';
+import { inspectCommand } from './cmd-inspect.ts';
+import { mergeCommand } from './cmd-merge.ts';
 import { pluginsCommand } from './cmd-plugins.ts';
 import { startCommand } from './cmd-start.ts';
 import { type Command, type CommandIo, helpText } from './commands.ts';
 
-export const COMMANDS: readonly Command[] = [startCommand, generateCommand, convertCommand, pluginsCommand, benchCommand];
+export const COMMANDS: readonly Command[] = [startCommand, generateCommand, convertCommand, mergeCommand, inspectCommand, pluginsCommand, benchCommand, downloadCommand];
 
 const io: CommandIo = {
   out: (text, newline = true) => void process.stdout.write(newline ? `${text}\n` : text),
