@@ -11,6 +11,7 @@ export const FIRST_PARTY_PLUGINS = [
   '@peftkit/p-tuning',
   '@peftkit/prefix-tuning',
   '@peftkit/p-tuning-v2',
+  '@peftkit/full',
 ];
 
 function isMissingModule(error: unknown, specifier: string): boolean {

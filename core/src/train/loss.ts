@@ -1,0 +1,84 @@
+import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
+import { PeftkitError } from '../errors.ts';
+import type { ForwardInput, ForwardOptions } from '../model/forward.ts';
+import type { LoadedModelGraph } from '../model/load.ts';
+import type { Tf } from '../runtime/types.ts';
+import { IGNORE_INDEX, type TrainBatch } from './types.ts';
+
+/** What the loss needs from a model: `forward` for causal LMs, `classify` for sequence classification. */
+export type TrainableModel = Pick<LoadedModelGraph, 'task' | 'dims' | 'labels' | 'classify'> & Partial<Pick<LoadedModelGraph, 'forward'>>;
+
+function forwardInput(batch: TrainBatch): ForwardInput {
+  return batch.tokenTypes ? { ids: batch.ids, mask: batch.mask, tokenTypes: batch.tokenTypes } : { ids: batch.ids, mask: batch.mask };
+}
+
+/**
+ * Summed (not averaged) loss of one batch, so micro-batches add up and the caller divides by the step's loss
+ * tokens. Causal LM: next-token cross-entropy, shifted by one as transformers does (position i predicts labels[i+1]),
+ * positions labelled IGNORE_INDEX skipped. Classification: cross-entropy of `classify` over the batch's class labels.
+ * `correct` counts right predictions (classification only; a tensor the caller disposes).
+ */
+export function batchLossSum(
+  tf: Tf,
+  model: TrainableModel,
+  batch: TrainBatch,
+  options: ForwardOptions,
+  withAccuracy = false,
+): { sum: Scalar; correct: Tensor | null } {
+  if (batch.classLabels) {
+    const labels = batch.classLabels;
+    const count = model.labels?.length ?? 0;
+    for (const [i, label] of labels.entries()) {
+      if (!Number.isInteger(label) || label < 0 || label >= count) {
+        throw new PeftkitError('PEFTKIT_E_DATA', `class label ${label} of batch row ${i} is outside the model's ${count} labels`, { row: i, label });
+      }
+    }
+    let correct: Tensor | null = null;
+    const sum = tf.tidy(() => {
+      const logits = model.classify(forwardInput(batch), options);
+      const target = tf.tensor1d(labels as number[], 'int32');
+      if (withAccuracy) correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), target), 'float32')));
+      const logp = tf.logSoftmax(logits);
+      return tf.neg(tf.sum(tf.mul(tf.oneHot(target, count), logp))) as Scalar;
+    });
+    return { sum, correct };
+  }
+  const rows = batch.labels;
+  if (!rows) throw new PeftkitError('PEFTKIT_E_DATA', 'a language-modelling batch needs labels', {});
+  if (typeof model.forward !== 'function' || model.task !== 'causal-lm') {
+    throw new PeftkitError('PEFTKIT_E_MODEL_TASK', 'language-modelling examples need a causal language model', { task: model.task });
+  }
+  const forward = model.forward.bind(model);
+  const b = rows.length;
+  const s = rows[0]?.length ?? 0;
+  const v = model.dims.vocabSize;
+  const sum = tf.tidy(() => {
+    const logits = forward(forwardInput(batch), options);
+    const pred = tf.slice(logits, [0, 0, 0], [b, s - 1, v]);
+    const shifted = rows.map((row) => row.slice(1));
+    const targets = tf.tensor2d(
+      shifted.map((row) => row.map((l) => (l === IGNORE_INDEX ? 0 : l))),
+      [b, s - 1],
+      'int32',
+    );
+    const weights = tf.tensor2d(
+      shifted.map((row) => row.map((l) => (l === IGNORE_INDEX ? 0 : 1))),
+      [b, s - 1],
+      'float32',
+    );
+    const nll = tf.neg(tf.sum(tf.mul(tf.oneHot(targets, v), tf.logSoftmax(pred)), -1));
+    return tf.sum(tf.mul(nll, weights)) as Scalar;
+  });
+  return { sum, correct: null };
+}
+
+/** Rejects label ids the model cannot predict before any tensor work. */
+export function checkBatchLabels(batch: TrainBatch, vocabSize: number): void {
+  for (const [r, row] of (batch.labels ?? []).entries()) {
+    for (const l of row) {
+      if (l !== IGNORE_INDEX && (!Number.isInteger(l) || l < 0 || l >= vocabSize)) {
+        throw new PeftkitError('PEFTKIT_E_DATA', `label ${l} in batch row ${r} is outside the vocabulary (size ${vocabSize})`, { row: r, label: l });
+      }
+    }
+  }
+}
