@@ -1,7 +1,7 @@
 import type { Tensor, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs-core';
 import type { Tf } from '../runtime/types.ts';
 import { type LayerPrefix, type SequenceLayout, checkPositions, commitCache, multiHeadAttention, prepareSequence, tokenTypesOf } from './attention.ts';
-import { type ForwardInput, type ForwardOptions, lastRealIndex, validateInput } from './forward.ts';
+import { type ForwardInput, type ForwardOptions, lastRealIndex, selectLastPosition, validateInput } from './forward.ts';
 import { type Gpt2Config, activate, labelsFromConfig, parseGpt2Config } from './gpt2-config.ts';
 import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, SiteHook } from './graph.ts';
 import { HookTable } from './hooks.ts';
@@ -112,7 +112,7 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
   /** Logits [batch, seq, vocab] of the real tokens (virtual tokens of prompt methods are not returned). */
   forward(input: ForwardInput, options: ForwardOptions = {}): Tensor3D {
     const tf = this.tf;
-    return tf.tidy(() => this.#project(this.#hidden(input, options).hidden, options));
+    return tf.tidy(() => this.#project(selectLastPosition(tf, this.#hidden(input, options).hidden, options), options));
   }
 
   /** Sequence-classification logits [batch, labels], pooled at each row's last real token (as HF). */
@@ -170,10 +170,10 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
     for (const [i, layer] of this.#layers.entries()) {
       const x = layerNorm(tf, h, layer.ln1.weight, layer.ln1.bias, eps) as Tensor3D;
       const attn = this.#attention(i, layer, x, layout, call, cache);
-      h = tf.add(h, applyHooks(tf, layer.attnBlock.hooks, x, attn, call));
+      h = tf.add(h, applyHooks(tf, layer.attnBlock.hooks, h, attn, call));
       const y = layerNorm(tf, h, layer.ln2.weight, layer.ln2.bias, eps) as Tensor3D;
       const mlp = runLinear(tf, layer.mlpProj, activate(tf, runLinear(tf, layer.fc, y, call), this.config.activation) as Tensor3D, call);
-      h = tf.add(h, applyHooks(tf, layer.mlpBlock.hooks, y, mlp, call));
+      h = tf.add(h, applyHooks(tf, layer.mlpBlock.hooks, h, mlp, call));
     }
     commitCache(cache, layout);
     h = layerNorm(tf, h, this.#lnF.weight, this.#lnF.bias, eps) as Tensor3D;

@@ -73,7 +73,11 @@ export interface EmbeddingSite {
   readonly hooks: HookTable<SiteHook>;
 }
 
-/** A sub-layer (attention block or MLP) whose output bottleneck adapters transform. */
+/**
+ * A sub-layer (attention block or MLP) whose output bottleneck adapters transform. Its hooks get
+ * (residual input, sub-layer output): the residual input is the tensor the model adds the (hooked) output to —
+ * the residual stream before the pre-norm in Llama/GPT-2, the sub-layer's input before the post-norm in BERT.
+ */
 export interface BlockSite {
   readonly kind: 'block';
   readonly name: string;

@@ -1,7 +1,7 @@
 import type { Tensor, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs-core';
 import type { Tf } from '../runtime/types.ts';
 import { commitCache, multiHeadAttention, prepareSequence } from './attention.ts';
-import { type ForwardInput, type ForwardOptions, lastRealIndex, validateInput } from './forward.ts';
+import { type ForwardInput, type ForwardOptions, lastRealIndex, selectLastPosition, validateInput } from './forward.ts';
 import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, SiteHook } from './graph.ts';
 import { HookTable } from './hooks.ts';
 import { createEmbeddingSite, SiteGraph } from './site-graph.ts';
@@ -132,7 +132,7 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
     const tf = this.tf;
     return tf.tidy(() => {
       const { hidden } = this.#hidden(input, options);
-      return this.#project(hidden, options) as Tensor3D;
+      return this.#project(selectLastPosition(tf, hidden, options), options) as Tensor3D;
     });
   }
 
@@ -181,11 +181,11 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
     for (const [i, layer] of this.#layers.entries()) {
       const x = rmsNorm(tf, h, layer.inputNorm, rmsNormEps) as Tensor3D;
       const attn = this.#attention(i, layer, x, cos, sin, additiveMask, prefixes[i] ?? null, cache, call);
-      h = tf.add(h, applyHooks(tf, layer.attnBlock.hooks, x, attn, call));
+      h = tf.add(h, applyHooks(tf, layer.attnBlock.hooks, h, attn, call));
       const y = rmsNorm(tf, h, layer.postNorm, rmsNormEps) as Tensor3D;
       const act = tf.mul(silu(tf, runLinear(tf, layer.gate, y, call)), runLinear(tf, layer.up, y, call)) as Tensor3D;
       const mlp = runLinear(tf, layer.down, act, call);
-      h = tf.add(h, applyHooks(tf, layer.mlpBlock.hooks, y, mlp, call));
+      h = tf.add(h, applyHooks(tf, layer.mlpBlock.hooks, h, mlp, call));
     }
     commitCache(cache, layout);
     h = rmsNorm(tf, h, this.#norm, rmsNormEps) as Tensor3D;
