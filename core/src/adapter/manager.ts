@@ -22,6 +22,15 @@ export function assertAdapterName(name: string): void {
   }
 }
 
+/**
+ * The plugin whose file format a saved config is in: its `recognizes` says yes, or (without one) its peft_type
+ * matches. A plugin that recognizes the file explicitly (QLoRA's marked LoRA files) outranks a plain peft_type match.
+ */
+export function findPluginForConfig(plugins: readonly MethodPlugin[], config: Readonly<Record<string, unknown>>): MethodPlugin | undefined {
+  const matches = plugins.filter((p) => (p.recognizes ? p.recognizes(config) : p.meta.peftType !== undefined && config.peft_type === p.meta.peftType));
+  return matches.find((p) => p.recognizes !== undefined) ?? matches[0];
+}
+
 export interface AdapterRecord {
   readonly name: string;
   readonly plugin: MethodPlugin;
@@ -87,10 +96,7 @@ export class AdapterManager {
 
   /** The registered plugin whose file format a saved config is in. */
   pluginFor(config: Readonly<Record<string, unknown>>): MethodPlugin {
-    const matches = this.#registry
-      .list()
-      .filter((p) => (p.recognizes ? p.recognizes(config) : p.meta.peftType !== undefined && config.peft_type === p.meta.peftType));
-    const first = matches[0];
+    const first = findPluginForConfig(this.#registry.list(), config);
     if (first === undefined) {
       throw new PeftkitError(
         'PEFTKIT_E_ADAPTER_FORMAT',
@@ -124,6 +130,14 @@ export class AdapterManager {
   save(name: string): SavedAdapter {
     const r = this.get(name);
     return callHook(r.plugin.meta.name, 'save', name, () => r.plugin.save(r.ctx, r.handle, r.config));
+  }
+
+  /** The training-checkpoint form of an adapter: the plugin's `saveCheckpoint` when it has one, else `save`. */
+  saveCheckpoint(name: string): SavedAdapter {
+    const r = this.get(name);
+    const hook = r.plugin.saveCheckpoint;
+    if (hook === undefined) return this.save(name);
+    return callHook(r.plugin.meta.name, 'save', name, () => hook.call(r.plugin, r.ctx, r.handle, r.config));
   }
 
   merge(name: string, options: { safe?: boolean } = {}): void {

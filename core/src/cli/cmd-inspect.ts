@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { findPluginForConfig } from '../adapter/manager.ts';
 import { isPeftkitError, PeftkitError } from '../errors.ts';
 import { IO_ERROR_CODES } from '../io/file-bytes.ts';
 import { readSafetensorsFile } from '../io/safetensors-files.ts';
@@ -92,9 +93,7 @@ async function inspectModel(dir: string, config: Record<string, unknown>): Promi
 async function inspectAdapter(dir: string, config: Record<string, unknown>, modelDir: string | undefined, plugins: readonly string[]) {
   const kernel = await createKernel({ backend: 'cpu', logger: { warn() {}, info() {} } });
   await loadPlugins(kernel, plugins);
-  const plugin = kernel.registry
-    .list()
-    .find((p) => (p.recognizes ? p.recognizes(config) : p.meta.peftType !== undefined && config.peft_type === p.meta.peftType));
+  const plugin = findPluginForConfig(kernel.registry.list(), config);
   const { file, tensors } = await adapterWeights(dir);
   const s = stats(tensors);
   let baseParameters: number | null = null;

@@ -39,8 +39,9 @@ export abstract class SiteGraph {
     return this.#sites.values();
   }
 
+  /** Live parameters only: a weight freed after its site's base was swapped (QLoRA's packed base) is no longer listed. */
   parameters(): Map<string, Variable> {
-    return new Map(this.#params);
+    return new Map([...this.#params].filter(([, v]) => !v.isDisposed));
   }
 
   embed(ids: readonly number[]): Tensor2D {

@@ -90,6 +90,11 @@ export interface MethodPlugin<Cfg = unknown, H extends MethodHandle = MethodHand
   unmerge?(ctx: MethodContext, handle: H): void;
   /** Serialise the adapter in the method's file format. Returned tensors are owned by the caller. */
   save(ctx: MethodContext, handle: H, config: Cfg): SavedAdapter;
+  /**
+   * Optional: the adapter with everything training needs to resume (e.g. P-Tuning's prompt encoder, prefix tuning's
+   * projection MLP), in a form `load` reads back. Used by the core's training checkpoints; without it they use `save`.
+   */
+  saveCheckpoint?(ctx: MethodContext, handle: H, config: Cfg): SavedAdapter;
   /** Recreate an adapter from its saved form: parse the file config leniently, inject, assign tensors. */
   load(ctx: MethodContext, saved: SavedAdapter): { handle: H; config: Cfg };
   /** True when a saved config file belongs to this plugin (default: `peft_type` equals `meta.peftType`). */

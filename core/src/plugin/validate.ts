@@ -37,6 +37,7 @@ const PluginShape = z.object({
   load: fn,
   dispose: fn,
   recognizes: fn.optional(),
+  saveCheckpoint: fn.optional(),
 });
 
 /** Checks the shape of a plugin object (it may come from an untrusted package) and its core range. */

@@ -241,7 +241,7 @@ async function saveCheckpoint(
   options: TrainOptions,
   elapsed: number,
 ): Promise<string> {
-  const saved = args.manager.save(args.adapter);
+  const saved = args.manager.saveCheckpoint(args.adapter);
   try {
     const optimizerState = toIndexKeys(optimizer.state(), variables);
     const checkpoint: Checkpoint = {

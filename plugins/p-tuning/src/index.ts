@@ -5,7 +5,7 @@
 import { definePlugin } from '@peftkit/core';
 import { disposeParts } from '@peftkit/prompt-tuning';
 import { type PTuningConfig, PTuningConfigSchema } from './config.ts';
-import { injectPTuning, loadPTuning, PLUGIN_VERSION, savePTuning } from './plugin.ts';
+import { injectPTuning, loadPTuning, PLUGIN_VERSION, savePTuning, saveTrainingCheckpoint } from './plugin.ts';
 import type { PTuningHandle } from './types.ts';
 
 const pTuning = definePlugin<PTuningConfig, PTuningHandle>({
@@ -22,6 +22,8 @@ const pTuning = definePlugin<PTuningConfig, PTuningHandle>({
   capabilities: { merge: 'never', identityAtInit: false, mixedBatch: true },
   inject: injectPTuning,
   save: savePTuning,
+  // training checkpoints keep the encoder (an adapter loaded from PEFT's inference file has none: it trains the prompt)
+  saveCheckpoint: (ctx, handle, config) => (handle.encoder ? saveTrainingCheckpoint(ctx, handle, config) : savePTuning(ctx, handle, config)),
   load: loadPTuning,
   dispose: (_ctx, handle) => disposeParts(handle),
 });
