@@ -1,66 +1,98 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { convertLlama2cFiles } from '../convert/llama2c-files.ts';
-import { type CausalLanguageModel, generate } from '../generate/generate.ts';
+import { PeftkitError } from '../errors.ts';
 import { createKernel } from '../kernel.ts';
 import { loadModel } from '../model/load.ts';
-import { parseCommand } from './args.ts';
+import { FULL_SIZE, outcomeTable, QUICK_SIZE, runJobs } from '../pipeline/main-job.ts';
+import { startMainJobServer } from '../pipeline/serve.ts';
+import { numberOption, parseCommand } from './args.ts';
 import type { Command } from './commands.ts';
 import { loadPlugins } from './discover.ts';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const STORIES = join(REPO, '..', 'shared', 'models', 'stories260K');
+/** The embedded default model, produced by `npm run pretrain` (core/src/pipeline/pretrain.ts). */
+export const DEFAULT_MODEL_DIR = join(REPO, 'core', 'assets', 'peftkit-moby');
 
-const usage = `Usage: peftkit start [--model <dir>] [--backend wasm|cpu|tensorflow]
+const usage = `Usage: peftkit start [--model <dir>] [--out <dir>] [--quick] [--no-serve] [--port N] [--backend wasm|cpu|tensorflow]
 
-The main job (what 'npm start' runs). PARTIAL: this release runs the stages built so far —
-  1. boot the kernel (tensor backend, installed method plugins),
-  2. take a model: --model <Hugging Face dir>, or convert the real pretrained stories260K checkpoint
-     from ../shared/models/stories260K into .peftkit-cache/stories260K,
-  3. generate from it (greedy, KV cache) and print the text and speed.
-Fine-tuning two adapters, the before/after table, the report and the server join this command as
-the training (#4), method (#5, #6), server (#7) and main-job (#8) issues land.`;
+The main job (what 'npm start' runs), end to end on real data with nothing downloaded:
+  1. loads the embedded default model (core/assets/peftkit-moby: a small Llama pretrained on Moby-Dick by
+     'npm run pretrain') or any supported Hugging Face directory given with --model;
+  2. fine-tunes two adapters with two methods on two real tasks, with progress bars:
+       sotu-style   bottleneck (Pfeiffer)  State of the Union addresses, metric: held-out loss
+       spam-filter  LoRA                   SpamAssassin e-mails → " spam" / " ham", metric: held-out accuracy
+  3. prints the before/after table and writes an HTML report with the loss curves (--out, default
+     .peftkit-cache/main-job);
+  4. serves the model with both adapters (OpenAI / vLLM / LoRAX routes) and prints curl commands to try;
+     Ctrl-C stops it. --no-serve ends after the report; --quick trains a few steps only (smoke test).`;
 
 export const startCommand: Command = {
   name: 'start',
-  summary: "the main job ('npm start'); partial: boot, model, generation",
+  summary: "the main job ('npm start'): fine-tune two adapters, report, serve",
   usage,
   async run(argv, io) {
-    const { values } = parseCommand(argv, { model: { type: 'string' }, backend: { type: 'string' } }, 'start');
+    const { values } = parseCommand(
+      argv,
+      {
+        model: { type: 'string' },
+        out: { type: 'string' },
+        quick: { type: 'boolean' },
+        'no-serve': { type: 'boolean' },
+        port: { type: 'string' },
+        backend: { type: 'string' },
+      },
+      'start',
+    );
     if (values.help) {
       io.out(usage);
       return 0;
     }
-    const kernel = await createKernel({ ...(values.backend ? { backend: values.backend as string } : {}), logger: { warn: io.err, info() {} } });
-    const { loaded } = await loadPlugins(kernel);
-    io.out(
-      `peftkit: tensor backend '${kernel.backend}'; method plugins: ${loaded.map((p) => `${p.meta.name}@${p.meta.version}`).join(', ') || '(none installed)'}`,
-    );
-    let dir = values.model as string | undefined;
-    if (dir === undefined) {
-      dir = join(REPO, '.peftkit-cache', 'stories260K');
-      if (!existsSync(join(dir, 'config.json'))) {
-        if (!existsSync(join(STORIES, 'stories260K.bin'))) {
-          io.err(`no --model given and ${STORIES} is absent; pass --model <Hugging Face directory>`);
-          return 1;
-        }
-        await convertLlama2cFiles(join(STORIES, 'stories260K.bin'), join(STORIES, 'tok512.bin'), dir, { overwrite: true });
-        io.out(`converted the llama2.c stories260K checkpoint to a Hugging Face directory: ${dir}`);
-      }
+    const port = numberOption(values, 'port', 'start', 8787, (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number (0 picks a free one)');
+    const modelDir = resolve((values.model as string | undefined) ?? DEFAULT_MODEL_DIR);
+    if (!existsSync(join(modelDir, 'config.json'))) {
+      throw new PeftkitError(
+        'PEFTKIT_E_MODEL_NOT_FOUND',
+        values.model === undefined
+          ? `the embedded default model is missing at ${modelDir} (run 'npm run pretrain' to rebuild it)`
+          : `'${modelDir}' is not a Hugging Face model directory (no config.json)`,
+        { dir: modelDir },
+      );
     }
-    const { model, tokenizer } = await loadModel(kernel.tf, dir);
-    if (tokenizer === null || model.task !== 'causal-lm') {
-      io.err(`'${dir}' needs a tokenizer and a causal-LM head for this stage`);
-      return 1;
-    }
+    const outDir = resolve((values.out as string | undefined) ?? join(REPO, '.peftkit-cache', 'main-job'));
     const started = performance.now();
-    const [result] = generate(model as unknown as CausalLanguageModel, tokenizer, [{ prompt: '' }], { maxTokens: 80, temperature: 0 });
-    const seconds = (performance.now() - started) / 1000;
-    io.out(`\ngreedy generation from BOS (${result?.ids.length} tokens, ${((result?.ids.length ?? 0) / seconds).toFixed(0)} tokens/s):\n`);
-    io.out(`  ${result?.text.trim()}\n`);
-    io.out('Pending stages of the main job: fine-tuning adapters and the before/after table (#4, #5, #6, #8), serving (#7).');
-    model.dispose();
+    const kernel = await createKernel({ ...(values.backend ? { backend: values.backend as string } : {}), logger: { warn: io.err, info() {} } });
+    const { loaded: plugins } = await loadPlugins(kernel);
+    io.out(`peftkit main job — backend '${kernel.backend}', method plugins: ${plugins.map((p) => `${p.meta.name}@${p.meta.version}`).join(', ')}`);
+    const model = await loadModel(kernel.tf, modelDir);
+    if (model.tokenizer === null || model.model.task !== 'causal-lm') {
+      model.model.dispose();
+      throw new PeftkitError('PEFTKIT_E_MODEL_TASK', `'${modelDir}' needs a tokenizer and a causal-LM head for the main job`, { dir: modelDir });
+    }
+    const parameters = [...model.model.parameters().values()].reduce((n, v) => n + v.size, 0);
+    io.out(`model: ${modelDir} (${model.model.arch}, ${(parameters / 1e6).toFixed(2)} M parameters, vocabulary ${model.model.dims.vocabSize})`);
+    const manager = kernel.adapters(model.model);
+    let outcomes: Awaited<ReturnType<typeof runJobs>>;
+    try {
+      outcomes = await runJobs(kernel, model, manager, {
+        outDir,
+        size: values.quick ? QUICK_SIZE : FULL_SIZE,
+        progress: { write: (text: string) => io.out(text, false), isTTY: globalThis.process?.stdout?.isTTY === true },
+        log: (line) => io.out(line),
+      });
+    } finally {
+      manager.dispose();
+      model.model.dispose();
+    }
+    io.out(`\n${outcomeTable(outcomes)}\n`);
+    io.out(`report: ${join(outDir, 'comparison.html')}   adapters: ${join(outDir, 'adapters')}`);
+    io.out(`main job finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    if (values['no-serve']) return outcomes.every((o) => o.improved) ? 0 : 3;
+    const server = await startMainJobServer({ modelDir, adaptersDir: join(outDir, 'adapters'), adapters: outcomes.map((o) => o.name), port });
+    io.out(`\nserving on ${server.url} with adapters ${outcomes.map((o) => o.name).join(', ')} — try:\n`);
+    for (const command of server.examples) io.out(`  ${command}\n`);
+    io.out('Ctrl-C stops the server.');
+    await server.closed;
     return 0;
   },
 };

@@ -1,0 +1,267 @@
+import { type AdapterManager, type AdapterRecord, disposeSaved, PeftkitError, readAdapterDir, type Tf } from '@peftkit/core';
+import { addWeightedAdapter } from '@peftkit/lora';
+import { assertPublicName, confinedAdapterDir, isValidAdapterName } from './paths.ts';
+import type { AdapterInfo, LoadAdapterOptions, MergedAdapters } from './types.ts';
+
+/** One loaded version of an adapter, living in the manager under a unique internal name. */
+interface Version {
+  readonly internal: string;
+  readonly version: number;
+  readonly record: AdapterRecord;
+  readonly parameters: number;
+  readonly bytes: number;
+  refs: number;
+  retired: boolean;
+}
+
+interface Entry {
+  readonly name: string;
+  current: Version;
+  pinned: boolean;
+  lastUsed: number;
+  source: string;
+  /** Public names a merged (combined) adapter was built from: swapping one of them invalidates it. */
+  readonly sources: readonly string[];
+}
+
+/** A request's hold on one adapter version; release exactly once when the request ends. */
+export interface Lease {
+  readonly internal: string;
+  readonly label: string;
+  readonly mixedBatch: boolean;
+  release(): void;
+}
+
+export interface AdapterCacheOptions {
+  root: string;
+  budgetBytes: number;
+}
+
+/**
+ * Loaded adapters: versioned (a replace loads the new version next to the old one, which lives until its last
+ * request releases it), byte-budgeted LRU eviction of unpinned idle adapters, lazy loading from the adapter root.
+ */
+export class AdapterCache {
+  readonly #manager: AdapterManager;
+  readonly #tf: Tf;
+  readonly #options: AdapterCacheOptions;
+  readonly #entries = new Map<string, Entry>();
+  readonly #loading = new Map<string, Promise<Entry>>();
+  #nextVersion = 1;
+  #clock = 0;
+  swaps = 0;
+  evictions = 0;
+
+  constructor(manager: AdapterManager, tf: Tf, options: AdapterCacheOptions) {
+    this.#manager = manager;
+    this.#tf = tf;
+    this.#options = options;
+  }
+
+  get loadedCount(): number {
+    return this.#entries.size;
+  }
+
+  get totalBytes(): number {
+    let sum = 0;
+    for (const e of this.#entries.values()) sum += e.current.bytes;
+    return sum;
+  }
+
+  /** Holds the current version of `name`, loading it from the root first when it is not loaded. */
+  async acquire(name: string): Promise<Lease> {
+    // Re-read the map after every await: a concurrent load, replace or unload may have changed the current version
+    // meanwhile, and a lease must only ever be taken on a current (never a retired, maybe disposed) version.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const entry = this.#entries.get(name);
+      if (entry) return this.#lease(entry);
+      await this.#lazyLoad(name);
+    }
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `adapter '${name}' was unloaded while loading`, { adapter: name });
+  }
+
+  #lease(entry: Entry): Lease {
+    const version = entry.current;
+    if (version.retired) throw new PeftkitError('PEFTKIT_E_INTERNAL', `internal: lease on retired version ${version.internal}`, {});
+    version.refs++;
+    entry.lastUsed = ++this.#clock;
+    let released = false;
+    return {
+      internal: version.internal,
+      label: `${entry.name}@v${version.version}`,
+      mixedBatch: version.record.plugin.capabilities.mixedBatch,
+      release: () => {
+        if (released) return;
+        released = true;
+        version.refs--;
+        if (version.retired && version.refs === 0) this.#manager.delete(version.internal);
+      },
+    };
+  }
+
+  #lazyLoad(name: string): Promise<Entry> {
+    if (!isValidAdapterName(name)) {
+      return Promise.reject(new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}'`, { adapter: name }));
+    }
+    const pending = this.#loading.get(name);
+    if (pending) return pending;
+    const promise = this.#loadVersion(name, name)
+      .then((version) => this.#install(name, version, name, false))
+      .catch((error: unknown) => {
+        if (error instanceof PeftkitError && error.code === 'PEFTKIT_E_ADAPTER_NOT_FOUND') {
+          throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}' (not loaded, not under the adapter root)`, { adapter: name });
+        }
+        throw error;
+      })
+      .finally(() => this.#loading.delete(name));
+    this.#loading.set(name, promise);
+    return promise;
+  }
+
+  async #loadVersion(name: string, path: string): Promise<Version> {
+    const dir = await confinedAdapterDir(this.#options.root, path);
+    const saved = await readAdapterDir(this.#tf, dir);
+    const internal = `${name}.v${this.#nextVersion}`;
+    const version = this.#nextVersion++;
+    try {
+      const record = this.#manager.load(internal, saved);
+      return this.#version(record, version);
+    } finally {
+      disposeSaved(saved);
+    }
+  }
+
+  #version(record: AdapterRecord, version: number): Version {
+    const parameters = record.handle.trainableVariables.reduce((n, v) => n + v.size, 0);
+    const bytes = record.handle.trainableVariables.reduce((n, v) => n + v.size * (v.dtype === 'float32' || v.dtype === 'int32' ? 4 : 1), 0);
+    return { internal: record.name, version, record, parameters, bytes, refs: 0, retired: false };
+  }
+
+  /** Makes `version` the current one of `name`, retiring what it replaces, then evicts down to the budget. */
+  #install(name: string, version: Version, source: string, pinned: boolean, sources: readonly string[] = []): Entry {
+    const old = this.#entries.get(name);
+    const entry: Entry = { name, current: version, pinned: pinned || (old?.pinned ?? false), lastUsed: ++this.#clock, source, sources };
+    this.#entries.set(name, entry);
+    if (old) {
+      this.swaps++;
+      this.#retire(old.current);
+      this.#dropDependents(name);
+    }
+    this.#evict(name);
+    return entry;
+  }
+
+  #retire(version: Version): void {
+    version.retired = true;
+    if (version.refs === 0) this.#manager.delete(version.internal);
+  }
+
+  /** Combined adapters built from `name` would silently use its old weights: drop them (rebuilt on next use). */
+  #dropDependents(name: string): void {
+    for (const e of [...this.#entries.values()]) {
+      if (e.sources.includes(name)) {
+        this.#entries.delete(e.name);
+        this.#retire(e.current);
+      }
+    }
+  }
+
+  #evict(keep: string): void {
+    const budget = this.#options.budgetBytes;
+    while (this.totalBytes > budget) {
+      const victims = [...this.#entries.values()].filter((e) => e.name !== keep && !e.pinned && e.current.refs === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+      const victim = victims[0];
+      if (victim === undefined) return; // everything left is pinned or busy: stay over budget rather than fail
+      this.#entries.delete(victim.name);
+      this.#retire(victim.current);
+      this.#dropDependents(victim.name);
+      this.evictions++;
+    }
+  }
+
+  /** Loads (or with `replace`, hot-swaps) an adapter from a directory under the root. */
+  async load(name: string, options: LoadAdapterOptions = {}): Promise<AdapterInfo> {
+    assertPublicName(name);
+    if (this.#entries.has(name) && !options.replace) {
+      throw new PeftkitError('PEFTKIT_E_ADAPTER_EXISTS', `adapter '${name}' is already loaded (replace it with load_inplace / PUT)`, { adapter: name });
+    }
+    const source = options.path ?? name;
+    // The new version is fully loaded before anything changes: a failed load leaves the old one serving.
+    const version = await this.#loadVersion(name, source);
+    const entry = this.#install(name, version, source, options.pin ?? false);
+    return this.#info(entry);
+  }
+
+  unload(name: string): void {
+    const entry = this.#entries.get(name);
+    if (entry === undefined) throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}' is loaded`, { adapter: name });
+    this.#entries.delete(name);
+    this.swaps++;
+    this.#retire(entry.current);
+    this.#dropDependents(name);
+  }
+
+  /** A LoRA weighted combination of loaded adapters, cached under a name derived from its recipe. */
+  async acquireMerged(merged: MergedAdapters): Promise<Lease> {
+    const key = `merged-${merged.strategy}-${merged.ids.map((id, i) => `${id}x${merged.weights[i]}`).join('-')}`.replace(/[^A-Za-z0-9._-]/g, '_');
+    const name = key.length <= 90 ? key : `merged-${hash(key)}`;
+    const existing = this.#entries.get(name);
+    if (existing) return this.#lease(existing);
+    const leases: Lease[] = [];
+    try {
+      for (const id of merged.ids) leases.push(await this.acquire(id));
+      const internal = `${name}.v${this.#nextVersion}`;
+      const version = this.#nextVersion++;
+      const record = addWeightedAdapter(this.#manager, {
+        adapters: leases.map((l) => l.internal),
+        weights: merged.weights,
+        name: internal,
+        combination: merged.strategy,
+      });
+      return this.#lease(this.#install(name, this.#version(record, version), 'merged', false, [...merged.ids]));
+    } finally {
+      for (const l of leases) l.release();
+    }
+  }
+
+  setPinned(names: readonly string[]): void {
+    for (const n of names) {
+      const e = this.#entries.get(n);
+      if (e) e.pinned = true;
+    }
+  }
+
+  #info(entry: Entry): AdapterInfo {
+    const v = entry.current;
+    return {
+      name: entry.name,
+      method: v.record.plugin.meta.name,
+      pluginVersion: v.record.plugin.meta.version,
+      parameters: v.parameters,
+      bytes: v.bytes,
+      version: v.version,
+      pinned: entry.pinned,
+      inFlight: v.refs,
+      source: entry.source,
+    };
+  }
+
+  list(): AdapterInfo[] {
+    return [...this.#entries.values()].map((e) => this.#info(e));
+  }
+
+  has(name: string): boolean {
+    return this.#entries.has(name);
+  }
+
+  dispose(): void {
+    for (const e of this.#entries.values()) this.#retire(e.current);
+    this.#entries.clear();
+  }
+}
+
+function hash(text: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return (h >>> 0).toString(16);
+}

@@ -1,0 +1,242 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { type AdapterManager, createKernel, type Kernel, type LoadedModelGraph, loadModel, PeftkitError } from '@peftkit/core';
+import type { CausalLanguageModel } from '../../../core/src/generate/generate.ts';
+import type { Tokenizer } from '../../../core/src/tokenizers/types.ts';
+import { AdapterCache, type Lease } from './cache.ts';
+import { loadServerPlugins } from './plugins.ts';
+import { Scheduler, type SchedulerOptions } from './scheduler.ts';
+import type {
+  AdapterInfo,
+  ClassifyJob,
+  ClassifyOutput,
+  Engine,
+  EngineInfo,
+  EngineStats,
+  GenerateHandlers,
+  GenerateJob,
+  GenerateOutput,
+  LoadAdapterOptions,
+} from './types.ts';
+
+/** Everything an engine needs to start; plain data so it can be posted to a worker. */
+export interface EngineOptions {
+  modelDir: string;
+  adapterRoot: string;
+  /** Adapters loaded (and pinned) at start-up. */
+  preload?: string[];
+  /** Byte budget of loaded adapters (default 256 MiB); least-recently-used idle unpinned ones are evicted. */
+  adapterBudgetBytes?: number;
+  maxBatch?: number;
+  batchWindowMs?: number;
+  maxQueue?: number;
+  /** Rows of different adapters share one forward when their methods allow it (default true). */
+  mixedBatching?: boolean;
+  backend?: string;
+  /** Method plugin specifiers (default: every installed first-party plugin). */
+  plugins?: string[];
+  task?: 'causal-lm' | 'seq-cls';
+  /** Name of the base model in /v1/models (default: the model directory's name). */
+  baseModelName?: string;
+}
+
+interface ModelParts {
+  kernel: Kernel;
+  model: LoadedModelGraph;
+  tokenizer: Tokenizer;
+  manager: AdapterManager;
+  info: EngineInfo;
+}
+
+const tokenString = (value: unknown): string | null =>
+  typeof value === 'string' ? value : typeof (value as { content?: unknown })?.content === 'string' ? (value as { content: string }).content : null;
+
+async function readTokenizerConfig(dir: string): Promise<Record<string, unknown>> {
+  try {
+    const value = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8')) as unknown;
+    return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The engine in the calling thread: used by tests, by createApp users, and inside the worker. */
+export class LocalEngine implements Engine {
+  readonly #parts: ModelParts;
+  readonly #cache: AdapterCache;
+  readonly #scheduler: Scheduler | null;
+  readonly #root: string;
+  #closed = false;
+  readonly #inFlight = new Set<Promise<unknown>>();
+
+  private constructor(parts: ModelParts, options: EngineOptions) {
+    this.#parts = parts;
+    this.#root = options.adapterRoot;
+    this.#cache = new AdapterCache(parts.manager, parts.kernel.tf, { root: options.adapterRoot, budgetBytes: options.adapterBudgetBytes ?? 256 * 2 ** 20 });
+    const scheduling: SchedulerOptions = {
+      maxBatch: options.maxBatch ?? 32,
+      batchWindowMs: options.batchWindowMs ?? 5,
+      maxQueue: options.maxQueue ?? 256,
+      mixedBatching: options.mixedBatching ?? true,
+    };
+    this.#scheduler = parts.model.task === 'causal-lm' ? new Scheduler(parts.model as unknown as CausalLanguageModel, parts.tokenizer, scheduling) : null;
+  }
+
+  static async create(options: EngineOptions): Promise<LocalEngine> {
+    const kernel = await createKernel({ ...(options.backend ? { backend: options.backend } : {}), logger: { warn: (m) => console.warn(m), info() {} } });
+    try {
+      await loadServerPlugins(kernel, options.plugins);
+      const { model, tokenizer } = await loadModel(kernel.tf, options.modelDir, options.task ? { task: options.task } : {});
+      if (tokenizer === null) {
+        model.dispose();
+        throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', `no tokenizer in '${options.modelDir}'`, { dir: options.modelDir });
+      }
+      const tokConfig = await readTokenizerConfig(options.modelDir);
+      const info: EngineInfo = {
+        baseModel: options.baseModelName ?? basename(resolve(options.modelDir)),
+        task: model.task,
+        labels: model.labels,
+        chatTemplate: typeof tokConfig.chat_template === 'string' ? tokConfig.chat_template : null,
+        bosToken: tokenString(tokConfig.bos_token),
+        eosToken: tokenString(tokConfig.eos_token),
+        maxPositions: model.dims.maxPositions,
+        available: [],
+      };
+      const manager = kernel.adapters(model, { tokenizer });
+      const engine = new LocalEngine({ kernel, model, tokenizer, manager, info }, options);
+      for (const name of options.preload ?? []) await engine.loadAdapter(name, { pin: true });
+      return engine;
+    } catch (error) {
+      await kernel.dispose();
+      throw error;
+    }
+  }
+
+  async info(): Promise<EngineInfo> {
+    let available: string[] = [];
+    try {
+      available = (await readdir(this.#root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+    } catch {
+      available = [];
+    }
+    return { ...this.#parts.info, available };
+  }
+
+  #track<T>(promise: Promise<T>): Promise<T> {
+    this.#inFlight.add(promise);
+    const done = () => this.#inFlight.delete(promise);
+    promise.then(done, done);
+    return promise;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new PeftkitError('PEFTKIT_E_SHUTTING_DOWN', 'the server is shutting down', {});
+  }
+
+  async #lease(adapter: string | null, merged: GenerateJob['merged']): Promise<Lease | null> {
+    if (merged) return this.#cache.acquireMerged(merged);
+    return adapter === null ? null : this.#cache.acquire(adapter);
+  }
+
+  generate(job: GenerateJob, handlers: GenerateHandlers = {}): Promise<GenerateOutput> {
+    this.#assertOpen();
+    return this.#track(this.#generate(job, handlers));
+  }
+
+  async #generate(job: GenerateJob, handlers: GenerateHandlers): Promise<GenerateOutput> {
+    const scheduler = this.#scheduler;
+    if (scheduler === null) throw new PeftkitError('PEFTKIT_E_MODEL_TASK', 'this model classifies; use /v1/classify', {});
+    const { tokenizer } = this.#parts;
+    const ids = job.ids ?? tokenizer.encode(job.prompt ?? '', { bos: job.addBos ?? tokenizer.bosId !== undefined });
+    if (ids.length === 0) throw new PeftkitError('PEFTKIT_E_INPUT', 'the prompt is empty', {});
+    const vocab = this.#parts.model.dims.vocabSize;
+    if (ids.some((id) => !Number.isInteger(id) || id < 0 || id >= vocab)) {
+      throw new PeftkitError('PEFTKIT_E_INPUT', `prompt token ids must be integers in [0, ${vocab})`, {});
+    }
+    const lease = await this.#lease(job.adapter, job.merged);
+    try {
+      return await scheduler.submit({
+        ids,
+        adapter: lease?.internal ?? null,
+        adapterLabel: lease?.label ?? 'base',
+        mixedBatch: lease?.mixedBatch ?? true,
+        params: job.params,
+        handlers,
+      });
+    } finally {
+      lease?.release();
+    }
+  }
+
+  classify(job: ClassifyJob): Promise<ClassifyOutput> {
+    this.#assertOpen();
+    return this.#track(this.#classify(job));
+  }
+
+  async #classify(job: ClassifyJob): Promise<ClassifyOutput> {
+    const { model, tokenizer, kernel } = this.#parts;
+    if (model.task !== 'seq-cls') throw new PeftkitError('PEFTKIT_E_MODEL_TASK', 'this model generates text; it has no classification head', {});
+    const lease = job.adapter === null ? null : await this.#cache.acquire(job.adapter);
+    try {
+      const tf = kernel.tf;
+      const probs: number[][] = [];
+      let promptTokens = 0;
+      // One forward per input: no padding, and classification requests are short.
+      for (const text of job.inputs) {
+        const ids = tokenizer.encode(text, { bos: tokenizer.bosId !== undefined });
+        promptTokens += ids.length;
+        const row = tf.tidy(() => {
+          const options = lease ? { selection: { active: [lease.internal] } } : {};
+          return tf.softmax(model.classify({ ids: [ids] }, options)).dataSync();
+        });
+        probs.push(Array.from(row));
+        await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      }
+      return { labels: model.labels ?? [], probs, promptTokens, adapterVersion: lease?.label ?? 'base' };
+    } finally {
+      lease?.release();
+    }
+  }
+
+  loadAdapter(name: string, options: LoadAdapterOptions = {}): Promise<AdapterInfo> {
+    this.#assertOpen();
+    return this.#cache.load(name, options);
+  }
+
+  async unloadAdapter(name: string): Promise<void> {
+    this.#cache.unload(name);
+  }
+
+  async listAdapters(): Promise<AdapterInfo[]> {
+    return this.#cache.list();
+  }
+
+  stats(): EngineStats {
+    const s = this.#scheduler?.stats;
+    return {
+      queueDepth: this.#scheduler?.queueDepth ?? 0,
+      running: this.#inFlight.size,
+      batches: s?.batches ?? 0,
+      batchSizes: { ...(s?.batchSizes ?? {}) },
+      steps: s?.steps ?? 0,
+      tokensGenerated: s?.tokensGenerated ?? 0,
+      promptTokens: s?.promptTokens ?? 0,
+      adaptersLoaded: this.#cache.loadedCount,
+      adapterBytes: this.#cache.totalBytes,
+      swaps: this.#cache.swaps,
+      evictions: this.#cache.evictions,
+      numTensors: this.#parts.kernel.tf.memory().numTensors,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#inFlight]);
+    await this.#scheduler?.drain();
+    this.#cache.dispose();
+    this.#parts.manager.dispose();
+    this.#parts.model.dispose();
+    await this.#parts.kernel.dispose();
+  }
+}

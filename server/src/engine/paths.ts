@@ -1,0 +1,52 @@
+import { realpath, stat } from 'node:fs/promises';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { PeftkitError } from '@peftkit/core';
+
+/** Public adapter names: what the manager accepts, shorter (room for the internal version suffix), no dot-dot. */
+const PUBLIC_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
+
+export function isValidAdapterName(name: string): boolean {
+  return PUBLIC_NAME.test(name) && !name.includes('..');
+}
+
+export function assertPublicName(name: string): void {
+  if (!isValidAdapterName(name)) {
+    throw new PeftkitError(
+      'PEFTKIT_E_ADAPTER_NAME',
+      `invalid adapter name '${name}': use 1-96 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'`,
+      { adapter: name },
+    );
+  }
+}
+
+const outsideRoot = (path: string) => new PeftkitError('PEFTKIT_E_ADAPTER_PATH', `adapter path '${path}' is outside the adapter root`, { path });
+
+/**
+ * Resolves `path` (relative to `root`) to a real directory inside the root. Rejects absolute paths, `..` segments,
+ * percent-encoded escapes and symlinks that lead out of the root.
+ */
+export async function confinedAdapterDir(root: string, path: string): Promise<string> {
+  let decoded = path;
+  try {
+    // Clients sometimes send paths URL-encoded; decode (twice catches %252e) before judging them.
+    decoded = decodeURIComponent(decodeURIComponent(path));
+  } catch {
+    throw outsideRoot(path);
+  }
+  if (decoded === '' || isAbsolute(decoded) || /^[A-Za-z]:/.test(decoded) || decoded.includes('\0')) throw outsideRoot(path);
+  if (decoded.split(/[\\/]/).some((segment) => segment === '..')) throw outsideRoot(path);
+  const realRoot = await realpath(root);
+  const candidate = resolve(realRoot, decoded);
+  let real: string;
+  try {
+    real = await realpath(candidate);
+  } catch {
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no adapter directory '${path}' under the adapter root`, { path });
+  }
+  const rel = relative(realRoot, real);
+  if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) throw outsideRoot(path);
+  if (!(await stat(real)).isDirectory()) {
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `adapter path '${path}' is not a directory`, { path });
+  }
+  return real;
+}

@@ -1,0 +1,137 @@
+/**
+ * The engine interface the HTTP layer talks to. Everything crossing it is plain, structured-cloneable data, so the
+ * same interface is served in-process (LocalEngine) or from a worker thread (WorkerEngine) without the app knowing.
+ */
+
+export interface SamplingParams {
+  maxTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+  stop: string[];
+  seed: number;
+}
+
+/** LoRAX `parameters.merged_adapters`: a weighted combination built on the fly (LoRA only). */
+export interface MergedAdapters {
+  ids: string[];
+  weights: number[];
+  strategy: 'linear' | 'cat' | 'svd';
+}
+
+export interface GenerateJob {
+  /** Text prompt (BOS added as the tokenizer says unless `addBos` is false) or token ids. */
+  prompt?: string;
+  ids?: number[];
+  addBos?: boolean;
+  /** Public adapter name, or null for the base model. */
+  adapter: string | null;
+  merged?: MergedAdapters;
+  params: SamplingParams;
+}
+
+export interface TokenOut {
+  id: number;
+  text: string;
+  logprob: number;
+}
+
+export type FinishReason = 'eos' | 'stop' | 'length' | 'cancelled';
+
+export interface GenerateOutput {
+  text: string;
+  ids: number[];
+  logprobs: number[];
+  promptTokens: number;
+  finishReason: FinishReason;
+  /** The adapter version that produced this output (`name@v<n>`), or 'base'. */
+  adapterVersion: string;
+}
+
+export interface ClassifyJob {
+  inputs: string[];
+  adapter: string | null;
+}
+
+export interface ClassifyOutput {
+  labels: readonly string[];
+  /** One probability row per input. */
+  probs: number[][];
+  promptTokens: number;
+  adapterVersion: string;
+}
+
+export interface AdapterInfo {
+  name: string;
+  method: string;
+  pluginVersion: string;
+  parameters: number;
+  bytes: number;
+  version: number;
+  pinned: boolean;
+  /** Requests currently running on any version of this adapter. */
+  inFlight: number;
+  source: string;
+}
+
+export interface LoadAdapterOptions {
+  /** Directory, relative to the adapter root (default: the name). Confined to the root. */
+  path?: string;
+  /** Replace an existing adapter in place (hot swap); without it a loaded name is a conflict. */
+  replace?: boolean;
+  pin?: boolean;
+}
+
+export interface EngineInfo {
+  baseModel: string;
+  task: 'causal-lm' | 'seq-cls';
+  labels: readonly string[] | null;
+  chatTemplate: string | null;
+  bosToken: string | null;
+  eosToken: string | null;
+  maxPositions: number;
+  /** Adapter directories found under the adapter root (loaded lazily on first use). */
+  available: string[];
+}
+
+export interface EngineStats {
+  queueDepth: number;
+  running: number;
+  batches: number;
+  /** Histogram of rows per forward step: bucket upper bound → count. */
+  batchSizes: Record<string, number>;
+  steps: number;
+  tokensGenerated: number;
+  promptTokens: number;
+  adaptersLoaded: number;
+  adapterBytes: number;
+  swaps: number;
+  evictions: number;
+  numTensors: number;
+}
+
+export interface GenerateHandlers {
+  onToken?(token: TokenOut): void;
+  signal?: AbortSignal;
+}
+
+export interface Engine {
+  info(): Promise<EngineInfo>;
+  generate(job: GenerateJob, handlers?: GenerateHandlers): Promise<GenerateOutput>;
+  classify(job: ClassifyJob): Promise<ClassifyOutput>;
+  loadAdapter(name: string, options?: LoadAdapterOptions): Promise<AdapterInfo>;
+  unloadAdapter(name: string): Promise<void>;
+  listAdapters(): Promise<AdapterInfo[]>;
+  /** Cheap, never blocked by a computing batch (the worker engine answers from its last snapshot). */
+  stats(): EngineStats;
+  /** Stops accepting work, waits for in-flight requests, frees everything. */
+  close(): Promise<void>;
+}
+
+/** A PeftkitError flattened for transport (code + message survive a worker boundary). */
+export interface ErrorData {
+  code: string;
+  message: string;
+  details: Record<string, unknown>;
+}

@@ -1,0 +1,34 @@
+import type { Hono } from 'hono';
+import type { ServerContext } from './context.ts';
+import { readBody } from './respond.ts';
+import { ClassifyBody } from './schemas.ts';
+
+/** vLLM-style classification for sequence-classification models and their adapters. */
+export function registerClassify(app: Hono, ctx: ServerContext): void {
+  app.post('/v1/classify', async (c) => {
+    const body = await readBody(c, ClassifyBody);
+    const info = await ctx.info();
+    const inputs = typeof body.input === 'string' ? [body.input] : body.input;
+    const adapter = ctx.adapterFor(body.model, info.baseModel);
+    let out: Awaited<ReturnType<typeof ctx.engine.classify>>;
+    try {
+      out = await ctx.engine.classify({ inputs, adapter });
+    } catch (error) {
+      const unknown = (error as { code?: string }).code === 'PEFTKIT_E_ADAPTER_UNKNOWN';
+      if (!unknown || adapter === null || ctx.options.unknownModel === '404') throw error;
+      out = await ctx.engine.classify({ inputs, adapter: null });
+    }
+    c.header('x-peftkit-adapter-version', out.adapterVersion);
+    return c.json({
+      id: `classify-${Date.now().toString(36)}`,
+      object: 'list',
+      created: Math.floor(Date.now() / 1000),
+      model: body.model ?? info.baseModel,
+      data: out.probs.map((probs, index) => {
+        const best = probs.indexOf(Math.max(...probs));
+        return { index, label: out.labels[best] ?? String(best), probs, num_classes: probs.length };
+      }),
+      usage: { prompt_tokens: out.promptTokens, total_tokens: out.promptTokens, completion_tokens: 0 },
+    });
+  });
+}
