@@ -65,3 +65,16 @@ export {
   type NewTensor,
 } from './model/load.ts';
 export { modelTensors, saveModel, type SaveModelOptions } from './model/save.ts';
+export {
+  DEFAULT_HUB_ENDPOINT,
+  downloadModel,
+  listRepoFiles,
+  type DownloadedFile,
+  type DownloadModelOptions,
+  type DownloadModelResult,
+  type FetchLike,
+  type FileProgress,
+  type HubOptions,
+} from './hub/index.ts';
+export { GPT2_END_OF_TEXT, gpt2TokenizerConfig, gpt2TokenizerJson, type Gpt2TokenizerJson } from './tokenizers/gpt2-bpe.ts';
+export { writeGpt2TokenizerFiles, type WriteGpt2TokenizerOptions } from './tokenizers/gpt2-bpe-files.ts';

@@ -6,10 +6,23 @@ import { generateCommand } from './cmd-generate.ts';
 import { inspectCommand } from './cmd-inspect.ts';
 import { mergeCommand } from './cmd-merge.ts';
 import { pluginsCommand } from './cmd-plugins.ts';
+import { serveCommand } from './cmd-serve.ts';
 import { startCommand } from './cmd-start.ts';
+import { trainCommand } from './cmd-train.ts';
 import { type Command, type CommandIo, helpText } from './commands.ts';
 
-export const COMMANDS: readonly Command[] = [startCommand, generateCommand, convertCommand, mergeCommand, inspectCommand, pluginsCommand, benchCommand, downloadCommand];
+export const COMMANDS: readonly Command[] = [
+  startCommand,
+  generateCommand,
+  convertCommand,
+  mergeCommand,
+  inspectCommand,
+  pluginsCommand,
+  benchCommand,
+  downloadCommand,
+  trainCommand,
+  serveCommand,
+];
 
 const io: CommandIo = {
   out: (text, newline = true) => void process.stdout.write(newline ? `${text}\n` : text),

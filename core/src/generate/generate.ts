@@ -139,7 +139,8 @@ export class BatchGenerator {
 
   #nextLogits(): Float32Array {
     const padId = this.#tokenizer.padId ?? this.#tokenizer.eosId ?? 0;
-    const options: ForwardOptions = this.#selection ? { selection: this.#selection } : {};
+    // Only the last position's logits are sampled from: the head runs on that position alone.
+    const options: ForwardOptions = this.#selection ? { selection: this.#selection, lastPosition: true } : { lastPosition: true };
     let out: Tensor3D;
     if (this.#options.useCache && this.#steps > 0 && this.#cache) {
       // Finished rows keep stepping on their last token (masked out of results) so the batch stays rectangular.

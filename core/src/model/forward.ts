@@ -1,3 +1,5 @@
+import type { Tensor3D } from '@tensorflow/tfjs-core';
+import type { Tf } from '../runtime/types.ts';
 import type { Rng } from '../util/rng.ts';
 import { PeftkitError } from '../errors.ts';
 import type { AdapterSelection } from './graph.ts';
@@ -18,6 +20,17 @@ export interface ForwardOptions {
   readonly rng?: Rng | null;
   /** Decoder KV cache: filled on the first call, extended by later ones. */
   readonly cache?: KvCache;
+  /**
+   * Causal LMs: return the logits of the last position only ([batch, 1, vocab]). Generation needs no more, and
+   * skipping the head on the other positions saves most of a prefill with a large vocabulary.
+   */
+  readonly lastPosition?: boolean;
+}
+
+/** hidden [batch, seq, d] → its last position [batch, 1, d] when `lastPosition` is asked for. Inside a tidy. */
+export function selectLastPosition(tf: Tf, hidden: Tensor3D, options: ForwardOptions): Tensor3D {
+  const seq = hidden.shape[1];
+  return options.lastPosition === true && seq > 1 ? tf.slice(hidden, [0, seq - 1, 0], [-1, 1, -1]) : hidden;
 }
 
 /** Checks that the batch is rectangular and ids are in range; returns the mask (all ones when absent). */
