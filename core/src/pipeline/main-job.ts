@@ -33,7 +33,7 @@ export interface JobSize {
   readonly maxLength: number;
 }
 
-export const FULL_SIZE: JobSize = { sotu: { train: 480, eval: 96, steps: 60 }, spam: { train: 640, eval: 200, steps: 80 }, maxLength: 96 };
+export const FULL_SIZE: JobSize = { sotu: { train: 800, eval: 96, steps: 100 }, spam: { train: 1200, eval: 200, steps: 150 }, maxLength: 96 };
 export const QUICK_SIZE: JobSize = { sotu: { train: 24, eval: 8, steps: 3 }, spam: { train: 24, eval: 8, steps: 3 }, maxLength: 48 };
 
 export function planJobs(loaded: LoadedModel, size: JobSize): JobPlan[] {
