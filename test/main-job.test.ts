@@ -92,7 +92,12 @@ test('quick main job: trains both adapters, writes the report, serves both', asy
 
 test('start rejects bad arguments with usage errors', async () => {
   let err = '';
-  const io = { out() {}, err: (t: string) => void (err += `${t}\n`) };
+  const io = {
+    out() {},
+    err: (t: string) => {
+      err += `${t}\n`;
+    },
+  };
   assert.equal(await main(['start', '--port', 'eighty'], io), 2, 'bad port');
   assert.match(err, /--port must be a port number/, err);
   assert.equal(await main(['start', '--model', join(out, 'nope'), '--no-serve'], io), 1, 'missing model');
