@@ -141,3 +141,21 @@ test('invalid inputs give PEFTKIT_E_INPUT', () => {
   }
   model.dispose();
 });
+
+test('selecting an adapter the model does not have is a coded error, not a silent base run', async () => {
+  const { default: lora } = await import('@peftkit/lora');
+  if (!kernel.registry.has('lora')) kernel.use(lora);
+  const model = createTinyLlama(kernel.tf, { seed: 5 });
+  const manager = kernel.adapters(model);
+  manager.create('real', 'lora', { r: 2 });
+  const ids = tinyBatch(2, 4);
+  const run = (selection: Parameters<typeof model.forward>[1]) => kernel.tf.tidy(() => model.forward({ ids }, selection).shape);
+  assert.deepEqual(run({ selection: { active: ['real'] } }), [2, 4, TINY_LLAMA_CONFIG.vocab_size], 'a real adapter runs');
+  const unknown = (e: unknown) => (e as { code?: string }).code === 'PEFTKIT_E_ADAPTER_UNKNOWN';
+  assert.throws(() => run({ selection: { active: ['typo'] } }), unknown, 'unknown name in an active selection');
+  assert.throws(() => run({ selection: { perRow: ['real', 'typo'] } }), unknown, 'unknown name in a per-row selection');
+  manager.delete('real');
+  assert.throws(() => run({ selection: { active: ['real'] } }), unknown, 'a deleted adapter is unknown');
+  assert.deepEqual(run({ selection: { perRow: [null, '__base__'] } }), [2, 4, TINY_LLAMA_CONFIG.vocab_size], 'base rows need no adapter');
+  model.dispose();
+});

@@ -54,7 +54,12 @@ export class AdapterManager {
   readonly #options: AdapterManagerOptions;
   readonly #records = new Map<string, AdapterRecord>();
 
+  /** Shared with the model: forward calls may only select adapters that exist. */
+  readonly #names: Set<string>;
+
   constructor(tf: Tf, model: ModelGraph, registry: PluginRegistry, options: AdapterManagerOptions) {
+    model.adapterNames ??= new Set();
+    this.#names = model.adapterNames;
     this.#tf = tf;
     this.model = model;
     this.#registry = registry;
@@ -80,6 +85,7 @@ export class AdapterManager {
     const handle = callHook(plugin.meta.name, 'inject', name, () => plugin.inject(ctx, config));
     const record: AdapterRecord = { name, plugin, config, handle, ctx, merged: false };
     this.#records.set(name, record);
+    this.#names.add(name);
     return record;
   }
 
@@ -91,6 +97,7 @@ export class AdapterManager {
     const { handle, config } = callHook(plugin.meta.name, 'load', name, () => plugin.load(ctx, saved));
     const record: AdapterRecord = { name, plugin, config, handle, ctx, merged: false };
     this.#records.set(name, record);
+    this.#names.add(name);
     return record;
   }
 
@@ -165,6 +172,7 @@ export class AdapterManager {
     this.unmerge(name);
     callHook(r.plugin.meta.name, 'dispose', name, () => r.plugin.dispose(r.ctx, r.handle));
     this.#records.delete(name);
+    this.#names.delete(name);
   }
 
   dispose(): void {

@@ -147,7 +147,12 @@ export class BertModel extends SiteGraph implements ModelGraph {
   }
 
   #call(batch: number, options: ForwardOptions): ForwardCall {
-    return { groups: resolveSelection(options.selection, batch), batchSize: batch, training: options.training ?? false, rng: options.rng ?? null };
+    return {
+      groups: resolveSelection(options.selection, batch, this.hasAdapter),
+      batchSize: batch,
+      training: options.training ?? false,
+      rng: options.rng ?? null,
+    };
   }
 
   /** Last hidden states [batch, virtual + seq, hidden] with their token mask. Runs inside the caller's tidy. */

@@ -128,6 +128,8 @@ export interface ModelGraph {
   readonly prefixes: HookTable<PrefixHook>;
   /** Looks up token embeddings (no hooks): ids → [n, hiddenSize]. */
   embed(ids: readonly number[]): Tensor2D;
+  /** Adapter names a forward call may select (maintained by the model's AdapterManager; undefined: unchecked). */
+  adapterNames?: Set<string> | undefined;
   /** Every base parameter under its Hugging Face name (tied weights listed once). */
   parameters(): Map<string, Variable>;
   dispose(): void;

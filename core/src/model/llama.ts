@@ -158,7 +158,12 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
   }
 
   #call(batch: number, options: ForwardOptions): ForwardCall {
-    return { groups: resolveSelection(options.selection, batch), batchSize: batch, training: options.training ?? false, rng: options.rng ?? null };
+    return {
+      groups: resolveSelection(options.selection, batch, this.hasAdapter),
+      batchSize: batch,
+      training: options.training ?? false,
+      rng: options.rng ?? null,
+    };
   }
 
   /** Final-norm hidden states of the real tokens. Runs inside the caller's tidy. */

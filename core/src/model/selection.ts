@@ -7,11 +7,22 @@ import type { HookTable } from './hooks.ts';
 /** Name that selects no adapter for a row (PEFT's convention). */
 export const BASE_ADAPTER = '__base__';
 
-/** Turns a selection into row groups. Rows whose adapter is null or `__base__` get no group. */
-export function resolveSelection(selection: AdapterSelection | undefined, batchSize: number): SelectionGroup[] {
+/** A selected name that no adapter on the model has: running the base instead would be a silent wrong answer. */
+function assertKnown(name: string, known: ((name: string) => boolean) | undefined): void {
+  if (known !== undefined && !known(name)) {
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `the selection names adapter '${name}', which this model does not have`, { adapter: name });
+  }
+}
+
+/**
+ * Turns a selection into row groups. Rows whose adapter is null or `__base__` get no group. With `known` (does the
+ * model have this adapter?), an unknown name is a coded error.
+ */
+export function resolveSelection(selection: AdapterSelection | undefined, batchSize: number, known?: (name: string) => boolean): SelectionGroup[] {
   if (selection === undefined) return [];
   if ('active' in selection) {
     const active = selection.active.filter((name) => name !== BASE_ADAPTER);
+    for (const name of active) assertKnown(name, known);
     return active.length === 0 ? [] : [{ adapters: active, rows: null }];
   }
   if (selection.perRow.length !== batchSize) {
@@ -23,6 +34,7 @@ export function resolveSelection(selection: AdapterSelection | undefined, batchS
   const byAdapter = new Map<string, number[]>();
   selection.perRow.forEach((name, row) => {
     if (name === null || name === BASE_ADAPTER) return;
+    assertKnown(name, known);
     const rows = byAdapter.get(name);
     if (rows === undefined) byAdapter.set(name, [row]);
     else rows.push(row);

@@ -10,6 +10,8 @@ import { HookTable } from './hooks.ts';
 export abstract class SiteGraph {
   readonly prompts = new HookTable<PromptHook>('prompts');
   readonly prefixes = new HookTable<PrefixHook>('prefixes');
+  /** Names of the adapters its AdapterManager holds (some, like full fine-tuning, attach no hooks). */
+  adapterNames: Set<string> | undefined = undefined;
   protected readonly tf: Tf;
   readonly #sites = new Map<string, Site>();
   #params = new Map<string, Variable>();
@@ -30,6 +32,16 @@ export abstract class SiteGraph {
   protected adoptParameters(params: Map<string, Variable>): void {
     this.#params = params;
   }
+
+  /**
+   * True when a forward call may select `name`: the manager holds it or some hook is attached under it. Anything
+   * else (a typo, an adapter already deleted) is an error rather than a silent run of the base model.
+   */
+  readonly hasAdapter = (name: string): boolean => {
+    if (this.adapterNames?.has(name) || this.prompts.has(name) || this.prefixes.has(name)) return true;
+    for (const site of this.#sites.values()) if (site.hooks.has(name)) return true;
+    return false;
+  };
 
   site(name: string): Site | undefined {
     return this.#sites.get(name);
