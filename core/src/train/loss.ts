@@ -52,22 +52,34 @@ export function batchLossSum(
   const b = rows.length;
   const s = rows[0]?.length ?? 0;
   const v = model.dims.vocabSize;
+  // Only positions that carry a loss are scored, and the target logit is gathered instead of multiplying by a
+  // one-hot: at vocab 32000 the [positions, vocab] one-hot and its gradient were what overflowed the wasm heap.
+  const flatRows: number[] = [];
+  const targets: number[] = [];
+  for (let r = 0; r < b; r++) {
+    const row = rows[r] as readonly number[];
+    for (let t = 1; t < s; t++) {
+      const label = row[t] as number;
+      if (label === IGNORE_INDEX) continue;
+      flatRows.push(r * (s - 1) + (t - 1));
+      targets.push(label);
+    }
+  }
+  const n = targets.length;
   const sum = tf.tidy(() => {
     const logits = forward(forwardInput(batch), options);
-    const pred = tf.slice(logits, [0, 0, 0], [b, s - 1, v]);
-    const shifted = rows.map((row) => row.slice(1));
-    const targets = tf.tensor2d(
-      shifted.map((row) => row.map((l) => (l === IGNORE_INDEX ? 0 : l))),
-      [b, s - 1],
-      'int32',
+    if (n === 0) return tf.mul(tf.sum(logits), 0) as Scalar;
+    const pred = tf.reshape(tf.slice(logits, [0, 0, 0], [b, s - 1, v]), [b * (s - 1), v]);
+    const scored = tf.gather(pred, tf.tensor1d(flatRows, 'int32'));
+    const picked = tf.gather(
+      tf.reshape(scored, [n * v]),
+      tf.tensor1d(
+        targets.map((target, k) => k * v + target),
+        'int32',
+      ),
     );
-    const weights = tf.tensor2d(
-      shifted.map((row) => row.map((l) => (l === IGNORE_INDEX ? 0 : 1))),
-      [b, s - 1],
-      'float32',
-    );
-    const nll = tf.neg(tf.sum(tf.mul(tf.oneHot(targets, v), tf.logSoftmax(pred)), -1));
-    return tf.sum(tf.mul(nll, weights)) as Scalar;
+    // −log softmax(x)[target] = logsumexp(x) − x[target]
+    return tf.sum(tf.sub(tf.logSumExp(scored, -1), picked)) as Scalar;
   });
   return { sum, correct: null };
 }
