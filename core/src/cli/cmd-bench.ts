@@ -6,12 +6,22 @@ import type { Command } from './commands.ts';
 
 const BENCHES: Record<string, string> = {
   matmul: '../../../bench/matmul.ts',
+  inference: '../../../bench/inference.ts',
+  train: '../../../bench/train.ts',
+  'peer-inference': '../../../bench/peer/inference.ts',
+  serving: '../../../bench/serving.ts',
+  qlora: '../../../bench/qlora-memory.ts',
+  all: '../../../bench/run-all.ts',
 };
 
 const usage = `Usage: peftkit bench <name> [-- bench options]
 
 Runs a benchmark from bench/ and prints its table. Available: ${Object.keys(BENCHES).join(', ')}.
-Example: peftkit bench matmul -- --backends wasm,cpu`;
+Examples: peftkit bench matmul -- --backends wasm,cpu
+          peftkit bench inference -- --backends wasm --models 260k,15m --batches 1,8 --prompt 64 --new-tokens 32
+            (prefill/decode tokens/s table on stdout; JSON written to bench/results/inference-<time>.json)
+          peftkit bench train -- [--quick] [--seq 256] [--batch 8] [--steps 3] [--methods full,lora] [--no-peer]
+          peftkit bench all -- [--quick]   (every bench in sequence: what 'npm run bench' runs)`;
 
 export const benchCommand: Command = {
   name: 'bench',

@@ -1,0 +1,192 @@
+/**
+ * Multi-adapter serving throughput (the S-LoRA vs PEFT comparison at our scale): requests/s of the server's
+ * in-process engine (@peftkit/server LocalEngine, the engine behind createApp) with 1, 8, 32 and 128 LoRA adapters,
+ * requests spread round-robin over them, in two modes:
+ *   - mixed: rows of different adapters share one forward (per-row selection; the engine's default), and
+ *   - swap:  one batch per adapter (`mixedBatching: false`), as PEFT's one-active-adapter model serves.
+ * Model: the real stories260K (shared/models/stories260K, converted to a temp HF dir); adapters: LoRA q,v r=8 with
+ * random (non-zero) B, saved to a temp adapter root and preloaded, so loading is not timed.
+ *
+ * Usage: node --import tsx bench/serving.ts [--quick] [--adapters 1,8,32,128] [--requests 128] [--new-tokens 16]
+ *        [--max-batch 32] [--backend wasm] [--out bench/results/serving-<stamp>.json]
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createKernel, disposeSaved, loadModel, writeAdapterDir } from '@peftkit/core';
+import lora from '@peftkit/lora';
+import { LocalEngine } from '@peftkit/server';
+import { convertLlama2cFiles } from '../core/src/convert/llama2c-files.ts';
+import { machine } from './train.ts';
+import { barChartSvg, formatTable } from './train-report.ts';
+
+export interface ServingSettings {
+  adapters: number[];
+  requests: number;
+  newTokens: number;
+  maxBatch: number;
+  backend: string;
+  out: string;
+}
+
+export interface ServingCell {
+  adapters: number;
+  mode: 'mixed' | 'swap';
+  requests: number;
+  seconds: number;
+  requestsPerSecond: number;
+  tokensPerSecond: number;
+  /** Forward steps the engine ran, and generated tokens per step (rows sharing a forward). */
+  steps: number;
+  tokensPerStep: number;
+}
+
+function option(argv: readonly string[], name: string): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+function positiveInts(raw: string, name: string): number[] {
+  const values = raw.split(',').map(Number);
+  if (values.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--${name} takes positive integers, got '${raw}'`);
+  return values;
+}
+
+export function parseServingSettings(argv: readonly string[], now = new Date()): ServingSettings {
+  const quick = argv.includes('--quick');
+  const stamp = now.toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  return {
+    adapters: positiveInts(option(argv, 'adapters') ?? (quick ? '1,8' : '1,8,32,128'), 'adapters'),
+    requests: positiveInts(option(argv, 'requests') ?? (quick ? '16' : '128'), 'requests')[0] as number,
+    newTokens: positiveInts(option(argv, 'new-tokens') ?? (quick ? '4' : '16'), 'new-tokens')[0] as number,
+    maxBatch: positiveInts(option(argv, 'max-batch') ?? '32', 'max-batch')[0] as number,
+    backend: option(argv, 'backend') ?? 'wasm',
+    out: resolve(option(argv, 'out') ?? fileURLToPath(new URL(`./results/serving-${stamp}.json`, import.meta.url))),
+  };
+}
+
+const SHARED = join(process.env.PEFTKIT_SHARED ?? fileURLToPath(new URL('../../shared/', import.meta.url)), 'models', 'stories260K');
+
+/** Writes `count` LoRA adapters (q,v r=8, random B) for the model in `modelDir` under `root`. */
+async function writeAdapters(modelDir: string, root: string, count: number, backend: string): Promise<void> {
+  const kernel = await createKernel({ backend, plugins: [lora], logger: { warn() {}, info() {} } });
+  const { model } = await loadModel(kernel.tf, modelDir);
+  const manager = kernel.adapters(model);
+  try {
+    for (let i = 0; i < count; i++) {
+      const name = `a${i}`;
+      manager.create(name, 'lora', { r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'], init_lora_weights: false }, { seed: i + 1 });
+      const saved = manager.save(name);
+      await writeAdapterDir(join(root, name), saved);
+      disposeSaved(saved);
+      manager.delete(name);
+    }
+  } finally {
+    manager.dispose();
+    model.dispose();
+    await kernel.dispose();
+  }
+}
+
+async function measureCell(modelDir: string, root: string, adapters: number, mode: 'mixed' | 'swap', s: ServingSettings): Promise<ServingCell> {
+  const names = Array.from({ length: adapters }, (_, i) => `a${i}`);
+  const engine = await LocalEngine.create({
+    modelDir,
+    adapterRoot: root,
+    preload: names,
+    mixedBatching: mode === 'mixed',
+    maxBatch: s.maxBatch,
+    backend: s.backend,
+    plugins: ['@peftkit/lora'],
+  });
+  const params = { maxTokens: s.newTokens, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, stop: [], seed: 1 };
+  try {
+    const round = (count: number) =>
+      Promise.all(
+        Array.from({ length: count }, (_, i) => engine.generate({ prompt: `Once upon a time ${i % 7}`, adapter: names[i % adapters] as string, params })),
+      );
+    // Warm-up over every adapter and a full batch: kernel setup and V8/wasm tier-up stay out of the timing.
+    await round(Math.max(adapters, Math.min(s.requests, s.maxBatch)));
+    const before = engine.stats();
+    const start = performance.now();
+    const outputs = await round(s.requests);
+    const seconds = (performance.now() - start) / 1000;
+    const after = engine.stats();
+    const tokens = outputs.reduce((n, o) => n + o.ids.length, 0);
+    const steps = after.steps - before.steps;
+    return {
+      adapters,
+      mode,
+      requests: s.requests,
+      seconds,
+      requestsPerSecond: s.requests / seconds,
+      tokensPerSecond: tokens / seconds,
+      steps,
+      tokensPerStep: steps > 0 ? (after.tokensGenerated - before.tokensGenerated) / steps : 0,
+    };
+  } finally {
+    await engine.close();
+  }
+}
+
+export function servingTable(cells: readonly ServingCell[]): string {
+  const rows = cells.map((c) => {
+    const other = cells.find((o) => o.adapters === c.adapters && o.mode === 'swap');
+    return [
+      String(c.adapters),
+      c.mode,
+      c.requestsPerSecond.toFixed(2),
+      c.tokensPerSecond.toFixed(1),
+      String(c.steps),
+      c.tokensPerStep.toFixed(1),
+      c.mode === 'mixed' && other ? `${(c.requestsPerSecond / other.requestsPerSecond).toFixed(2)}x` : '',
+    ];
+  });
+  return formatTable(['adapters', 'mode', 'requests/s', 'tokens/s', 'forward steps', 'tokens/step', 'mixed/swap'], rows);
+}
+
+async function main(): Promise<void> {
+  const s = parseServingSettings(process.argv.slice(2));
+  const bin = join(SHARED, 'stories260K.bin');
+  const tok = join(SHARED, 'tok512.bin');
+  if (!existsSync(bin) || !existsSync(tok)) {
+    console.log(`serving bench skipped: ${SHARED} (stories260K.bin, tok512.bin) is not there (set PEFTKIT_SHARED)`);
+    return;
+  }
+  const started = machine();
+  const dir = await mkdtemp(join(tmpdir(), 'peftkit-bench-serving-'));
+  const cells: ServingCell[] = [];
+  try {
+    const modelDir = join(dir, 'model');
+    const root = join(dir, 'adapters');
+    await convertLlama2cFiles(bin, tok, modelDir);
+    await writeAdapters(modelDir, root, Math.max(...s.adapters), s.backend);
+    for (const adapters of s.adapters) {
+      for (const mode of ['mixed', 'swap'] as const) {
+        const cell = await measureCell(modelDir, root, adapters, mode, s);
+        cells.push(cell);
+        console.error(`[serving] ${adapters} adapters ${mode}: ${cell.requestsPerSecond.toFixed(2)} req/s`);
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const ended = machine();
+  console.log(servingTable(cells));
+  console.log(
+    `stories260K, ${s.requests} concurrent requests × ${s.newTokens} new tokens, max batch ${s.maxBatch}, backend ${s.backend}; load average ${started.loadavg.join(' ')} at start, ${ended.loadavg.join(' ')} at end`,
+  );
+  mkdirSync(dirname(s.out), { recursive: true });
+  writeFileSync(
+    s.out,
+    `${JSON.stringify({ bench: 'serving', date: new Date().toISOString(), machine: { ...ended, loadavgAtStart: started.loadavg }, settings: { ...s, out: undefined }, cells }, null, 2)}\n`,
+  );
+  const svg = s.out.replace(/\.json$/, '.svg');
+  const bars = cells.map((c) => ({ label: `${c.adapters} adapters, ${c.mode}`, value: c.requestsPerSecond, peer: c.mode === 'swap' }));
+  writeFileSync(svg, barChartSvg(`Serving requests/s, stories260K, ${s.requests} requests (swap in red; load ${started.loadavg[0]})`, bars));
+  console.error(`[serving] wrote ${s.out} and ${svg}`);
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
