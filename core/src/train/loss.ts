@@ -1,8 +1,9 @@
-import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
+import type { Scalar, Tensor, Tensor2D } from '@tensorflow/tfjs-core';
 import { PeftkitError } from '../errors.ts';
 import type { ForwardInput, ForwardOptions } from '../model/forward.ts';
 import type { LoadedModelGraph } from '../model/load.ts';
 import type { Tf } from '../runtime/types.ts';
+import { weightedCrossEntropySum } from './cross-entropy.ts';
 import { IGNORE_INDEX, type TrainBatch } from './types.ts';
 
 /** What the loss needs from a model: `forward` for causal LMs, `classify` for sequence classification. */
@@ -52,34 +53,21 @@ export function batchLossSum(
   const b = rows.length;
   const s = rows[0]?.length ?? 0;
   const v = model.dims.vocabSize;
-  // Only positions that carry a loss are scored, and the target logit is gathered instead of multiplying by a
-  // one-hot: at vocab 32000 the [positions, vocab] one-hot and its gradient were what overflowed the wasm heap.
-  const flatRows: number[] = [];
+  // Position t of row r predicts rows[r][t + 1]; the last position and IGNORE_INDEX labels get weight 0. The fused
+  // loss (cross-entropy.ts) never materialises a one-hot or a scatter of the [positions, vocab] scores.
   const targets: number[] = [];
+  const weights: number[] = [];
   for (let r = 0; r < b; r++) {
     const row = rows[r] as readonly number[];
-    for (let t = 1; t < s; t++) {
-      const label = row[t] as number;
-      if (label === IGNORE_INDEX) continue;
-      flatRows.push(r * (s - 1) + (t - 1));
-      targets.push(label);
+    for (let t = 0; t < s; t++) {
+      const label = t + 1 < s ? (row[t + 1] as number) : IGNORE_INDEX;
+      targets.push(label === IGNORE_INDEX ? 0 : label);
+      weights.push(label === IGNORE_INDEX ? 0 : 1);
     }
   }
-  const n = targets.length;
   const sum = tf.tidy(() => {
     const logits = forward(forwardInput(batch), options);
-    if (n === 0) return tf.mul(tf.sum(logits), 0) as Scalar;
-    const pred = tf.reshape(tf.slice(logits, [0, 0, 0], [b, s - 1, v]), [b * (s - 1), v]);
-    const scored = tf.gather(pred, tf.tensor1d(flatRows, 'int32'));
-    const picked = tf.gather(
-      tf.reshape(scored, [n * v]),
-      tf.tensor1d(
-        targets.map((target, k) => k * v + target),
-        'int32',
-      ),
-    );
-    // −log softmax(x)[target] = logsumexp(x) − x[target]
-    return tf.sum(tf.sub(tf.logSumExp(scored, -1), picked)) as Scalar;
+    return weightedCrossEntropySum(tf, tf.reshape(logits, [b * s, v]) as Tensor2D, targets, weights);
   });
   return { sum, correct: null };
 }
