@@ -2,6 +2,7 @@ import type { Tf } from '../types.ts';
 import { installKernel } from './registry.ts';
 import { cpuUnsortedSegmentSum, wasmUnsortedSegmentSum } from './segment-sum.ts';
 import { makeWasmFusedMatMul } from './wasm-fused-matmul.ts';
+import { makeWasmIdentity } from './wasm-identity.ts';
 import { makeWasmBatchMatMul } from './wasm-matmul.ts';
 
 /** Installs peftkit's wasm kernels. Idempotent; call after the wasm backend package is imported. */
@@ -15,6 +16,10 @@ export function installWasmKernels(tf: Tf): void {
     return makeWasmFusedMatMul(tf, original);
   });
   installKernel(tf, tf.UnsortedSegmentSum, 'wasm', () => wasmUnsortedSegmentSum);
+  installKernel(tf, tf.Identity, 'wasm', (original) => {
+    if (original === undefined) throw new Error('tfjs-backend-wasm did not register Identity');
+    return makeWasmIdentity(original);
+  });
 }
 
 /** Installs peftkit's cpu kernels. Idempotent; call after the cpu backend package is imported. */
