@@ -31,6 +31,7 @@ export type {
   EmbeddingSite,
   ForwardCall,
   LinearBase,
+  LinearBaseFactory,
   LinearSite,
   ModelDims,
   ModelGraph,

@@ -45,6 +45,17 @@ export interface LinearBase {
   dispose(): void;
 }
 
+/**
+ * Builds the base of a linear site from its host weight while a model loads (QLoRA quantizes here, so the float
+ * weight never reaches the tensor backend). Returning null keeps the dense base. Heads are never offered.
+ */
+export type LinearBaseFactory = (
+  site: { readonly name: string; readonly layer: number | null },
+  weightOutIn: Float32Array,
+  shape: readonly [number, number],
+  bias: Variable | null,
+) => LinearBase | null;
+
 /** A hook on a linear or embedding site: maps (input, base output) of the rows it applies to, to a new output. */
 export interface SiteHook {
   apply(input: Tensor, output: Tensor3D, call: ForwardCall): Tensor3D;

@@ -2,7 +2,7 @@ import type { Tensor, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow
 import type { Tf } from '../runtime/types.ts';
 import { commitCache, multiHeadAttention, prepareSequence } from './attention.ts';
 import { type ForwardInput, type ForwardOptions, lastRealIndex, selectLastPosition, validateInput } from './forward.ts';
-import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, SiteHook } from './graph.ts';
+import type { BlockSite, EmbeddingSite, ForwardCall, LinearBaseFactory, LinearSite, ModelGraph, ModelTask, SiteHook } from './graph.ts';
 import { HookTable } from './hooks.ts';
 import { createEmbeddingSite, SiteGraph } from './site-graph.ts';
 import { KvCache } from './kv-cache.ts';
@@ -31,6 +31,8 @@ export interface LlamaOptions {
   task?: ModelTask;
   /** Labels for sequence classification (the `score` head is created, or read from the checkpoint). */
   labels?: readonly string[];
+  /** Builds non-head linear bases from host weights at load time (e.g. quantized); default dense. */
+  linearBase?: LinearBaseFactory;
 }
 
 /** Llama-family decoder (Llama, Mistral, Qwen2, SmolLM, TinyLlama) on the model-graph seam, with HF module names. */
@@ -56,9 +58,12 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
       const embedWeight = loader.take('model.embed_tokens.weight', [vocabSize, d]);
       this.#embed = this.addSite(createEmbeddingSite('model.embed_tokens', embedWeight));
       const linear = (name: string, out: number, inp: number, layer: number | null, bias: boolean): LinearSite => {
-        const w = loader.take(`${name}.weight`, [out, inp]);
+        const host = loader.takeHost(`${name}.weight`, [out, inp]);
         const b = bias ? loader.take(`${name}.bias`, [out], 'zeros') : null;
-        return this.addSite(createLinearSite(name, new DenseLinearBase(tf, w, 'out_in', b), { layer, layout: 'out_in' }));
+        const base =
+          options.linearBase?.({ name, layer }, host, [out, inp], b) ??
+          new DenseLinearBase(tf, loader.variableFrom(`${name}.weight`, host, [out, inp]), 'out_in', b);
+        return this.addSite(createLinearSite(name, base, { layer, layout: 'out_in' }));
       };
       for (let i = 0; i < numLayers; i++) {
         const p = `model.layers.${i}`;

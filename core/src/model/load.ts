@@ -12,8 +12,9 @@ import { parseBertConfig } from './bert-config.ts';
 import type { ForwardInput, ForwardOptions } from './forward.ts';
 import { Gpt2Model } from './gpt2.ts';
 import { labelsFromConfig, parseGpt2Config } from './gpt2-config.ts';
-import type { ModelGraph, ModelTask } from './graph.ts';
+import type { LinearBaseFactory, ModelGraph, ModelTask } from './graph.ts';
 import type { KvCache } from './kv-cache.ts';
+import { DenseLinearBase } from './linear.ts';
 import { LlamaModel } from './llama.ts';
 import { parseLlamaConfig } from './llama-config.ts';
 import type { HostTensors, WeightSource } from './weights.ts';
@@ -37,7 +38,12 @@ export interface ArchitectureEntry {
   readonly tasks: readonly ModelTask[];
   /** Hugging Face base_model_prefix: checkpoints of the bare base model lack it on every name. */
   readonly basePrefix: string;
-  create(tf: Tf, config: unknown, weights: WeightSource, options: { task: ModelTask; labels: readonly string[] }): LoadedModelGraph;
+  create(
+    tf: Tf,
+    config: unknown,
+    weights: WeightSource,
+    options: { task: ModelTask; labels: readonly string[]; linearBase?: LinearBaseFactory },
+  ): LoadedModelGraph;
   /** Head tensors of `task` that are freshly initialized when absent (HF's "newly initialized" weights). */
   newTensors(config: unknown, task: ModelTask, labels: readonly string[]): NewTensor[];
 }
@@ -45,7 +51,8 @@ export interface ArchitectureEntry {
 const llamaEntry: ArchitectureEntry = {
   tasks: ['causal-lm', 'seq-cls'],
   basePrefix: 'model.',
-  create: (tf, config, weights, { task, labels }) => new LlamaModel(tf, config, weights, task === 'seq-cls' ? { task, labels } : { task }),
+  create: (tf, config, weights, { task, labels, linearBase }) =>
+    new LlamaModel(tf, config, weights, { ...(task === 'seq-cls' ? { task, labels } : { task }), ...(linearBase ? { linearBase } : {}) }),
   newTensors: (config, task, labels) =>
     task === 'seq-cls' ? [{ name: 'score.weight', shape: [labels.length, parseLlamaConfig(config).dims.hiddenSize], init: 'normal' }] : [],
 };
@@ -60,7 +67,10 @@ export const ARCHITECTURES = new Map<string, ArchitectureEntry>([
     {
       tasks: ['causal-lm', 'seq-cls'],
       basePrefix: 'transformer.',
-      create: (tf, config, weights, options) => new Gpt2Model(tf, config, weights, options),
+      create: (tf, config, weights, { linearBase, ...options }) => {
+        if (linearBase) throw noCustomBases('gpt2');
+        return new Gpt2Model(tf, config, weights, options);
+      },
       newTensors: (config, task, labels) =>
         task === 'seq-cls' ? [{ name: 'score.weight', shape: [labels.length, parseGpt2Config(config).dims.hiddenSize], init: 'normal' }] : [],
     },
@@ -70,7 +80,10 @@ export const ARCHITECTURES = new Map<string, ArchitectureEntry>([
     {
       tasks: ['seq-cls'],
       basePrefix: 'bert.',
-      create: (tf, config, weights, options) => new BertModel(tf, config, weights, options),
+      create: (tf, config, weights, { linearBase, ...options }) => {
+        if (linearBase) throw noCustomBases('bert');
+        return new BertModel(tf, config, weights, options);
+      },
       newTensors: (config, _task, labels) => {
         const d = parseBertConfig(config).dims.hiddenSize;
         return [
@@ -84,6 +97,12 @@ export const ARCHITECTURES = new Map<string, ArchitectureEntry>([
   ],
 ]);
 
+function noCustomBases(arch: string): PeftkitError {
+  return new PeftkitError('PEFTKIT_E_MODEL_ARCH', `building linear bases at load time (quantized loading) is supported for Llama-family models, not ${arch}`, {
+    arch,
+  });
+}
+
 export interface LoadModelOptions {
   /** Default: from `architectures` (…ForSequenceClassification → seq-cls), else the architecture's first task. */
   task?: ModelTask;
@@ -91,6 +110,11 @@ export interface LoadModelOptions {
   labels?: readonly string[];
   /** Seed for head tensors the checkpoint lacks (default 0). */
   seed?: number;
+  /**
+   * Builds the non-head linear bases from host weights while loading (Llama family): QLoRA's
+   * `quantizedLinearBases()` quantizes here, so models larger than the backend's float32 limit still load.
+   */
+  linearBase?: LinearBaseFactory;
 }
 
 export interface LoadedModel {
@@ -191,8 +215,10 @@ export async function loadModel(tf: Tf, dir: string, options: LoadModelOptions =
     tensors.set(t.name, { shape: t.shape, values: t.init === 'normal' ? rng.normalArray(size, 0, std) : new Float32Array(size) });
     initializedTensors.push(t.name);
   }
-  const model = entry.create(tf, config, { kind: 'tensors', tensors }, { task, labels });
-  const used = model.parameters();
+  const model = entry.create(tf, config, { kind: 'tensors', tensors }, { task, labels, ...(options.linearBase ? { linearBase: options.linearBase } : {}) });
+  const used = new Set(model.parameters().keys());
+  // weights of swapped (e.g. quantized) linear bases live outside the parameters but were used
+  for (const site of model.sites()) if (site.kind === 'linear' && !(site.base instanceof DenseLinearBase)) used.add(`${site.name}.weight`);
   const unusedTensors = [...tensors.keys()].filter((n) => !used.has(n));
 
   let tokenizer: Tokenizer | null = null;

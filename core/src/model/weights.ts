@@ -23,8 +23,15 @@ export class WeightLoader {
 
   /** `init` applies to random weights only: 'normal' (std 0.02 unless given), 'ones' or 'zeros'. */
   take(name: string, shape: number[], init: 'normal' | 'ones' | 'zeros' = 'normal'): Variable {
+    return this.variableFrom(name, this.takeHost(name, shape, init), shape);
+  }
+
+  /**
+   * The values of `name` as a host array, checked like `take` but never put on the tensor backend — for bases that
+   * keep their weights elsewhere (QLoRA's packed 4-bit weights quantized at load time).
+   */
+  takeHost(name: string, shape: number[], init: 'normal' | 'ones' | 'zeros' = 'normal'): Float32Array {
     const size = shape.reduce((a, b) => a * b, 1);
-    let values: Float32Array;
     if (this.#source.kind === 'tensors') {
       const entry = this.#source.tensors.get(name);
       if (entry === undefined) {
@@ -37,13 +44,15 @@ export class WeightLoader {
           expected: shape,
         });
       }
-      values = entry.values;
       this.#used.add(name);
-    } else if (init === 'normal') {
-      values = this.#source.rng.normalArray(size, 0, this.#source.std ?? 0.02);
-    } else {
-      values = new Float32Array(size).fill(init === 'ones' ? 1 : 0);
+      return entry.values;
     }
+    if (init === 'normal') return this.#source.rng.normalArray(size, 0, this.#source.std ?? 0.02);
+    return new Float32Array(size).fill(init === 'ones' ? 1 : 0);
+  }
+
+  /** A frozen base variable holding `values`, owned (and listed) by the model. */
+  variableFrom(name: string, values: Float32Array, shape: number[]): Variable {
     // Variable names are process-global in tfjs, so none is given: several models may coexist.
     const initial = this.#tf.tensor(values, shape);
     const variable = this.#tf.variable(initial, false);

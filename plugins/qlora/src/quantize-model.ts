@@ -1,4 +1,4 @@
-import { DenseLinearBase, type LinearSite, type ModelGraph, PeftkitError, type Tf } from '@peftkit/core';
+import { DenseLinearBase, type LinearBaseFactory, type LinearSite, type ModelGraph, PeftkitError, type Tf } from '@peftkit/core';
 import type { Quantize4Options } from './blockwise4.ts';
 import type { QuantType } from './codebooks.ts';
 import { QuantizedLinearBase } from './quantized-linear.ts';
@@ -89,4 +89,19 @@ export function quantizeModel(tf: Tf, model: ModelGraph, options: QuantizeModelO
     report.quantized.push(site.name);
   }
   return report;
+}
+
+/**
+ * Quantize-on-load: a factory for `loadModel(tf, dir, { linearBase })` that packs every targeted linear weight
+ * straight from the checkpoint's host array, so the float32 weight never occupies the tensor backend. Together with
+ * the packed base staying in ordinary memory, this is what lets QLoRA load and fine-tune a model whose float32
+ * weights do not fit the wasm heap. Gives the same packed bytes as loading dense and calling `quantizeModel`.
+ */
+export function quantizedLinearBases(tf: Tf, options: QuantizeModelOptions = {}): LinearBaseFactory {
+  const settings = resolveQuantizeOptions(options);
+  const targets = options.targetModules;
+  return (site, weightOutIn, shape, bias) => {
+    const wanted = targets === undefined || targets === 'all-linear' || targets.some((t) => site.name === t || site.name.endsWith(`.${t}`));
+    return wanted ? QuantizedLinearBase.fromWeight(tf, weightOutIn, shape, settings, bias) : null;
+  };
 }
