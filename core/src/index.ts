@@ -79,3 +79,13 @@ export {
 } from './hub/index.ts';
 export { GPT2_END_OF_TEXT, gpt2TokenizerConfig, gpt2TokenizerJson, type Gpt2TokenizerJson } from './tokenizers/gpt2-bpe.ts';
 export { writeGpt2TokenizerFiles, type WriteGpt2TokenizerOptions } from './tokenizers/gpt2-bpe-files.ts';
+export {
+  createModuleCopy,
+  isSeqClsTask,
+  type ModuleCopy,
+  moduleCopyHook,
+  moduleMatches,
+  modulesToSaveSites,
+  SEQ_CLS_HEADS,
+  withSeqClsHeads,
+} from './plugin/modules-to-save.ts';

@@ -1,37 +1,11 @@
 import type { RefWeights } from './reference.ts';
+import { type RawTensor, safetensorsBytes } from '../../../test/support/safetensors-bytes.ts';
+
+export { type RawTensor, safetensorsBytes };
 
 /** AdapterHub files built byte by byte, independently of peftkit's writer, and a small BERT config for the format tests. */
 
 export const D = 16;
-
-export interface RawTensor {
-  name: string;
-  shape: number[];
-  data: Float32Array;
-}
-
-/** safetensors by hand: u64 LE header length, JSON header, little-endian float32 data. */
-export function safetensorsBytes(tensors: readonly RawTensor[]): Uint8Array {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-  let offset = 0;
-  for (const t of tensors) {
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + 4 * t.data.length] };
-    offset += 4 * t.data.length;
-  }
-  const json = JSON.stringify(header);
-  const bytes = new Uint8Array(8 + json.length + offset);
-  const view = new DataView(bytes.buffer);
-  view.setBigUint64(0, BigInt(json.length), true);
-  for (let i = 0; i < json.length; i++) bytes[8 + i] = json.charCodeAt(i);
-  let p = 8 + json.length;
-  for (const t of tensors) {
-    for (const v of t.data) {
-      view.setFloat32(p, v, true);
-      p += 4;
-    }
-  }
-  return bytes;
-}
 
 /** The header of safetensors bytes, read by hand. */
 export function safetensorsHeader(bytes: Uint8Array): Record<string, { dtype: string; shape: number[] }> {

@@ -66,7 +66,7 @@ export const DEFAULT_TARGET_MODULES: Readonly<Record<string, readonly string[]>>
 };
 
 /** Heads PEFT's PeftModelForSequenceClassification adds to modules_to_save. */
-export const SEQ_CLS_HEADS = ['classifier', 'score'] as const;
+export { SEQ_CLS_HEADS } from '@peftkit/core';
 
 export function loraScaling(alpha: number, r: number, rslora: boolean): number {
   return rslora ? alpha / Math.sqrt(r) : alpha / r;

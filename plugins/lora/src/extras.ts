@@ -1,57 +1,25 @@
-import { type LinearSite, type MethodContext, type ModelGraph, PeftkitError } from '@peftkit/core';
-import { type LoraConfig, SEQ_CLS_HEADS } from './config.ts';
-import { matchesEntry } from './targeting.ts';
-import type { BiasCopy, SavedModule, Tensor, Tensor2D, Variable } from './types.ts';
+import { createModuleCopy, isSeqClsTask, type LinearSite, type MethodContext, type ModelGraph, modulesToSaveSites, withSeqClsHeads } from '@peftkit/core';
+import type { LoraConfig } from './config.ts';
+import type { BiasCopy, SavedModule, Tensor, Tensor2D } from './types.ts';
 
 /** What LoRA trains besides A and B: biases (bias 'all' / 'lora_only') and modules_to_save copies. */
 
 function isSeqCls(model: ModelGraph, config: LoraConfig): boolean {
-  return config.task_type === 'SEQ_CLS' || (config.task_type === null && model.task === 'seq-cls');
+  return isSeqClsTask(model, config.task_type);
 }
 
 /** modules_to_save as PEFT stores it: for SEQ_CLS the classifier heads are added (PeftModelForSequenceClassification). */
 export function effectiveModulesToSave(model: ModelGraph, config: LoraConfig): string[] | null {
-  if (!isSeqCls(model, config)) return config.modules_to_save === null ? null : [...config.modules_to_save];
-  const names = [...(config.modules_to_save ?? [])];
-  for (const head of SEQ_CLS_HEADS) if (!names.includes(head)) names.push(head);
-  return names;
+  return withSeqClsHeads(config.modules_to_save, isSeqCls(model, config));
 }
 
 /** The linear sites named by modules_to_save; entries that match nothing are warned about (PEFT's head names are not). */
-export function moduleSites(ctx: MethodContext, config: LoraConfig, entries: readonly string[] | null): LinearSite[] {
-  if (entries === null) return [];
-  const seqCls = isSeqCls(ctx.model, config);
-  const found: LinearSite[] = [];
-  for (const entry of entries) {
-    let hit = false;
-    for (const site of ctx.model.sites()) {
-      if (!matchesEntry(site.name, entry)) continue;
-      if (site.kind !== 'linear') {
-        throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', `modules_to_save: '${site.name}' is not a linear module; only linear modules can be saved`, {
-          site: site.name,
-        });
-      }
-      hit = true;
-      if (!found.includes(site)) found.push(site);
-    }
-    const head = seqCls && (SEQ_CLS_HEADS as readonly string[]).includes(entry);
-    if (!hit && !head) ctx.log.warn(`lora: modules_to_save entry '${entry}' matches no module of this ${ctx.model.arch} model`);
-  }
-  return found;
+export function moduleSites(ctx: MethodContext, entries: readonly string[] | null): LinearSite[] {
+  return modulesToSaveSites(ctx, entries, { unknown: 'warn', plugin: 'lora' });
 }
 
 export function createSavedModule(ctx: MethodContext, site: LinearSite): SavedModule {
-  const { tf } = ctx;
-  const w = site.base.weightOutIn();
-  const weight = tf.variable(w, true);
-  w.dispose();
-  let bias: Variable | null = null;
-  if (site.base.bias !== null) {
-    const b = tf.clone(site.base.bias);
-    bias = tf.variable(b, true);
-    b.dispose();
-  }
-  return { site, weight, bias, original: null };
+  return { ...createModuleCopy(ctx.tf, site), original: null };
 }
 
 export function createBiasCopy(ctx: MethodContext, site: LinearSite): BiasCopy | null {

@@ -94,7 +94,7 @@ export function disposeHandle(ctx: MethodContext, handle: LoraHandle): void {
 /** Creates the adapter's variables and attaches its hooks; on any failure nothing stays attached or allocated. */
 export function injectLora(ctx: MethodContext, config: LoraConfig): LoraHandle {
   const modulesToSave = effectiveModulesToSave(ctx.model, config);
-  const saved = moduleSites(ctx, config, modulesToSave);
+  const saved = moduleSites(ctx, modulesToSave);
   const savedNames = new Set(saved.map((s) => s.name));
   const plan = planTargets(ctx.model, config, savedNames);
   if (config.use_dora && plan.targets.some((t) => t.kind === 'embedding')) {

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { createKernel, decodeAdapter, encodeAdapter, isPeftkitError, type ModelGraph } from '@peftkit/core';
 import { createTinyLlama, logits, maxAbsDiff, perturb, tinyBatch } from '@peftkit/core/testing';
 import lora from '@peftkit/lora';
+import { type RawTensor, safetensorsBytes } from '../../../test/support/safetensors-bytes.ts';
 
 // PEFT interchange: an adapter written byte by byte here (independently of peftkit's writer) must load and act
 // exactly as the LoRA formula says; what peftkit saves must have PEFT's keys, shapes and config.
@@ -12,36 +13,6 @@ const kernel = await createKernel({ logger: { warn: (m) => void warnings.push(m)
 kernel.use(lora);
 const tf = kernel.tf;
 const ids = tinyBatch(2, 5);
-
-interface RawTensor {
-  name: string;
-  shape: number[];
-  data: Float32Array;
-}
-
-/** safetensors by hand: u64 LE header length, space-padded JSON header, little-endian float32 data. */
-function safetensorsBytes(tensors: readonly RawTensor[]): Uint8Array {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-  let offset = 0;
-  for (const t of tensors) {
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + 4 * t.data.length] };
-    offset += 4 * t.data.length;
-  }
-  let json = JSON.stringify(header);
-  while (json.length % 8 !== 0) json += ' ';
-  const bytes = new Uint8Array(8 + json.length + offset);
-  const view = new DataView(bytes.buffer);
-  view.setBigUint64(0, BigInt(json.length), true);
-  for (let i = 0; i < json.length; i++) bytes[8 + i] = json.charCodeAt(i);
-  let p = 8 + json.length;
-  for (const t of tensors) {
-    for (const v of t.data) {
-      view.setFloat32(p, v, true);
-      p += 4;
-    }
-  }
-  return bytes;
-}
 
 const R = 4;
 const ALPHA = 8;

@@ -54,7 +54,7 @@ export function injectPrefix(ctx: MethodContext, config: PrefixTuningConfig, opt
   const geometry = resolveGeometry(ctx.model, config, options.code);
   const seqCls = isSeqCls(ctx.model, config);
   const modulesToSave = effectiveModulesToSave(ctx.model, config);
-  const sites = headSites(ctx, modulesToSave, seqCls);
+  const sites = headSites(ctx, modulesToSave);
   const resolved: PrefixTuningConfig = {
     ...config,
     token_dim: geometry.tokenDim,

@@ -1,33 +1,5 @@
-/** Test helper: a safetensors file built byte by byte, independently of peftkit's writer. */
-export interface RawTensor {
-  name: string;
-  shape: number[];
-  data: Float32Array;
-}
-
-/** u64 LE header length, space-padded JSON header with `__metadata__: {format: pt}`, little-endian float32 data. */
-export function safetensorsBytes(tensors: readonly RawTensor[]): Uint8Array {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-  let offset = 0;
-  for (const t of tensors) {
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + 4 * t.data.length] };
-    offset += 4 * t.data.length;
-  }
-  let json = JSON.stringify(header);
-  while (json.length % 8 !== 0) json += ' ';
-  const bytes = new Uint8Array(8 + json.length + offset);
-  const view = new DataView(bytes.buffer);
-  view.setBigUint64(0, BigInt(json.length), true);
-  for (let i = 0; i < json.length; i++) bytes[8 + i] = json.charCodeAt(i);
-  let p = 8 + json.length;
-  for (const t of tensors) {
-    for (const v of t.data) {
-      view.setFloat32(p, v, true);
-      p += 4;
-    }
-  }
-  return bytes;
-}
+/** Test helpers: a safetensors file built byte by byte (shared, independent of peftkit's writer) and test values. */
+export { type RawTensor, safetensorsBytes } from '../../../test/support/safetensors-bytes.ts';
 
 /** Deterministic, non-trivial values. */
 export function values(n: number, seed: number, scale: number): Float32Array {
