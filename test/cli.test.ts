@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { main } from '../core/src/cli/main.ts';
+import { COMMANDS, main } from '../core/src/cli/main.ts';
 import { requireShared } from './support/shared.ts';
 
 const EXPECTED = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park.';
@@ -30,14 +30,19 @@ test('peftkit with no command prints help and exits 2; --help exits 0; unknown c
   assert.equal((await run([])).code, 2);
   const help = await run(['--help']);
   assert.equal(help.code, 0);
-  for (const name of ['start', 'generate', 'convert', 'plugins', 'bench']) assert.match(help.out, new RegExp(`\\b${name}\\b`));
+  for (const { name } of COMMANDS) assert.match(help.out, new RegExp(`\\b${name}\\b`), `help lists ${name}`);
   const unknown = await run(['frobnicate']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.err, /unknown command 'frobnicate'/);
 });
 
 test('every command has --help', async () => {
-  for (const name of ['start', 'generate', 'convert', 'plugins', 'bench']) {
+  assert.deepEqual(
+    COMMANDS.map((c) => c.name).sort(),
+    ['bench', 'convert', 'download', 'generate', 'inspect', 'merge', 'plugins', 'serve', 'start', 'train'],
+    'the CLI of issue #8',
+  );
+  for (const { name } of COMMANDS) {
     const r = await run([name, '--help']);
     assert.equal(r.code, 0, name);
     assert.match(r.out, /^Usage: peftkit /, name);
@@ -56,12 +61,19 @@ test('bad arguments give usage errors (exit 2) with clear messages', async () =>
     [['generate', '--model', 'x', '--temperature=-1'], /--temperature must be a number ≥ 0/],
     [['generate', '--model', 'x', '--top-p', '0'], /--top-p must be a number in \(0, 1\]/],
     [['bench', 'nope'], /unknown benchmark 'nope'/],
+    [['plugins', '--bogus'], /Unknown option '--bogus'/],
   ];
   for (const [args, pattern] of cases) {
     const r = await run(args);
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.err, pattern, args.join(' '));
   }
+});
+
+test('plugins names a third-party plugin that cannot be imported (exit 1, coded error)', async () => {
+  const r = await run(['plugins', '--plugin', './no/such/plugin.ts']);
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /PEFTKIT_E_PLUGIN_IMPORT: cannot import plugin '\.\/no\/such\/plugin\.ts'/, r.err);
 });
 
 test('plugins lists installed method plugins and third-party ones given with --plugin', async () => {
