@@ -32,7 +32,7 @@ export function exampleCommands(url: string): string[] {
   const spam = spamPrompt('WIN a FREE iPod now! Click here to claim your prize, limited offer, act today!!!');
   return [
     `curl -s ${url}/v1/models`,
-    post('/v1/completions', { model: 'spam-filter', prompt: spam, max_tokens: 1, temperature: 0 }),
+    post('/v1/completions', { model: 'spam-filter', prompt: spam, max_tokens: 3, temperature: 0 }),
     post('/v1/completions', { model: 'sotu-style', prompt: 'My fellow Americans, tonight', max_tokens: 32, temperature: 0.7, seed: 1 }),
     post('/v1/completions', { model: 'base', prompt: 'My fellow Americans, tonight', max_tokens: 32, temperature: 0.7, seed: 1 }),
     post('/generate', { inputs: 'The economy', parameters: { adapter_id: 'sotu-style', max_new_tokens: 24 } }),
