@@ -89,3 +89,4 @@ export {
   SEQ_CLS_HEADS,
   withSeqClsHeads,
 } from './plugin/modules-to-save.ts';
+export { assignSavedTensor } from './plugin/saved-tensors.ts';

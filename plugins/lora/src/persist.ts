@@ -1,4 +1,4 @@
-import { type MethodContext, PeftkitError, type SavedAdapter } from '@peftkit/core';
+import { assignSavedTensor, type MethodContext, PeftkitError, type SavedAdapter } from '@peftkit/core';
 import { type LoraConfig, LoraConfigSchema } from './config.ts';
 import { disposeHandle, injectLora } from './inject.ts';
 import type { LoraHandle, Tensor, Variable } from './types.ts';
@@ -110,21 +110,7 @@ export function saveLora(ctx: MethodContext, handle: LoraHandle): SavedAdapter {
 
 /** Assigns a saved tensor after checking its presence and exact shape (`transpose` for [in, out] module copies). */
 function assign(ctx: MethodContext, saved: SavedAdapter, keys: readonly string[], target: Variable, used: Set<string>, transpose = false): void {
-  const key = keys.find((k) => saved.tensors[k] !== undefined);
-  if (key === undefined) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_MISSING', `adapter weights lack '${keys[0]}'`, { key: keys[0] });
-  }
-  const tensor = saved.tensors[key] as Tensor;
-  const expected = transpose ? [...target.shape].reverse() : target.shape;
-  if (tensor.shape.length !== expected.length || tensor.shape.some((d, i) => d !== expected[i])) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_SHAPE', `'${key}' has shape [${tensor.shape}], expected [${expected}]`, {
-      key,
-      shape: tensor.shape,
-      expected,
-    });
-  }
-  used.add(key);
-  ctx.tf.tidy(() => target.assign(transpose ? ctx.tf.transpose(tensor) : ctx.tf.cast(tensor, 'float32')));
+  assignSavedTensor(ctx.tf, saved, keys, target, used, { transpose });
 }
 
 export function loadLora(ctx: MethodContext, saved: SavedAdapter): { handle: LoraHandle; config: LoraConfig } {

@@ -1,4 +1,4 @@
-import { type MethodContext, PeftkitError, type SavedAdapter } from '@peftkit/core';
+import { assignSavedTensor, type MethodContext, PeftkitError, type SavedAdapter } from '@peftkit/core';
 import type { PrefixTuningConfig } from './config.ts';
 import { disposeHandle, type InjectOptions, injectPrefix, promptEmbeddings } from './inject.ts';
 import type { PrefixHandle, Tensor, Variable } from './types.ts';
@@ -109,18 +109,7 @@ export function parseSavedConfig<Cfg extends PrefixTuningConfig>(ctx: MethodCont
 
 /** Assigns a saved tensor after checking presence and exact shape (`transpose` for [in, out] head copies). */
 function assign(ctx: MethodContext, saved: SavedAdapter, key: string, target: Variable, used: Set<string>, transpose = false): void {
-  const tensor = saved.tensors[key];
-  if (tensor === undefined) throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_MISSING', `adapter weights lack '${key}'`, { key });
-  const expected = transpose ? [...target.shape].reverse() : target.shape;
-  if (tensor.shape.length !== expected.length || tensor.shape.some((d, i) => d !== expected[i])) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_SHAPE', `'${key}' has shape [${tensor.shape}], expected [${expected}]`, {
-      key,
-      shape: tensor.shape,
-      expected,
-    });
-  }
-  used.add(key);
-  ctx.tf.tidy(() => target.assign(transpose ? ctx.tf.transpose(tensor) : ctx.tf.cast(tensor, 'float32')));
+  assignSavedTensor(ctx.tf, saved, key, target, used, { transpose });
 }
 
 function isCheckpoint(config: Readonly<Record<string, unknown>>): boolean {
