@@ -1,7 +1,8 @@
 import type { Tensor3D } from '@tensorflow/tfjs-core';
 import { PeftkitError } from '../errors.ts';
 import type { ForwardInput, ForwardOptions } from '../model/forward.ts';
-import type { AdapterSelection } from '../model/graph.ts';
+import type { AdapterSelection, PrefixHook, PromptHook } from '../model/graph.ts';
+import type { HookTable } from '../model/hooks.ts';
 import type { KvCache } from '../model/kv-cache.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { Rng } from '../util/rng.ts';
@@ -10,6 +11,9 @@ import { type SamplingOptions, sampleToken, validateSampling } from './sampling.
 /** What generation needs from a model: a causal-LM forward with an optional KV cache. */
 export interface CausalLanguageModel {
   readonly dims: { readonly vocabSize: number; readonly maxPositions: number };
+  /** Prompt and prefix hooks (ModelGraph's), consulted for the virtual tokens an adapter adds. */
+  readonly prompts?: HookTable<PromptHook>;
+  readonly prefixes?: HookTable<PrefixHook>;
   forward(input: ForwardInput, options?: ForwardOptions): Tensor3D;
   createCache(): KvCache;
 }
@@ -92,13 +96,13 @@ export class BatchGenerator {
     this.rows = requests.map((r) => {
       const prompt = r.ids ? [...r.ids] : tokenizer.encode(r.prompt ?? '', tokenizer.bosId !== undefined ? { bos: true } : {});
       if (prompt.length === 0) throw new PeftkitError('PEFTKIT_E_GENERATE_OPTIONS', 'empty prompt and the tokenizer adds no BOS token', {});
-      if (prompt.length + this.#options.maxTokens > model.dims.maxPositions) {
+      // virtual tokens of prompt and prefix methods take positions too: refuse up front, not mid-generation
+      const virtual = virtualTokenCount(model, r.adapter ?? null);
+      if (virtual + prompt.length + this.#options.maxTokens > model.dims.maxPositions) {
         throw new PeftkitError(
           'PEFTKIT_E_CONTEXT_LENGTH',
-          `prompt (${prompt.length}) + max_tokens (${this.#options.maxTokens}) exceeds the context length ${model.dims.maxPositions}`,
-          {
-            promptTokens: prompt.length,
-          },
+          `prompt (${prompt.length}${virtual > 0 ? ` + ${virtual} virtual tokens` : ''}) + max_tokens (${this.#options.maxTokens}) exceeds the context length ${model.dims.maxPositions}`,
+          { promptTokens: prompt.length, virtualTokens: virtual },
         );
       }
       return {
@@ -249,4 +253,10 @@ export async function* streamGenerate(
   } finally {
     generator.dispose();
   }
+}
+
+/** Positions an adapter's virtual tokens occupy (prompt tokens and prefixes); 0 for the base or other methods. */
+function virtualTokenCount(model: CausalLanguageModel, adapter: string | null): number {
+  if (adapter === null) return 0;
+  return (model.prompts?.get(adapter)?.numVirtualTokens ?? 0) + (model.prefixes?.get(adapter)?.numVirtualTokens ?? 0);
 }

@@ -102,6 +102,8 @@ export type Site = LinearSite | EmbeddingSite | BlockSite;
 
 /** Virtual-token embeddings prepended to the input (prompt tuning, P-Tuning). */
 export interface PromptHook {
+  /** How many virtual tokens the hook prepends (lets generation check the context length up front). */
+  readonly numVirtualTokens?: number;
   /** [numVirtualTokens, hiddenSize] */
   virtualTokens(call: ForwardCall): Tensor2D;
 }

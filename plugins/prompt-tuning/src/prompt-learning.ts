@@ -76,7 +76,7 @@ export function createPromptLearningParts(ctx: MethodContext, config: PromptLear
 
 /** Registers the adapter's virtual tokens ([num_virtual_tokens, token_dim], computed per forward call). */
 export function attachPrompt(ctx: MethodContext, parts: PromptLearningParts, virtualTokens: (call: ForwardCall) => Tensor2D): void {
-  ctx.model.prompts.attach(ctx.adapterName, { virtualTokens });
+  ctx.model.prompts.attach(ctx.adapterName, { numVirtualTokens: parts.dims.numVirtualTokens, virtualTokens });
   parts.detach.push(() => ctx.model.prompts.detach(ctx.adapterName));
 }
 
