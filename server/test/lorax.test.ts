@@ -43,7 +43,7 @@ describe('LoRAX routes, queue limits, timeouts', { skip: !hasStories() && 'stori
     assert.equal(events.map((e) => e.token.text).join(''), last.generated_text, 'tokens add up to the text');
   });
 
-  it('merges adapters linearly on the fly (merged_adapters)', async () => {
+  it('merges adapters on the fly (merged_adapters: linear, ties, dare_linear)', async () => {
     const single = await call(serving.app, 'POST', '/generate', {
       inputs: 'Once upon a time',
       parameters: { max_new_tokens: 8, merged_adapters: { ids: ['x'], weights: [1], merge_strategy: 'linear' } },
@@ -58,11 +58,25 @@ describe('LoRAX routes, queue limits, timeouts', { skip: !hasStories() && 'stori
     assert.equal(mix.status, 200, mix.text);
     assert.equal(mix.headers.get('x-peftkit-adapter-version')?.startsWith('merged-linear-'), true, 'served by a merged adapter');
     const ties = await call(serving.app, 'POST', '/generate', {
-      inputs: 'x',
-      parameters: { merged_adapters: { ids: ['x', 'y'], weights: [1, 1], merge_strategy: 'ties' } },
+      inputs: 'Once upon a time',
+      parameters: {
+        max_new_tokens: 4,
+        merged_adapters: { ids: ['x', 'y'], weights: [1, 1], merge_strategy: 'ties', density: 0.5, majority_sign_method: 'frequency' },
+      },
     });
-    assert.equal(ties.status, 422, 'unsupported strategy');
-    assert.equal(ties.json.error_type, 'unsupported_merge_strategy', 'LoRAX error shape');
+    assert.equal(ties.status, 200, ties.text);
+    assert.equal(ties.headers.get('x-peftkit-adapter-version')?.startsWith('merged-ties-d0.5-frequency-'), true, 'served by a TIES merge');
+    const dare = await call(serving.app, 'POST', '/generate', {
+      inputs: 'Once upon a time',
+      parameters: { max_new_tokens: 4, merged_adapters: { ids: ['x', 'y'], weights: [0.5, 0.5], merge_strategy: 'dare_linear', density: 0.7 } },
+    });
+    assert.equal(dare.status, 200, dare.text);
+    const bogus = await call(serving.app, 'POST', '/generate', {
+      inputs: 'x',
+      parameters: { merged_adapters: { ids: ['x', 'y'], weights: [1, 1], merge_strategy: 'magic' } },
+    });
+    assert.equal(bogus.status, 422, 'unsupported strategy');
+    assert.equal(bogus.json.error_type, 'unsupported_merge_strategy', 'LoRAX error shape');
   });
 
   it('refuses work beyond the queue bound with 429 and Retry-After', async () => {

@@ -1,6 +1,7 @@
-import { type AdapterManager, type AdapterRecord, PeftkitError, type Tf } from '@peftkit/core';
+import { type AdapterManager, type AdapterRecord, PeftkitError, Rng, type Tf } from '@peftkit/core';
 import type { LoraConfig } from './config.ts';
 import { lowRankSvd } from './svd.ts';
+import { type MajoritySignMethod, mergeTaskTensors, type TaskMergeMethod, type TaskMergeOptions } from './task-merging.ts';
 import type { LoraHandle, LoraLayer, Tensor2D } from './types.ts';
 
 /**
@@ -8,6 +9,8 @@ import type { LoraHandle, LoraLayer, Tensor2D } from './types.ts';
  * - linear: equal ranks; A' = Σ sign(wᵢ)·√|wᵢ·sᵢ|·Aᵢ, B' = Σ √|wᵢ·sᵢ|·Bᵢ (PEFT's approximation: cross terms remain).
  * - cat: A' = [wᵢ·sᵢ·Aᵢ] stacked, B' = [Bᵢ] side by side, so B'·A' = Σ wᵢ·ΔWᵢ exactly (rank = Σ rᵢ).
  * - svd: the best rank-k factorisation of Σ wᵢ·ΔWᵢ (k = svdRank, default the largest source rank).
+ * - ties, dare_linear, dare_ties, magnitude_prune: PEFT's task-vector merging (task-merging.ts) applied to the
+ *   stacked A matrices and to the stacked B matrices, each weighted by √(wᵢ·sᵢ); equal ranks, wᵢ·sᵢ ≥ 0.
  * The new adapter has lora_alpha = r and no rsLoRA, so its scaling is 1.
  */
 
@@ -15,9 +18,17 @@ export interface WeightedAdapterOptions {
   readonly adapters: readonly string[];
   readonly weights: readonly number[];
   readonly name: string;
-  readonly combination: 'linear' | 'cat' | 'svd';
+  readonly combination: 'linear' | 'cat' | 'svd' | TaskMergeMethod;
   readonly svdRank?: number;
+  /** Share of entries kept by the pruning methods, in (0, 1] (PEFT's `density`). */
+  readonly density?: number;
+  /** Sign election of ties / dare_ties (PEFT's `majority_sign_method`, default 'total'). */
+  readonly majoritySignMethod?: MajoritySignMethod;
+  /** Seed of dare_* random pruning (default 0). */
+  readonly seed?: number;
 }
+
+const TASK_METHODS: readonly string[] = ['ties', 'dare_linear', 'dare_ties', 'magnitude_prune'];
 
 const fail = (message: string, details: Record<string, unknown> = {}): never => {
   throw new PeftkitError('PEFTKIT_E_COMBINATION', message, details);
@@ -41,12 +52,41 @@ interface Part {
   readonly weight: number;
 }
 
+/** ties / dare / magnitude_prune of the A and B matrices of one site, weighted by √(wᵢ·sᵢ). */
+function taskMergeSite(tf: Tf, parts: readonly Part[], method: TaskMergeMethod, options: TaskMergeOptions): [Tensor2D, Tensor2D] {
+  const weights = parts.map((p) => {
+    const ws = p.weight * p.layer.scaling;
+    if (ws < 0) fail(`${method} needs non-negative weights (PEFT takes √(weight · scaling)), got ${p.weight}`, { weight: p.weight });
+    return Math.sqrt(ws);
+  });
+  const merge = (pick: (p: Part) => Tensor2D): Tensor2D => {
+    const first = pick(parts[0] as Part);
+    const merged = mergeTaskTensors(
+      parts.map((p) => pick(p).dataSync() as Float32Array),
+      weights,
+      method,
+      options,
+    );
+    return tf.tensor2d(merged, first.shape);
+  };
+  return [merge((p) => p.layer.a as Tensor2D), merge((p) => p.layer.b as Tensor2D)];
+}
+
 /** New [A, B] for one site (tensors owned by the caller). */
-function combineSite(tf: Tf, parts: readonly Part[], combination: WeightedAdapterOptions['combination'], svdRank: number): [Tensor2D, Tensor2D] {
-  if (combination === 'linear') {
+function combineSite(
+  tf: Tf,
+  parts: readonly Part[],
+  combination: WeightedAdapterOptions['combination'],
+  svdRank: number,
+  task: TaskMergeOptions,
+): [Tensor2D, Tensor2D] {
+  if (combination === 'linear' || TASK_METHODS.includes(combination)) {
     const r = (parts[0] as Part).layer.r;
     if (parts.some((p) => p.layer.r !== r))
-      fail(`linear combination needs equal ranks, found ${parts.map((p) => p.layer.r).join(', ')} on '${(parts[0] as Part).layer.site.name}'`);
+      fail(`${combination} combination needs equal ranks, found ${parts.map((p) => p.layer.r).join(', ')} on '${(parts[0] as Part).layer.site.name}'`);
+  }
+  if (TASK_METHODS.includes(combination)) return taskMergeSite(tf, parts, combination as TaskMergeMethod, task);
+  if (combination === 'linear') {
     return tf.tidy(() => {
       const c = parts.map((p) => Math.sqrt(Math.abs(p.weight * p.layer.scaling)));
       const a = tf.addN(parts.map((p, i) => tf.mul(p.layer.a, (p.weight < 0 ? -1 : 1) * (c[i] as number))));
@@ -90,6 +130,9 @@ export function addWeightedAdapter(manager: AdapterManager, options: WeightedAda
   const combination = adapters.length === 1 ? 'linear' : options.combination;
   const svdRank = options.svdRank ?? Math.max(...sources.flatMap((h) => h.layers.map((l) => l.r)));
   if (!Number.isInteger(svdRank) || svdRank < 1) fail(`svdRank must be a positive integer, got ${svdRank}`);
+  const density = options.density ?? 1;
+  if (TASK_METHODS.includes(options.combination) && !(density > 0 && density <= 1)) fail(`density must be in (0, 1], got ${options.density}`);
+  const task: TaskMergeOptions = { density, majoritySignMethod: options.majoritySignMethod ?? 'total', rng: new Rng(options.seed ?? 0) };
 
   const bySite = new Map<string, Part[]>();
   sources.forEach((h, i) => {
@@ -111,7 +154,7 @@ export function addWeightedAdapter(manager: AdapterManager, options: WeightedAda
   const tf = ctx.tf;
   const combined = new Map<string, [Tensor2D, Tensor2D]>();
   try {
-    for (const [site, parts] of bySite) combined.set(site, combineSite(tf, parts, combination, svdRank));
+    for (const [site, parts] of bySite) combined.set(site, combineSite(tf, parts, combination, svdRank, task));
     return createCombined(manager, plugin.meta.name, sources, name, combined, moduleSources);
   } finally {
     for (const [a, b] of combined.values()) {

@@ -34,6 +34,7 @@ const plugin = definePlugin<LoraConfig, LoraHandle>({
 export default plugin;
 export { plugin as lora };
 export { addWeightedAdapter, type WeightedAdapterOptions } from './combination.ts';
+export { magnitudePrune, type MajoritySignMethod, mergeTaskTensors, randomPrune, type TaskMergeMethod } from './task-merging.ts';
 export { DEFAULT_TARGET_MODULES, type LoraConfig, LoraConfigSchema, loraScaling } from './config.ts';
 export { trainableParameterReport } from './report.ts';
 export { isTargeted, patternKey, planTargets, resolveTargetModules } from './targeting.ts';

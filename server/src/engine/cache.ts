@@ -203,7 +203,8 @@ export class AdapterCache {
 
   /** A LoRA weighted combination of loaded adapters, cached under a name derived from its recipe. */
   async acquireMerged(merged: MergedAdapters): Promise<Lease> {
-    const key = `merged-${merged.strategy}-${merged.ids.map((id, i) => `${id}x${merged.weights[i]}`).join('-')}`.replace(/[^A-Za-z0-9._-]/g, '_');
+    const recipe = merged.strategy === 'linear' ? '' : `-d${merged.density ?? 1}-${merged.majoritySignMethod ?? 'total'}`;
+    const key = `merged-${merged.strategy}${recipe}-${merged.ids.map((id, i) => `${id}x${merged.weights[i]}`).join('-')}`.replace(/[^A-Za-z0-9._-]/g, '_');
     const name = key.length <= 90 ? key : `merged-${hash(key)}`;
     const existing = this.#entries.get(name);
     if (existing) return this.#lease(existing);
@@ -217,6 +218,8 @@ export class AdapterCache {
         weights: merged.weights,
         name: internal,
         combination: merged.strategy,
+        ...(merged.density !== undefined ? { density: merged.density } : {}),
+        ...(merged.majoritySignMethod !== undefined ? { majoritySignMethod: merged.majoritySignMethod } : {}),
       });
       return this.#lease(this.#install(name, this.#version(record, version), 'merged', false, [...merged.ids]));
     } finally {

@@ -17,7 +17,11 @@ export interface SamplingParams {
 export interface MergedAdapters {
   ids: string[];
   weights: number[];
-  strategy: 'linear' | 'cat' | 'svd';
+  strategy: 'linear' | 'cat' | 'svd' | 'ties' | 'dare_linear' | 'dare_ties';
+  /** Share of entries kept by ties / dare_* (LoRAX `density`, default 1). */
+  density?: number;
+  /** Sign election of ties / dare_ties (LoRAX `majority_sign_method`, default 'total'). */
+  majoritySignMethod?: 'total' | 'frequency';
 }
 
 export interface GenerateJob {

@@ -7,6 +7,10 @@ import { liveGeneration } from './live.ts';
 import { errorResponse, readBody } from './respond.ts';
 import { LoraxBody } from './schemas.ts';
 
+/** LoRAX's merge strategies (PEFT's add_weighted_adapter names). */
+const LORAX_STRATEGIES = ['linear', 'ties', 'dare_linear', 'dare_ties'] as const;
+const isLoraxStrategy = (s: string): s is (typeof LORAX_STRATEGIES)[number] => (LORAX_STRATEGIES as readonly string[]).includes(s);
+
 const tgiFinish = (reason: FinishReason) => (reason === 'eos' ? 'eos_token' : reason === 'stop' ? 'stop_sequence' : 'length');
 
 function jobFrom(ctx: ServerContext, body: LoraxBody, base: string): GenerateJob {
@@ -28,15 +32,26 @@ function jobFrom(ctx: ServerContext, body: LoraxBody, base: string): GenerateJob
   const merged = p.merged_adapters;
   if (merged) {
     const strategy = merged.merge_strategy ?? 'linear';
-    if (strategy !== 'linear') {
+    if (!isLoraxStrategy(strategy)) {
       throw new HttpFailure(
-        httpError(422, 'unsupported_merge_strategy', `merge_strategy '${strategy}' is not supported (supported: linear)`, 'merge_strategy'),
+        httpError(
+          422,
+          'unsupported_merge_strategy',
+          `merge_strategy '${strategy}' is not supported (supported: ${LORAX_STRATEGIES.join(', ')})`,
+          'merge_strategy',
+        ),
       );
     }
     if (merged.ids.length !== merged.weights.length) {
       throw new HttpFailure(httpError(422, 'invalid_request', 'merged_adapters.ids and merged_adapters.weights must have the same length', 'merged_adapters'));
     }
-    job.merged = { ids: merged.ids, weights: merged.weights, strategy: 'linear' };
+    job.merged = {
+      ids: merged.ids,
+      weights: merged.weights,
+      strategy,
+      ...(merged.density != null ? { density: merged.density } : {}),
+      ...(merged.majority_sign_method != null ? { majoritySignMethod: merged.majority_sign_method } : {}),
+    };
   }
   return job;
 }

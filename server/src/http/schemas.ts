@@ -59,7 +59,8 @@ export const LoraxBody = z.object({
           ids: z.array(z.string().max(256)).min(1).max(16),
           weights: z.array(z.number()).min(1).max(16),
           merge_strategy: z.string().nullish(),
-          density: z.number().nullish(),
+          density: z.number().gt(0).lte(1).nullish(),
+          majority_sign_method: z.enum(['total', 'frequency']).nullish(),
         })
         .nullish(),
     })
