@@ -97,3 +97,40 @@ for (const [label, method, config] of CASES) {
     }
   });
 }
+
+test('resuming over an adapter of another shape or method is refused before the adapter is replaced', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'peftkit-resume-x-'));
+  try {
+    const model = createTinyLlama(tf, { seed: 2 });
+    const manager = kernel.adapters(model);
+    manager.create('m', 'bottleneck', { preset: 'houlsby', reduction_factor: 4 }, { seed: 1 });
+    await train({ tf, model, manager, adapter: 'm', trainData, padId: 0, options, outDir: join(dir, 'run') });
+    const checkpoint = (await latestCheckpoint(join(dir, 'run'))) as string;
+    manager.delete('m');
+    const other = manager.create('m', 'bottleneck', { preset: 'houlsby', reduction_factor: 2 }, { seed: 1 });
+    const before = other.handle.trainableVariables.map((v) => Array.from(v.dataSync()));
+    await assert.rejects(
+      train({ tf, model, manager, adapter: 'm', trainData, padId: 0, options, outDir: join(dir, 'run'), resumeFrom: checkpoint }),
+      (e: unknown) => (e as { code?: string }).code === 'PEFTKIT_E_OPTIMIZER_STATE',
+      'a checkpoint of another shape is refused',
+    );
+    assert.equal(manager.get('m').handle, other.handle, 'the existing adapter is still in place');
+    assert.deepEqual(
+      other.handle.trainableVariables.map((v) => Array.from(v.dataSync())),
+      before,
+      'and unchanged',
+    );
+    manager.delete('m');
+    manager.create('m', 'prompt-tuning', { num_virtual_tokens: 3 }, { seed: 1 });
+    await assert.rejects(
+      train({ tf, model, manager, adapter: 'm', trainData, padId: 0, options, outDir: join(dir, 'run'), resumeFrom: checkpoint }),
+      (e: unknown) => (e as { code?: string }).code === 'PEFTKIT_E_CHECKPOINT',
+      'a checkpoint of another method is refused',
+    );
+    assert.equal(manager.get('m').plugin.meta.name, 'prompt-tuning', 'the prompt-tuning adapter is still there');
+    manager.dispose();
+    model.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

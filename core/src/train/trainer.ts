@@ -281,7 +281,19 @@ async function restore(args: TrainArgs, dir: string, totalSteps: number, optimiz
         options: totalSteps,
       });
     }
-    if (args.manager.has(args.adapter)) args.manager.delete(args.adapter);
+    if (args.manager.has(args.adapter)) {
+      // Check before the adapter is replaced: the checkpoint must be of the same method and its optimizer state must
+      // fit the adapter's variables (same count and shapes), or the run being resumed is a different one.
+      const current = args.manager.get(args.adapter);
+      if (current.plugin.meta.name !== s.method) {
+        throw new PeftkitError('PEFTKIT_E_CHECKPOINT', `checkpoint '${dir}' is a ${s.method} adapter; '${args.adapter}' is ${current.plugin.meta.name}`, {
+          dir,
+          method: s.method,
+        });
+      }
+      fromIndexKeys(checkpoint.optimizer, current.handle.trainableVariables);
+      args.manager.delete(args.adapter);
+    }
     args.manager.load(args.adapter, checkpoint.adapter, { method: s.method });
     optimizer.loadState(fromIndexKeys(checkpoint.optimizer, args.manager.trainableVariables(args.adapter)));
     rng.setState(s.rng);
