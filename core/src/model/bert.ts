@@ -115,10 +115,6 @@ export class BertModel extends SiteGraph implements ModelGraph {
     this.adoptParameters(loader.created);
   }
 
-  get dims() {
-    return this.config.dims;
-  }
-
   protected get tokenEmbedding(): Variable {
     return this.#words.weight;
   }

@@ -97,10 +97,6 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
     this.adoptParameters(loader.created);
   }
 
-  get dims() {
-    return this.config.dims;
-  }
-
   protected get tokenEmbedding(): Variable {
     return this.#wte.weight;
   }

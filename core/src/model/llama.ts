@@ -120,10 +120,6 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
     this.adoptParameters(loader.created);
   }
 
-  get dims() {
-    return this.config.dims;
-  }
-
   protected get tokenEmbedding(): Variable {
     return this.#embed.weight;
   }

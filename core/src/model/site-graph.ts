@@ -1,6 +1,6 @@
 import type { Tensor2D, Variable } from '@tensorflow/tfjs-core';
 import type { Tf } from '../runtime/types.ts';
-import type { EmbeddingSite, PrefixHook, PromptHook, Site, SiteHook } from './graph.ts';
+import type { EmbeddingSite, ModelDims, PrefixHook, PromptHook, Site, SiteHook } from './graph.ts';
 import { HookTable } from './hooks.ts';
 
 /**
@@ -20,8 +20,15 @@ export abstract class SiteGraph {
     this.tf = tf;
   }
 
+  /** The parsed config.json of the architecture; every one carries the model's dimensions. */
+  abstract readonly config: { readonly dims: ModelDims };
+
   /** The token-embedding matrix [vocab, hidden] `embed` reads. */
   protected abstract get tokenEmbedding(): Variable;
+
+  get dims(): ModelDims {
+    return this.config.dims;
+  }
 
   protected addSite<S extends Site>(site: S): S {
     this.#sites.set(site.name, site);
