@@ -1,2 +1,6 @@
-/** @peftkit/adapters: platform adapters. Today: tensor backends (wasm, cpu, native tensorflow when installed). */
+/** @peftkit/adapters: platform adapters for core's ports — tensor backends and runtime services (Node, Deno, Bun). */
 export * from './tensor/index.ts';
+export { registerPlatform } from './platform.ts';
+export { detectPlatform } from './runtime/detect.ts';
+export { httpListener } from './runtime/listen.ts';
+export { workerSpawner } from './runtime/workers.ts';

@@ -10,7 +10,7 @@
 import type { Tensor2D } from '@tensorflow/tfjs-core';
 import type { ForwardInput, ForwardOptions } from '../core/src/model/forward.ts';
 import { DenseLinearBase } from '../core/src/model/linear.ts';
-import { createTensorRuntime } from '../core/src/runtime/runtime.ts';
+import { createTensorRuntime } from '../test/support/runtime.ts';
 import type { Tf } from '../core/src/runtime/types.ts';
 import { type InferenceCell, measureCell, parseSettings } from './inference.ts';
 import { type BenchModel, stories15MRandom, stories260K } from './inference-models.ts';

@@ -7,12 +7,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { convertLlama2cFiles } from '../core/src/convert/llama2c-files.ts';
-import type { CausalLanguageModel } from '../core/src/generate/generate.ts';
-import { LlamaModel } from '../core/src/model/llama.ts';
-import { loadModel } from '../core/src/model/load.ts';
+import { convertLlama2cFiles } from '../packages/models/src/convert/llama2c-files.ts';
+import type { CausalLanguageModel } from '../packages/models/src/generate/generate.ts';
+import { LlamaModel } from '../packages/models/src/model/llama.ts';
+import { loadModel } from '../packages/models/src/model/load.ts';
 import type { Tf } from '../core/src/runtime/types.ts';
-import type { Tokenizer } from '../core/src/tokenizers/types.ts';
+import type { Tokenizer } from '../core/src/model/tokenizer.ts';
 import { Rng } from '../core/src/util/rng.ts';
 
 export interface BenchModel {

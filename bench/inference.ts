@@ -14,8 +14,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BatchGenerator } from '../core/src/generate/generate.ts';
-import { createTensorRuntime } from '../core/src/runtime/runtime.ts';
+import { BatchGenerator } from '../packages/models/src/generate/generate.ts';
+import { createTensorRuntime } from '../test/support/runtime.ts';
 import type { Tf } from '../core/src/runtime/types.ts';
 import { type BenchModel, stories15MRandom, stories260K } from './inference-models.ts';
 

@@ -7,7 +7,7 @@
  * around two minutes on a 2-core machine.
  */
 import { isPeftkitKernel, withOriginalKernels } from '../adapters/tensor/index.ts';
-import { createTensorRuntime } from '../core/src/runtime/runtime.ts';
+import { createTensorRuntime } from '../test/support/runtime.ts';
 import type { Tf } from '../core/src/runtime/types.ts';
 
 const MAX_SINGLE_S = 10;

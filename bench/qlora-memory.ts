@@ -10,7 +10,8 @@
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createKernel, DenseLinearBase, Rng } from '@peftkit/core';
+import { DenseLinearBase, Rng } from '@peftkit/core';
+import { createKernel } from 'peftkit';
 import { dequantize4, QuantizedLinearBase, quantize4, quantizedBytes } from '@peftkit/qlora';
 
 const quick = process.argv.includes('--quick');

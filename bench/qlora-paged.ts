@@ -6,7 +6,8 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { createKernel, Rng } from '@peftkit/core';
+import { Rng } from '@peftkit/core';
+import { createKernel } from 'peftkit';
 import { PagedAdamW } from '@peftkit/qlora';
 
 const arg = (name: string, fallback: number) => {

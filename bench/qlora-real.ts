@@ -3,7 +3,8 @@
  * per-weight error statistics, logit drift against the float model and greedy next-token agreement on a story.
  * Usage: node --import tsx bench/qlora-real.ts
  */
-import { createKernel, type LinearSite, type ModelGraph } from '@peftkit/core';
+import type { LinearSite, ModelGraph } from '@peftkit/core';
+import { createKernel } from 'peftkit';
 import { QuantizedLinearBase, quantizeModel } from '@peftkit/qlora';
 import { stories260K } from './inference-models.ts';
 

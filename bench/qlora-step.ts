@@ -3,7 +3,9 @@
  * run in its own process because the wasm heap never shrinks. Prints one JSON line.
  * Usage: node --import tsx bench/qlora-step.ts <lora|qlora> <hidden> <layers> <intermediate> <vocab> <seq>
  */
-import { createKernel, LlamaModel, Rng, type Tf } from '@peftkit/core';
+import { Rng, type Tf } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { LlamaModel } from '@peftkit/models';
 import lora from '@peftkit/lora';
 import qlora, { PagedAdamW, quantizeModel } from '@peftkit/qlora';
 

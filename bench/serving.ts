@@ -10,15 +10,18 @@
  * Usage: node --import tsx bench/serving.ts [--quick] [--adapters 1,8,32,128] [--requests 128] [--new-tokens 16]
  *        [--max-batch 32] [--backend wasm] [--out bench/results/serving-<stamp>.json]
  */
+import { ENGINE_COMPOSITION } from 'peftkit';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createKernel, disposeSaved, loadModel, writeAdapterDir } from '@peftkit/core';
+import { disposeSaved, writeAdapterDir } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { loadModel } from '@peftkit/models';
 import lora from '@peftkit/lora';
 import { LocalEngine } from '@peftkit/server';
-import { convertLlama2cFiles } from '../core/src/convert/llama2c-files.ts';
+import { convertLlama2cFiles } from '../packages/models/src/convert/llama2c-files.ts';
 import { machine } from './train.ts';
 import { barChartSvg, formatTable } from './train-report.ts';
 
@@ -93,6 +96,7 @@ async function writeAdapters(modelDir: string, root: string, count: number, back
 async function measureCell(modelDir: string, root: string, adapters: number, mode: 'mixed' | 'swap', s: ServingSettings): Promise<ServingCell> {
   const names = Array.from({ length: adapters }, (_, i) => `a${i}`);
   const engine = await LocalEngine.create({
+    composition: ENGINE_COMPOSITION,
     modelDir,
     adapterRoot: root,
     preload: names,

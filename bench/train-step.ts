@@ -6,7 +6,9 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createKernel, type Kernel, LlamaModel, Rng } from '@peftkit/core';
+import { type Kernel, Rng } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { LlamaModel } from '@peftkit/models';
 import { type StepEvent, type TrainExample, train } from '@peftkit/core/train';
 import { findMethod, importPlugins } from './train-methods.ts';
 

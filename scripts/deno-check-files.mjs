@@ -13,7 +13,7 @@ const walk = (dir) => {
     else if (name.endsWith('.test.ts') || name === 'index.ts') out.push(relative(root, path));
   }
 };
-for (const dir of ['core', 'adapters', 'plugins', 'server', 'test']) {
+for (const dir of ['core', 'packages', 'app', 'adapters', 'plugins', 'server', 'test']) {
   try {
     walk(join(root, dir));
   } catch {}

@@ -1,14 +1,14 @@
 // `npm run pretrain`: trains the embedded default model (tokenizer + small Llama on Moby-Dick) into
-// core/assets/peftkit-moby. Options: --steps N --out DIR --backend NAME. Reproducible for a given backend.
+// app/assets/peftkit-moby. Options: --steps N --out DIR --backend NAME. Reproducible for a given backend.
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createKernel } from '../core/src/kernel.ts';
-import { loadPlugins } from '../core/src/cli/discover.ts';
-import { DEFAULT_PRETRAIN, pretrainDefaultModel } from '../core/src/pipeline/pretrain.ts';
-import { ProgressBar } from '../core/src/report/progress.ts';
+import { createKernel } from 'peftkit';
+import { loadPlugins } from '../app/src/cli/discover.ts';
+import { DEFAULT_PRETRAIN, pretrainDefaultModel } from '../app/src/pipeline/pretrain.ts';
+import { ProgressBar } from '../app/src/report/progress.ts';
 
 const { values } = parseArgs({ options: { steps: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' } } });
-const out = values.out ?? fileURLToPath(new URL('../core/assets/peftkit-moby/', import.meta.url));
+const out = values.out ?? fileURLToPath(new URL('../app/assets/peftkit-moby/', import.meta.url));
 const kernel = await createKernel({ ...(values.backend ? { backend: values.backend } : {}), logger: { warn: (m) => console.warn(m), info() {} } });
 await loadPlugins(kernel);
 const steps = values.steps ? Number(values.steps) : DEFAULT_PRETRAIN.steps;

@@ -23,7 +23,7 @@ function findTests(dir, out = []) {
   return out;
 }
 
-const files = ['test', 'plugins', 'server', 'core', 'adapters']
+const files = ['test', 'plugins', 'server', 'core', 'packages', 'app', 'adapters']
   .flatMap((d) => {
     try {
       return findTests(join(root, d));

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { cpuBackend, defaultTensorBackends, isPeftkitKernel, tensorflowBackend, wasmBackend } from '../adapters/tensor/index.ts';
-import { isPeftkitError } from '../core/src/errors.ts';
-import { createTensorRuntime } from '../core/src/runtime/runtime.ts';
+import { isPeftkitError } from '../packages/io/src/errors.ts';
+import { createTensorRuntime } from './support/runtime.ts';
 import type { TensorBackendAdapter } from '../core/src/runtime/types.ts';
 
 /** Runs `fn` with PEFTKIT_BACKEND set to `value` (undefined: unset), restoring it afterwards. */

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, DenseLinearBase, LlamaModel, Rng, type Tf } from '@peftkit/core';
+import { DenseLinearBase, Rng, type Tf } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { LlamaModel } from '@peftkit/models';
 import type { Tensor2D } from '@tensorflow/tfjs-core';
 import { formatTable, type InferenceCell, measureCell, parseSettings } from '../bench/inference.ts';
 import type { BenchModel } from '../bench/inference-models.ts';
-import { generate } from '../core/src/generate/generate.ts';
-import { idsByLogitDescending, type SamplingOptions, sampleToken } from '../core/src/generate/sampling.ts';
-import type { Tokenizer } from '../core/src/tokenizers/types.ts';
+import { generate } from '../packages/models/src/generate/generate.ts';
+import { idsByLogitDescending, type SamplingOptions, sampleToken } from '../packages/models/src/generate/sampling.ts';
+import type { Tokenizer } from '../core/src/model/tokenizer.ts';
 
 const kernel = await createKernel({ logger: { warn() {}, info() {} } });
 const tf: Tf = kernel.tf;

@@ -3,11 +3,13 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { createKernel, saveModel, writeAdapterDir } from '@peftkit/core';
-import { createTinyLlama, logits, maxAbsDiff, perturb, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/core/testing';
+import { writeAdapterDir } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { saveModel } from '@peftkit/models';
+import { createTinyLlama, logits, maxAbsDiff, perturb, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/testing';
 import lora from '@peftkit/lora';
-import { main } from '../core/src/cli/main.ts';
-import { loadModel } from '../core/src/model/load.ts';
+import { main } from '../app/src/cli/main.ts';
+import { loadModel } from '../packages/models/src/model/load.ts';
 
 // `peftkit inspect` and `peftkit merge` on a tiny random Llama with a perturbed (non-identity) LoRA adapter.
 

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { COMMANDS, main } from '../core/src/cli/main.ts';
+import { COMMANDS, main } from '../app/src/cli/main.ts';
 import { requireShared } from './support/shared.ts';
 
 const EXPECTED = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park.';

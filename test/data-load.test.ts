@@ -15,10 +15,10 @@ import {
   loadDataset,
   parseDataConfig,
   prepareDataset,
-} from '../core/src/data/index.ts';
-import { convertLlama2cFiles } from '../core/src/convert/llama2c-files.ts';
-import { isPeftkitError } from '../core/src/errors.ts';
-import { loadTokenizer } from '../core/src/tokenizers/load.ts';
+} from '../packages/data/src/index.ts';
+import { convertLlama2cFiles } from '../packages/models/src/convert/llama2c-files.ts';
+import { isPeftkitError } from '../packages/io/src/errors.ts';
+import { loadTokenizer } from '../packages/models/src/tokenizers/load.ts';
 import { IGNORE_INDEX } from '../core/src/train/types.ts';
 import { requireShared } from './support/shared.ts';
 

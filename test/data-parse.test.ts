@@ -1,8 +1,17 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { DATA_ERROR_CODES, detectFormat, labelIndex, parseCsv, parseDataText, parseJsonl, readDataFile, resolveLabelNames } from '../core/src/data/index.ts';
-import { isPeftkitError } from '../core/src/errors.ts';
+import {
+  DATA_ERROR_CODES,
+  detectFormat,
+  labelIndex,
+  parseCsv,
+  parseDataText,
+  parseJsonl,
+  readDataFile,
+  resolveLabelNames,
+} from '../packages/data/src/index.ts';
+import { isPeftkitError } from '../packages/io/src/errors.ts';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/data/${name}`, import.meta.url));
 

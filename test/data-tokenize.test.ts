@@ -12,9 +12,9 @@ import {
   splitTrainEval,
   tokenizeRecord,
   truncateCompletion,
-} from '../core/src/data/index.ts';
-import { isPeftkitError } from '../core/src/errors.ts';
-import { loadTokenizer } from '../core/src/tokenizers/load.ts';
+} from '../packages/data/src/index.ts';
+import { isPeftkitError } from '../packages/io/src/errors.ts';
+import { loadTokenizer } from '../packages/models/src/tokenizers/load.ts';
 import { IGNORE_INDEX } from '../core/src/train/types.ts';
 
 const CHATML_DIR = fileURLToPath(new URL('./fixtures/data/chatml-model/', import.meta.url));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, isPeftkitError, Scope, token, TOKENS } from '@peftkit/core';
+import { isPeftkitError, Scope, token, TOKENS } from '@peftkit/core';
+import { createKernel } from 'peftkit';
 
 test('the kernel scope resolves the core services by typed token', async () => {
   const kernel = await createKernel({ backend: 'cpu', seed: 7, logger: { warn() {}, info() {} } });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { isPeftkitError } from '../core/src/errors.ts';
+import { isPeftkitError } from '../packages/io/src/errors.ts';
 import { registerAllGradients } from '../core/src/runtime/gradients/index.ts';
-import { createTensorRuntime } from '../core/src/runtime/runtime.ts';
+import { createTensorRuntime } from './support/runtime.ts';
 
 // Finite-difference checks of every gradient peftkit registers, on every in-process backend. The
 // runtime registers the gradients (and peftkit's kernels) on the shared tfjs-core instance used here.

@@ -6,8 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { downloadModel, isPeftkitError, listRepoFiles, Rng } from '@peftkit/core';
-import { main } from '../core/src/cli/main.ts';
+import { isPeftkitError, Rng } from '@peftkit/core';
+import { downloadModel, listRepoFiles } from '@peftkit/models';
+import { main } from '../app/src/cli/main.ts';
 
 /** Deterministic pseudo-random bytes (a stand-in for weights). */
 function bytes(n: number, seed: number): Uint8Array {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPeftkitKernel, withOriginalKernels } from '../adapters/tensor/index.ts';
-import { createTensorRuntime } from '../core/src/runtime/runtime.ts';
+import { createTensorRuntime } from './support/runtime.ts';
 
 // peftkit's replacement kernels (wasm BatchMatMul/_FusedMatMul, UnsortedSegmentSum on wasm and cpu)
 // against plain-loop references. Inputs are small integers so every float32 sum is exact and results

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import test from 'node:test';
-import { llama2cToHf, readLlama2cCheckpoint } from '../core/src/convert/llama2c.ts';
-import { isPeftkitError } from '../core/src/errors.ts';
-import { Llama2cTokenizer } from '../core/src/tokenizers/llama2c.ts';
+import { llama2cToHf, readLlama2cCheckpoint } from '../packages/models/src/convert/llama2c.ts';
+import { isPeftkitError } from '../packages/io/src/errors.ts';
+import { Llama2cTokenizer } from '../packages/models/src/tokenizers/llama2c.ts';
 import { greedy, hfLlamaReference, llama2cReference, type ReferenceModel } from './support/llama-reference.ts';
 import { requireShared } from './support/shared.ts';
 

@@ -3,10 +3,10 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { createKernel } from '@peftkit/core';
+import { createKernel } from 'peftkit';
 import { evaluate, type TrainExample, train } from '@peftkit/core/train';
 import lora from '@peftkit/lora';
-import { generate } from '../core/src/generate/generate.ts';
+import { generate } from '../packages/models/src/generate/generate.ts';
 import { loadStories260K } from './support/learning.ts';
 import { mobyDickSentences } from './support/moby-dick.ts';
 
@@ -65,7 +65,7 @@ test('stories260K LoRA (q,v): learns, reloads bit-identically in a fresh process
     const prompt = 'Once upon a time';
     const [mine] = generate(model as Parameters<typeof generate>[0], tokenizer, [{ prompt, adapter: 'qv' }], { maxTokens: 24, temperature: 0 });
     const [base] = generate(model as Parameters<typeof generate>[0], tokenizer, [{ prompt }], { maxTokens: 24, temperature: 0 });
-    const cli = node(['core/bin/peftkit.mjs', 'generate', '--model', dir, '--adapter', outDir, '--prompt', prompt, '--max-tokens', '24', '--temperature', '0']);
+    const cli = node(['app/bin/peftkit.mjs', 'generate', '--model', dir, '--adapter', outDir, '--prompt', prompt, '--max-tokens', '24', '--temperature', '0']);
     assert.equal(cli.trimEnd(), mine?.text.trimEnd(), 'peftkit generate --adapter writes the adapted model’s text');
     assert.notEqual(mine?.text, base?.text, 'the trained adapter changes the greedy text (the check can fail)');
     manager.dispose();

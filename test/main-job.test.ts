@@ -4,13 +4,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { createKernel } from '@peftkit/core';
-import { DEFAULT_MODEL_DIR } from '../core/src/cli/cmd-start.ts';
-import { loadPlugins } from '../core/src/cli/discover.ts';
-import { main } from '../core/src/cli/main.ts';
-import { loadModel } from '../core/src/model/load.ts';
-import { outcomeTable, QUICK_SIZE, runJobs } from '../core/src/pipeline/main-job.ts';
-import { startMainJobServer } from '../core/src/pipeline/serve.ts';
+import { createKernel } from 'peftkit';
+import { DEFAULT_MODEL_DIR } from '../app/src/cli/cmd-start.ts';
+import { loadPlugins } from '../app/src/cli/discover.ts';
+import { main } from '../app/src/cli/main.ts';
+import { loadModel } from '../packages/models/src/model/load.ts';
+import { outcomeTable, QUICK_SIZE, runJobs } from '../app/src/pipeline/main-job.ts';
+import { startMainJobServer } from '../app/src/pipeline/serve.ts';
 
 // The main job on the embedded default model at smoke-test size: two adapters of two methods trained on the real
 // tasks, the report written, then the server started with both and queried the way the printed curl commands do.

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, type ForwardCall, type PrefixHook, type PromptHook, type Tf } from '@peftkit/core';
-import { createTinyLlama, maxAbsDiff, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/core/testing';
+import type { ForwardCall, PrefixHook, PromptHook, Tf } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { createTinyLlama, maxAbsDiff, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/testing';
 
 const kernel = await createKernel({ logger: { warn() {}, info() {} } });
 const tf: Tf = kernel.tf;

@@ -3,8 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BertModel, createKernel, loadModel, type PrefixHook, Rng, type SiteHook, type Tf } from '@peftkit/core';
-import { writeSafetensorsFile } from '../core/src/io/safetensors.ts';
+import { type PrefixHook, Rng, type SiteHook, type Tf } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { BertModel, loadModel } from '@peftkit/models';
+import { writeSafetensorsFile } from '../packages/io/src/safetensors.ts';
 
 const kernel = await createKernel({ logger: { warn() {}, info() {} } });
 const tf: Tf = kernel.tf;

@@ -3,22 +3,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import {
-  ARCHITECTURES,
-  BertModel,
-  createKernel,
-  type ForwardInput,
-  Gpt2Model,
-  LlamaModel,
-  type LoadedModelGraph,
-  loadModel,
-  Rng,
-  saveModel,
-  type Tf,
-} from '@peftkit/core';
-import { createTinyLlama, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/core/testing';
-import { readModelWeights, writeSafetensorsFile, writeShardedSafetensors } from '../core/src/io/safetensors.ts';
-import { Llama2cTokenizer } from '../core/src/tokenizers/llama2c.ts';
+import { type ForwardInput, Rng, type Tf } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { ARCHITECTURES, BertModel, Gpt2Model, LlamaModel, type LoadedModelGraph, loadModel, saveModel } from '@peftkit/models';
+import { createTinyLlama, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/testing';
+import { readModelWeights, writeSafetensorsFile, writeShardedSafetensors } from '../packages/io/src/safetensors.ts';
+import { Llama2cTokenizer } from '../packages/models/src/tokenizers/llama2c.ts';
 
 const kernel = await createKernel({ logger: { warn() {}, info() {} } });
 const tf: Tf = kernel.tf;

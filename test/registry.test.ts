@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type AdapterManager, createKernel, isPeftkitError, PLUGIN_API_VERSION, PluginRegistry, z, type MethodPlugin } from '@peftkit/core';
-import { createTinyLlama } from '@peftkit/core/testing';
+import { type AdapterManager, isPeftkitError, PLUGIN_API_VERSION, PluginRegistry, z, type MethodPlugin } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { createTinyLlama } from '@peftkit/testing';
 
 /** A minimal valid plugin object; tests break one property at a time. */
 function samplePlugin(overrides: Record<string, unknown> = {}, meta: Record<string, unknown> = {}): Record<string, unknown> {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { downsample, lineChartSvg, logTicks, niceTicks, smoothEma } from '../core/src/report/index.ts';
+import { downsample, lineChartSvg, logTicks, niceTicks, smoothEma } from '../app/src/report/index.ts';
 import { nestingProblem } from './fixtures/data/markup-nesting.ts';
 
 const pathPoints = (svg: string): number[] => [...svg.matchAll(/<path d="([^"]*)"/g)].map((m) => (m[1] ?? '').split(/[ML]/).filter((s) => s.trim()).length);

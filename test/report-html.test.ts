@@ -12,7 +12,7 @@ import {
   summarizeRun,
   writeComparisonReport,
   writeRunReport,
-} from '../core/src/report/index.ts';
+} from '../app/src/report/index.ts';
 import { nestingProblem } from './fixtures/data/markup-nesting.ts';
 
 const T = '2026-01-01T00:00:00.000Z';

@@ -3,8 +3,8 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
-import { isPeftkitError } from '../core/src/errors.ts';
-import { METRICS_ERROR_CODES, MetricsLog, parseMetricsLog, readMetricsLog } from '../core/src/report/index.ts';
+import { isPeftkitError } from '../packages/io/src/errors.ts';
+import { METRICS_ERROR_CODES, MetricsLog, parseMetricsLog, readMetricsLog } from '../app/src/report/index.ts';
 
 const stepEvent = (step: number, loss: number) => ({ step, totalSteps: 5, epoch: 0, loss, lr: 0.001, gradNorm: 0.5, tokens: 64, elapsed: step * 0.5 });
 

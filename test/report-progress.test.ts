@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { ProgressBar } from '../core/src/report/index.ts';
+import { ProgressBar } from '../app/src/report/index.ts';
 import type { StepEvent } from '../core/src/train/types.ts';
 
 function sink(isTTY: boolean): { chunks: string[]; write(s: string): void; isTTY: boolean } {

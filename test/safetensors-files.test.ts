@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { PeftkitError } from '../core/src/errors.ts';
+import { PeftkitError } from '../packages/io/src/errors.ts';
 import {
   type SafetensorsTensor,
   type TensorToWrite,
@@ -14,7 +14,7 @@ import {
   serializeSafetensors,
   writeSafetensorsFile,
   writeShardedSafetensors,
-} from '../core/src/io/safetensors.ts';
+} from '../packages/io/src/safetensors.ts';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'peftkit-st-'));

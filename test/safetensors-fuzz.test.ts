@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PeftkitError } from '../core/src/errors.ts';
-import { DTYPE_SIZES, type SafetensorsFile, type TensorToWrite, decodeTensor, parseSafetensors, serializeSafetensors } from '../core/src/io/safetensors.ts';
+import { PeftkitError } from '../packages/io/src/errors.ts';
+import { DTYPE_SIZES, type SafetensorsFile, type TensorToWrite, decodeTensor, parseSafetensors, serializeSafetensors } from '../packages/io/src/safetensors.ts';
 
 /** mulberry32: small, seedable, identical on every runtime. */
 function rng(seed: number): () => number {

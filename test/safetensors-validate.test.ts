@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PeftkitError } from '../core/src/errors.ts';
-import { parseSafetensors } from '../core/src/io/safetensors.ts';
+import { PeftkitError } from '../packages/io/src/errors.ts';
+import { parseSafetensors } from '../packages/io/src/safetensors.ts';
 
 /** File from raw header text (space padded like a writer) and data; `length` overrides the prefix. */
 function file(header: string, dataBytes: number, length?: bigint): Uint8Array {

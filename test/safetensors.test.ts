@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PeftkitError } from '../core/src/errors.ts';
-import { f16BitsToFloat32, f32BitsToBf16, f32BitsToF16, float32Bits, float32FromBits } from '../core/src/io/float16.ts';
-import { type SafetensorsTensor, type TensorToWrite, decodeTensor, parseSafetensors, rawBytes, serializeSafetensors } from '../core/src/io/safetensors.ts';
+import { PeftkitError } from '../packages/io/src/errors.ts';
+import { f16BitsToFloat32, f32BitsToBf16, f32BitsToF16, float32Bits, float32FromBits } from '../packages/io/src/float16.ts';
+import { type SafetensorsTensor, type TensorToWrite, decodeTensor, parseSafetensors, rawBytes, serializeSafetensors } from '../packages/io/src/safetensors.ts';
 
 /** Builds a file byte by byte, independent of the writer: LE u64 length, header, space padding, data. */
 function handBuilt(header: string, data: number[]): Uint8Array {

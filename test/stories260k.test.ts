@@ -3,11 +3,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createKernel, type HostTensors, isPeftkitError, LlamaModel } from '@peftkit/core';
-import { convertLlama2cFiles } from '../core/src/convert/llama2c-files.ts';
-import { generate, streamGenerate } from '../core/src/generate/generate.ts';
-import { decodeTensor, readModelWeights } from '../core/src/io/safetensors.ts';
-import { loadTokenizer } from '../core/src/tokenizers/load.ts';
+import { type HostTensors, isPeftkitError } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { LlamaModel } from '@peftkit/models';
+import { convertLlama2cFiles } from '../packages/models/src/convert/llama2c-files.ts';
+import { generate, streamGenerate } from '../packages/models/src/generate/generate.ts';
+import { decodeTensor, readModelWeights } from '../packages/io/src/safetensors.ts';
+import { loadTokenizer } from '../packages/models/src/tokenizers/load.ts';
 import { argmax, hfLlamaReference } from './support/llama-reference.ts';
 import { requireShared } from './support/shared.ts';
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { createKernel, isPeftkitError } from '@peftkit/core';
-import { conformanceSuite } from '@peftkit/core/testing';
+import { isPeftkitError } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { conformanceSuite } from '@peftkit/testing';
 
 // The fixture is a separate workspace package that imports only @peftkit/core's public exports.
 const kernel = await createKernel({ logger: { warn() {}, info() {} } });

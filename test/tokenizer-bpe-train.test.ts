@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPeftkitError } from '@peftkit/core';
-import { byteToUnicode, GPT2_SPLIT_PATTERN, mergesFileText, trainByteLevelBpe } from '../core/src/tokenizers/bpe-train.ts';
+import { byteToUnicode, GPT2_SPLIT_PATTERN, mergesFileText, trainByteLevelBpe } from '../packages/models/src/tokenizers/bpe-train.ts';
 
 const CORPUS = [
   'The whale, the whale! There she blows! The white whale breaches.',

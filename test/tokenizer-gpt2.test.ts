@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { isPeftkitError, Rng } from '@peftkit/core';
 import { decode as openaiDecode, encode as openaiEncode } from 'gpt-3-encoder';
-import { main } from '../core/src/cli/main.ts';
-import { GPT2_END_OF_TEXT, gpt2TokenizerConfig, gpt2TokenizerJson } from '../core/src/tokenizers/gpt2-bpe.ts';
-import { gpt3EncoderDir, writeGpt2TokenizerFiles } from '../core/src/tokenizers/gpt2-bpe-files.ts';
-import { HfTokenizer } from '../core/src/tokenizers/hf.ts';
-import { loadTokenizer } from '../core/src/tokenizers/load.ts';
+import { main } from '../app/src/cli/main.ts';
+import { GPT2_END_OF_TEXT, gpt2TokenizerConfig, gpt2TokenizerJson } from '../packages/models/src/tokenizers/gpt2-bpe.ts';
+import { gpt3EncoderDir, writeGpt2TokenizerFiles } from '../packages/models/src/tokenizers/gpt2-bpe-files.ts';
+import { HfTokenizer } from '../packages/models/src/tokenizers/hf.ts';
+import { loadTokenizer } from '../packages/models/src/tokenizers/load.ts';
 
 const sourceDir = gpt3EncoderDir();
 const encoderJson: unknown = JSON.parse(readFileSync(join(sourceDir, 'encoder.json'), 'utf8'));

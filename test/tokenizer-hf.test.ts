@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
-import { isPeftkitError } from '../core/src/errors.ts';
-import { HfTokenizer } from '../core/src/tokenizers/hf.ts';
-import { Llama2cTokenizer, type Llama2cVocab } from '../core/src/tokenizers/llama2c.ts';
-import { loadTokenizer } from '../core/src/tokenizers/load.ts';
+import { isPeftkitError } from '../packages/io/src/errors.ts';
+import { HfTokenizer } from '../packages/models/src/tokenizers/hf.ts';
+import { Llama2cTokenizer, type Llama2cVocab } from '../packages/models/src/tokenizers/llama2c.ts';
+import { loadTokenizer } from '../packages/models/src/tokenizers/load.ts';
 import { requireShared } from './support/shared.ts';
 
 const TOK512 = 'models/stories260K/tok512.bin';

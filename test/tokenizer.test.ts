@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import test from 'node:test';
-import { isPeftkitError } from '../core/src/errors.ts';
-import { Llama2cTokenizer, type Llama2cVocab, parseLlama2cTokenizer, serializeLlama2cTokenizer } from '../core/src/tokenizers/llama2c.ts';
+import { isPeftkitError } from '../packages/io/src/errors.ts';
+import { Llama2cTokenizer, type Llama2cVocab, parseLlama2cTokenizer, serializeLlama2cTokenizer } from '../packages/models/src/tokenizers/llama2c.ts';
 import { requireShared } from './support/shared.ts';
 
 const TOK512 = 'models/stories260K/tok512.bin';

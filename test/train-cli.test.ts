@@ -3,8 +3,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { main } from '../core/src/cli/main.ts';
-import { convertLlama2cFiles } from '../core/src/convert/llama2c-files.ts';
+import { main } from '../app/src/cli/main.ts';
+import { convertLlama2cFiles } from '../packages/models/src/convert/llama2c-files.ts';
 import { mobyDickSentences } from './support/moby-dick.ts';
 import { requireShared } from './support/shared.ts';
 

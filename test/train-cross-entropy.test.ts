@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, Rng } from '@peftkit/core';
+import { Rng } from '@peftkit/core';
+import { createKernel } from 'peftkit';
 import { weightedCrossEntropySum } from '../core/src/train/cross-entropy.ts';
 
 // The fused cross-entropy against the textbook composition (log-softmax · one-hot) differentiated by autodiff:

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, isPeftkitError, Rng } from '@peftkit/core';
-import { createTinyLlama, maxParameterDiff, snapshotParameters } from '@peftkit/core/testing';
+import { isPeftkitError, Rng } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { createTinyLlama, maxParameterDiff, snapshotParameters } from '@peftkit/testing';
 import { BatchStream, batchLossSum, IGNORE_INDEX, type Optimizer, Sgd, type StepEvent, type TrainExample, train } from '@peftkit/core/train';
-import { collate } from '@peftkit/core/data';
+import { collate } from '@peftkit/data';
 import lora from '@peftkit/lora';
 
 // The loop on the tiny Llama with LoRA: frozen base, flat memory, accumulation = big batch, label masking,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, isPeftkitError } from '@peftkit/core';
+import { isPeftkitError } from '@peftkit/core';
+import { createKernel } from 'peftkit';
 import { AdamW, clipByGlobalNorm, parseTrainOptions, scheduleFactor, Sgd, warmupStepsFor } from '@peftkit/core/train';
 
 // Optimizer, schedule and clipping math against the PyTorch / transformers formulas evaluated here in float64.

@@ -3,8 +3,9 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createKernel, isPeftkitError, Rng } from '@peftkit/core';
-import { createTinyLlama } from '@peftkit/core/testing';
+import { isPeftkitError, Rng } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { createTinyLlama } from '@peftkit/testing';
 import { latestCheckpoint, type TrainExample, train } from '@peftkit/core/train';
 import lora from '@peftkit/lora';
 

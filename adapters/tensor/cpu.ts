@@ -1,6 +1,6 @@
-import { BackendAdapterError } from './errors.ts';
+import { PeftkitError } from '@peftkit/core';
 import { installCpuKernels } from './kernels/install.ts';
-import type { TensorBackendAdapter, Tf } from './types.ts';
+import type { TensorBackendAdapter, Tf } from '@peftkit/core';
 
 async function importCpu() {
   return import('@tensorflow/tfjs-backend-cpu');
@@ -26,10 +26,10 @@ export const cpuBackend: TensorBackendAdapter = {
     try {
       await importCpu();
     } catch (cause) {
-      throw new BackendAdapterError('PEFTKIT_E_BACKEND_INIT', 'cannot import @tensorflow/tfjs-backend-cpu', { backend: 'cpu' }, { cause });
+      throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', 'cannot import @tensorflow/tfjs-backend-cpu', { backend: 'cpu' }, { cause });
     }
     if (tf.findBackendFactory('cpu') == null) {
-      throw new BackendAdapterError('PEFTKIT_E_BACKEND_INIT', 'tfjs-backend-cpu did not register with this tfjs-core instance', { backend: 'cpu' });
+      throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', 'tfjs-backend-cpu did not register with this tfjs-core instance', { backend: 'cpu' });
     }
     installCpuKernels(tf);
   },

@@ -1,13 +1,11 @@
 import { cpuBackend } from './cpu.ts';
 import { tensorflowBackend } from './tensorflow.ts';
-import type { TensorBackendAdapter } from './types.ts';
+import type { TensorBackendAdapter } from '@peftkit/core';
 import { wasmBackend } from './wasm.ts';
 
 /** Built-in tensor backends. Without a request, the available one with the highest priority wins. */
 export const defaultTensorBackends: readonly TensorBackendAdapter[] = [tensorflowBackend, wasmBackend, cpuBackend];
 
 export { cpuBackend, tensorflowBackend, wasmBackend };
-export { BackendAdapterError } from './errors.ts';
 export { installCpuKernels, installWasmKernels } from './kernels/install.ts';
 export { isPeftkitKernel, originalKernel, withOriginalKernels } from './kernels/registry.ts';
-export type { BackendOptions, TensorBackendAdapter, Tf } from './types.ts';

@@ -1,5 +1,5 @@
-import { BackendAdapterError } from './errors.ts';
-import type { TensorBackendAdapter, Tf } from './types.ts';
+import { PeftkitError } from '@peftkit/core';
+import type { TensorBackendAdapter, Tf } from '@peftkit/core';
 
 /**
  * Native TensorFlow through @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node. Both are optional:
@@ -42,10 +42,10 @@ export const tensorflowBackend: TensorBackendAdapter = {
   async register(tf: Tf) {
     const specifier = await loadOnce();
     if (specifier === undefined) {
-      throw new BackendAdapterError('PEFTKIT_E_BACKEND_INIT', `none of ${CANDIDATES.join(', ')} can be imported`, { backend: 'tensorflow' });
+      throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', `none of ${CANDIDATES.join(', ')} can be imported`, { backend: 'tensorflow' });
     }
     if (tf.findBackendFactory('tensorflow') == null) {
-      throw new BackendAdapterError('PEFTKIT_E_BACKEND_INIT', `${specifier} did not register the 'tensorflow' backend with this tfjs-core instance`, {
+      throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', `${specifier} did not register the 'tensorflow' backend with this tfjs-core instance`, {
         backend: 'tensorflow',
         package: specifier,
       });

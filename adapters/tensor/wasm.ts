@@ -1,6 +1,6 @@
-import { BackendAdapterError } from './errors.ts';
+import { PeftkitError } from '@peftkit/core';
 import { installWasmKernels } from './kernels/install.ts';
-import type { BackendOptions, TensorBackendAdapter, Tf } from './types.ts';
+import type { BackendOptions, TensorBackendAdapter, Tf } from '@peftkit/core';
 
 /*
  * Threads: not enabled, on purpose. Measured +25-35 % with 2 pthreads, but tfjs 4.22 offers no
@@ -52,10 +52,10 @@ export const wasmBackend: TensorBackendAdapter = {
     try {
       wasm = await importWasm();
     } catch (cause) {
-      throw new BackendAdapterError('PEFTKIT_E_BACKEND_INIT', 'cannot import @tensorflow/tfjs-backend-wasm', { backend: 'wasm' }, { cause });
+      throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', 'cannot import @tensorflow/tfjs-backend-wasm', { backend: 'wasm' }, { cause });
     }
     if (tf.findBackendFactory('wasm') == null) {
-      throw new BackendAdapterError('PEFTKIT_E_BACKEND_INIT', 'tfjs-backend-wasm did not register with this tfjs-core instance', { backend: 'wasm' });
+      throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', 'tfjs-backend-wasm did not register with this tfjs-core instance', { backend: 'wasm' });
     }
     // Only effective before the backend is first initialised, and only where tfjs allows threads.
     if (options.threads !== undefined && options.threads > 0 && tf.findBackend('wasm') == null) wasm.setThreadsCount(options.threads);

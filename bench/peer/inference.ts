@@ -10,7 +10,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createKernel, LlamaModel, Rng } from '@peftkit/core';
+import { Rng } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { LlamaModel } from '@peftkit/models';
 import lora from '@peftkit/lora';
 import type { ForwardInput, ForwardOptions } from '../../core/src/model/forward.ts';
 import { type InferenceCell, measureCell, parseSettings } from '../inference.ts';

@@ -1,9 +1,10 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AdapterManager } from './adapter/manager.ts';
+import { PORTS } from './di/ports.ts';
 import { Scope } from './di/scope.ts';
 import { TOKENS } from './di/tokens.ts';
-import { PeftkitError } from './errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import type { ModelGraph } from './model/graph.ts';
 import type { Logger, MethodContext, MethodPlugin } from './plugin/contract.ts';
 import { PluginRegistry } from './plugin/registry.ts';
@@ -11,6 +12,11 @@ import { createTensorRuntime, type TensorRuntime, type TensorRuntimeOptions } fr
 import type { Tf } from './runtime/types.ts';
 
 export interface KernelOptions extends TensorRuntimeOptions {
+  /**
+   * The composition root's scope, holding the platform adapters registered for the ports (PORTS). The kernel's own
+   * scope is a child of it. Without one, `backends` must be given.
+   */
+  scope?: Scope;
   /** Method plugins to register at boot, in dependency order. */
   plugins?: readonly unknown[];
   logger?: Logger;
@@ -49,8 +55,9 @@ function toImportable(specifier: string): string {
  * boot plugins. Nothing else wires services together.
  */
 export async function createKernel(options: KernelOptions = {}): Promise<Kernel> {
-  const runtime = await createTensorRuntime(options);
-  const scope = new Scope();
+  const scope = options.scope?.child() ?? new Scope();
+  const backends = options.backends ?? (scope.has(PORTS.TensorBackends) ? scope.resolve(PORTS.TensorBackends) : undefined);
+  const runtime = await createTensorRuntime(backends === undefined ? options : { ...options, backends });
   const log = options.logger ?? consoleLogger;
   scope.provideValue<TensorRuntime>(TOKENS.TensorRuntime, runtime);
   scope.provideValue(TOKENS.Logger, log);

@@ -5,6 +5,7 @@
  *
  * Usage: node --import tsx server/bench/server.ts [--requests 64] [--tokens 16] [--adapters 1,8,32] [--out file.json]
  */
+import { ENGINE_COMPOSITION } from 'peftkit';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createServing, LocalEngine } from '../src/index.ts';
@@ -27,6 +28,7 @@ const rows: Record<string, unknown>[] = [];
 
 for (const mixed of [true, false]) {
   const engine = await LocalEngine.create({
+    composition: ENGINE_COMPOSITION,
     modelDir: fixture.modelDir,
     adapterRoot: fixture.adapterRoot,
     plugins: ['@peftkit/lora'],

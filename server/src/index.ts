@@ -1,6 +1,7 @@
 /**
  * @peftkit/server — OpenAI-, vLLM- and LoRAX-compatible multi-adapter serving on Hono. `createApp` imports no
- * runtime-specific module; entry points for Node, Deno and Bun live in server/bin/.
+ * runtime-specific module: listening and worker threads come from the platform adapters the application registers
+ * (the `peftkit` package composes them in `peftkit serve`).
  */
 export { createApp, createServing, type Serving } from './app.ts';
 export type { ServerOptions } from './http/context.ts';
@@ -23,7 +24,4 @@ export type {
   SamplingParams,
   TokenOut,
 } from './engine/types.ts';
-// Runtime-native listening (Deno.serve / Bun.serve / @hono/node-server, imported dynamically on Node only).
-export { startServer, type RunningServer } from '../bin/serve.ts';
-export { parseServeArgs, SERVE_USAGE, type ServeSettings } from '../bin/options.ts';
-export { listenRuntime, type Listening } from '../bin/start.ts';
+export { type EngineKernelFactory, engineKernelFactory } from './engine/compose.ts';

@@ -1,3 +1,4 @@
+import { ENGINE_COMPOSITION } from 'peftkit';
 import assert from 'node:assert/strict';
 import { mkdir, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,7 @@ describe('adapter management, validation and safety', { skip: !hasStories() && '
     await symlink(tmpdir(), join(fixture.adapterRoot, 'escape'));
     // Budget: a rank-4 adapter of this model is 73,600 bytes; room for two.
     engine = await LocalEngine.create({
+      composition: ENGINE_COMPOSITION,
       modelDir: fixture.modelDir,
       adapterRoot: fixture.adapterRoot,
       plugins: ['@peftkit/lora'],
@@ -146,7 +148,12 @@ describe('adapter management, validation and safety', { skip: !hasStories() && '
   });
 
   it('drains: refuses new requests with 503 after shutdown starts, health still answers', async () => {
-    const other = await LocalEngine.create({ modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, plugins: ['@peftkit/lora'] });
+    const other = await LocalEngine.create({
+      composition: ENGINE_COMPOSITION,
+      modelDir: fixture.modelDir,
+      adapterRoot: fixture.adapterRoot,
+      plugins: ['@peftkit/lora'],
+    });
     const s = createServing(other);
     let settled = false;
     const inflight = call(s.app, 'POST', '/v1/completions', { prompt: 'Once', max_tokens: 20, temperature: 0 }).finally(() => {
@@ -169,7 +176,13 @@ describe('adapter management, validation and safety', { skip: !hasStories() && '
 describe('sequence classification', { skip: !hasStories() && 'stories260K not available' }, () => {
   it('classifies with the base head and an adapter', async () => {
     const fixture = await createFixture({ cls: 7 });
-    const engine = await LocalEngine.create({ modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, plugins: ['@peftkit/lora'], task: 'seq-cls' });
+    const engine = await LocalEngine.create({
+      composition: ENGINE_COMPOSITION,
+      modelDir: fixture.modelDir,
+      adapterRoot: fixture.adapterRoot,
+      plugins: ['@peftkit/lora'],
+      task: 'seq-cls',
+    });
     const serving = createServing(engine);
     try {
       const base = await call(serving.app, 'POST', '/v1/classify', { input: ['a happy dog', 'a sad cat'] });

@@ -9,9 +9,9 @@ const g = globalThis as { Deno?: unknown; Bun?: unknown };
 
 /** The CLI entry under the runtime running this test. */
 function cliCommand(args: string[]): string[] {
-  if (g.Deno) return ['run', '-A', 'core/src/cli/main.ts', ...args];
-  if (g.Bun) return ['core/src/cli/main.ts', ...args];
-  return ['--import', 'tsx', 'core/src/cli/main.ts', ...args];
+  if (g.Deno) return ['run', '-A', 'app/src/cli/main.ts', ...args];
+  if (g.Bun) return ['app/src/cli/main.ts', ...args];
+  return ['--import', 'tsx', 'app/src/cli/main.ts', ...args];
 }
 
 describe('peftkit serve', { skip: !hasStories() && 'stories260K not available' }, () => {

@@ -6,9 +6,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createKernel, loadModel, writeAdapterDir, disposeSaved } from '@peftkit/core';
+import { writeAdapterDir, disposeSaved } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { loadModel } from '@peftkit/models';
 import lora from '@peftkit/lora';
-import { convertLlama2cFiles } from '../../core/src/convert/llama2c-files.ts';
+import { convertLlama2cFiles } from '@peftkit/models';
 
 const SHARED = new URL('../../../shared/models/stories260K/', import.meta.url);
 export const CHAT_TEMPLATE =

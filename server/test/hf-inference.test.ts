@@ -1,3 +1,4 @@
+import { ENGINE_COMPOSITION } from 'peftkit';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InferenceClient } from '@huggingface/inference';
@@ -16,7 +17,13 @@ describe('@huggingface/inference client on loopback', { skip: !hasStories() && '
 
   before(async () => {
     fixture = await createFixture({ alpha: 1 });
-    engine = await LocalEngine.create({ modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, plugins: ['@peftkit/lora'], batchWindowMs: 5 });
+    engine = await LocalEngine.create({
+      composition: ENGINE_COMPOSITION,
+      modelDir: fixture.modelDir,
+      adapterRoot: fixture.adapterRoot,
+      plugins: ['@peftkit/lora'],
+      batchWindowMs: 5,
+    });
     serving = createServing(engine);
     server = await listen(serving.app);
   });

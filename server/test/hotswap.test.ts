@@ -1,3 +1,4 @@
+import { ENGINE_COMPOSITION } from 'peftkit';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServing, LocalEngine, type Serving } from '../src/index.ts';
@@ -17,7 +18,13 @@ describe('hot swap under load', { skip: !hasStories() && 'stories260K not availa
   before(async () => {
     fixture = await createFixture({ s0: 10, s1: 11, s2: 12, s3: 13 });
     for (let v = 1; v <= VERSIONS; v++) await fixture.writeLora(`s0-v${v}`, 100 + v);
-    engine = await LocalEngine.create({ modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, plugins: ['@peftkit/lora'], maxBatch: 32 });
+    engine = await LocalEngine.create({
+      composition: ENGINE_COMPOSITION,
+      modelDir: fixture.modelDir,
+      adapterRoot: fixture.adapterRoot,
+      plugins: ['@peftkit/lora'],
+      maxBatch: 32,
+    });
     serving = createServing(engine);
     const dirs = ['s0', 's1', 's2', 's3', ...Array.from({ length: VERSIONS }, (_, i) => `s0-v${i + 1}`)];
     for (const dir of dirs) {

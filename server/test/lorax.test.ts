@@ -1,3 +1,4 @@
+import { ENGINE_COMPOSITION } from 'peftkit';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServing, LocalEngine, type Serving } from '../src/index.ts';
@@ -10,7 +11,12 @@ describe('LoRAX routes, queue limits, timeouts', { skip: !hasStories() && 'stori
 
   before(async () => {
     fixture = await createFixture({ x: 31, y: 32 });
-    engine = await LocalEngine.create({ modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, plugins: ['@peftkit/lora'] });
+    engine = await LocalEngine.create({
+      composition: ENGINE_COMPOSITION,
+      modelDir: fixture.modelDir,
+      adapterRoot: fixture.adapterRoot,
+      plugins: ['@peftkit/lora'],
+    });
     serving = createServing(engine);
   });
   after(async () => {
@@ -81,6 +87,7 @@ describe('LoRAX routes, queue limits, timeouts', { skip: !hasStories() && 'stori
 
   it('refuses work beyond the queue bound with 429 and Retry-After', async () => {
     const small = await LocalEngine.create({
+      composition: ENGINE_COMPOSITION,
       modelDir: fixture.modelDir,
       adapterRoot: fixture.adapterRoot,
       plugins: ['@peftkit/lora'],

@@ -1,3 +1,4 @@
+import { ENGINE_COMPOSITION } from 'peftkit';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServing, LocalEngine, type Serving } from '../src/index.ts';
@@ -25,7 +26,7 @@ describe('serving other method plugins', { skip: !hasStories() && 'stories260K n
         console.warn(`methods.test: ${method} unavailable (${(error as Error).message.split('\n')[0]})`);
       }
     }
-    engine = await LocalEngine.create({ modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, batchWindowMs: 20 });
+    engine = await LocalEngine.create({ composition: ENGINE_COMPOSITION, modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, batchWindowMs: 20 });
     serving = createServing(engine);
   });
   after(async () => {

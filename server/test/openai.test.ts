@@ -1,3 +1,4 @@
+import { ENGINE_COMPOSITION } from 'peftkit';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServing, LocalEngine, type Serving } from '../src/index.ts';
@@ -11,7 +12,13 @@ describe('OpenAI-compatible routes (in-process engine, app.request)', { skip: !h
 
   before(async () => {
     fixture = await createFixture({ alpha: 1, beta: 2 });
-    engine = await LocalEngine.create({ modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, plugins: ['@peftkit/lora'], batchWindowMs: 20 });
+    engine = await LocalEngine.create({
+      composition: ENGINE_COMPOSITION,
+      modelDir: fixture.modelDir,
+      adapterRoot: fixture.adapterRoot,
+      plugins: ['@peftkit/lora'],
+      batchWindowMs: 20,
+    });
     serving = createServing(engine);
     base = (await engine.info()).baseModel;
   });

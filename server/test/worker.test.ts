@@ -1,3 +1,5 @@
+import { PORTS } from '@peftkit/core';
+import { ENGINE_COMPOSITION, platformScope } from 'peftkit';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
@@ -15,7 +17,10 @@ describe('worker engine behind a real loopback server', { skip: !hasStories() &&
 
   before(async () => {
     fixture = await createFixture({ red: 21, blue: 22 });
-    engine = await WorkerEngine.create({ modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, plugins: ['@peftkit/lora'] });
+    engine = await WorkerEngine.create(
+      { composition: ENGINE_COMPOSITION, modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, plugins: ['@peftkit/lora'] },
+      platformScope().resolve(PORTS.WorkerSpawner),
+    );
     serving = createServing(engine);
     server = await listen(serving.app);
     client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });

@@ -1,9 +1,9 @@
 // Child-process half of test/lora-fresh-process.test.ts: loads a model directory and a saved adapter in a new
 // process and prints the logits of a fixed batch as JSON (one array per row, float32 values as numbers).
 import { disposeSaved, readAdapterDir } from '../../core/src/adapter/files.ts';
-import { loadPlugins } from '../../core/src/cli/discover.ts';
-import { createKernel } from '../../core/src/kernel.ts';
-import { loadModel } from '../../core/src/model/load.ts';
+import { loadPlugins } from '../../app/src/cli/discover.ts';
+import { createKernel } from 'peftkit';
+import { loadModel } from '../../packages/models/src/model/load.ts';
 
 const [modelDir, adapterDir, idsJson] = process.argv.slice(2) as [string, string, string];
 const kernel = await createKernel({ backend: 'wasm', logger: { warn() {}, info() {} } });

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
 import type { Tf } from '@peftkit/core';
-import { convertLlama2cFiles } from '../../core/src/convert/llama2c-files.ts';
-import { type LoadedModel, loadModel, type LoadModelOptions } from '../../core/src/model/load.ts';
+import { convertLlama2cFiles } from '../../packages/models/src/convert/llama2c-files.ts';
+import { type LoadedModel, loadModel, type LoadModelOptions } from '../../packages/models/src/model/load.ts';
 import { Rng } from '../../core/src/util/rng.ts';
 import { requireShared, type SkippableContext } from './shared.ts';
 

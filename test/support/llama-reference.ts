@@ -7,7 +7,7 @@
  * - `llama2cReference`: the raw llama2.c checkpoint, RoPE on adjacent pairs (2j, 2j+1), as run.c does.
  * Equal logits from both on a converted checkpoint prove the q/k row permutation.
  */
-import type { Llama2cCheckpoint } from '../../core/src/convert/llama2c.ts';
+import type { Llama2cCheckpoint } from '../../packages/models/src/convert/llama2c.ts';
 
 export interface ReferenceModel {
   readonly vocabSize: number;

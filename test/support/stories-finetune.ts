@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel } from '@peftkit/core';
+import { createKernel } from 'peftkit';
 import { evaluate, type TrainExample, train } from '@peftkit/core/train';
 import full from '@peftkit/full';
 import lora from '@peftkit/lora';

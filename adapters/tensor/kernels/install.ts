@@ -1,4 +1,4 @@
-import type { Tf } from '../types.ts';
+import type { Tf } from '@peftkit/core';
 import { installKernel } from './registry.ts';
 import { cpuUnsortedSegmentSum, wasmUnsortedSegmentSum } from './segment-sum.ts';
 import { makeWasmFusedMatMul } from './wasm-fused-matmul.ts';

@@ -1,5 +1,5 @@
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
-import type { Tf } from '../types.ts';
+import type { Tf } from '@peftkit/core';
 
 /** A kernel config installed by peftkit; it remembers the kernel it replaced. */
 export interface PeftkitKernelConfig extends KernelConfig {

@@ -1,6 +1,6 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import type { Tf } from '../types.ts';
+import type { Tf } from '@peftkit/core';
 import { originalKernel } from './registry.ts';
 import { isFastAlready, planFloatProduct, wasmProduct, withWeights } from './wasm-matmul.ts';
 import { release, runWasmKernel, transposeLast, view } from './wasm-ops.ts';

@@ -1,6 +1,6 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import type { Tf } from '../types.ts';
+import type { Tf } from '@peftkit/core';
 import { type MatMulPlan, planMatMul } from './matmul-plan.ts';
 import { copyInto, copyRange, release, transposeLast, view } from './wasm-ops.ts';
 import { cacheSafeWeights } from './xnn-cache-guard.ts';

@@ -1,6 +1,6 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
-import type { Tf } from '../types.ts';
+import type { Tf } from '@peftkit/core';
 
 /**
  * Small helpers that run wasm-backend kernels on TensorInfos inside another kernel. Everything they

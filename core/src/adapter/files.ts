@@ -1,9 +1,9 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Tensor } from '@tensorflow/tfjs-core';
-import { PeftkitError } from '../errors.ts';
-import { atomicWriteFile } from '../io/atomic-write.ts';
-import { decodeTensor, parseSafetensors, serializeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
+import { PeftkitError } from '@peftkit/io';
+import { atomicWriteFile } from '@peftkit/io';
+import { decodeTensor, parseSafetensors, serializeSafetensors, type TensorToWrite } from '@peftkit/io';
 import type { SavedAdapter } from '../plugin/contract.ts';
 import type { Tf } from '../runtime/types.ts';
 

@@ -1,5 +1,5 @@
 import type { Variable } from '@tensorflow/tfjs-core';
-import { PeftkitError } from '../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import type { ModelGraph } from '../model/graph.ts';
 import { BASE_ADAPTER } from '../model/selection.ts';
 import { callHook } from '../plugin/call-hook.ts';

@@ -1,7 +1,7 @@
 // The only module that imports tsyringe. tsyringe needs the Reflect metadata polyfill at import time.
 import 'reflect-metadata';
 import { container as rootContainer, type DependencyContainer, instanceCachingFactory } from 'tsyringe';
-import { PeftkitError } from '../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import type { Token } from './tokens.ts';
 
 /** A DI scope: a tsyringe child container behind typed tokens. One per kernel, one per server request. */

@@ -1,7 +1,7 @@
 import type { Tensor3D } from '@tensorflow/tfjs-core';
 import type { Tf } from '../runtime/types.ts';
 import type { Rng } from '../util/rng.ts';
-import { PeftkitError } from '../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import type { AdapterSelection } from './graph.ts';
 import type { KvCache } from './kv-cache.ts';
 

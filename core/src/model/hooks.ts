@@ -1,4 +1,4 @@
-import { PeftkitError } from '../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 
 /** Per-adapter hooks of one site. One hook per adapter name; attaching twice is a bug in the caller. */
 export class HookTable<H> {

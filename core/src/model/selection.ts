@@ -1,5 +1,5 @@
 import type { Tensor, Tensor3D } from '@tensorflow/tfjs-core';
-import { PeftkitError } from '../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import type { Tf } from '../runtime/types.ts';
 import type { AdapterSelection, ForwardCall, SelectionGroup } from './graph.ts';
 import type { HookTable } from './hooks.ts';

@@ -1,4 +1,4 @@
-import { isPeftkitError, PeftkitError } from '../errors.ts';
+import { isPeftkitError, PeftkitError } from '@peftkit/io';
 import type { HookName } from './contract.ts';
 
 /**

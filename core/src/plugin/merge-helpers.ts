@@ -1,5 +1,5 @@
 import type { Tensor2D } from '@tensorflow/tfjs-core';
-import { PeftkitError } from '../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import type { LinearSite } from '../model/graph.ts';
 import type { Tf } from '../runtime/types.ts';
 

@@ -1,5 +1,5 @@
 import type { Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
-import { PeftkitError } from '../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import type { LinearSite, ModelGraph, SiteHook } from '../model/graph.ts';
 import type { Tf } from '../runtime/types.ts';
 import type { MethodContext } from './contract.ts';

@@ -1,5 +1,5 @@
 import semver from 'semver';
-import { PeftkitError } from '../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import type { MethodPlugin } from './contract.ts';
 import { validatePluginObject } from './validate.ts';
 

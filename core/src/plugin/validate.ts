@@ -1,6 +1,6 @@
 import semver from 'semver';
 import { z } from 'zod';
-import { PeftkitError } from '../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import { type ConfigIssue, type MethodPlugin, PLUGIN_API_VERSION } from './contract.ts';
 
 const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', 'expected a function');

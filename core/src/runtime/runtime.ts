@@ -1,6 +1,5 @@
 import * as tfcore from '@tensorflow/tfjs-core';
-import { defaultTensorBackends } from '@peftkit/adapters/tensor';
-import { PeftkitError } from '../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import { registerAllGradients } from './gradients/index.ts';
 import type { BackendOptions, TensorBackendAdapter, Tf } from './types.ts';
 
@@ -14,7 +13,10 @@ export interface TensorRuntime {
 export interface TensorRuntimeOptions extends BackendOptions {
   /** Backend name; falls back to PEFTKIT_BACKEND, then the available adapter with the highest priority. */
   backend?: string;
-  /** Backend adapters to choose from (defaults: wasm, cpu, tensorflow when installed). */
+  /**
+   * Backend adapters to choose from. Core ships none: the composition root passes them (`peftkit`'s createKernel
+   * registers @peftkit/adapters' wasm, cpu and tensorflow).
+   */
   backends?: readonly TensorBackendAdapter[];
 }
 
@@ -59,7 +61,14 @@ function tfjsCurrentBackend(tf: Tf): string | undefined {
 export async function createTensorRuntime(options: TensorRuntimeOptions = {}): Promise<TensorRuntime> {
   const tf: Tf = tfcore;
   registerAllGradients(tf);
-  const adapters = options.backends ?? defaultTensorBackends;
+  const adapters = options.backends ?? [];
+  if (adapters.length === 0) {
+    throw new PeftkitError(
+      'PEFTKIT_E_BACKEND_NONE',
+      "no tensor backend registered: pass `backends` (from '@peftkit/adapters') or use createKernel from 'peftkit'",
+      {},
+    );
+  }
   const adapter = await pickAdapter(adapters, options.backend ?? envBackend());
   const backendOptions: BackendOptions = {};
   if (options.threads !== undefined) backendOptions.threads = options.threads;

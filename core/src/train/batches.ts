@@ -1,4 +1,4 @@
-import { epochOrder } from '../data/split.ts';
+import { epochOrder } from './split.ts';
 
 /** Where the loop is in the data: epoch number and the next example index within that epoch's order. */
 export interface DataPosition {

@@ -1,4 +1,4 @@
-import { collate } from '../data/collate.ts';
+import { collate } from './collate.ts';
 import type { AdapterSelection } from '../model/graph.ts';
 import type { Tf } from '../runtime/types.ts';
 import { batchLossSum, checkBatchLabels, type TrainableModel } from './loss.ts';

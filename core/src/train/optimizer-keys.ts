@@ -1,5 +1,5 @@
 import type { Variable } from '@tensorflow/tfjs-core';
-import { PeftkitError } from '../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import type { OptimizerState } from './types.ts';
 
 /**

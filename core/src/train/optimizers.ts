@@ -1,5 +1,5 @@
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { PeftkitError } from '../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import type { Tf } from '../runtime/types.ts';
 import type { Optimizer, OptimizerState } from './types.ts';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PeftkitError } from '../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import type { OptimizerFactory } from './optimizers.ts';
 
 /**

@@ -1,8 +1,8 @@
 import type { Scalar, Tensor, Variable } from '@tensorflow/tfjs-core';
 import type { AdapterManager } from '../adapter/manager.ts';
 import { disposeSaved, writeAdapterDir } from '../adapter/files.ts';
-import { collate } from '../data/collate.ts';
-import { PeftkitError } from '../errors.ts';
+import { collate } from './collate.ts';
+import { PeftkitError } from '@peftkit/io';
 import type { Tf } from '../runtime/types.ts';
 import { Rng } from '../util/rng.ts';
 import { BatchStream, type DataPosition, stepsForEpochs } from './batches.ts';

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BertModel, createKernel, isPeftkitError, type ModelGraph, Rng } from '@peftkit/core';
-import { createTinyLlama, logits, maxAbsDiff, maxParameterDiff, perturb, snapshotParameters, tinyBatch } from '@peftkit/core/testing';
+import { isPeftkitError, type ModelGraph, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { BertModel } from '@peftkit/models';
+import { createTinyLlama, logits, maxAbsDiff, maxParameterDiff, perturb, snapshotParameters, tinyBatch } from '@peftkit/testing';
 import bottleneck, { type BottleneckHandle, parameterCount } from '@peftkit/bottleneck';
 
 // Initialisation schemes, sizes, placement, config validation and training behaviour.

@@ -1,4 +1,4 @@
-import { conformanceSuite } from '@peftkit/core/testing';
+import { conformanceSuite } from '@peftkit/testing';
 import bottleneck from '@peftkit/bottleneck';
 
 // The kit's checks (strict config, merge refused, save → load, coexisting adapters, mixed batch, leak-free dispose)

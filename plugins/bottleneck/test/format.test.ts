@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BertModel, createKernel, decodeAdapter, isPeftkitError, type ModelGraph, Rng } from '@peftkit/core';
-import { createTinyLlama, logits, maxAbsDiff, perturb, tinyBatch } from '@peftkit/core/testing';
+import { decodeAdapter, isPeftkitError, type ModelGraph, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { BertModel } from '@peftkit/models';
+import { createTinyLlama, logits, maxAbsDiff, perturb, tinyBatch } from '@peftkit/testing';
 import bottleneck from '@peftkit/bottleneck';
 import { adapterFiles, BERT, bnConfig, D, type RawTensor, safetensorsBytes, values } from './adapterhub-files.ts';
 import { attachReference, type RefConfig } from './reference.ts';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel } from '@peftkit/core';
-import { perturb } from '@peftkit/core/testing';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { perturb } from '@peftkit/testing';
 import bottleneck from '@peftkit/bottleneck';
-import { type GenerationResult, generate } from '../../../core/src/generate/generate.ts';
+import { type GenerationResult, generate } from '@peftkit/models';
 import { loadStories260K } from '../../../test/support/learning.ts';
 
 // Causal-LM generation on the real stories260K model with bottleneck adapters: the KV-cache path must equal

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BertModel, createKernel, Rng } from '@peftkit/core';
+import { Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { BertModel } from '@peftkit/models';
 import bottleneck, { type BottleneckHandle, parameterCount } from '@peftkit/bottleneck';
 import { adamSteps, classificationLoss, loadStories260K, spamAssassin } from '../../../test/support/learning.ts';
 

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { createKernel, Rng } from '@peftkit/core';
+import { Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
 import bottleneck, { parameterCount, type BottleneckHandle } from '@peftkit/bottleneck';
 import { adamSteps, causalLmLoss, loadStories260K } from '../../../test/support/learning.ts';
 

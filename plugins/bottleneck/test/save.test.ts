@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BertModel, createKernel, encodeAdapter, Gpt2Model, type ModelGraph, Rng } from '@peftkit/core';
-import { createTinyLlama, perturb } from '@peftkit/core/testing';
+import { encodeAdapter, type ModelGraph, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { BertModel, Gpt2Model } from '@peftkit/models';
+import { createTinyLlama, perturb } from '@peftkit/testing';
 import bottleneck from '@peftkit/bottleneck';
 import { BERT, D, safetensorsHeader } from './adapterhub-files.ts';
 

@@ -1,4 +1,4 @@
-import { conformanceSuite } from '@peftkit/core/testing';
+import { conformanceSuite } from '@peftkit/testing';
 import full from '@peftkit/full';
 
 // The kit's checks; full fine-tuning is exclusive (one per model: it trains the base itself), so the two-adapter

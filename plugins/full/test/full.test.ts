@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, decodeAdapter, disposeSaved, encodeAdapter, isPeftkitError, Rng } from '@peftkit/core';
-import { createTinyLlama, maxParameterDiff, snapshotParameters } from '@peftkit/core/testing';
+import { decodeAdapter, disposeSaved, encodeAdapter, isPeftkitError, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { createTinyLlama, maxParameterDiff, snapshotParameters } from '@peftkit/testing';
 import { type TrainExample, train } from '@peftkit/core/train';
 import full, { CONFIG_FILE, WEIGHTS_FILE } from '@peftkit/full';
 

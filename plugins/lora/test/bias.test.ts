@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, decodeAdapter, encodeAdapter, isPeftkitError, LlamaModel, Rng } from '@peftkit/core';
-import { logits, maxAbsDiff, maxParameterDiff, perturb, snapshotParameters, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/core/testing';
+import { decodeAdapter, encodeAdapter, isPeftkitError, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { LlamaModel } from '@peftkit/models';
+import { logits, maxAbsDiff, maxParameterDiff, perturb, snapshotParameters, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/testing';
 import lora, { type LoraHandle } from '@peftkit/lora';
 
 // bias 'all' / 'lora_only' on a Qwen2-style model (q, k, v carry biases). The trained biases are per-adapter copies:

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type AdapterManager, createKernel, decodeAdapter, encodeAdapter, isPeftkitError, Rng } from '@peftkit/core';
-import { createTinyLlama, logits, maxAbsDiff, perturb, tinyBatch } from '@peftkit/core/testing';
+import { type AdapterManager, decodeAdapter, encodeAdapter, isPeftkitError, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { createTinyLlama, logits, maxAbsDiff, perturb, tinyBatch } from '@peftkit/testing';
 import lora, { addWeightedAdapter, type LoraHandle } from '@peftkit/lora';
 
 // add_weighted_adapter: every combination checked against ΔW computed here in plain JS.

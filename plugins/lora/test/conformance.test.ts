@@ -1,4 +1,4 @@
-import { conformanceSuite } from '@peftkit/core/testing';
+import { conformanceSuite } from '@peftkit/testing';
 import lora from '@peftkit/lora';
 
 // The kit's checks (strict config, identity at init, merge/unmerge, save → load, mixed batch, leak-free dispose)

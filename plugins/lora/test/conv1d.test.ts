@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  createKernel,
   DenseLinearBase,
   type ForwardCall,
   HookTable,
@@ -13,6 +12,7 @@ import {
   runLinear,
   type SiteHook,
 } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
 import lora, { type LoraHandle } from '@peftkit/lora';
 
 // GPT-2 stores its linears as Conv1D ([in, out]). Until a GPT-2 model exists, a hand-built graph with GPT-2 module

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type AdapterManager, BertModel, createKernel, decodeAdapter, encodeAdapter, Gpt2Model, isPeftkitError, Rng } from '@peftkit/core';
-import { maxAbsDiff, perturb, tinyBatch } from '@peftkit/core/testing';
+import { type AdapterManager, decodeAdapter, encodeAdapter, isPeftkitError, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { BertModel, Gpt2Model } from '@peftkit/models';
+import { maxAbsDiff, perturb, tinyBatch } from '@peftkit/testing';
 import lora, { type LoraHandle } from '@peftkit/lora';
 
 // LoRA on the GPT-2 (Conv1D, tied head) and BERT (sequence classification) graphs with random weights.

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, isPeftkitError, LlamaModel, type ModelGraph, Rng } from '@peftkit/core';
-import { createTinyLlama, TINY_LLAMA_CONFIG } from '@peftkit/core/testing';
+import { isPeftkitError, type ModelGraph, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { LlamaModel } from '@peftkit/models';
+import { createTinyLlama, TINY_LLAMA_CONFIG } from '@peftkit/testing';
 import lora, { type LoraHandle, patternKey } from '@peftkit/lora';
 
 // Which modules a LoRA config adapts, and with which rank and alpha — PEFT's matching rules on HF module names.

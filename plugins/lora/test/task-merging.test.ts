@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, isPeftkitError, Rng } from '@peftkit/core';
-import { createTinyLlama, perturb } from '@peftkit/core/testing';
+import { isPeftkitError, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { createTinyLlama, perturb } from '@peftkit/testing';
 import lora, { addWeightedAdapter, magnitudePrune, mergeTaskTensors, randomPrune } from '@peftkit/lora';
 
 // PEFT's task-vector merges (ties, dare_linear, dare_ties, magnitude_prune) on hand-worked examples, and through

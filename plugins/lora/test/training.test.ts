@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, Rng } from '@peftkit/core';
-import { createTinyLlama, maxParameterDiff, snapshotParameters, tinyBatch } from '@peftkit/core/testing';
+import { Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { createTinyLlama, maxParameterDiff, snapshotParameters, tinyBatch } from '@peftkit/testing';
 import lora, { trainableParameterReport } from '@peftkit/lora';
 
 // A few steps of plain gradient descent on the adapter's variables only: the loss falls, the base stays bit-identical.

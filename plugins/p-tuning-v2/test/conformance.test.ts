@@ -1,4 +1,4 @@
-import { conformanceSuite } from '@peftkit/core/testing';
+import { conformanceSuite } from '@peftkit/testing';
 import pTuningV2 from '@peftkit/p-tuning-v2';
 import prefixTuning from '@peftkit/prefix-tuning';
 

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BertModel, createKernel, decodeAdapter, disposeSaved, encodeAdapter, isPeftkitError, Rng, type SavedAdapter } from '@peftkit/core';
-import { maxAbsDiff, perturb } from '@peftkit/core/testing';
+import { decodeAdapter, disposeSaved, encodeAdapter, isPeftkitError, Rng, type SavedAdapter } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { BertModel } from '@peftkit/models';
+import { maxAbsDiff, perturb } from '@peftkit/testing';
 import pTuningV2 from '@peftkit/p-tuning-v2';
 import prefixTuning, { CHECKPOINT_KEY, type PrefixHandle, saveTrainingCheckpoint } from '@peftkit/prefix-tuning';
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, type LlamaModel } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import type { LlamaModel } from '@peftkit/models';
 import pTuningV2 from '@peftkit/p-tuning-v2';
 import prefixTuning from '@peftkit/prefix-tuning';
-import { generate } from '../../../core/src/generate/generate.ts';
+import { generate } from '@peftkit/models';
 import { loadStories260K } from '../../../test/support/learning.ts';
 
 // Causal-LM generation with P-Tuning v2 deep prompts on stories260K: cached decoding equals recomputation, a mixed

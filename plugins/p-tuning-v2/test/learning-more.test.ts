@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, type LlamaModel, Rng } from '@peftkit/core';
+import { Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import type { LlamaModel } from '@peftkit/models';
 import pTuningV2 from '@peftkit/p-tuning-v2';
 import prefixTuning from '@peftkit/prefix-tuning';
 import { adamSteps, causalLmLoss, classificationLoss, loadStories260K } from '../../../test/support/learning.ts';

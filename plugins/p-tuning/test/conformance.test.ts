@@ -1,4 +1,4 @@
-import { conformanceSuite } from '@peftkit/core/testing';
+import { conformanceSuite } from '@peftkit/testing';
 import pTuning from '@peftkit/p-tuning';
 import promptTuning from '@peftkit/prompt-tuning';
 

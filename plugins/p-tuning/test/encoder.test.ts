@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, type ForwardCall, Rng } from '@peftkit/core';
-import { createTinyLlama } from '@peftkit/core/testing';
+import { type ForwardCall, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { createTinyLlama } from '@peftkit/testing';
 import pTuning, { encodePrompt, encoderParameters, type PromptEncoder, type PTuningHandle, promptEmbeddings } from '@peftkit/p-tuning';
 import promptTuning from '@peftkit/prompt-tuning';
 

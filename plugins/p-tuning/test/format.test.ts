@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, decodeAdapter, encodeAdapter, isPeftkitError, type SavedAdapter } from '@peftkit/core';
-import { createTinyLlama, logits, maxAbsDiff, perturb, tinyBatch } from '@peftkit/core/testing';
+import { decodeAdapter, encodeAdapter, isPeftkitError, type SavedAdapter } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { createTinyLlama, logits, maxAbsDiff, perturb, tinyBatch } from '@peftkit/testing';
 import pTuning, { type PTuningConfig, type PTuningHandle, saveTrainingCheckpoint } from '@peftkit/p-tuning';
 import promptTuning from '@peftkit/prompt-tuning';
 import { safetensorsBytes, values } from '../../prompt-tuning/test/bytes.ts';

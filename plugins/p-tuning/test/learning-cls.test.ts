@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
 import pTuning from '@peftkit/p-tuning';
 import promptTuning from '@peftkit/prompt-tuning';
 import { adamSteps, classificationLoss, loadStories260K } from '../../../test/support/learning.ts';

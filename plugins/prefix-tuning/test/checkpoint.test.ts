@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type AdapterManager, createKernel, decodeAdapter, disposeSaved, encodeAdapter, Rng, type SavedAdapter } from '@peftkit/core';
-import { createTinyLlama, logits, maxAbsDiff, perturb, tinyBatch } from '@peftkit/core/testing';
+import { type AdapterManager, decodeAdapter, disposeSaved, encodeAdapter, Rng, type SavedAdapter } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { createTinyLlama, logits, maxAbsDiff, perturb, tinyBatch } from '@peftkit/testing';
 import prefixTuning, { CHECKPOINT_KEY, type PrefixHandle, saveTrainingCheckpoint } from '@peftkit/prefix-tuning';
 import { adamSteps, causalLmLoss } from '../../../test/support/learning.ts';
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, type LlamaModel } from '@peftkit/core';
-import { perturb } from '@peftkit/core/testing';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import type { LlamaModel } from '@peftkit/models';
+import { perturb } from '@peftkit/testing';
 import prefixTuning from '@peftkit/prefix-tuning';
-import { generate } from '../../../core/src/generate/generate.ts';
+import { generate } from '@peftkit/models';
 import { loadStories260K } from '../../../test/support/learning.ts';
 
 // Generation on the real stories260K (8 query heads, 4 key/value heads): prefixes enter the KV cache on the first

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, type LlamaModel } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import type { LlamaModel } from '@peftkit/models';
 import prefixTuning from '@peftkit/prefix-tuning';
 import { loadStories260K } from '../../../test/support/learning.ts';
 import { trainSpamClassifier } from './learning-data.ts';

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, type LlamaModel, Rng } from '@peftkit/core';
+import { Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import type { LlamaModel } from '@peftkit/models';
 import prefixTuning from '@peftkit/prefix-tuning';
 import { adamSteps, causalLmLoss, loadStories260K } from '../../../test/support/learning.ts';
 import { mobyDickWords, padBatch, qaExample } from './learning-data.ts';

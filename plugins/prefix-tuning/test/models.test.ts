@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, decodeAdapter, disposeSaved, encodeAdapter, Gpt2Model, Rng } from '@peftkit/core';
-import { perturb } from '@peftkit/core/testing';
+import { decodeAdapter, disposeSaved, encodeAdapter, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { Gpt2Model } from '@peftkit/models';
+import { perturb } from '@peftkit/testing';
 import prefixTuning from '@peftkit/prefix-tuning';
 
 // Prefixes on GPT-2 (fused c_attn, learned positions after the prefix, Conv1D weights): per-row selection and PEFT

@@ -1,4 +1,4 @@
-import { conformanceSuite } from '@peftkit/core/testing';
+import { conformanceSuite } from '@peftkit/testing';
 import promptTuning from '@peftkit/prompt-tuning';
 
 // The kit's checks (strict config, merge refused, save → load, mixed batch with different prompt lengths per row,

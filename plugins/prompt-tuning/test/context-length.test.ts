@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, isPeftkitError } from '@peftkit/core';
-import { createTinyLlama, TINY_LLAMA_CONFIG } from '@peftkit/core/testing';
+import { isPeftkitError } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { createTinyLlama, TINY_LLAMA_CONFIG } from '@peftkit/testing';
 import promptTuning from '@peftkit/prompt-tuning';
-import { generate } from '../../../core/src/generate/generate.ts';
+import { generate } from '@peftkit/models';
 
 // Virtual tokens take positions: a request that fits the context alone but not with its adapter's virtual tokens is
 // refused before any decoding, with a coded error that counts them.

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, decodeAdapter, encodeAdapter, isPeftkitError, type LlamaModel } from '@peftkit/core';
-import { createTinyLlama, logits, maxAbsDiff, perturb, tinyBatch } from '@peftkit/core/testing';
+import { decodeAdapter, encodeAdapter, isPeftkitError } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import type { LlamaModel } from '@peftkit/models';
+import { createTinyLlama, logits, maxAbsDiff, perturb, tinyBatch } from '@peftkit/testing';
 import promptTuning, { repeatToLength } from '@peftkit/prompt-tuning';
 import { safetensorsBytes, values } from './bytes.ts';
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, type MethodPlugin } from '@peftkit/core';
-import { createTinyLlama, perturb } from '@peftkit/core/testing';
-import { generate } from '../../../core/src/generate/generate.ts';
+import type { MethodPlugin } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { createTinyLlama, perturb } from '@peftkit/testing';
+import { generate } from '@peftkit/models';
 
 /** A toy tokenizer over the tiny model's 64 ids (prompts are given as ids; decode only has to be deterministic). */
 const tokenizer = {

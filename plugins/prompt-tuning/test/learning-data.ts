@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
-import { BertModel, Rng, type Tf } from '@peftkit/core';
+import { Rng, type Tf } from '@peftkit/core';
+import { BertModel } from '@peftkit/models';
 import { spamAssassin } from '../../../test/support/learning.ts';
 
 /** Shared data for the learning tests of the prompt-learning plugins (real text only). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
 import promptTuning from '@peftkit/prompt-tuning';
 import { adamSteps, causalLmLoss, loadStories260K } from '../../../test/support/learning.ts';
 import { mobyDickSentences, padBatch } from './learning-data.ts';

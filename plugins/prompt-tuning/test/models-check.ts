@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BertModel, createKernel, decodeAdapter, encodeAdapter, Gpt2Model, type MethodPlugin, Rng } from '@peftkit/core';
-import { maxAbsDiff, perturb, tinyBatch } from '@peftkit/core/testing';
+import { decodeAdapter, encodeAdapter, type MethodPlugin, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { BertModel, Gpt2Model } from '@peftkit/models';
+import { maxAbsDiff, perturb, tinyBatch } from '@peftkit/testing';
 
 /** Prompt methods on GPT-2 (learned positions, causal LM and seq-cls) and BERT (encoder, pooled first token). */
 

@@ -3,10 +3,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createKernel, loadModel, saveModel } from '@peftkit/core';
-import { createTinyLlama, logits, maxAbsDiff, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/core/testing';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { loadModel, saveModel } from '@peftkit/models';
+import { createTinyLlama, logits, maxAbsDiff, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/testing';
 import { quantizeModel } from '@peftkit/qlora';
-import { main } from '../../../core/src/cli/main.ts';
+import { main } from 'peftkit';
 
 const kernel = await createKernel({ logger: { warn() {}, info() {} } });
 const tf = kernel.tf;

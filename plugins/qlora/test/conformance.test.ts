@@ -1,4 +1,4 @@
-import { conformanceSuite } from '@peftkit/core/testing';
+import { conformanceSuite } from '@peftkit/testing';
 import lora from '@peftkit/lora';
 import qlora, { quantizeModel } from '@peftkit/qlora';
 

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, Gpt2Model, isPeftkitError, loadModel, Rng, saveModel } from '@peftkit/core';
+import { isPeftkitError, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { Gpt2Model, loadModel, saveModel } from '@peftkit/models';
 import { train } from '@peftkit/core/train';
 import lora from '@peftkit/lora';
 import qlora, { QuantizedLinearBase, quantizedLinearBases, quantizeModel } from '@peftkit/qlora';

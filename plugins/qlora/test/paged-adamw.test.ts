@@ -3,7 +3,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createKernel, Rng } from '@peftkit/core';
+import { Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
 import { AdamW } from '@peftkit/core/train';
 import { PagedAdamW } from '@peftkit/qlora';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel } from '@peftkit/core';
-import { createTinyLlama, tinyBatch } from '@peftkit/core/testing';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { createTinyLlama, tinyBatch } from '@peftkit/testing';
 import { type OptimizerFactory, train } from '@peftkit/core/train';
 import lora from '@peftkit/lora';
 import qlora, { pagedAdamW } from '@peftkit/qlora';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, decodeAdapter, disposeSaved, encodeAdapter, type LinearSite } from '@peftkit/core';
-import { createTinyLlama, logits, maxAbsDiff, perturb, tinyBatch } from '@peftkit/core/testing';
+import { decodeAdapter, disposeSaved, encodeAdapter, type LinearSite } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { createTinyLlama, logits, maxAbsDiff, perturb, tinyBatch } from '@peftkit/testing';
 import lora from '@peftkit/lora';
 import qlora, { QLORA_CONFIG_KEY, QuantizedLinearBase } from '@peftkit/qlora';
 

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createKernel, DenseLinearBase, LlamaModel, Rng } from '@peftkit/core';
-import { createTinyLlama, logits, maxAbsDiff, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/core/testing';
+import { DenseLinearBase, Rng } from '@peftkit/core';
+import { createTestKernel as createKernel } from '@peftkit/testing';
+import { LlamaModel } from '@peftkit/models';
+import { createTinyLlama, logits, maxAbsDiff, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/testing';
 import { dequantize4, QuantizedLinearBase, quantize4, quantizeModel } from '@peftkit/qlora';
 
 const kernel = await createKernel({ logger: { warn() {}, info() {} } });

@@ -1,10 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { type AdapterManager, createKernel, type Kernel, type LoadedModelGraph, loadModel, PeftkitError } from '@peftkit/core';
-import type { CausalLanguageModel } from '../../../core/src/generate/generate.ts';
-import type { Tokenizer } from '../../../core/src/tokenizers/types.ts';
+import { type AdapterManager, type Kernel, PeftkitError } from '@peftkit/core';
+import { type CausalLanguageModel, type LoadedModelGraph, loadModel } from '@peftkit/models';
+import type { Tokenizer } from '@peftkit/core';
 import { AdapterCache, type Lease } from './cache.ts';
-import { loadServerPlugins } from './plugins.ts';
+import { type EngineKernelFactory, engineKernelFactory } from './compose.ts';
 import { Scheduler, type SchedulerOptions } from './scheduler.ts';
 import type {
   AdapterInfo,
@@ -33,8 +33,13 @@ export interface EngineOptions {
   /** Rows of different adapters share one forward when their methods allow it (default true). */
   mixedBatching?: boolean;
   backend?: string;
-  /** Method plugin specifiers (default: every installed first-party plugin). */
+  /** Method plugin specifiers added to those the composition registers (third-party plugins). */
   plugins?: string[];
+  /**
+   * Module URL exporting `createEngineKernel` (see compose.ts): how the worker builds its kernel. Given by the
+   * application (`peftkit` serve); in-process engines may pass the factory to LocalEngine.create instead.
+   */
+  composition?: string;
   task?: 'causal-lm' | 'seq-cls';
   /** Name of the base model in /v1/models (default: the model directory's name). */
   baseModelName?: string;
@@ -82,10 +87,14 @@ export class LocalEngine implements Engine {
     this.#scheduler = parts.model.task === 'causal-lm' ? new Scheduler(parts.model as unknown as CausalLanguageModel, parts.tokenizer, scheduling) : null;
   }
 
-  static async create(options: EngineOptions): Promise<LocalEngine> {
-    const kernel = await createKernel({ ...(options.backend ? { backend: options.backend } : {}), logger: { warn: (m) => console.warn(m), info() {} } });
+  static async create(options: EngineOptions, factory?: EngineKernelFactory): Promise<LocalEngine> {
+    const createKernel = await engineKernelFactory(options.composition, factory);
+    const kernel = await createKernel({
+      ...(options.backend ? { backend: options.backend } : {}),
+      ...(options.plugins ? { plugins: options.plugins } : {}),
+      logger: { warn: (m) => console.warn(m), info() {} },
+    });
     try {
-      await loadServerPlugins(kernel, options.plugins);
       const { model, tokenizer } = await loadModel(kernel.tf, options.modelDir, options.task ? { task: options.task } : {});
       if (tokenizer === null) {
         model.dispose();

@@ -1,12 +1,11 @@
 import type { Kernel, MethodPlugin } from '@peftkit/core';
-import { FIRST_PARTY_PLUGINS } from '../../../core/src/cli/discover.ts';
 import { validatePluginObject } from '@peftkit/core';
 
 /**
  * Registers method plugins for serving. Unlike the CLI loader, a plugin that fails to import (not installed, or
  * broken) is skipped with a warning: the server still serves every method that did load.
  */
-export async function loadServerPlugins(kernel: Kernel, specifiers: readonly string[] = FIRST_PARTY_PLUGINS): Promise<string[]> {
+export async function loadServerPlugins(kernel: Kernel, specifiers: readonly string[]): Promise<string[]> {
   const found: MethodPlugin[] = [];
   for (const specifier of specifiers) {
     try {

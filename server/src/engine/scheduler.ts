@@ -1,7 +1,7 @@
 import { PeftkitError } from '@peftkit/core';
 // BatchGenerator is not re-exported by @peftkit/core's index yet; the server uses it from its module directly.
-import { BatchGenerator, type CausalLanguageModel } from '../../../core/src/generate/generate.ts';
-import type { Tokenizer } from '../../../core/src/tokenizers/types.ts';
+import { BatchGenerator, type CausalLanguageModel } from '@peftkit/models';
+import type { Tokenizer } from '@peftkit/core';
 import type { FinishReason, GenerateHandlers, GenerateOutput, SamplingParams } from './types.ts';
 
 /** A request ready to run: tokenized, its adapter version held by a lease. */

@@ -1,6 +1,6 @@
-import { PeftkitError } from '@peftkit/core';
+import { PeftkitError, type WorkerPort, type WorkerSpawner } from '@peftkit/core';
 import type { EngineOptions } from './local.ts';
-import { type FromWorker, fromErrorData, type Port, type ToWorker } from './worker-protocol.ts';
+import { type FromWorker, fromErrorData, type ToWorker } from './worker-protocol.ts';
 import type {
   AdapterInfo,
   ClassifyJob,
@@ -20,10 +20,6 @@ interface Pending {
   onToken?: GenerateHandlers['onToken'];
 }
 
-interface WorkerLike extends Port {
-  terminate(): unknown;
-}
-
 const EMPTY_STATS: EngineStats = {
   queueDepth: 0,
   running: 0,
@@ -39,64 +35,29 @@ const EMPTY_STATS: EngineStats = {
   numTensors: 0,
 };
 
-/** Starts worker-main.ts with the runtime's worker API: Web Workers on Deno and Bun, worker_threads on Node. */
-async function startWorker(): Promise<WorkerLike> {
-  const url = new URL('./worker-main.ts', import.meta.url);
-  const scope = globalThis as unknown as {
-    Deno?: unknown;
-    Bun?: unknown;
-    Worker?: new (
-      u: URL,
-      o: { type: 'module' },
-    ) => {
-      postMessage(m: unknown): void;
-      addEventListener(t: string, l: (e: { data?: unknown; message?: string }) => void): void;
-      terminate(): void;
-    };
-  };
-  if ((scope.Deno !== undefined || scope.Bun !== undefined) && scope.Worker) {
-    const worker = new scope.Worker(url, { type: 'module' });
-    return {
-      post: (m) => worker.postMessage(m),
-      onMessage: (listener) => {
-        worker.addEventListener('message', (e) => listener(e.data));
-        worker.addEventListener('error', (e) =>
-          listener({ type: 'failed', error: { code: 'PEFTKIT_E_WORKER', message: e.message ?? 'worker error', details: {} } }),
-        );
-      },
-      terminate: () => worker.terminate(),
-    };
-  }
-  const { Worker } = await import('node:worker_threads');
-  const worker = new Worker(new URL('./worker-node.mjs', import.meta.url));
-  worker.unref();
-  return {
-    post: (m) => worker.postMessage(m),
-    onMessage: (listener) => {
-      worker.on('message', listener);
-      worker.on('error', (e: Error) => listener({ type: 'failed', error: { code: 'PEFTKIT_E_WORKER', message: e.message, details: {} } }));
-    },
-    terminate: () => worker.terminate(),
-  };
-}
-
 /**
  * The engine in a worker thread, so tensor work never blocks the HTTP thread. Calls are messages; tokens stream
  * back as messages; `stats()` answers from the latest snapshot the worker pushed, without a round trip.
  */
 export class WorkerEngine implements Engine {
-  readonly #worker: WorkerLike;
+  readonly #worker: WorkerPort;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #stats: EngineStats = EMPTY_STATS;
   #closed: Promise<void> | null = null;
+  /** Set when the worker died: every later call fails fast with it instead of waiting forever. */
+  #dead: PeftkitError | null = null;
 
-  private constructor(worker: WorkerLike) {
+  private constructor(worker: WorkerPort) {
     this.#worker = worker;
   }
 
-  static async create(options: EngineOptions): Promise<WorkerEngine> {
-    const worker = await startWorker();
+  /** Spawns worker-main.ts with the platform's WorkerSpawner; `options.composition` tells the worker how to compose. */
+  static async create(options: EngineOptions, spawner: WorkerSpawner): Promise<WorkerEngine> {
+    if (options.composition === undefined) {
+      throw new PeftkitError('PEFTKIT_E_ENGINE_COMPOSITION', 'a worker engine needs EngineOptions.composition (a module URL exporting createEngineKernel)', {});
+    }
+    const worker = await spawner.spawn(new URL('./worker-main.ts', import.meta.url));
     const engine = new WorkerEngine(worker);
     await new Promise<void>((resolve, reject) => {
       worker.onMessage((raw) => {
@@ -109,6 +70,12 @@ export class WorkerEngine implements Engine {
           engine.#failAll(error);
           reject(error);
         } else engine.#receive(message);
+      });
+      worker.onExit((reason) => {
+        const error = new PeftkitError('PEFTKIT_E_ENGINE_DEAD', `the engine worker stopped: ${reason}`, { reason });
+        engine.#dead = error;
+        engine.#failAll(error);
+        reject(error);
       });
       worker.post({ type: 'init', options });
     }).catch(async (error: unknown) => {
@@ -143,6 +110,7 @@ export class WorkerEngine implements Engine {
 
   #call<T>(method: (ToWorker & { type: 'call' })['method'], args: unknown[], handlers: GenerateHandlers = {}): Promise<T> {
     if (this.#closed && method !== 'close') return Promise.reject(new PeftkitError('PEFTKIT_E_SHUTTING_DOWN', 'the server is shutting down', {}));
+    if (this.#dead) return Promise.reject(this.#dead);
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = { resolve: resolve as (v: unknown) => void, reject };
@@ -186,7 +154,7 @@ export class WorkerEngine implements Engine {
   }
 
   close(): Promise<void> {
-    this.#closed ??= this.#call<void>('close', []).finally(async () => {
+    this.#closed ??= (this.#dead ? Promise.resolve() : this.#call<void>('close', [])).finally(async () => {
       await this.#worker.terminate();
     });
     return this.#closed;

@@ -1,29 +1,20 @@
 /**
  * Worker entry: runs a LocalEngine off the HTTP thread. Started by WorkerEngine with the engine options as its first
- * message. Works as a node:worker_threads worker (Node) and as a module Web Worker (Deno, Bun).
+ * message. Runs as a module Web Worker (Deno, Bun; Node through the adapters' worker bootstrap).
  */
 import { LocalEngine, type EngineOptions } from './local.ts';
 import { type FromWorker, type Port, type ToWorker, toErrorData } from './worker-protocol.ts';
 
-async function parentPort(): Promise<Port> {
+/** The Web Worker globals: native on Deno and Bun, provided on Node by @peftkit/adapters' worker bootstrap. */
+function parentPort(): Port {
   const scope = globalThis as unknown as {
-    postMessage?: (m: unknown) => void;
-    addEventListener?: (t: string, l: (e: { data: unknown }) => void) => void;
-    Deno?: unknown;
-    Bun?: unknown;
+    postMessage(m: unknown): void;
+    addEventListener(t: 'message', l: (e: { data: unknown }) => void): void;
   };
-  if (scope.Deno !== undefined || scope.Bun !== undefined) {
-    return {
-      post: (m) => scope.postMessage?.(m),
-      onMessage: (listener) => scope.addEventListener?.('message', (e) => listener(e.data)),
-    };
-  }
-  const { parentPort: port } = await import('node:worker_threads');
-  if (port === null) throw new Error('worker-main.ts must run as a worker');
-  return { post: (m) => port.postMessage(m), onMessage: (listener) => port.on('message', listener) };
+  return { post: (m) => scope.postMessage(m), onMessage: (listener) => scope.addEventListener('message', (e) => listener(e.data)) };
 }
 
-const port = await parentPort();
+const port = parentPort();
 const send = (message: FromWorker) => port.post(message);
 let engine: LocalEngine | null = null;
 const cancels = new Map<number, AbortController>();

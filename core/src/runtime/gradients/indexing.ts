@@ -1,5 +1,5 @@
 import type { GradConfig, Tensor, Tensor1D } from '@tensorflow/tfjs-core';
-import { PeftkitError } from '../../errors.ts';
+import { PeftkitError } from '@peftkit/io';
 import type { Tf } from '../types.ts';
 import { normAxis, numAttr, savedAt, single, zerosFor } from './util.ts';
 

@@ -1,0 +1,15 @@
+import { PORTS, type Scope } from '@peftkit/core';
+import { detectPlatform } from './runtime/detect.ts';
+import { httpListener } from './runtime/listen.ts';
+import { workerSpawner } from './runtime/workers.ts';
+import { defaultTensorBackends } from './tensor/index.ts';
+
+/** Registers this runtime's platform adapters for core's ports. Called once, by the composition root. */
+export function registerPlatform(scope: Scope): Scope {
+  const platform = detectPlatform();
+  scope.provideValue(PORTS.Platform, platform);
+  scope.provideValue(PORTS.TensorBackends, defaultTensorBackends);
+  scope.provideValue(PORTS.HttpListener, httpListener(platform));
+  scope.provideValue(PORTS.WorkerSpawner, workerSpawner(platform));
+  return scope;
+}

@@ -1,0 +1,195 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { findPluginForConfig } from '@peftkit/core';
+import { isPeftkitError, PeftkitError } from '@peftkit/io';
+import { IO_ERROR_CODES } from '@peftkit/io';
+import { readSafetensorsFile } from '@peftkit/io';
+import { readModelWeights } from '@peftkit/io';
+import { numel, type SafetensorsTensor } from '@peftkit/io';
+import { createKernel } from '@peftkit/core';
+import { parseCommand } from './args.ts';
+import type { Command } from './commands.ts';
+import { loadPlugins } from './discover.ts';
+
+const usage = `Usage: peftkit inspect <dir> [--model <base-dir>] [--json] [--plugin <specifier>]...
+
+Describes a Hugging Face model directory (architecture, sizes, parameter count, tensors by dtype) or a saved
+adapter (method and plugin that reads it, config, parameter count and size; with --model, the share of the
+base model's parameters it trains). Reads only headers and configs: nothing is loaded onto a tensor backend.`;
+
+/** Tensor summary of one safetensors file set. */
+interface TensorStats {
+  tensors: number;
+  parameters: number;
+  bytes: number;
+  dtypes: Record<string, number>;
+}
+
+function stats(tensors: ReadonlyMap<string, SafetensorsTensor>): TensorStats {
+  const out: TensorStats = { tensors: 0, parameters: 0, bytes: 0, dtypes: {} };
+  for (const t of tensors.values()) {
+    const n = numel(t.shape);
+    out.tensors++;
+    out.parameters += n;
+    out.bytes += t.data.byteLength;
+    out.dtypes[t.dtype] = (out.dtypes[t.dtype] ?? 0) + n;
+  }
+  return out;
+}
+
+async function readJsonFile(path: string): Promise<Record<string, unknown> | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') return null;
+    throw error;
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not a JSON object');
+    return value as Record<string, unknown>;
+  } catch (cause) {
+    throw new PeftkitError('PEFTKIT_E_INSPECT', `${path} is not a JSON object`, { path }, { cause });
+  }
+}
+
+async function adapterWeights(dir: string): Promise<{ file: string; tensors: Map<string, SafetensorsTensor> }> {
+  for (const file of ['adapter_model.safetensors', 'adapter.safetensors', 'model.safetensors']) {
+    try {
+      return { file, tensors: (await readSafetensorsFile(join(dir, file))).tensors };
+    } catch (error) {
+      if (!isPeftkitError(error, IO_ERROR_CODES.NOT_FOUND)) throw error;
+    }
+  }
+  throw new PeftkitError('PEFTKIT_E_INSPECT', `no adapter weights in '${dir}'`, { dir });
+}
+
+const fmtBytes = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
+const fmtCount = (n: number): string => n.toLocaleString('en-US');
+
+async function inspectModel(dir: string, config: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const weights = await readModelWeights(dir);
+  const s = stats(weights.tensors);
+  const pick = (...keys: string[]) => keys.map((k) => config[k]).find((v) => v !== undefined) ?? null;
+  return {
+    kind: 'model',
+    dir,
+    modelType: config.model_type ?? null,
+    architectures: config.architectures ?? null,
+    hiddenSize: pick('hidden_size', 'n_embd', 'dim'),
+    layers: pick('num_hidden_layers', 'n_layer'),
+    heads: pick('num_attention_heads', 'n_head'),
+    kvHeads: pick('num_key_value_heads', 'num_attention_heads', 'n_head'),
+    vocabSize: config.vocab_size ?? null,
+    maxPositions: pick('max_position_embeddings', 'n_positions'),
+    tiedEmbeddings: config.tie_word_embeddings ?? null,
+    weights: weights.kind === 'single' ? 'model.safetensors' : `${weights.shards.length} shards`,
+    ...s,
+    tokenizer: (await readJsonFile(join(dir, 'tokenizer_config.json'))) !== null || (await readJsonFile(join(dir, 'tokenizer.json'))) !== null,
+  };
+}
+
+async function inspectAdapter(dir: string, config: Record<string, unknown>, modelDir: string | undefined, plugins: readonly string[]) {
+  const kernel = await createKernel({ backend: 'cpu', logger: { warn() {}, info() {} } });
+  await loadPlugins(kernel, plugins);
+  const plugin = findPluginForConfig(kernel.registry.list(), config);
+  const { file, tensors } = await adapterWeights(dir);
+  const s = stats(tensors);
+  let baseParameters: number | null = null;
+  const base = modelDir ?? (typeof config.base_model_name_or_path === 'string' ? config.base_model_name_or_path : undefined);
+  if (base !== undefined) {
+    try {
+      baseParameters = stats((await readModelWeights(base)).tensors).parameters;
+    } catch (error) {
+      if (modelDir !== undefined) throw error; // only the config's hint may be unreachable
+    }
+  }
+  await kernel.dispose();
+  return {
+    kind: 'adapter',
+    dir,
+    peftType: config.peft_type ?? null,
+    method: plugin ? plugin.meta.name : null,
+    pluginVersion: plugin ? plugin.meta.version : null,
+    savedBy: config.peft_version ?? null,
+    weights: file,
+    ...s,
+    baseParameters,
+    trainablePercent: baseParameters ? (100 * s.parameters) / baseParameters : null,
+    config,
+  };
+}
+
+function render(info: Record<string, unknown>): string {
+  const rows: [string, string][] = [];
+  const add = (label: string, value: unknown) => {
+    if (value !== null && value !== undefined) rows.push([label, typeof value === 'string' ? value : JSON.stringify(value)]);
+  };
+  if (info.kind === 'model') {
+    add('model', info.dir);
+    add('model_type', info.modelType);
+    add('architectures', info.architectures);
+    add('hidden / layers / heads / kv heads', `${info.hiddenSize} / ${info.layers} / ${info.heads} / ${info.kvHeads}`);
+    add('vocabulary / max positions', `${info.vocabSize} / ${info.maxPositions}`);
+    add('tied embeddings', info.tiedEmbeddings);
+  } else {
+    add('adapter', info.dir);
+    add(
+      'method',
+      info.method === null ? `unknown (peft_type ${JSON.stringify(info.peftType)}: no installed plugin reads it)` : `${info.method} ${info.pluginVersion}`,
+    );
+    add('peft_type', info.peftType);
+    add('saved by version', info.savedBy);
+  }
+  add('weights', info.weights);
+  add('tensors', fmtCount(info.tensors as number));
+  add('parameters', fmtCount(info.parameters as number));
+  add('size', fmtBytes(info.bytes as number));
+  add(
+    'by dtype',
+    Object.entries(info.dtypes as Record<string, number>)
+      .map(([d, n]) => `${d} ${fmtCount(n)}`)
+      .join(', '),
+  );
+  if (info.kind === 'adapter') {
+    if (info.baseParameters !== null)
+      add('trainable', `${(info.trainablePercent as number).toFixed(4)}% of ${fmtCount(info.baseParameters as number)} base parameters`);
+    for (const [k, v] of Object.entries(info.config as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) add(`  ${k}`, v);
+  } else add('tokenizer', info.tokenizer ? 'yes' : 'no');
+  const width = Math.max(...rows.map(([l]) => l.length));
+  return rows.map(([l, v]) => `${l.padEnd(width)}  ${v}`).join('\n');
+}
+
+export const inspectCommand: Command = {
+  name: 'inspect',
+  summary: 'describe a model directory or a saved adapter',
+  usage,
+  async run(argv, io) {
+    const { values, positionals } = parseCommand(
+      argv,
+      { model: { type: 'string' }, json: { type: 'boolean' }, plugin: { type: 'string', multiple: true } },
+      'inspect',
+    );
+    if (values.help) {
+      io.out(usage);
+      return 0;
+    }
+    const dir = positionals[0];
+    if (dir === undefined || positionals.length > 1) {
+      throw new PeftkitError('PEFTKIT_E_USAGE', `inspect: expected exactly one <dir> (see 'peftkit inspect --help')`, { command: 'inspect' });
+    }
+    const adapterConfig = await readJsonFile(join(dir, 'adapter_config.json'));
+    const modelConfig = adapterConfig === null ? await readJsonFile(join(dir, 'config.json')) : null;
+    let info: Record<string, unknown>;
+    if (adapterConfig !== null) {
+      info = await inspectAdapter(dir, adapterConfig, values.model as string | undefined, (values.plugin as string[] | undefined) ?? []);
+    } else if (modelConfig !== null) {
+      info = await inspectModel(dir, modelConfig);
+    } else {
+      throw new PeftkitError('PEFTKIT_E_INSPECT', `'${dir}' holds neither adapter_config.json nor config.json`, { dir });
+    }
+    io.out(values.json ? JSON.stringify(info, null, 2) : render(info));
+    return 0;
+  },
+};

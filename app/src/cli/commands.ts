@@ -1,0 +1,28 @@
+import { PLUGIN_API_VERSION } from '@peftkit/core';
+
+export interface CommandIo {
+  /** Writes to stdout; a newline is appended unless `newline` is false. */
+  out(text: string, newline?: boolean): void;
+  err(text: string): void;
+}
+
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  run(argv: readonly string[], io: CommandIo): Promise<number>;
+}
+
+export function helpText(commands: readonly Command[]): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'peftkit — parameter-efficient fine-tuning for TypeScript',
+    '',
+    'Usage: peftkit <command> [options]   (peftkit <command> --help for details)',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    `Plugin API ${PLUGIN_API_VERSION}. Backend: --backend wasm|cpu|tensorflow or PEFTKIT_BACKEND.`,
+  ].join('\n');
+}

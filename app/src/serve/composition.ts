@@ -1,0 +1,17 @@
+/**
+ * The engine's composition, imported by the server's worker by URL (functions cannot be posted to a worker): a
+ * kernel with platform adapters, every installed first-party method plugin and the extra specifiers asked for.
+ */
+import type { Kernel, Logger } from '@peftkit/core';
+import { loadServerPlugins } from '@peftkit/server';
+import { FIRST_PARTY_PLUGINS } from '../cli/discover.ts';
+import { createKernel } from '../compose.ts';
+
+export async function createEngineKernel(options: { backend?: string; plugins?: readonly string[]; logger: Logger }): Promise<Kernel> {
+  const kernel = await createKernel({ ...(options.backend ? { backend: options.backend } : {}), logger: options.logger });
+  await loadServerPlugins(kernel, [...FIRST_PARTY_PLUGINS, ...(options.plugins ?? [])]);
+  return kernel;
+}
+
+/** This module's URL, for EngineOptions.composition. */
+export const ENGINE_COMPOSITION = import.meta.url;

@@ -1,4 +1,0 @@
-/** `@peftkit/core/testing`: the conformance kit and tiny fixtures for method-plugin authors. */
-export { type ConformanceOptions, conformanceSuite } from './conformance.ts';
-export { logits, maxAbsDiff, maxParameterDiff, perturb, snapshotParameters } from './conformance-checks.ts';
-export { createTinyLlama, TINY_LLAMA_CONFIG, tinyBatch } from './tiny-model.ts';

@@ -1,0 +1,262 @@
+import type { Tensor3D } from '@tensorflow/tfjs-core';
+import { PeftkitError } from '@peftkit/io';
+import type { ForwardInput, ForwardOptions } from '@peftkit/core';
+import type { AdapterSelection, PrefixHook, PromptHook } from '@peftkit/core';
+import type { HookTable } from '@peftkit/core';
+import type { KvCache } from '@peftkit/core';
+import type { Tokenizer } from '@peftkit/core';
+import { Rng } from '@peftkit/core';
+import { type SamplingOptions, sampleToken, validateSampling } from './sampling.ts';
+
+/** What generation needs from a model: a causal-LM forward with an optional KV cache. */
+export interface CausalLanguageModel {
+  readonly dims: { readonly vocabSize: number; readonly maxPositions: number };
+  /** Prompt and prefix hooks (ModelGraph's), consulted for the virtual tokens an adapter adds. */
+  readonly prompts?: HookTable<PromptHook>;
+  readonly prefixes?: HookTable<PrefixHook>;
+  forward(input: ForwardInput, options?: ForwardOptions): Tensor3D;
+  createCache(): KvCache;
+}
+
+export interface GenerateOptions extends Partial<SamplingOptions> {
+  maxTokens?: number;
+  stop?: readonly string[];
+  seed?: number;
+  /** Stop a row when it produces the tokenizer's end-of-sequence token (default true). */
+  stopAtEos?: boolean;
+  /** Decode with the KV cache (default) or by re-running the whole sequence each step. */
+  useCache?: boolean;
+}
+
+export interface GenerateRequest {
+  /** Prompt text (BOS added as the tokenizer's config says); or `ids`. */
+  prompt?: string;
+  ids?: readonly number[];
+  /** Adapter for this row; null or absent: the base model. */
+  adapter?: string | null;
+}
+
+export type FinishReason = 'eos' | 'stop' | 'length';
+
+export interface GenerationResult {
+  text: string;
+  ids: number[];
+  logprobs: number[];
+  promptTokens: number;
+  finishReason: FinishReason;
+}
+
+export interface TokenEvent {
+  row: number;
+  id: number;
+  /** Text this token added (may be empty while a multi-byte character is incomplete). */
+  text: string;
+  logprob: number;
+}
+
+interface Row {
+  prompt: number[];
+  generated: number[];
+  logprobs: number[];
+  promptText: string;
+  emitted: string;
+  finish: FinishReason | null;
+}
+
+/** Steps a batch of sequences one token at a time (left-padded prefill, then cached single-token steps). */
+export class BatchGenerator {
+  readonly rows: Row[];
+  readonly #model: CausalLanguageModel;
+  readonly #tokenizer: Tokenizer;
+  readonly #options: Required<Omit<GenerateOptions, 'seed'>>;
+  readonly #selection: AdapterSelection | undefined;
+  readonly #rng: Rng;
+  #cache: KvCache | null = null;
+  #steps = 0;
+
+  constructor(model: CausalLanguageModel, tokenizer: Tokenizer, requests: readonly GenerateRequest[], options: GenerateOptions = {}) {
+    if (requests.length === 0) throw new PeftkitError('PEFTKIT_E_GENERATE_OPTIONS', 'no prompts given', {});
+    this.#model = model;
+    this.#tokenizer = tokenizer;
+    this.#options = {
+      maxTokens: options.maxTokens ?? 64,
+      temperature: options.temperature ?? 1,
+      topK: options.topK ?? 0,
+      topP: options.topP ?? 1,
+      repetitionPenalty: options.repetitionPenalty ?? 1,
+      stop: options.stop ?? [],
+      stopAtEos: options.stopAtEos ?? true,
+      useCache: options.useCache ?? true,
+    };
+    validateSampling(this.#options);
+    if (!Number.isInteger(this.#options.maxTokens) || this.#options.maxTokens < 0) {
+      throw new PeftkitError('PEFTKIT_E_GENERATE_OPTIONS', 'max_tokens must be an integer ≥ 0', { field: 'max_tokens' });
+    }
+    this.#rng = new Rng(options.seed ?? 0);
+    this.rows = requests.map((r) => {
+      const prompt = r.ids ? [...r.ids] : tokenizer.encode(r.prompt ?? '', tokenizer.bosId !== undefined ? { bos: true } : {});
+      if (prompt.length === 0) throw new PeftkitError('PEFTKIT_E_GENERATE_OPTIONS', 'empty prompt and the tokenizer adds no BOS token', {});
+      // virtual tokens of prompt and prefix methods take positions too: refuse up front, not mid-generation
+      const virtual = virtualTokenCount(model, r.adapter ?? null);
+      if (virtual + prompt.length + this.#options.maxTokens > model.dims.maxPositions) {
+        throw new PeftkitError(
+          'PEFTKIT_E_CONTEXT_LENGTH',
+          `prompt (${prompt.length}${virtual > 0 ? ` + ${virtual} virtual tokens` : ''}) + max_tokens (${this.#options.maxTokens}) exceeds the context length ${model.dims.maxPositions}`,
+          { promptTokens: prompt.length, virtualTokens: virtual },
+        );
+      }
+      return {
+        prompt,
+        generated: [],
+        logprobs: [],
+        promptText: tokenizer.decode(prompt),
+        emitted: '',
+        finish: this.#options.maxTokens === 0 ? 'length' : null,
+      };
+    });
+    const adapters = requests.map((r) => r.adapter ?? null);
+    this.#selection = adapters.every((a) => a === null) ? undefined : { perRow: adapters };
+  }
+
+  get done(): boolean {
+    return this.rows.every((r) => r.finish !== null);
+  }
+
+  /** Runs one decoding step for every unfinished row; returns the new tokens. */
+  step(): TokenEvent[] {
+    if (this.done) return [];
+    const logits = this.#nextLogits();
+    const vocab = this.#model.dims.vocabSize;
+    const events: TokenEvent[] = [];
+    this.rows.forEach((row, b) => {
+      if (row.finish !== null) return;
+      const rowLogits = logits.subarray(b * vocab, (b + 1) * vocab);
+      const { id, logprob } = sampleToken(rowLogits, this.#options, this.#rng, [...row.prompt, ...row.generated]);
+      row.generated.push(id);
+      row.logprobs.push(logprob);
+      events.push({ row: b, id, text: this.#advanceText(row, id), logprob });
+    });
+    this.#steps++;
+    if (this.done) this.dispose();
+    return events;
+  }
+
+  #nextLogits(): Float32Array {
+    const padId = this.#tokenizer.padId ?? this.#tokenizer.eosId ?? 0;
+    // Only the last position's logits are sampled from: the head runs on that position alone.
+    const options: ForwardOptions = this.#selection ? { selection: this.#selection, lastPosition: true } : { lastPosition: true };
+    let out: Tensor3D;
+    if (this.#options.useCache && this.#steps > 0 && this.#cache) {
+      // Finished rows keep stepping on their last token (masked out of results) so the batch stays rectangular.
+      const ids = this.rows.map((r) => [r.generated[r.generated.length - 1] ?? padId]);
+      out = this.#model.forward({ ids }, { ...options, cache: this.#cache });
+    } else {
+      const sequences = this.rows.map((r) => [...r.prompt, ...r.generated]);
+      const width = Math.max(...sequences.map((s) => s.length));
+      const ids = sequences.map((s) => [...Array<number>(width - s.length).fill(padId), ...s]);
+      const mask = sequences.map((s) => [...Array<number>(width - s.length).fill(0), ...Array<number>(s.length).fill(1)]);
+      if (this.#options.useCache) this.#cache = this.#model.createCache();
+      out = this.#model.forward({ ids, mask }, this.#cache ? { ...options, cache: this.#cache } : options);
+    }
+    const [batch, seq, vocab] = out.shape;
+    const all = out.dataSync() as Float32Array;
+    const last = new Float32Array(batch * vocab);
+    for (let b = 0; b < batch; b++) last.set(all.subarray((b * seq + seq - 1) * vocab, (b * seq + seq) * vocab), b * vocab);
+    out.dispose();
+    return last;
+  }
+
+  #advanceText(row: Row, id: number): string {
+    const eos = this.#tokenizer.eosId;
+    if (this.#options.stopAtEos && eos !== undefined && id === eos) {
+      row.finish = 'eos';
+      return '';
+    }
+    const full = this.#tokenizer.decode([...row.prompt, ...row.generated]);
+    let text = full.startsWith(row.promptText) ? full.slice(row.promptText.length) : full;
+    for (const stop of this.#options.stop) {
+      const at = stop === '' ? -1 : text.indexOf(stop);
+      if (at !== -1) {
+        text = text.slice(0, at);
+        row.finish = 'stop';
+      }
+    }
+    if (row.finish === null && row.generated.length >= this.#options.maxTokens) row.finish = 'length';
+    // While running, hold back what may still change: a trailing replacement character (the next byte token may
+    // complete it) and a suffix that could be the start of a stop sequence.
+    const stable = row.finish === null ? text.slice(0, text.length - this.#holdback(text)) : text;
+    const delta = stable.startsWith(row.emitted) ? stable.slice(row.emitted.length) : '';
+    if (stable.length > row.emitted.length) row.emitted = stable;
+    return delta;
+  }
+
+  #holdback(text: string): number {
+    let hold = text.endsWith('\uFFFD') ? 1 : 0;
+    for (const stop of this.#options.stop) {
+      for (let n = Math.min(stop.length - 1, text.length); n > hold; n--) {
+        if (text.endsWith(stop.slice(0, n))) {
+          hold = n;
+          break;
+        }
+      }
+    }
+    return hold;
+  }
+
+  results(): GenerationResult[] {
+    return this.rows.map((r) => ({
+      text: r.emitted,
+      ids: r.finish === 'eos' ? r.generated.slice(0, -1) : [...r.generated],
+      logprobs: [...r.logprobs],
+      promptTokens: r.prompt.length,
+      finishReason: r.finish ?? 'length',
+    }));
+  }
+
+  dispose(): void {
+    this.#cache?.dispose();
+    this.#cache = null;
+  }
+}
+
+/** Generates for a batch of prompts (left padding, one adapter per row) and returns when all rows finish. */
+export function generate(
+  model: CausalLanguageModel,
+  tokenizer: Tokenizer,
+  requests: readonly GenerateRequest[],
+  options: GenerateOptions = {},
+): GenerationResult[] {
+  const generator = new BatchGenerator(model, tokenizer, requests, options);
+  try {
+    while (!generator.done) generator.step();
+    return generator.results();
+  } finally {
+    generator.dispose();
+  }
+}
+
+/** Streams the tokens of one prompt as they are produced; the return value is the final result. */
+export async function* streamGenerate(
+  model: CausalLanguageModel,
+  tokenizer: Tokenizer,
+  request: GenerateRequest,
+  options: GenerateOptions = {},
+): AsyncGenerator<TokenEvent, GenerationResult> {
+  const generator = new BatchGenerator(model, tokenizer, [request], options);
+  try {
+    while (!generator.done) {
+      for (const event of generator.step()) yield event;
+      // Let the event loop run between tokens (I/O, cancellation).
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    }
+    return generator.results()[0] as GenerationResult;
+  } finally {
+    generator.dispose();
+  }
+}
+
+/** Positions an adapter's virtual tokens occupy (prompt tokens and prefixes); 0 for the base or other methods. */
+function virtualTokenCount(model: CausalLanguageModel, adapter: string | null): number {
+  if (adapter === null) return 0;
+  return (model.prompts?.get(adapter)?.numVirtualTokens ?? 0) + (model.prefixes?.get(adapter)?.numVirtualTokens ?? 0);
+}
