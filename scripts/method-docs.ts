@@ -2,7 +2,7 @@
 // README between the config-table markers. test/method-docs.test.ts fails when a README is out of date.
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { configTable, withConfigTable } from '../core/src/plugin/config-table.ts';
+import { configTable, withConfigTable } from '@peftkit/core';
 
 export const METHOD_PACKAGES = ['lora', 'qlora', 'bottleneck', 'prompt-tuning', 'p-tuning', 'prefix-tuning', 'p-tuning-v2', 'full'];
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from '@peftkit/core';
-import { configTable, describeType, withConfigTable } from '../core/src/plugin/config-table.ts';
+import { configTable, withConfigTable } from '@peftkit/core';
+import { describeType } from '../core/src/plugin/config-table.ts';
 import { METHOD_PACKAGES, methodReadme } from '../scripts/method-docs.ts';
 
 test('config tables list every field with its type and default', () => {

@@ -59,6 +59,7 @@ test('peftkit train: lora and full on stories260K write adapter, checkpoints, me
     });
     const lora = await run([...base, '--method', 'lora', '--lr', '0.01', '--config', config]);
     assert.equal(lora.code, 0, `exit 0: ${lora.err}`);
+    assert.match(lora.err, /adapter: [\d,]+ trainable, 0 frozen parameters, [\d.]+ (B|KiB|MiB) resident/, 'plugin stats in the summary');
     const files = await readdir(out);
     for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'metrics.jsonl', 'loss.svg', 'report.html', 'checkpoint-2', 'checkpoint-4']) {
       assert.ok(files.includes(f), `${f} in the output directory (got ${files})`);

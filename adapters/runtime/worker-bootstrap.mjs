@@ -2,13 +2,19 @@
 // source (loader hooks of the main thread do not reach workers on Node 20), then imports the worker module.
 import { parentPort, workerData } from 'node:worker_threads';
 
+// Messages that arrive before the module has added its listener (the parent posts right after spawning) are kept
+// and delivered to the first listener, as a Web Worker's queue would.
 const listeners = [];
+const early = [];
 parentPort.on('message', (data) => {
+  if (listeners.length === 0) early.push(data);
   for (const listener of listeners) listener({ data });
 });
 globalThis.postMessage = (message) => parentPort.postMessage(message);
 globalThis.addEventListener = (type, listener) => {
-  if (type === 'message') listeners.push(listener);
+  if (type !== 'message') return;
+  listeners.push(listener);
+  for (const data of early.splice(0)) listener({ data });
 };
 if (workerData.module.endsWith('.ts')) {
   try {

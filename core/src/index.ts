@@ -1,6 +1,9 @@
 /** @peftkit/core public API. Plugins import only from here (and `@peftkit/core/train`). */
 export { z } from 'zod';
+/** Tensor types, so plugins need not derive them from `tf`'s return types. */
+export type { Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
 export { PeftkitError, isPeftkitError } from './errors.ts';
+export { ERROR_CATALOG, errorInfo, registerErrorCodes, type BuiltInErrorCode, type ErrorInfo } from './error-catalog.ts';
 export { createKernel, type Kernel, type KernelOptions } from './kernel.ts';
 export { Scope } from './di/scope.ts';
 export { TOKENS, token, type Token, type KernelSettings } from './di/tokens.ts';
@@ -18,6 +21,10 @@ export {
   PLUGIN_API_VERSION,
   HOOK_NAMES,
   definePlugin,
+  type AdapterStats,
+  type CombineOptions,
+  type CombineSource,
+  type CombineStrategy,
   type ConfigSchema,
   type HookName,
   type Logger,
@@ -35,6 +42,7 @@ export { parseConfig, validatePluginObject } from './plugin/validate.ts';
 export { applyWeightUpdates, type WeightUpdate } from './plugin/merge-helpers.ts';
 export { CONFIG_TABLE_END, CONFIG_TABLE_START, configTable, withConfigTable } from './plugin/config-table.ts';
 export { AdapterManager, assertAdapterName, findPluginForConfig, type AdapterRecord } from './adapter/manager.ts';
+export { defaultAdapterStats, tensorBytes } from './adapter/stats.ts';
 export { decodeAdapter, encodeAdapter, readAdapterDir, writeAdapterDir, sortedJson, disposeSaved } from './adapter/files.ts';
 export type {
   AdapterSelection,
@@ -47,6 +55,10 @@ export type {
   ModelDims,
   ModelGraph,
   ModelTask,
+  NormHook,
+  NormParams,
+  NormSite,
+  NormUpdate,
   PrefixHook,
   PromptHook,
   SelectionGroup,
@@ -57,8 +69,9 @@ export { HookTable } from './model/hooks.ts';
 export { BASE_ADAPTER, applyHooks, resolveSelection, rowAdapters } from './model/selection.ts';
 export { DenseLinearBase, createLinearSite, runLinear } from './model/linear.ts';
 export { SiteGraph, createEmbeddingSite } from './model/site-graph.ts';
+export { createNormSite, runNorm, type NormSiteOptions } from './model/norm.ts';
 export { KvCache } from './model/kv-cache.ts';
-export { lastRealIndex, selectLastPosition, validateInput, type ForwardInput, type ForwardOptions } from './model/forward.ts';
+export { lastRealIndex, selectLastPosition, validateInput, type ForwardInput, type ForwardOptions, type LoadedModelGraph } from './model/forward.ts';
 export * from './model/weights.ts';
 export type { DecodeOptions, EncodeOptions, Tokenizer } from './model/tokenizer.ts';
 export { createTensorRuntime, type TensorRuntime, type TensorRuntimeOptions } from './runtime/runtime.ts';
@@ -75,3 +88,14 @@ export {
   withSeqClsHeads,
 } from './plugin/modules-to-save.ts';
 export { assignSavedTensor } from './plugin/saved-tensors.ts';
+export {
+  fullRegex,
+  isTargeted,
+  layerIndex,
+  matchesEntry,
+  patternKey,
+  type TargetingConfig,
+  targetingFields,
+  targetingIssues,
+} from './plugin/targeting.ts';
+export { dropout, stopGradient } from './plugin/dropout.ts';

@@ -28,7 +28,7 @@ export interface Kernel {
   readonly tf: Tf;
   readonly backend: string;
   readonly registry: PluginRegistry;
-  /** The kernel's DI scope; servers derive a child per request. */
+  /** The kernel's DI scope: a child of the composition root's platform scope (when given). */
   readonly scope: Scope;
   /** Registers a method plugin object (validated). */
   use(plugin: unknown): Kernel;

@@ -1,7 +1,7 @@
 import { readAdapterDir, disposeSaved } from '@peftkit/core';
 import { PeftkitError } from '@peftkit/io';
 import { streamGenerate, type CausalLanguageModel } from '@peftkit/models';
-import { createKernel } from '@peftkit/core';
+import { createKernel } from '../compose.ts';
 import { loadModel } from '@peftkit/models';
 import { numberOption, parseCommand, requireString } from './args.ts';
 import type { Command } from './commands.ts';

@@ -6,16 +6,19 @@ import { IO_ERROR_CODES } from '@peftkit/io';
 import { readSafetensorsFile } from '@peftkit/io';
 import { readModelWeights } from '@peftkit/io';
 import { numel, type SafetensorsTensor } from '@peftkit/io';
-import { createKernel } from '@peftkit/core';
+import { createKernel } from '../compose.ts';
 import { parseCommand } from './args.ts';
 import type { Command } from './commands.ts';
 import { loadPlugins } from './discover.ts';
+import { adapterStatsOnModel } from './inspect-stats.ts';
+import { formatBytes } from '../report/format.ts';
 
 const usage = `Usage: peftkit inspect <dir> [--model <base-dir>] [--json] [--plugin <specifier>]...
 
 Describes a Hugging Face model directory (architecture, sizes, parameter count, tensors by dtype) or a saved
-adapter (method and plugin that reads it, config, parameter count and size; with --model, the share of the
-base model's parameters it trains). Reads only headers and configs: nothing is loaded onto a tensor backend.`;
+adapter (method and plugin that reads it, config, parameter count and size; with --model, or a reachable
+base_model_name_or_path, its trainable vs frozen parameters as its plugin reports them once loaded on the base
+model, and the share of the base model's parameters it trains). Models: only headers and configs are read.`;
 
 /** Tensor summary of one safetensors file set. */
 interface TensorStats {
@@ -65,7 +68,7 @@ async function adapterWeights(dir: string): Promise<{ file: string; tensors: Map
   throw new PeftkitError('PEFTKIT_E_INSPECT', `no adapter weights in '${dir}'`, { dir });
 }
 
-const fmtBytes = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
+const fmtBytes = formatBytes;
 const fmtCount = (n: number): string => n.toLocaleString('en-US');
 
 async function inspectModel(dir: string, config: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -105,6 +108,16 @@ async function inspectAdapter(dir: string, config: Record<string, unknown>, mode
       if (modelDir !== undefined) throw error; // only the config's hint may be unreachable
     }
   }
+  // Which saved tensors are trained only the plugin knows: ask it with the adapter loaded on the base model.
+  let adapterStats: { trainableParams: number; frozenParams: number; residentBytes: number } | null = null;
+  let statsError: string | null = null;
+  if (plugin && base !== undefined && baseParameters !== null) {
+    try {
+      adapterStats = await adapterStatsOnModel(kernel, dir, base);
+    } catch (error) {
+      statsError = error instanceof Error ? error.message : String(error);
+    }
+  }
   await kernel.dispose();
   return {
     kind: 'adapter',
@@ -115,8 +128,12 @@ async function inspectAdapter(dir: string, config: Record<string, unknown>, mode
     savedBy: config.peft_version ?? null,
     weights: file,
     ...s,
+    trainableParameters: adapterStats?.trainableParams ?? null,
+    frozenParameters: adapterStats?.frozenParams ?? null,
+    residentBytes: adapterStats?.residentBytes ?? null,
+    ...(statsError !== null ? { statsError } : {}),
     baseParameters,
-    trainablePercent: baseParameters ? (100 * s.parameters) / baseParameters : null,
+    trainablePercent: baseParameters && adapterStats ? (100 * adapterStats.trainableParams) / baseParameters : null,
     config,
   };
 }
@@ -153,7 +170,13 @@ function render(info: Record<string, unknown>): string {
       .join(', '),
   );
   if (info.kind === 'adapter') {
-    if (info.baseParameters !== null)
+    add(
+      'trainable / frozen',
+      info.trainableParameters === null
+        ? `unknown (${info.statsError ?? 'needs the base model: --model <base-dir>'})`
+        : `${fmtCount(info.trainableParameters as number)} / ${fmtCount(info.frozenParameters as number)} parameters, ${fmtBytes(info.residentBytes as number)} resident`,
+    );
+    if (info.baseParameters !== null && info.trainablePercent !== null)
       add('trainable', `${(info.trainablePercent as number).toFixed(4)}% of ${fmtCount(info.baseParameters as number)} base parameters`);
     for (const [k, v] of Object.entries(info.config as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) add(`  ${k}`, v);
   } else add('tokenizer', info.tokenizer ? 'yes' : 'no');

@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { disposeSaved, readAdapterDir } from '@peftkit/core';
 import { PeftkitError } from '@peftkit/io';
-import { createKernel } from '@peftkit/core';
+import { createKernel } from '../compose.ts';
 import { loadModel } from '@peftkit/models';
 import { saveModel } from '@peftkit/models';
 import { parseCommand, requireString } from './args.ts';

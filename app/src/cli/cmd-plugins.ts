@@ -1,4 +1,4 @@
-import { createKernel } from '@peftkit/core';
+import { createKernel } from '../compose.ts';
 import { PLUGIN_API_VERSION } from '@peftkit/core';
 import { parseCommand } from './args.ts';
 import type { Command } from './commands.ts';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PeftkitError } from '@peftkit/io';
-import { createKernel } from '@peftkit/core';
+import { createKernel } from '../compose.ts';
 import { loadModel } from '@peftkit/models';
 import { FULL_SIZE, outcomeTable, QUICK_SIZE, runJobs } from '../pipeline/main-job.ts';
 import { startMainJobServer } from '../pipeline/serve.ts';

@@ -5,8 +5,9 @@ import { z } from 'zod';
 import { loadChatTemplate } from '@peftkit/data';
 import { type DataConfigInput, loadDataset } from '@peftkit/data';
 import { PeftkitError } from '@peftkit/io';
-import { createKernel } from '@peftkit/core';
+import { createKernel } from '../compose.ts';
 import { loadModel } from '@peftkit/models';
+import { formatBytes, formatCount } from '../report/format.ts';
 import { MetricsLog, readMetricsLog } from '../report/metrics.ts';
 import { ProgressBar } from '../report/progress.ts';
 import { summarizeRun } from '../report/summary.ts';
@@ -228,17 +229,23 @@ async function runTraining(
     });
     progress.close();
     await metrics.close();
-    const trainable = manager.trainableVariables(ADAPTER).reduce((n, v) => n + v.size, 0);
+    // The plugin's own counts: trainable vs frozen tensors it holds, and their bytes (not the base's).
+    const stats = manager.stats(ADAPTER);
     let total = 0;
     for (const v of model.parameters().values()) total += v.size;
     const summary = summarizeRun(await readMetricsLog(metrics.file), {
       name: out,
       method: run.method,
-      trainableParams: trainable,
+      trainableParams: stats.trainableParams,
+      frozenParams: stats.frozenParams,
+      residentBytes: stats.residentBytes,
       totalParams: total,
       config: { method: manager.get(ADAPTER).config as Record<string, unknown>, training: run.trainingOptions },
     });
     const files = await writeRunReport(out, summary);
+    io.err(
+      `adapter: ${formatCount(stats.trainableParams)} trainable, ${formatCount(stats.frozenParams)} frozen parameters, ${formatBytes(stats.residentBytes)} resident`,
+    );
     io.err(
       result.aborted
         ? `stopped at step ${result.step}/${result.totalSteps}; continue with --resume (last checkpoint: ${result.checkpoints.at(-1) ?? 'none'})`

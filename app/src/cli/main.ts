@@ -1,4 +1,7 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { isPeftkitError } from '@peftkit/io';
+import { errorInfo } from '@peftkit/core';
 import { benchCommand } from './cmd-bench.ts';
 import { convertCommand } from './cmd-convert.ts';
 import { downloadCommand } from './cmd-download.ts';
@@ -29,7 +32,7 @@ const io: CommandIo = {
   err: (text) => void process.stderr.write(`${text}\n`),
 };
 
-/** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 usage error). */
+/** Runs the CLI; returns the exit code (0 ok, else the error catalog's: 1 failure, 2 usage error). */
 export async function main(argv: readonly string[], output: CommandIo = io): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -46,12 +49,24 @@ export async function main(argv: readonly string[], output: CommandIo = io): Pro
   } catch (error) {
     if (isPeftkitError(error)) {
       output.err(`peftkit ${name}: ${error.message}`);
-      return error.code === 'PEFTKIT_E_USAGE' ? 2 : 1;
+      return errorInfo(error.code).exit;
     }
     output.err(`peftkit ${name}: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     return 1;
   }
 }
 
-const isEntry = import.meta.url === `file://${process.argv[1]}` || /peftkit\.mjs$/.test(process.argv[1] ?? '');
-if (isEntry) process.exitCode = await main(process.argv.slice(2));
+/** True when this module is the program (Deno and Bun say so; on Node compare real paths, spaces and links included). */
+function isProgram(): boolean {
+  const flag = (import.meta as ImportMeta & { main?: boolean }).main;
+  if (typeof flag === 'boolean') return flag;
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isProgram()) process.exitCode = await main(process.argv.slice(2));

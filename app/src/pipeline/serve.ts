@@ -1,20 +1,9 @@
-import { PeftkitError } from '@peftkit/io';
 import { SPAM_CHOICES, spamPrompt } from './tasks.ts';
 
 /**
- * The main job's last stage: start @peftkit/server (loaded by dynamic import, so the core never depends on it)
- * with the trained adapters preloaded, and give the user curl commands that exercise each of them.
+ * The main job's last stage: start the server (`peftkit serve`'s wiring) with the trained adapters preloaded, and give
+ * the user curl commands that exercise each of them.
  */
-
-interface ServerModule {
-  startServer(settings: {
-    engine: { modelDir: string; adapterRoot: string; preload: string[]; backend?: string };
-    server: Record<string, unknown>;
-    port: number;
-    host: string;
-    inProcess: boolean;
-  }): Promise<{ url: string; port: number; close(): Promise<void> }>;
-}
 
 export interface MainJobServer {
   readonly url: string;
@@ -49,16 +38,9 @@ export async function startMainJobServer(options: {
   /** Install SIGINT/SIGTERM handlers that close the server (the CLI does; tests do not). */
   handleSignals?: boolean;
 }): Promise<MainJobServer> {
-  let mod: Partial<ServerModule>;
-  try {
-    mod = (await import('@peftkit/server')) as Partial<ServerModule>;
-  } catch (cause) {
-    throw new PeftkitError('PEFTKIT_E_SERVER_MISSING', '@peftkit/server is not installed (npm install at the repository root)', {}, { cause });
-  }
-  if (typeof mod.startServer !== 'function') {
-    throw new PeftkitError('PEFTKIT_E_SERVER_MISSING', '@peftkit/server does not export startServer', {});
-  }
-  const running = await mod.startServer({
+  // Loaded on demand: the server's dependencies (hono) are needed only when the job serves.
+  const { startServer } = await import('../serve/serve.ts');
+  const running = await startServer({
     engine: {
       modelDir: options.modelDir,
       adapterRoot: options.adaptersDir,

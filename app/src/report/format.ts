@@ -35,3 +35,8 @@ export function formatCount(value: number | undefined): string {
 export function formatPercent(value: number | undefined, digits = 1): string {
   return value === undefined || !Number.isFinite(value) ? '–' : `${(value * 100).toFixed(digits)}%`;
 }
+
+/** Bytes as B / KiB / MiB (what inspect and train print). */
+export function formatBytes(n: number): string {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
+}

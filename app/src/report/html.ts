@@ -36,9 +36,11 @@ export function flattenConfig(config: Readonly<Record<string, unknown>>, prefix 
 }
 
 function trainedShare(run: RunSummary): string {
+  // Frozen tensors an adapter holds (e.g. shared random projections) are shown apart: they are not trained.
+  const frozen = run.frozenParams ? ` + ${formatCount(run.frozenParams)} frozen` : '';
   const trainable = formatCount(run.trainableParams);
-  if (run.trainableParams === undefined || run.totalParams === undefined || run.totalParams <= 0) return trainable;
-  return `${trainable} (${formatPercent(run.trainableParams / run.totalParams, 2)})`;
+  if (run.trainableParams === undefined || run.totalParams === undefined || run.totalParams <= 0) return `${trainable}${frozen}`;
+  return `${trainable} (${formatPercent(run.trainableParams / run.totalParams, 2)})${frozen}`;
 }
 
 const perplexity = (e: EvalSnapshot | undefined): number | undefined => e?.perplexity ?? (e?.loss === undefined ? undefined : Math.exp(e.loss));

@@ -14,6 +14,10 @@ export interface RunSummary {
   readonly name: string;
   readonly method: string;
   readonly trainableParams?: number | undefined;
+  /** Non-trainable tensors the adapter holds besides the base (plugin stats); 0 or absent for most methods. */
+  readonly frozenParams?: number | undefined;
+  /** Bytes the adapter's tensors occupy (plugin stats). */
+  readonly residentBytes?: number | undefined;
   readonly totalParams?: number | undefined;
   readonly steps: number;
   readonly seconds: number;
@@ -34,6 +38,8 @@ export interface RunInfo {
   readonly name: string;
   readonly method: string;
   readonly trainableParams?: number | undefined;
+  readonly frozenParams?: number | undefined;
+  readonly residentBytes?: number | undefined;
   readonly totalParams?: number | undefined;
   readonly config?: Readonly<Record<string, unknown>> | undefined;
   /** Overrides the step-0 eval of the log. */
@@ -77,6 +83,8 @@ export function summarizeRun(records: readonly MetricsRecord[], info: RunInfo): 
     name: info.name,
     method: info.method,
     trainableParams: info.trainableParams,
+    frozenParams: info.frozenParams,
+    residentBytes: info.residentBytes,
     totalParams: info.totalParams,
     steps: stepList.at(-1)?.step ?? 0,
     seconds,

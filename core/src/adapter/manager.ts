@@ -3,11 +3,12 @@ import { PeftkitError } from '@peftkit/io';
 import type { ModelGraph } from '../model/graph.ts';
 import { BASE_ADAPTER } from '../model/selection.ts';
 import { callHook } from '../plugin/call-hook.ts';
-import type { Logger, MethodContext, MethodHandle, MethodPlugin, SavedAdapter } from '../plugin/contract.ts';
+import type { AdapterStats, CombineOptions, Logger, MethodContext, MethodHandle, MethodPlugin, SavedAdapter } from '../plugin/contract.ts';
 import type { PluginRegistry } from '../plugin/registry.ts';
 import { parseConfig } from '../plugin/validate.ts';
 import type { Tf } from '../runtime/types.ts';
 import { Rng } from '../util/rng.ts';
+import { defaultAdapterStats } from './stats.ts';
 
 /** Adapter names double as directory names and HTTP model ids: keep them boring. */
 const ADAPTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -132,6 +133,47 @@ export class AdapterManager {
 
   trainableVariables(name: string): readonly Variable[] {
     return this.get(name).handle.trainableVariables;
+  }
+
+  /** Trainable and frozen parameter counts and resident bytes: the plugin's `stats` hook, else the core's default. */
+  stats(name: string): AdapterStats {
+    const r = this.get(name);
+    const hook = r.plugin.stats;
+    if (hook === undefined) return defaultAdapterStats(r.handle);
+    return callHook(r.plugin.meta.name, 'stats', name, () => hook.call(r.plugin, r.ctx, r.handle));
+  }
+
+  /**
+   * Creates adapter `name` from weighted adapters of one method through its plugin's `combine` hook (LoRA's
+   * add_weighted_adapter); PEFTKIT_E_MERGE_UNSUPPORTED when the method has none.
+   */
+  combine(name: string, sources: readonly { adapter: string; weight: number }[], options: CombineOptions): AdapterRecord {
+    this.#assertFree(name);
+    if (sources.length === 0) throw new PeftkitError('PEFTKIT_E_COMBINATION', 'combine needs at least one adapter', { adapter: name });
+    const records = sources.map((s) => this.get(s.adapter));
+    const plugin = (records[0] as AdapterRecord).plugin;
+    const stranger = records.find((r) => r.plugin !== plugin);
+    if (stranger !== undefined) {
+      throw new PeftkitError(
+        'PEFTKIT_E_COMBINATION',
+        `cannot combine adapters of different methods ('${plugin.meta.name}' and '${stranger.plugin.meta.name}')`,
+        { adapter: name, methods: [plugin.meta.name, stranger.plugin.meta.name] },
+      );
+    }
+    const combine = plugin.combine;
+    if (combine === undefined) {
+      throw new PeftkitError('PEFTKIT_E_MERGE_UNSUPPORTED', `method '${plugin.meta.name}' cannot combine adapters (its plugin has no combine hook)`, {
+        adapter: name,
+        method: plugin.meta.name,
+      });
+    }
+    const ctx = this.#context(name, options.seed);
+    const parts = records.map((r, i) => ({ name: r.name, handle: r.handle, config: r.config, weight: (sources[i] as { weight: number }).weight }));
+    const { handle, config } = callHook(plugin.meta.name, 'combine', name, () => combine.call(plugin, ctx, parts, options));
+    const record: AdapterRecord = { name, plugin, config, handle, ctx, merged: false };
+    this.#records.set(name, record);
+    this.#names.add(name);
+    return record;
   }
 
   save(name: string): SavedAdapter {

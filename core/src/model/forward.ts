@@ -1,8 +1,8 @@
-import type { Tensor3D } from '@tensorflow/tfjs-core';
+import type { Tensor2D, Tensor3D } from '@tensorflow/tfjs-core';
 import type { Tf } from '../runtime/types.ts';
 import type { Rng } from '../util/rng.ts';
 import { PeftkitError } from '@peftkit/io';
-import type { AdapterSelection } from './graph.ts';
+import type { AdapterSelection, ModelGraph } from './graph.ts';
 import type { KvCache } from './kv-cache.ts';
 
 /** Token ids of a rectangular batch, with an optional 0/1 attention mask of the same shape (left padding). */
@@ -61,3 +61,10 @@ export function lastRealIndex(mask: readonly (readonly number[])[]): number[] {
     return row.length - 1;
   });
 }
+
+/** A model graph that can run: what training, evaluation and the server need from an architecture. */
+export type LoadedModelGraph = ModelGraph & {
+  forward?(input: ForwardInput, options?: ForwardOptions): Tensor3D;
+  classify(input: ForwardInput, options?: ForwardOptions): Tensor2D;
+  createCache?(): KvCache;
+};

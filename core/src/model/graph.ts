@@ -1,4 +1,4 @@
-import type { Tensor, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
+import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
 import type { Rng } from '../util/rng.ts';
 import type { HookTable } from './hooks.ts';
 
@@ -98,7 +98,46 @@ export interface BlockSite {
   readonly hooks: HookTable<SiteHook>;
 }
 
-export type Site = LinearSite | EmbeddingSite | BlockSite;
+/** The affine parameters of a norm: weight [dim] and, for LayerNorm, bias [dim]. */
+export interface NormParams {
+  readonly weight: Tensor1D;
+  readonly bias: Tensor1D | null;
+}
+
+/**
+ * What a norm hook gives for its adapter's rows: replacement parameters (`replace`) or amounts added to the ones
+ * it was given (`delta`). A field left out keeps the parameter it was given.
+ */
+export interface NormUpdate {
+  readonly mode: 'replace' | 'delta';
+  readonly weight?: Tensor;
+  readonly bias?: Tensor;
+}
+
+/** A hook on a norm site: `current` is the base parameters, or the previous adapter's when adapters are chained. */
+export interface NormHook {
+  params(current: NormParams, call: ForwardCall): NormUpdate;
+}
+
+/**
+ * A LayerNorm or RMSNorm. The model normalises once per call; the selected adapters' hooks only change the affine
+ * parameters of their rows, so norm-tuning methods never touch the base weights outside merge.
+ */
+export interface NormSite {
+  readonly kind: 'norm';
+  readonly name: string;
+  readonly layer: number | null;
+  /** 'rms': x·rsqrt(mean(x²)+eps)·weight; 'layer': (x−mean)·rsqrt(var+eps)·weight + bias. */
+  readonly normKind: 'rms' | 'layer';
+  readonly dim: number;
+  readonly eps: number;
+  readonly weight: Variable;
+  /** Null for RMSNorm. */
+  readonly bias: Variable | null;
+  readonly hooks: HookTable<NormHook>;
+}
+
+export type Site = LinearSite | EmbeddingSite | BlockSite | NormSite;
 
 /** Virtual-token embeddings prepended to the input (prompt tuning, P-Tuning). */
 export interface PromptHook {

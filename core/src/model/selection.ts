@@ -74,10 +74,8 @@ export function applyHooks(tf: Tf, hooks: HookTable<RowHook>, input: Tensor, out
   if (hooks.size === 0 || call.groups.length === 0) return output;
   const chain = (adapters: readonly string[], x: Tensor, y: Tensor3D): Tensor3D => {
     let out = y;
-    for (const name of adapters) {
-      const hook = hooks.get(name);
-      if (hook !== undefined) out = hook.apply(x, out, call);
-    }
+    // `call` tags what a hook throws with its plugin, adapter and site.
+    for (const name of adapters) out = hooks.call(name, 'apply', (hook) => hook.apply(x, out, call)) ?? out;
     return out;
   };
   const first = call.groups[0];

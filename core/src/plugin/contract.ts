@@ -57,6 +57,42 @@ export interface MethodHandle {
   readonly trainableVariables: readonly Variable[];
   /** True while the adapter's delta is folded into the base weights. */
   merged?: boolean;
+  /**
+   * Other tensors the adapter owns and keeps resident but does not train (e.g. VeRA's shared random projections).
+   * Counted as frozen parameters by the core's default `stats`. Never the base model's weights.
+   */
+  readonly frozenTensors?: readonly Tensor[];
+}
+
+/** Sizes of one adapter: what it trains, what else it holds, and the bytes both occupy on the tensor backend. */
+export interface AdapterStats {
+  readonly trainableParams: number;
+  /** Elements of non-trainable tensors the adapter owns (not the base model's, e.g. not QLoRA's packed base). */
+  readonly frozenParams: number;
+  readonly residentBytes: number;
+}
+
+/** Strategies of `combine` (PEFT's add_weighted_adapter names); a plugin refuses those it lacks with a coded error. */
+export type CombineStrategy = 'linear' | 'cat' | 'svd' | 'ties' | 'dare_linear' | 'dare_ties' | 'magnitude_prune';
+
+export interface CombineOptions {
+  readonly strategy: CombineStrategy;
+  /** Share of entries kept by ties / dare_* / magnitude_prune, in (0, 1] (default 1). */
+  readonly density?: number;
+  /** Sign election of ties / dare_ties (default 'total'). */
+  readonly majoritySignMethod?: 'total' | 'frequency';
+  /** Rank of an svd combination (plugin default otherwise). */
+  readonly svdRank?: number;
+  /** Seed of random pruning (dare_*). */
+  readonly seed?: number;
+}
+
+/** One adapter taking part in a combination, with its weight. */
+export interface CombineSource<Cfg, H> {
+  readonly name: string;
+  readonly handle: H;
+  readonly config: Cfg;
+  readonly weight: number;
 }
 
 /** An adapter as persisted: the method's config file object and its tensors (file key → tensor). */
@@ -101,6 +137,13 @@ export interface MethodPlugin<Cfg = unknown, H extends MethodHandle = MethodHand
   recognizes?(config: Readonly<Record<string, unknown>>): boolean;
   /** Detach hooks and free every tensor the adapter owns (unmerging first if needed). */
   dispose(ctx: MethodContext, handle: H): void;
+  /**
+   * Optional: a new adapter (injected on `ctx.model` under `ctx.adapterName`) combining weighted adapters of this
+   * plugin, e.g. LoRA's add_weighted_adapter. Without it the core refuses with PEFTKIT_E_MERGE_UNSUPPORTED.
+   */
+  combine?(ctx: MethodContext, sources: readonly CombineSource<Cfg, H>[], options: CombineOptions): { handle: H; config: Cfg };
+  /** Optional: parameter counts and resident bytes; the core's default counts trainableVariables + frozenTensors. */
+  stats?(ctx: MethodContext, handle: H): AdapterStats;
 }
 
 export interface ConfigSchema<Cfg> {
@@ -115,8 +158,8 @@ export interface ConfigIssue {
 }
 
 /** The hook names of the contract; `Record<HookName, 1>` lets the compiler catch a missing one. */
-export type HookName = 'inject' | 'merge' | 'unmerge' | 'save' | 'load' | 'dispose';
-export const HOOK_NAMES: Record<HookName, 1> = { inject: 1, merge: 1, unmerge: 1, save: 1, load: 1, dispose: 1 };
+export type HookName = 'inject' | 'merge' | 'unmerge' | 'save' | 'load' | 'dispose' | 'combine' | 'stats';
+export const HOOK_NAMES: Record<HookName, 1> = { inject: 1, merge: 1, unmerge: 1, save: 1, load: 1, dispose: 1, combine: 1, stats: 1 };
 
 /** Identity helper giving plugin authors inference on their object literal. */
 export function definePlugin<Cfg, H extends MethodHandle>(plugin: MethodPlugin<Cfg, H>): MethodPlugin<Cfg, H> {

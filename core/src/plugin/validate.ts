@@ -38,6 +38,8 @@ const PluginShape = z.object({
   dispose: fn,
   recognizes: fn.optional(),
   saveCheckpoint: fn.optional(),
+  combine: fn.optional(),
+  stats: fn.optional(),
 });
 
 /** Checks the shape of a plugin object (it may come from an untrusted package) and its core range. */

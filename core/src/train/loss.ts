@@ -1,7 +1,6 @@
 import type { Scalar, Tensor, Tensor2D } from '@tensorflow/tfjs-core';
 import { PeftkitError } from '@peftkit/io';
-import type { ForwardInput, ForwardOptions } from '../model/forward.ts';
-import type { LoadedModelGraph } from '@peftkit/models';
+import type { ForwardInput, ForwardOptions, LoadedModelGraph } from '../model/forward.ts';
 import type { Tf } from '../runtime/types.ts';
 import { weightedCrossEntropySum } from './cross-entropy.ts';
 import { IGNORE_INDEX, type TrainBatch } from './types.ts';

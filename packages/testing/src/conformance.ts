@@ -9,6 +9,7 @@ import type { MethodPlugin } from '@peftkit/core';
 import { parseConfig } from '@peftkit/core';
 import { fill, logits, maxAbsDiff, maxParameterDiff, perturb, roundTrip, snapshotParameters } from './conformance-checks.ts';
 import { createTinyLlama, tinyBatch } from './tiny-model.ts';
+import { type CheckOptions, checkDeleteCleanup, checkGradientFlow, checkSaveAliasing } from './conformance-extra.ts';
 
 export interface ConformanceOptions {
   /** The plugin under test. */
@@ -40,7 +41,8 @@ export interface ConformanceOptions {
 /**
  * Registers the conformance tests every method plugin must pass (node:test, so the same file runs under Node,
  * Deno and Bun): strict config, identity at init, merge ≈ unmerged, unmerge restores, idempotent and safe merge,
- * save → load, coexisting adapters, mixed batches and leak-free dispose.
+ * save → load, coexisting adapters, mixed batches, leak-free dispose, save not aliasing live variables, delete
+ * leaving no hook behind, and gradients reaching every trainable variable.
  */
 export function conformanceSuite(options: ConformanceOptions): void {
   const { plugin, config } = options;
@@ -171,6 +173,22 @@ export function conformanceSuite(options: ConformanceOptions): void {
     assert.ok(maxAbsDiff(la, logits(model, ids, { active: ['a'] })) <= 1e-6, 'deleting b leaves a intact');
     manager.dispose();
     model.dispose();
+  });
+
+  const checkOptions: CheckOptions = {
+    ...(options.task ? { task: options.task } : {}),
+    ...(options.prepareModel ? { prepareModel: options.prepareModel } : {}),
+  };
+  test(`${title}: save returns copies, not the adapter's live variables`, async () => {
+    checkSaveAliasing(await kernel(), plugin, config, checkOptions);
+  });
+
+  test(`${title}: delete leaves no hook on any site`, async () => {
+    checkDeleteCleanup(await kernel(), plugin, config, checkOptions);
+  });
+
+  test(`${title}: every trainable variable gets a finite, non-zero gradient`, async () => {
+    checkGradientFlow(await kernel(), plugin, config, checkOptions);
   });
 
   test(`${title}: dispose leaves tf.memory().numTensors unchanged`, async () => {

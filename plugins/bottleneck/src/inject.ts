@@ -1,5 +1,5 @@
 import { type BlockSite, type MethodContext, type MethodHandle, PeftkitError, type SiteHook } from '@peftkit/core';
-import type { Tensor3D, Variable } from '@tensorflow/tfjs-core';
+import type { Tensor3D, Variable } from '@peftkit/core';
 import { type BottleneckConfig, bottleneckSize, reductionFactorFor } from './config.ts';
 import { type BottleneckLayer, bottleneckForward, createLayer, disposeLayer, layerVariables, type OriginalNorm } from './layer.ts';
 import { isPostNorm } from './naming.ts';

@@ -1,5 +1,5 @@
-import type { BlockSite, ForwardCall, MethodContext, Rng, Tf } from '@peftkit/core';
-import type { Tensor, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
+import { type BlockSite, dropout, type ForwardCall, type MethodContext, type Rng, type Tf } from '@peftkit/core';
+import type { Tensor, Tensor2D, Tensor3D, Variable } from '@peftkit/core';
 import type { BottleneckConfig, NonLinearity } from './config.ts';
 
 /** The pretrained LayerNorm a post-norm model (BERT) applies after the sub-layer; null for pre-norm models. */
@@ -123,15 +123,6 @@ export function activate(tf: Tf, x: Tensor, f: NonLinearity): Tensor {
     case 'leakyrelu':
       return tf.leakyRelu(x, 0.01);
   }
-}
-
-/** Inverted dropout on the adapter output while training; masks come from the call's seeded rng. */
-function dropout(tf: Tf, x: Tensor, p: number, call: ForwardCall): Tensor {
-  if (p <= 0 || !call.training || call.rng === null) return x;
-  const u = call.rng.uniformArray(x.size, 0, 1);
-  const mask = new Float32Array(x.size);
-  for (let i = 0; i < mask.length; i++) mask[i] = (u[i] as number) >= p ? 1 / (1 - p) : 0;
-  return tf.mul(x, tf.tensor(mask, x.shape));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { type MethodContext, PeftkitError, type SavedAdapter } from '@peftkit/core';
-import type { Tensor, Variable } from '@tensorflow/tfjs-core';
+import type { Tensor, Variable } from '@peftkit/core';
 import { type BottleneckConfig, BottleneckConfigSchema } from './config.ts';
 import { type BottleneckHandle, disposeBottleneck, injectBottleneck } from './inject.ts';
 import { adapterModulePath, adapterNamesInKeys, layerTensorNames } from './naming.ts';

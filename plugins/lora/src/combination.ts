@@ -1,5 +1,15 @@
-import { type AdapterManager, type AdapterRecord, PeftkitError, Rng, type Tf } from '@peftkit/core';
-import type { LoraConfig } from './config.ts';
+import {
+  type AdapterManager,
+  type AdapterRecord,
+  type CombineOptions,
+  type CombineSource,
+  type MethodContext,
+  PeftkitError,
+  Rng,
+  type Tf,
+} from '@peftkit/core';
+import { type LoraConfig, LoraConfigSchema } from './config.ts';
+import { disposeHandle, injectLora } from './inject.ts';
 import { lowRankSvd } from './svd.ts';
 import { type MajoritySignMethod, mergeTaskTensors, type TaskMergeMethod, type TaskMergeOptions } from './task-merging.ts';
 import type { LoraHandle, LoraLayer, Tensor2D } from './types.ts';
@@ -29,15 +39,15 @@ export interface WeightedAdapterOptions {
 }
 
 const TASK_METHODS: readonly string[] = ['ties', 'dare_linear', 'dare_ties', 'magnitude_prune'];
+const STRATEGIES: readonly string[] = ['linear', 'cat', 'svd', ...TASK_METHODS];
 
 const fail = (message: string, details: Record<string, unknown> = {}): never => {
   throw new PeftkitError('PEFTKIT_E_COMBINATION', message, details);
 };
 
-function loraSource(manager: AdapterManager, name: string): LoraHandle {
-  const record = manager.get(name);
-  const handle = record.handle as Partial<LoraHandle>;
-  if (record.plugin.meta.peftType !== 'LORA' || !Array.isArray(handle.layers) || !Array.isArray(handle.modules))
+function loraSource(name: string, source: unknown): LoraHandle {
+  const handle = source as Partial<LoraHandle>;
+  if (!Array.isArray(handle.layers) || !Array.isArray(handle.modules) || !Array.isArray(handle.biases))
     fail(`adapter '${name}' is not a LoRA adapter`, { adapter: name });
   const lora = handle as LoraHandle;
   if (lora.config.use_dora) fail(`adapter '${name}' uses DoRA, which weighted combination does not support`, { adapter: name });
@@ -120,42 +130,64 @@ function combineSite(
   return [tf.tensor2d(a, [svdRank, n]), tf.tensor2d(b, [m, svdRank])];
 }
 
-/** Creates adapter `name` on the manager from weighted LoRA adapters and returns its record. */
+/** Creates adapter `name` on the manager from weighted LoRA adapters (through the plugin's `combine` hook). */
 export function addWeightedAdapter(manager: AdapterManager, options: WeightedAdapterOptions): AdapterRecord {
   const { adapters, weights, name } = options;
   if (adapters.length === 0 || adapters.length !== weights.length) fail('adapters and weights must be non-empty lists of the same length');
+  // QLoRA shares LoRA's peft_type but not its handle: refuse it here with LoRA's own message.
+  for (const a of adapters) loraSource(a, manager.get(a).handle);
+  const { combination, svdRank, density, majoritySignMethod, seed } = options;
+  return manager.combine(
+    name,
+    adapters.map((adapter, i) => ({ adapter, weight: weights[i] as number })),
+    {
+      strategy: combination,
+      ...(svdRank !== undefined ? { svdRank } : {}),
+      ...(density !== undefined ? { density } : {}),
+      ...(majoritySignMethod !== undefined ? { majoritySignMethod } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+    },
+  );
+}
+
+/** LoRA's `combine` hook: the weighted combination of `sources`, injected as adapter `ctx.adapterName`. */
+export function combineLora(
+  ctx: MethodContext,
+  sources: readonly CombineSource<LoraConfig, LoraHandle>[],
+  options: CombineOptions,
+): { handle: LoraHandle; config: LoraConfig } {
+  const weights = sources.map((s) => s.weight);
+  if (sources.length === 0) fail('combine needs at least one adapter');
   if (weights.some((w) => !Number.isFinite(w))) fail('weights must be finite numbers');
-  const sources = adapters.map((a) => loraSource(manager, a));
+  if (!STRATEGIES.includes(options.strategy)) fail(`unknown combination '${options.strategy}' (LoRA supports ${STRATEGIES.join(', ')})`);
+  const handles = sources.map((s) => loraSource(s.name, s.handle));
   // With one source every combination is the linear one (as in PEFT).
-  const combination = adapters.length === 1 ? 'linear' : options.combination;
-  const svdRank = options.svdRank ?? Math.max(...sources.flatMap((h) => h.layers.map((l) => l.r)));
+  const combination = sources.length === 1 ? 'linear' : options.strategy;
+  const svdRank = options.svdRank ?? Math.max(...handles.flatMap((h) => h.layers.map((l) => l.r)));
   if (!Number.isInteger(svdRank) || svdRank < 1) fail(`svdRank must be a positive integer, got ${svdRank}`);
   const density = options.density ?? 1;
-  if (TASK_METHODS.includes(options.combination) && !(density > 0 && density <= 1)) fail(`density must be in (0, 1], got ${options.density}`);
+  if (TASK_METHODS.includes(options.strategy) && !(density > 0 && density <= 1)) fail(`density must be in (0, 1], got ${options.density}`);
   const task: TaskMergeOptions = { density, majoritySignMethod: options.majoritySignMethod ?? 'total', rng: new Rng(options.seed ?? 0) };
 
   const bySite = new Map<string, Part[]>();
-  sources.forEach((h, i) => {
+  handles.forEach((h, i) => {
     for (const layer of h.layers) {
       const parts = bySite.get(layer.site.name) ?? bySite.set(layer.site.name, []).get(layer.site.name)!;
       parts.push({ layer, weight: weights[i] as number });
     }
   });
   const moduleSources = new Map<string, LoraHandle['modules'][number]>();
-  for (const h of sources) {
+  for (const h of handles) {
     for (const m of h.modules) {
       if (moduleSources.has(m.site.name))
         fail(`more than one adapter saves '${m.site.name}' (modules_to_save); they cannot be combined`, { site: m.site.name });
       moduleSources.set(m.site.name, m);
     }
   }
-
-  const { ctx, plugin } = manager.get(adapters[0] as string);
-  const tf = ctx.tf;
   const combined = new Map<string, [Tensor2D, Tensor2D]>();
   try {
-    for (const [site, parts] of bySite) combined.set(site, combineSite(tf, parts, combination, svdRank, task));
-    return createCombined(manager, plugin.meta.name, sources, name, combined, moduleSources);
+    for (const [site, parts] of bySite) combined.set(site, combineSite(ctx.tf, parts, combination, svdRank, task));
+    return injectCombined(ctx, handles, combined, moduleSources);
   } finally {
     for (const [a, b] of combined.values()) {
       a.dispose();
@@ -164,22 +196,20 @@ export function addWeightedAdapter(manager: AdapterManager, options: WeightedAda
   }
 }
 
-/** Registers the new adapter with exact names, per-site ranks and scaling 1, then writes the combined factors in. */
-function createCombined(
-  manager: AdapterManager,
-  plugin: string,
+/** Injects the new adapter with exact names, per-site ranks and scaling 1, then writes the combined factors in. */
+function injectCombined(
+  ctx: MethodContext,
   sources: readonly LoraHandle[],
-  name: string,
   combined: ReadonlyMap<string, [Tensor2D, Tensor2D]>,
   moduleSources: ReadonlyMap<string, LoraHandle['modules'][number]>,
-): AdapterRecord {
+): { handle: LoraHandle; config: LoraConfig } {
   const first = (sources[0] as LoraHandle).config;
   const ranks = [...combined].map(([site, [a]]) => [site, a.shape[0]] as const);
   const r = (ranks[0] as readonly [string, number])[1];
   const pattern: Record<string, number> = {};
   for (const [site, rank] of ranks) if (rank !== r) pattern[escapeRegex(site)] = rank;
   const modules = [...new Set(sources.flatMap((h) => h.config.modules_to_save ?? []))];
-  const config: LoraConfig = {
+  const config = LoraConfigSchema.parse({
     ...first,
     r,
     lora_alpha: r,
@@ -195,10 +225,9 @@ function createCombined(
     use_dora: false,
     modules_to_save: modules.length > 0 ? modules : null,
     inference_mode: false,
-  };
-  const record = manager.create(name, plugin, config);
+  });
+  const handle = injectLora(ctx, config);
   try {
-    const handle = record.handle as LoraHandle;
     for (const layer of handle.layers) {
       const factors = combined.get(layer.site.name);
       if (factors === undefined || factors[0].shape[0] !== layer.r) fail(`internal: no combined factors of rank ${layer.r} for '${layer.site.name}'`);
@@ -212,8 +241,8 @@ function createCombined(
       if (module.bias && source.bias) module.bias.assign(source.bias);
     }
   } catch (error) {
-    manager.delete(name);
+    disposeHandle(ctx, handle);
     throw error;
   }
-  return record;
+  return { handle, config };
 }

@@ -1,9 +1,7 @@
-import { z } from '@peftkit/core';
+import { targetingFields, targetingIssues, z } from '@peftkit/core';
 
 /** PEFT task types (`TaskType`); the plugin only changes behaviour for SEQ_CLS (classifier heads become trainable). */
 const TASK_TYPES = ['CAUSAL_LM', 'SEQ_CLS', 'SEQ_2_SEQ_LM', 'TOKEN_CLS', 'QUESTION_ANS', 'FEATURE_EXTRACTION'] as const;
-
-const names = z.union([z.array(z.string().min(1)), z.string().min(1)]);
 
 /**
  * PEFT's `LoraConfig`, restricted to the fields that change the math here, with PEFT's names and defaults.
@@ -18,17 +16,8 @@ export const LoraConfigSchema = z
     /** Module-name regex (matched as `(.*\.)?(key)$`) → rank. */
     rank_pattern: z.record(z.string().min(1), z.number().int().positive()).default({}),
     alpha_pattern: z.record(z.string().min(1), z.number().positive()).default({}),
-    /** List: exact name or suffix after a dot; string: full regex match or `all-linear`; null: per-architecture default. */
-    target_modules: names.nullable().default(null),
-    exclude_modules: names.nullable().default(null),
-    layers_to_transform: z
-      .union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative())])
-      .nullable()
-      .default(null),
-    layers_pattern: z
-      .union([z.string().min(1), z.array(z.string().min(1))])
-      .nullable()
-      .default(null),
+    /** target_modules list: exact name or suffix after a dot; string: full regex or `all-linear`; null: per-arch default. */
+    ...targetingFields,
     fan_in_fan_out: z.boolean().default(false),
     bias: z.enum(['none', 'all', 'lora_only']).default('none'),
     init_lora_weights: z.union([z.boolean(), z.literal('gaussian')]).default(true),
@@ -41,16 +30,7 @@ export const LoraConfigSchema = z
   })
   .superRefine((c, ctx) => {
     // Same restrictions as LoraConfig.__post_init__.
-    if (typeof c.target_modules === 'string' && (c.layers_to_transform !== null || c.layers_pattern !== null)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['layers_to_transform'],
-        message: 'layers_to_transform / layers_pattern cannot be used when target_modules is a string',
-      });
-    }
-    if (c.layers_pattern !== null && c.layers_to_transform === null) {
-      ctx.addIssue({ code: 'custom', path: ['layers_pattern'], message: 'layers_pattern requires layers_to_transform' });
-    }
+    for (const issue of targetingIssues(c)) ctx.addIssue({ code: 'custom', ...issue });
   });
 
 export type LoraConfig = z.infer<typeof LoraConfigSchema>;

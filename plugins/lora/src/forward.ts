@@ -1,4 +1,4 @@
-import type { ForwardCall, Tf } from '@peftkit/core';
+import { dropout, type ForwardCall, stopGradient, type Tf } from '@peftkit/core';
 import type { BiasCopy, EmbeddingLora, LinearLora, SavedModule, Tensor, Tensor2D, Tensor3D } from './types.ts';
 
 /**
@@ -6,27 +6,8 @@ import type { BiasCopy, EmbeddingLora, LinearLora, SavedModule, Tensor, Tensor2D
  * rows selected for this adapter.
  */
 
-/** Inverted dropout on the LoRA input while training; masks come from the call's seeded rng, so runs repeat exactly. */
-export function dropout(tf: Tf, x: Tensor3D, p: number, call: ForwardCall): Tensor3D {
-  if (p <= 0 || !call.training || call.rng === null) return x;
-  const u = call.rng.uniformArray(x.size, 0, 1);
-  const keep = 1 / (1 - p);
-  const mask = new Float32Array(x.size);
-  for (let i = 0; i < mask.length; i++) mask[i] = (u[i] as number) >= p ? keep : 0;
-  return tf.mul(x, tf.tensor(mask, x.shape)) as Tensor3D;
-}
-
 const rows = (tf: Tf, x: Tensor3D): Tensor2D => tf.reshape(x, [x.shape[0] * x.shape[1], x.shape[2]]) as Tensor2D;
 const back = (tf: Tf, y: Tensor, like: Tensor3D): Tensor3D => tf.reshape(y, [like.shape[0], like.shape[1], -1]) as Tensor3D;
-
-/** A value in the forward pass that gradients must not flow through (PEFT detaches DoRA's weight norm). */
-function stopGradient(tf: Tf, x: Tensor): Tensor {
-  const detach = tf.customGrad((...inputs) => {
-    const t = inputs[0] as Tensor;
-    return { value: tf.clone(t), gradFunc: () => tf.zerosLike(t) };
-  });
-  return detach(x);
-}
 
 /** ‖W + s·B·A‖ over the input dimension, one value per output row. */
 export function doraWeightNorm(tf: Tf, weight: Tensor2D, layer: LinearLora): Tensor {

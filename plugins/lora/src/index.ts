@@ -8,6 +8,7 @@ import { disposeHandle, injectLora } from './inject.ts';
 import { mergeLora, unmergeLora } from './merge.ts';
 import { loadLora, PLUGIN_VERSION, saveLora } from './persist.ts';
 import type { LoraHandle } from './types.ts';
+import { combineLora } from './combination.ts';
 
 const plugin = definePlugin<LoraConfig, LoraHandle>({
   meta: {
@@ -29,6 +30,7 @@ const plugin = definePlugin<LoraConfig, LoraHandle>({
     unmergeLora(ctx, handle);
     disposeHandle(ctx, handle);
   },
+  combine: combineLora,
 });
 
 export default plugin;

@@ -1,4 +1,4 @@
-import { type EmbeddingSite, type LinearSite, type MethodContext, type ModelGraph, PeftkitError, type Site, type SiteHook } from '@peftkit/core';
+import { type EmbeddingSite, type LinearSite, type MethodContext, type ModelGraph, PeftkitError, type SiteHook } from '@peftkit/core';
 import type { LoraConfig } from './config.ts';
 import { biasSites, createBiasCopy, createSavedModule, effectiveModulesToSave, moduleSites } from './extras.ts';
 import { biasForward, doraWeightNorm, embeddingForward, linearForward, moduleForward } from './forward.ts';
@@ -142,8 +142,8 @@ export function injectLora(ctx: MethodContext, config: LoraConfig): LoraHandle {
 }
 
 function attachHooks(ctx: MethodContext, handle: LoraHandle): void {
-  const parts = new Map<Site, { layer?: LoraLayer; bias?: BiasCopy; module?: SavedModule }>();
-  const part = (site: Site) => parts.get(site) ?? parts.set(site, {}).get(site)!;
+  const parts = new Map<LinearSite | EmbeddingSite, { layer?: LoraLayer; bias?: BiasCopy; module?: SavedModule }>();
+  const part = (site: LinearSite | EmbeddingSite) => parts.get(site) ?? parts.set(site, {}).get(site)!;
   for (const layer of handle.layers) part(layer.site).layer = layer;
   for (const bias of handle.biases) part(bias.site).bias = bias;
   for (const module of handle.modules) part(module.site).module = module;

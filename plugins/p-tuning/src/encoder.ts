@@ -1,4 +1,4 @@
-import type { ForwardCall, Tf } from '@peftkit/core';
+import { dropout, type ForwardCall, type Tf } from '@peftkit/core';
 import type { Tensor, Tensor2D } from '@peftkit/prompt-tuning';
 import type { LinearParams, LstmDirection, PromptEncoder } from './types.ts';
 
@@ -9,15 +9,6 @@ import type { LinearParams, LstmDirection, PromptEncoder } from './types.ts';
 
 function linear(tf: Tf, x: Tensor2D, l: LinearParams): Tensor2D {
   return tf.add(tf.matMul(x, l.weight as Tensor2D, false, true), l.bias) as Tensor2D;
-}
-
-/** Inverted dropout between LSTM layers while training; masks from the call's seeded rng. */
-function dropout(tf: Tf, x: Tensor2D, p: number, call: ForwardCall): Tensor2D {
-  if (p <= 0 || !call.training || call.rng === null) return x;
-  const u = call.rng.uniformArray(x.size, 0, 1);
-  const mask = new Float32Array(x.size);
-  for (let i = 0; i < mask.length; i++) mask[i] = (u[i] as number) >= p ? 1 / (1 - p) : 0;
-  return tf.mul(x, tf.tensor(mask, x.shape)) as Tensor2D;
 }
 
 /** One LSTM direction over x [T, in] (batch of one sequence); returns the hidden states [T, h] in input order. */

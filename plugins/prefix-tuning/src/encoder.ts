@@ -1,4 +1,4 @@
-import type { ForwardCall, MethodContext, Tf } from '@peftkit/core';
+import { dropout, type ForwardCall, type MethodContext, type Tf } from '@peftkit/core';
 import type { PrefixGeometry } from './geometry.ts';
 import type { PrefixEncoder, Tensor2D, Variable } from './types.ts';
 
@@ -51,10 +51,5 @@ export function prefixTable(tf: Tf, encoder: PrefixEncoder): Tensor2D {
 
 /** Inverted dropout on the prefix while training (THUDM P-Tuning v2); masks come from the call's seeded rng. */
 export function prefixDropout(tf: Tf, table: Tensor2D, p: number, call: ForwardCall): Tensor2D {
-  if (p <= 0 || !call.training || call.rng === null) return table;
-  const u = call.rng.uniformArray(table.size, 0, 1);
-  const keep = 1 / (1 - p);
-  const mask = new Float32Array(table.size);
-  for (let i = 0; i < mask.length; i++) mask[i] = (u[i] as number) >= p ? keep : 0;
-  return tf.mul(table, tf.tensor(mask, table.shape)) as Tensor2D;
+  return dropout(tf, table, p, call);
 }

@@ -1,5 +1,4 @@
 import { type AdapterManager, type AdapterRecord, disposeSaved, PeftkitError, readAdapterDir, type Tf } from '@peftkit/core';
-import { addWeightedAdapter } from '@peftkit/lora';
 import { assertPublicName, confinedAdapterDir, isValidAdapterName } from './paths.ts';
 import type { AdapterInfo, LoadAdapterOptions, MergedAdapters } from './types.ts';
 
@@ -47,10 +46,17 @@ export class AdapterCache {
   readonly #options: AdapterCacheOptions;
   readonly #entries = new Map<string, Entry>();
   readonly #loading = new Map<string, Promise<Entry>>();
+  /**
+   * Names a lazy load found no directory for. An unknown `model` in every request would otherwise cost a disk
+   * probe each time; forgotten when adapters are loaded, replaced or unloaded, or when the root is listed again.
+   */
+  readonly #missing = new Set<string>();
   #nextVersion = 1;
   #clock = 0;
   swaps = 0;
   evictions = 0;
+  /** Lazy loads that went to disk (the negative cache keeps repeated unknown names off it). */
+  diskProbes = 0;
 
   constructor(manager: AdapterManager, tf: Tf, options: AdapterCacheOptions) {
     this.#manager = manager;
@@ -105,11 +111,14 @@ export class AdapterCache {
     }
     const pending = this.#loading.get(name);
     if (pending) return pending;
+    if (this.#missing.has(name)) return Promise.reject(notUnderRoot(name));
+    this.diskProbes++;
     const promise = this.#loadVersion(name, name)
       .then((version) => this.#install(name, version, name, false))
       .catch((error: unknown) => {
         if (error instanceof PeftkitError && error.code === 'PEFTKIT_E_ADAPTER_NOT_FOUND') {
-          throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}' (not loaded, not under the adapter root)`, { adapter: name });
+          this.#missing.add(name);
+          throw notUnderRoot(name);
         }
         throw error;
       })
@@ -132,9 +141,9 @@ export class AdapterCache {
   }
 
   #version(record: AdapterRecord, version: number): Version {
-    const parameters = record.handle.trainableVariables.reduce((n, v) => n + v.size, 0);
-    const bytes = record.handle.trainableVariables.reduce((n, v) => n + v.size * (v.dtype === 'float32' || v.dtype === 'int32' ? 4 : 1), 0);
-    return { internal: record.name, version, record, parameters, bytes, refs: 0, retired: false };
+    // The plugin's stats include frozen tensors the adapter holds (not only its trainable variables): the budget is bytes.
+    const stats = this.#manager.stats(record.name);
+    return { internal: record.name, version, record, parameters: stats.trainableParams, bytes: stats.residentBytes, refs: 0, retired: false };
   }
 
   /** Makes `version` the current one of `name`, retiring what it replaces, then evicts down to the budget. */
@@ -189,6 +198,7 @@ export class AdapterCache {
     // The new version is fully loaded before anything changes: a failed load leaves the old one serving.
     const version = await this.#loadVersion(name, source);
     const entry = this.#install(name, version, source, options.pin ?? false);
+    this.forgetMissing();
     return this.#info(entry);
   }
 
@@ -199,9 +209,18 @@ export class AdapterCache {
     this.swaps++;
     this.#retire(entry.current);
     this.#dropDependents(name);
+    this.forgetMissing();
   }
 
-  /** A LoRA weighted combination of loaded adapters, cached under a name derived from its recipe. */
+  /** Drops the negative probe cache: the next request for any unknown name looks at the disk again. */
+  forgetMissing(): void {
+    this.#missing.clear();
+  }
+
+  /**
+   * A weighted combination of loaded adapters, cached under a name derived from its recipe. Built by the `combine`
+   * hook of the plugin owning the adapters' method (PEFTKIT_E_MERGE_UNSUPPORTED when it has none).
+   */
   async acquireMerged(merged: MergedAdapters): Promise<Lease> {
     const recipe = merged.strategy === 'linear' ? '' : `-d${merged.density ?? 1}-${merged.majoritySignMethod ?? 'total'}`;
     const key = `merged-${merged.strategy}${recipe}-${merged.ids.map((id, i) => `${id}x${merged.weights[i]}`).join('-')}`.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -213,14 +232,15 @@ export class AdapterCache {
       for (const id of merged.ids) leases.push(await this.acquire(id));
       const internal = `${name}.v${this.#nextVersion}`;
       const version = this.#nextVersion++;
-      const record = addWeightedAdapter(this.#manager, {
-        adapters: leases.map((l) => l.internal),
-        weights: merged.weights,
-        name: internal,
-        combination: merged.strategy,
-        ...(merged.density !== undefined ? { density: merged.density } : {}),
-        ...(merged.majoritySignMethod !== undefined ? { majoritySignMethod: merged.majoritySignMethod } : {}),
-      });
+      const record = this.#manager.combine(
+        internal,
+        leases.map((l, i) => ({ adapter: l.internal, weight: merged.weights[i] as number })),
+        {
+          strategy: merged.strategy,
+          ...(merged.density !== undefined ? { density: merged.density } : {}),
+          ...(merged.majoritySignMethod !== undefined ? { majoritySignMethod: merged.majoritySignMethod } : {}),
+        },
+      );
       return this.#lease(this.#install(name, this.#version(record, version), 'merged', false, [...merged.ids]));
     } finally {
       for (const l of leases) l.release();
@@ -261,6 +281,10 @@ export class AdapterCache {
     for (const e of this.#entries.values()) this.#retire(e.current);
     this.#entries.clear();
   }
+}
+
+function notUnderRoot(name: string): PeftkitError {
+  return new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}' (not loaded, not under the adapter root)`, { adapter: name });
 }
 
 function hash(text: string): string {

@@ -17,6 +17,7 @@ import type {
   GenerateJob,
   GenerateOutput,
   LoadAdapterOptions,
+  UnknownAdapter,
 } from './types.ts';
 
 /** Everything an engine needs to start; plain data so it can be posted to a worker. */
@@ -128,6 +129,8 @@ export class LocalEngine implements Engine {
     } catch {
       available = [];
     }
+    // The root was just listed: let names that appeared since be probed again.
+    this.#cache.forgetMissing();
     return { ...this.#parts.info, available };
   }
 
@@ -142,9 +145,16 @@ export class LocalEngine implements Engine {
     if (this.#closed) throw new PeftkitError('PEFTKIT_E_SHUTTING_DOWN', 'the server is shutting down', {});
   }
 
-  async #lease(adapter: string | null, merged: GenerateJob['merged']): Promise<Lease | null> {
+  /** The adapter's lease, or null for the base: also when the name is unknown and the job asks for the base then. */
+  async #lease(adapter: string | null, merged: GenerateJob['merged'], unknown: UnknownAdapter = 'error'): Promise<Lease | null> {
     if (merged) return this.#cache.acquireMerged(merged);
-    return adapter === null ? null : this.#cache.acquire(adapter);
+    if (adapter === null) return null;
+    try {
+      return await this.#cache.acquire(adapter);
+    } catch (error) {
+      if (unknown === 'base' && error instanceof PeftkitError && error.code === 'PEFTKIT_E_ADAPTER_UNKNOWN') return null;
+      throw error;
+    }
   }
 
   generate(job: GenerateJob, handlers: GenerateHandlers = {}): Promise<GenerateOutput> {
@@ -162,7 +172,7 @@ export class LocalEngine implements Engine {
     if (ids.some((id) => !Number.isInteger(id) || id < 0 || id >= vocab)) {
       throw new PeftkitError('PEFTKIT_E_INPUT', `prompt token ids must be integers in [0, ${vocab})`, {});
     }
-    const lease = await this.#lease(job.adapter, job.merged);
+    const lease = await this.#lease(job.adapter, job.merged, job.unknownAdapter);
     try {
       return await scheduler.submit({
         ids,
@@ -185,7 +195,7 @@ export class LocalEngine implements Engine {
   async #classify(job: ClassifyJob): Promise<ClassifyOutput> {
     const { model, tokenizer, kernel } = this.#parts;
     if (model.task !== 'seq-cls') throw new PeftkitError('PEFTKIT_E_MODEL_TASK', 'this model generates text; it has no classification head', {});
-    const lease = job.adapter === null ? null : await this.#cache.acquire(job.adapter);
+    const lease = await this.#lease(job.adapter, undefined, job.unknownAdapter);
     try {
       const tf = kernel.tf;
       const probs: number[][] = [];

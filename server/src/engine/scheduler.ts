@@ -135,7 +135,8 @@ export class Scheduler {
         const generator = new BatchGenerator(
           this.#model,
           this.#tokenizer,
-          members.map((m) => ({ ids: m.job.ids, adapter: m.job.adapter })),
+          // Each row stops at its own max_tokens inside the generator, so its held-back text reaches its last token.
+          members.map((m) => ({ ids: m.job.ids, adapter: m.job.adapter, maxTokens: m.job.params.maxTokens })),
           { ...first, maxTokens: Math.max(...maxTokens) },
         );
         this.#running.push({ generator, members, maxTokens, cancelled: members.map(() => false) });

@@ -31,9 +31,17 @@ export interface GenerateJob {
   addBos?: boolean;
   /** Public adapter name, or null for the base model. */
   adapter: string | null;
+  /** What an adapter name that is neither loaded nor under the adapter root gets (default 'error'). */
+  unknownAdapter?: UnknownAdapter;
   merged?: MergedAdapters;
   params: SamplingParams;
 }
+
+/**
+ * 'base': run the base model (the output's adapterVersion says 'base'); 'error': PEFTKIT_E_ADAPTER_UNKNOWN. The
+ * engine decides in the one call (negative disk probes cached), so a fallback costs no second request.
+ */
+export type UnknownAdapter = 'base' | 'error';
 
 export interface TokenOut {
   id: number;
@@ -56,6 +64,7 @@ export interface GenerateOutput {
 export interface ClassifyJob {
   inputs: string[];
   adapter: string | null;
+  unknownAdapter?: UnknownAdapter;
 }
 
 export interface ClassifyOutput {

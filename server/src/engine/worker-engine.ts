@@ -1,18 +1,7 @@
 import { PeftkitError, type WorkerPort, type WorkerSpawner } from '@peftkit/core';
 import type { EngineOptions } from './local.ts';
-import { type FromWorker, fromErrorData, type ToWorker } from './worker-protocol.ts';
-import type {
-  AdapterInfo,
-  ClassifyJob,
-  ClassifyOutput,
-  Engine,
-  EngineInfo,
-  EngineStats,
-  GenerateHandlers,
-  GenerateJob,
-  GenerateOutput,
-  LoadAdapterOptions,
-} from './types.ts';
+import { ENGINE_METHODS, ENGINE_RPC, type EngineMethod, type FromWorker, fromErrorData, type RpcSpec, type ToWorker } from './worker-protocol.ts';
+import type { Engine, EngineStats, GenerateHandlers } from './types.ts';
 
 interface Pending {
   resolve(value: unknown): void;
@@ -35,10 +24,15 @@ const EMPTY_STATS: EngineStats = {
   numTensors: 0,
 };
 
+/** The proxy methods, one per ENGINE_RPC entry, installed on the prototype by the class's static block. */
+type RemoteMethods = Pick<Engine, EngineMethod>;
+export interface WorkerEngine extends RemoteMethods {}
+
 /**
  * The engine in a worker thread, so tensor work never blocks the HTTP thread. Calls are messages; tokens stream
  * back as messages; `stats()` answers from the latest snapshot the worker pushed, without a round trip.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the merged interface declares the proxies the static block installs.
 export class WorkerEngine implements Engine {
   readonly #worker: WorkerPort;
   readonly #pending = new Map<number, Pending>();
@@ -50,6 +44,30 @@ export class WorkerEngine implements Engine {
 
   private constructor(worker: WorkerPort) {
     this.#worker = worker;
+  }
+
+  // One proxy per RPC method (a new engine method needs no code here); methods written out below (close) win.
+  static {
+    for (const method of ENGINE_METHODS) {
+      if (Object.hasOwn(WorkerEngine.prototype, method)) continue;
+      Object.defineProperty(WorkerEngine.prototype, method, {
+        value(this: WorkerEngine, ...args: unknown[]) {
+          return this.#remote(method, args);
+        },
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+
+  /** Posts a call; a handlers argument stays here (token and cancel messages carry it) and travels as undefined. */
+  #remote(method: EngineMethod, args: unknown[]): Promise<unknown> {
+    const spec: RpcSpec = ENGINE_RPC[method];
+    if (spec.handlers === undefined) return this.#call(method, args);
+    const handlers = (args[spec.handlers] as GenerateHandlers | undefined) ?? {};
+    const wire = [...args];
+    wire[spec.handlers] = undefined;
+    return this.#call(method, wire, handlers);
   }
 
   /** Spawns worker-main.ts with the platform's WorkerSpawner; `options.composition` tells the worker how to compose. */
@@ -108,7 +126,7 @@ export class WorkerEngine implements Engine {
     this.#pending.clear();
   }
 
-  #call<T>(method: (ToWorker & { type: 'call' })['method'], args: unknown[], handlers: GenerateHandlers = {}): Promise<T> {
+  #call<T>(method: EngineMethod, args: unknown[], handlers: GenerateHandlers = {}): Promise<T> {
     if (this.#closed && method !== 'close') return Promise.reject(new PeftkitError('PEFTKIT_E_SHUTTING_DOWN', 'the server is shutting down', {}));
     if (this.#dead) return Promise.reject(this.#dead);
     const id = this.#nextId++;
@@ -121,32 +139,8 @@ export class WorkerEngine implements Engine {
         if (signal.aborted) this.#worker.post({ type: 'cancel', id });
         else signal.addEventListener('abort', () => this.#worker.post({ type: 'cancel', id } satisfies ToWorker), { once: true });
       }
-      this.#worker.post({ type: 'call', id, method, args } satisfies ToWorker);
+      this.#worker.post({ type: 'call', id, method, args } as ToWorker);
     });
-  }
-
-  info(): Promise<EngineInfo> {
-    return this.#call('info', []);
-  }
-
-  generate(job: GenerateJob, handlers: GenerateHandlers = {}): Promise<GenerateOutput> {
-    return this.#call('generate', [job], handlers);
-  }
-
-  classify(job: ClassifyJob): Promise<ClassifyOutput> {
-    return this.#call('classify', [job]);
-  }
-
-  loadAdapter(name: string, options: LoadAdapterOptions = {}): Promise<AdapterInfo> {
-    return this.#call('loadAdapter', [name, options]);
-  }
-
-  unloadAdapter(name: string): Promise<void> {
-    return this.#call('unloadAdapter', [name]);
-  }
-
-  listAdapters(): Promise<AdapterInfo[]> {
-    return this.#call('listAdapters', []);
   }
 
   stats(): EngineStats {

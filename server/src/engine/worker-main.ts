@@ -3,7 +3,8 @@
  * message. Runs as a module Web Worker (Deno, Bun; Node through the adapters' worker bootstrap).
  */
 import { LocalEngine, type EngineOptions } from './local.ts';
-import { type FromWorker, type Port, type ToWorker, toErrorData } from './worker-protocol.ts';
+import type { GenerateHandlers } from './types.ts';
+import { ENGINE_RPC, type FromWorker, type Port, type RpcSpec, type ToWorker, toErrorData } from './worker-protocol.ts';
 
 /** The Web Worker globals: native on Deno and Bun, provided on Node by @peftkit/adapters' worker bootstrap. */
 function parentPort(): Port {
@@ -20,34 +21,25 @@ let engine: LocalEngine | null = null;
 const cancels = new Map<number, AbortController>();
 let statsTimer: ReturnType<typeof setInterval> | null = null;
 
+/**
+ * Calls the LocalEngine method the message names (any method of ENGINE_RPC: no per-method code here). A method
+ * with a handlers parameter gets a cancellable signal and a token sink that posts token messages.
+ */
 async function handle(message: ToWorker & { type: 'call' }, current: LocalEngine): Promise<unknown> {
-  const a = message.args;
-  switch (message.method) {
-    case 'info':
-      return current.info();
-    case 'generate': {
-      const controller = new AbortController();
-      cancels.set(message.id, controller);
-      try {
-        return await current.generate(a[0] as never, {
-          signal: controller.signal,
-          onToken: (token) => send({ type: 'token', id: message.id, token }),
-        });
-      } finally {
-        cancels.delete(message.id);
-      }
-    }
-    case 'classify':
-      return current.classify(a[0] as never);
-    case 'loadAdapter':
-      return current.loadAdapter(a[0] as string, a[1] as never);
-    case 'unloadAdapter':
-      return current.unloadAdapter(a[0] as string);
-    case 'listAdapters':
-      return current.listAdapters();
-    case 'close':
-      if (statsTimer) clearInterval(statsTimer);
-      return current.close();
+  if (!Object.hasOwn(ENGINE_RPC, message.method)) throw new Error(`not an engine method: ${String(message.method)}`);
+  const spec: RpcSpec = ENGINE_RPC[message.method];
+  const method = current[message.method] as (...args: unknown[]) => Promise<unknown>;
+  const args: unknown[] = [...message.args];
+  if (message.method === 'close' && statsTimer) clearInterval(statsTimer);
+  if (spec.handlers === undefined) return method.apply(current, args);
+  const controller = new AbortController();
+  cancels.set(message.id, controller);
+  const handlers: GenerateHandlers = { signal: controller.signal, onToken: (token) => send({ type: 'token', id: message.id, token }) };
+  args[spec.handlers] = handlers;
+  try {
+    return await method.apply(current, args);
+  } finally {
+    cancels.delete(message.id);
   }
 }
 

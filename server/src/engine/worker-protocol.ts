@@ -1,10 +1,40 @@
 import { PeftkitError } from '@peftkit/core';
-import type { EngineStats, ErrorData, TokenOut } from './types.ts';
+import type { Engine, EngineStats, ErrorData, GenerateHandlers, TokenOut } from './types.ts';
+
+/** Engine methods that return a promise: the ones that cross the worker boundary (`stats()` is answered locally). */
+export type EngineMethod = { [K in keyof Engine]: Engine[K] extends (...args: never[]) => Promise<unknown> ? K : never }[keyof Engine];
+
+/**
+ * How a method travels. `handlers`: the index of its GenerateHandlers parameter — functions and an AbortSignal,
+ * which cannot be posted: the proxy keeps them and turns them into token / cancel messages instead.
+ */
+export interface RpcSpec {
+  readonly handlers?: number;
+}
+
+/**
+ * The one RPC definition: the worker's dispatcher and WorkerEngine's proxy methods are derived from it, so a new
+ * engine method is added to the Engine interface and here (the `satisfies` fails to compile until it is).
+ */
+export const ENGINE_RPC = {
+  info: {},
+  generate: { handlers: 1 },
+  classify: {},
+  loadAdapter: {},
+  unloadAdapter: {},
+  listAdapters: {},
+  close: {},
+} as const satisfies { readonly [K in EngineMethod]: RpcSpec };
+
+export const ENGINE_METHODS = Object.keys(ENGINE_RPC) as EngineMethod[];
+
+/** The arguments of a method as posted: a handlers parameter travels as undefined. */
+export type WireArgs<K extends EngineMethod> = {
+  [I in keyof Parameters<Engine[K]>]: Parameters<Engine[K]>[I] extends GenerateHandlers | undefined ? undefined : Parameters<Engine[K]>[I];
+};
 
 /** Messages between the HTTP thread and the engine worker (structured-clone data only). */
-export type ToWorker =
-  | { type: 'call'; id: number; method: 'info' | 'generate' | 'classify' | 'loadAdapter' | 'unloadAdapter' | 'listAdapters' | 'close'; args: unknown[] }
-  | { type: 'cancel'; id: number };
+export type ToWorker = { [K in EngineMethod]: { type: 'call'; id: number; method: K; args: WireArgs<K> } }[EngineMethod] | { type: 'cancel'; id: number };
 
 export type FromWorker =
   | { type: 'ready'; stats: EngineStats }

@@ -10,14 +10,8 @@ export function registerClassify(app: Hono, ctx: ServerContext): void {
     const info = await ctx.info();
     const inputs = typeof body.input === 'string' ? [body.input] : body.input;
     const adapter = ctx.adapterFor(body.model, info.baseModel);
-    let out: Awaited<ReturnType<typeof ctx.engine.classify>>;
-    try {
-      out = await ctx.engine.classify({ inputs, adapter });
-    } catch (error) {
-      const unknown = (error as { code?: string }).code === 'PEFTKIT_E_ADAPTER_UNKNOWN';
-      if (!unknown || adapter === null || ctx.options.unknownModel === '404') throw error;
-      out = await ctx.engine.classify({ inputs, adapter: null });
-    }
+    // The engine decides known / loadable / unknown (→ base or 404) in this one call.
+    const out = await ctx.engine.classify({ inputs, adapter, unknownAdapter: ctx.unknownAdapter });
     c.header('x-peftkit-adapter-version', out.adapterVersion);
     return c.json({
       id: `classify-${Date.now().toString(36)}`,

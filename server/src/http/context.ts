@@ -1,5 +1,5 @@
 import { PeftkitError } from '@peftkit/core';
-import type { Engine, EngineInfo, GenerateHandlers, GenerateJob, GenerateOutput } from '../engine/types.ts';
+import type { Engine, EngineInfo, GenerateHandlers, GenerateJob, GenerateOutput, UnknownAdapter } from '../engine/types.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface ServerOptions {
@@ -23,6 +23,8 @@ export interface ServerContext {
   info(): Promise<EngineInfo>;
   /** `model` field → adapter name (null = base). URL-like and empty names mean the base. */
   adapterFor(model: string | null | undefined, base: string): string | null;
+  /** What an unknown adapter gets in the engine, from `unknownModel`. */
+  readonly unknownAdapter: UnknownAdapter;
   /** Runs a generation with the deadline and the client's abort signal; unknown adapters fall back to the base. */
   generate(job: GenerateJob, handlers: GenerateHandlers): Promise<GenerateOutput>;
 }
@@ -41,6 +43,7 @@ export function createContext(engine: Engine, options: ServerOptions, metrics: M
     options: resolved,
     metrics,
     state: { draining: false, inFlight: 0 },
+    unknownAdapter: resolved.unknownModel === '404' ? 'error' : 'base',
     info: () => {
       info ??= engine.info();
       return info;
@@ -59,16 +62,10 @@ export function createContext(engine: Engine, options: ServerOptions, metrics: M
       }, resolved.requestTimeoutMs);
       const onClientAbort = () => controller.abort();
       handlers.signal?.addEventListener('abort', onClientAbort, { once: true });
-      const run = (j: GenerateJob) => engine.generate(j, { ...handlers, signal: controller.signal });
       try {
-        let out: GenerateOutput;
-        try {
-          out = await run(job);
-        } catch (error) {
-          const unknown = error instanceof PeftkitError && error.code === 'PEFTKIT_E_ADAPTER_UNKNOWN' && job.adapter !== null && job.merged === undefined;
-          if (!unknown || resolved.unknownModel === '404') throw error;
-          out = await run({ ...job, adapter: null });
-        }
+        // The engine falls back to the base itself (merged adapters never do): one call, no retry round trip.
+        const unknownAdapter = job.merged === undefined ? ctx.unknownAdapter : 'error';
+        const out = await engine.generate({ unknownAdapter, ...job }, { ...handlers, signal: controller.signal });
         if (timedOut) throw new PeftkitError('PEFTKIT_E_TIMEOUT', `the request took longer than ${resolved.requestTimeoutMs} ms and was cancelled`, {});
         return out;
       } finally {

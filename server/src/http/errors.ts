@@ -1,4 +1,4 @@
-import { PeftkitError } from '@peftkit/core';
+import { PeftkitError, errorInfo } from '@peftkit/core';
 
 /** An error as the HTTP layer answers it: status, stable code, OpenAI error `type`, message. */
 export interface HttpError {
@@ -9,28 +9,6 @@ export interface HttpError {
   param: string | null;
   retryAfterSeconds?: number;
 }
-
-/** PeftkitError code → HTTP status. Codes not listed are client errors when they describe input, else 500. */
-const STATUS: Record<string, number> = {
-  PEFTKIT_E_ADAPTER_UNKNOWN: 404,
-  PEFTKIT_E_ADAPTER_NOT_FOUND: 404,
-  PEFTKIT_E_ADAPTER_EXISTS: 400,
-  PEFTKIT_E_ADAPTER_NAME: 400,
-  PEFTKIT_E_ADAPTER_PATH: 400,
-  PEFTKIT_E_ADAPTER_CONFIG: 400,
-  PEFTKIT_E_ADAPTER_FORMAT: 400,
-  PEFTKIT_E_ADAPTER_DTYPE: 400,
-  PEFTKIT_E_CONTEXT_LENGTH: 400,
-  PEFTKIT_E_GENERATE_OPTIONS: 400,
-  PEFTKIT_E_INPUT: 400,
-  PEFTKIT_E_COMBINATION: 400,
-  PEFTKIT_E_MODEL_TASK: 400,
-  PEFTKIT_E_CONFIG_INVALID: 400,
-  PEFTKIT_E_UNSUPPORTED: 400,
-  PEFTKIT_E_QUEUE_FULL: 429,
-  PEFTKIT_E_TIMEOUT: 408,
-  PEFTKIT_E_SHUTTING_DOWN: 503,
-};
 
 const TYPE_BY_STATUS: Record<number, string> = {
   400: 'invalid_request_error',
@@ -49,8 +27,8 @@ export function httpError(status: number, code: string, message: string, param: 
 /** Maps anything thrown while handling a request to an HttpError (internal details stay in the server log). */
 export function toHttpError(error: unknown): HttpError {
   if (error instanceof PeftkitError) {
-    const known = STATUS[error.code];
-    const status = known ?? (/ADAPTER|CONFIG|PLUGIN|SAFETENSORS/.test(error.code) ? 400 : 500);
+    // Statuses come from the error catalog (@peftkit/core); codes it does not know are 500.
+    const status = errorInfo(error.code).http;
     const message = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
     const out = httpError(status, error.code.replace(/^PEFTKIT_E_/, '').toLowerCase(), message);
     if (status === 429) out.retryAfterSeconds = 1;

@@ -6,6 +6,7 @@ import type { HookTable } from '@peftkit/core';
 import type { KvCache } from '@peftkit/core';
 import type { Tokenizer } from '@peftkit/core';
 import { Rng } from '@peftkit/core';
+import { GeneratedText } from './detokenize.ts';
 import { type SamplingOptions, sampleToken, validateSampling } from './sampling.ts';
 
 /** What generation needs from a model: a causal-LM forward with an optional KV cache. */
@@ -34,6 +35,8 @@ export interface GenerateRequest {
   ids?: readonly number[];
   /** Adapter for this row; null or absent: the base model. */
   adapter?: string | null;
+  /** This row's own token limit (at most the options' maxTokens, which sizes the batch). */
+  maxTokens?: number;
 }
 
 export type FinishReason = 'eos' | 'stop' | 'length';
@@ -58,8 +61,9 @@ interface Row {
   prompt: number[];
   generated: number[];
   logprobs: number[];
-  promptText: string;
-  emitted: string;
+  maxTokens: number;
+  /** Incremental detokenization and stop strings of this row (constant cost per token). */
+  text: GeneratedText;
   finish: FinishReason | null;
 }
 
@@ -94,6 +98,7 @@ export class BatchGenerator {
     }
     this.#rng = new Rng(options.seed ?? 0);
     this.rows = requests.map((r) => {
+      const maxTokens = Math.min(r.maxTokens ?? this.#options.maxTokens, this.#options.maxTokens);
       const prompt = r.ids ? [...r.ids] : tokenizer.encode(r.prompt ?? '', tokenizer.bosId !== undefined ? { bos: true } : {});
       if (prompt.length === 0) throw new PeftkitError('PEFTKIT_E_GENERATE_OPTIONS', 'empty prompt and the tokenizer adds no BOS token', {});
       // virtual tokens of prompt and prefix methods take positions too: refuse up front, not mid-generation
@@ -109,9 +114,9 @@ export class BatchGenerator {
         prompt,
         generated: [],
         logprobs: [],
-        promptText: tokenizer.decode(prompt),
-        emitted: '',
-        finish: this.#options.maxTokens === 0 ? 'length' : null,
+        maxTokens,
+        text: new GeneratedText(tokenizer, prompt, this.#options.stop),
+        finish: maxTokens === 0 ? 'length' : null,
       };
     });
     const adapters = requests.map((r) => r.adapter ?? null);
@@ -131,7 +136,7 @@ export class BatchGenerator {
     this.rows.forEach((row, b) => {
       if (row.finish !== null) return;
       const rowLogits = logits.subarray(b * vocab, (b + 1) * vocab);
-      const { id, logprob } = sampleToken(rowLogits, this.#options, this.#rng, [...row.prompt, ...row.generated]);
+      const { id, logprob } = sampleToken(rowLogits, this.#options, this.#rng, row.text.ids);
       row.generated.push(id);
       row.logprobs.push(logprob);
       events.push({ row: b, id, text: this.#advanceText(row, id), logprob });
@@ -169,43 +174,21 @@ export class BatchGenerator {
   #advanceText(row: Row, id: number): string {
     const eos = this.#tokenizer.eosId;
     if (this.#options.stopAtEos && eos !== undefined && id === eos) {
+      // The text held back (a possible stop's start, an incomplete character) is part of the answer: flush it.
       row.finish = 'eos';
-      return '';
+      return row.text.close().text;
     }
-    const full = this.#tokenizer.decode([...row.prompt, ...row.generated]);
-    let text = full.startsWith(row.promptText) ? full.slice(row.promptText.length) : full;
-    for (const stop of this.#options.stop) {
-      const at = stop === '' ? -1 : text.indexOf(stop);
-      if (at !== -1) {
-        text = text.slice(0, at);
-        row.finish = 'stop';
-      }
-    }
-    if (row.finish === null && row.generated.length >= this.#options.maxTokens) row.finish = 'length';
-    // While running, hold back what may still change: a trailing replacement character (the next byte token may
-    // complete it) and a suffix that could be the start of a stop sequence.
-    const stable = row.finish === null ? text.slice(0, text.length - this.#holdback(text)) : text;
-    const delta = stable.startsWith(row.emitted) ? stable.slice(row.emitted.length) : '';
-    if (stable.length > row.emitted.length) row.emitted = stable;
-    return delta;
-  }
-
-  #holdback(text: string): number {
-    let hold = text.endsWith('\uFFFD') ? 1 : 0;
-    for (const stop of this.#options.stop) {
-      for (let n = Math.min(stop.length - 1, text.length); n > hold; n--) {
-        if (text.endsWith(stop.slice(0, n))) {
-          hold = n;
-          break;
-        }
-      }
-    }
-    return hold;
+    const step = row.text.push(id, row.generated.length >= row.maxTokens);
+    if (step.stopped) row.finish = 'stop';
+    else if (row.generated.length >= row.maxTokens) row.finish = 'length';
+    return step.text;
   }
 
   results(): GenerationResult[] {
+    // Rows finished from outside (a caller's cancellation) still get the text they held back.
+    for (const r of this.rows) r.text.close();
     return this.rows.map((r) => ({
-      text: r.emitted,
+      text: r.text.emitted,
       ids: r.finish === 'eos' ? r.generated.slice(0, -1) : [...r.generated],
       logprobs: [...r.logprobs],
       promptTokens: r.prompt.length,

@@ -5,19 +5,14 @@ import { type SequenceLayout, checkPositions, multiHeadAttention, prepareSequenc
 import { type BertConfig, parseBertConfig } from './bert-config.ts';
 import { type ForwardInput, type ForwardOptions, validateInput } from '@peftkit/core';
 import { activate, labelsFromConfig } from './gpt2-config.ts';
-import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, SiteHook } from '@peftkit/core';
+import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, NormSite, SiteHook } from '@peftkit/core';
+import { createNormSite, runNorm } from '@peftkit/core';
 import { HookTable } from '@peftkit/core';
 import { createEmbeddingSite, SiteGraph } from '@peftkit/core';
 import { DenseLinearBase, runLinear } from '@peftkit/core';
 import { createLinearSite } from '@peftkit/core';
-import { layerNorm } from './norms.ts';
 import { applyHooks, resolveSelection } from '@peftkit/core';
 import { type WeightSource, WeightLoader } from '@peftkit/core';
-
-interface Norm {
-  weight: Variable;
-  bias: Variable;
-}
 
 interface BertLayer {
   query: LinearSite;
@@ -25,11 +20,11 @@ interface BertLayer {
   value: LinearSite;
   attnDense: LinearSite;
   attnBlock: BlockSite;
-  attnNorm: Norm;
+  attnNorm: NormSite;
   intermediate: LinearSite;
   outDense: LinearSite;
   outBlock: BlockSite;
-  outNorm: Norm;
+  outNorm: NormSite;
 }
 
 export interface BertOptions {
@@ -66,7 +61,7 @@ export class BertModel extends SiteGraph implements ModelGraph {
   readonly #words: EmbeddingSite;
   readonly #positions: EmbeddingSite;
   readonly #types: EmbeddingSite;
-  readonly #embedNorm: Norm;
+  readonly #embedNorm: NormSite;
   readonly #layers: BertLayer[] = [];
   readonly #pooler: LinearSite;
   readonly #classifier: LinearSite;
@@ -80,7 +75,8 @@ export class BertModel extends SiteGraph implements ModelGraph {
     const loader = new WeightLoader(tf, weights);
     try {
       const embedding = (name: string, rows: number): EmbeddingSite => this.addSite(createEmbeddingSite(name, loader.take(`${name}.weight`, [rows, d])));
-      const norm = (name: string): Norm => loader.takeLayerNorm(name, d);
+      const norm = (name: string, layer: number | null): NormSite =>
+        this.addSite(createNormSite(name, { layer, normKind: 'layer', eps: this.config.layerNormEps, ...loader.takeLayerNorm(name, d) }));
       const linear = (name: string, out: number, inp: number, layer: number | null, isHead = false): LinearSite => {
         const w = loader.take(`${name}.weight`, [out, inp]);
         const b = loader.take(`${name}.bias`, [out], 'zeros');
@@ -91,7 +87,7 @@ export class BertModel extends SiteGraph implements ModelGraph {
       this.#words = embedding('bert.embeddings.word_embeddings', vocabSize);
       this.#positions = embedding('bert.embeddings.position_embeddings', maxPositions);
       this.#types = embedding('bert.embeddings.token_type_embeddings', this.config.typeVocabSize);
-      this.#embedNorm = norm('bert.embeddings.LayerNorm');
+      this.#embedNorm = norm('bert.embeddings.LayerNorm', null);
       for (let i = 0; i < numLayers; i++) {
         const p = `bert.encoder.layer.${i}`;
         this.#layers.push({
@@ -100,11 +96,11 @@ export class BertModel extends SiteGraph implements ModelGraph {
           value: linear(`${p}.attention.self.value`, d, d, i),
           attnDense: linear(`${p}.attention.output.dense`, d, d, i),
           attnBlock: block(`${p}.attention.output`, i, 'attention'),
-          attnNorm: norm(`${p}.attention.output.LayerNorm`),
+          attnNorm: norm(`${p}.attention.output.LayerNorm`, i),
           intermediate: linear(`${p}.intermediate.dense`, intermediateSize, d, i),
           outDense: linear(`${p}.output.dense`, d, intermediateSize, i),
           outBlock: block(`${p}.output`, i, 'mlp'),
-          outNorm: norm(`${p}.output.LayerNorm`),
+          outNorm: norm(`${p}.output.LayerNorm`, i),
         });
       }
       this.#pooler = linear('bert.pooler.dense', d, d, null);
@@ -155,7 +151,7 @@ export class BertModel extends SiteGraph implements ModelGraph {
   /** Last hidden states [batch, virtual + seq, hidden] with their token mask. Runs inside the caller's tidy. */
   #hidden(input: ForwardInput, call: ForwardCall): { hidden: Tensor3D; tokenMask: number[][] } {
     const tf = this.tf;
-    const { dims, layerNormEps: eps, typeVocabSize } = this.config;
+    const { dims, typeVocabSize } = this.config;
     const { batch, seq, mask } = validateInput(input, dims.vocabSize);
     const lookup = (site: EmbeddingSite, ids: Tensor) => applyHooks(tf, site.hooks, ids, tf.gather(site.weight, ids) as Tensor3D, call);
 
@@ -175,15 +171,15 @@ export class BertModel extends SiteGraph implements ModelGraph {
     const types = tokenTypesOf(input.tokenTypes, batch, seq, typeVocabSize).map((row) => [...new Array<number>(layout.virtualCount).fill(0), ...row]);
     let h = tf.add(layout.hidden, lookup(this.#types, tf.tensor2d(types, undefined, 'int32')));
     h = tf.add(h, lookup(this.#positions, tf.tensor2d(layout.positions, undefined, 'int32')));
-    h = layerNorm(tf, h, this.#embedNorm.weight, this.#embedNorm.bias, eps);
+    h = runNorm(tf, this.#embedNorm, h as Tensor3D, call);
     let x = h as Tensor3D;
     for (const [i, layer] of this.#layers.entries()) {
       const context = this.#attention(i, layer, x, layout, call);
       const attn = applyHooks(tf, layer.attnBlock.hooks, x, runLinear(tf, layer.attnDense, context, call), call);
-      const a = layerNorm(tf, tf.add(attn, x), layer.attnNorm.weight, layer.attnNorm.bias, eps) as Tensor3D;
+      const a = runNorm(tf, layer.attnNorm, tf.add(attn, x), call);
       const inner = activate(tf, runLinear(tf, layer.intermediate, a, call), this.config.activation) as Tensor3D;
       const out = applyHooks(tf, layer.outBlock.hooks, a, runLinear(tf, layer.outDense, inner, call), call);
-      x = layerNorm(tf, tf.add(out, a), layer.outNorm.weight, layer.outNorm.bias, eps) as Tensor3D;
+      x = runNorm(tf, layer.outNorm, tf.add(out, a), call);
     }
     return { hidden: x, tokenMask: layout.tokenMask };
   }

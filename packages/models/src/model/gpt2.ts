@@ -3,27 +3,22 @@ import type { Tf } from '@peftkit/core';
 import { type LayerPrefix, type SequenceLayout, checkPositions, commitCache, multiHeadAttention, prepareSequence, tokenTypesOf } from './attention.ts';
 import { type ForwardInput, type ForwardOptions, lastRealIndex, selectLastPosition, validateInput } from '@peftkit/core';
 import { type Gpt2Config, activate, labelsFromConfig, parseGpt2Config } from './gpt2-config.ts';
-import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, SiteHook } from '@peftkit/core';
+import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, NormSite, SiteHook } from '@peftkit/core';
+import { createNormSite, runNorm } from '@peftkit/core';
 import { HookTable } from '@peftkit/core';
 import { createEmbeddingSite, SiteGraph } from '@peftkit/core';
 import { KvCache } from '@peftkit/core';
 import { DenseLinearBase, runLinear } from '@peftkit/core';
 import { createLinearSite } from '@peftkit/core';
-import { layerNorm } from './norms.ts';
 import { applyHooks, resolveSelection } from '@peftkit/core';
 import { type WeightSource, WeightLoader } from '@peftkit/core';
 
-interface Norm {
-  weight: Variable;
-  bias: Variable;
-}
-
 interface Gpt2Layer {
-  ln1: Norm;
+  ln1: NormSite;
   cAttn: LinearSite;
   attnProj: LinearSite;
   attnBlock: BlockSite;
-  ln2: Norm;
+  ln2: NormSite;
   fc: LinearSite;
   mlpProj: LinearSite;
   mlpBlock: BlockSite;
@@ -49,7 +44,7 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
   readonly #wte: EmbeddingSite;
   readonly #wpe: EmbeddingSite;
   readonly #layers: Gpt2Layer[] = [];
-  readonly #lnF: Norm;
+  readonly #lnF: NormSite;
   readonly #head: LinearSite;
 
   constructor(tf: Tf, configJson: unknown, weights: WeightSource, options: Gpt2Options = {}) {
@@ -61,7 +56,8 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
     const loader = new WeightLoader(tf, weights);
     try {
       const embedding = (name: string, rows: number): EmbeddingSite => this.addSite(createEmbeddingSite(name, loader.take(`${name}.weight`, [rows, d])));
-      const norm = (name: string): Norm => loader.takeLayerNorm(name, d);
+      const norm = (name: string, layer: number | null): NormSite =>
+        this.addSite(createNormSite(name, { layer, normKind: 'layer', eps: this.config.layerNormEps, ...loader.takeLayerNorm(name, d) }));
       // Conv1D: y = x·W + b with W stored [in, out].
       const conv = (name: string, inp: number, out: number, layer: number): LinearSite => {
         const w = loader.take(`${name}.weight`, [inp, out]);
@@ -75,17 +71,17 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
       for (let i = 0; i < numLayers; i++) {
         const p = `transformer.h.${i}`;
         this.#layers.push({
-          ln1: norm(`${p}.ln_1`),
+          ln1: norm(`${p}.ln_1`, i),
           cAttn: conv(`${p}.attn.c_attn`, d, 3 * d, i),
           attnProj: conv(`${p}.attn.c_proj`, d, d, i),
           attnBlock: block(`${p}.attn`, i, 'attention'),
-          ln2: norm(`${p}.ln_2`),
+          ln2: norm(`${p}.ln_2`, i),
           fc: conv(`${p}.mlp.c_fc`, d, intermediateSize, i),
           mlpProj: conv(`${p}.mlp.c_proj`, intermediateSize, d, i),
           mlpBlock: block(`${p}.mlp`, i, 'mlp'),
         });
       }
-      this.#lnF = norm('transformer.ln_f');
+      this.#lnF = norm('transformer.ln_f', null);
       const head = (name: string, weight: Variable) =>
         this.addSite(createLinearSite(name, new DenseLinearBase(tf, weight, 'out_in', null), { layer: null, layout: 'out_in', isHead: true }));
       if (this.task === 'seq-cls') this.#head = head('score', loader.take('score.weight', [this.labels?.length ?? 2, d]));
@@ -109,26 +105,30 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
   /** Logits [batch, seq, vocab] of the real tokens (virtual tokens of prompt methods are not returned). */
   forward(input: ForwardInput, options: ForwardOptions = {}): Tensor3D {
     const tf = this.tf;
-    return tf.tidy(() => this.#project(selectLastPosition(tf, this.#hidden(input, options).hidden, options), options));
+    return tf.tidy(() => {
+      const { hidden, call } = this.#hidden(input, options);
+      return this.#project(selectLastPosition(tf, hidden, options), call);
+    });
   }
 
   /** Sequence-classification logits [batch, labels], pooled at each row's last real token (as HF). */
   classify(input: ForwardInput, options: ForwardOptions = {}): Tensor2D {
     const tf = this.tf;
     return tf.tidy(() => {
-      const { hidden, mask } = this.#hidden(input, options);
+      const { hidden, mask, call } = this.#hidden(input, options);
       const [batch, seq, d] = hidden.shape;
       const index = tf.tensor1d(
         lastRealIndex(mask).map((i, b) => b * seq + i),
         'int32',
       );
       const pooled = tf.reshape(tf.gather(tf.reshape(hidden, [batch * seq, d]), index), [batch, 1, d]) as Tensor3D;
-      return tf.reshape(this.#project(pooled, options), [batch, -1]) as Tensor2D;
+      return tf.reshape(this.#project(pooled, call), [batch, -1]) as Tensor2D;
     });
   }
 
-  #project(hidden: Tensor3D, options: ForwardOptions): Tensor3D {
-    return runLinear(this.tf, this.#head, hidden, this.#call(hidden.shape[0], options));
+  /** The head, under the call #hidden resolved (the selection is resolved once per forward; pooling keeps the batch). */
+  #project(hidden: Tensor3D, call: ForwardCall): Tensor3D {
+    return runLinear(this.tf, this.#head, hidden, call);
   }
 
   #call(batch: number, options: ForwardOptions): ForwardCall {
@@ -141,9 +141,9 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
   }
 
   /** Final-norm hidden states of the real tokens. Runs inside the caller's tidy. */
-  #hidden(input: ForwardInput, options: ForwardOptions): { hidden: Tensor3D; mask: number[][] } {
+  #hidden(input: ForwardInput, options: ForwardOptions): { hidden: Tensor3D; mask: number[][]; call: ForwardCall } {
     const tf = this.tf;
-    const { dims, layerNormEps: eps } = this.config;
+    const { dims } = this.config;
     const { batch, seq, mask } = validateInput(input, dims.vocabSize);
     const call = this.#call(batch, options);
     const cache = options.cache;
@@ -170,17 +170,17 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
     }
 
     for (const [i, layer] of this.#layers.entries()) {
-      const x = layerNorm(tf, h, layer.ln1.weight, layer.ln1.bias, eps) as Tensor3D;
+      const x = runNorm(tf, layer.ln1, h, call);
       const attn = this.#attention(i, layer, x, layout, call, cache);
       h = tf.add(h, applyHooks(tf, layer.attnBlock.hooks, h, attn, call));
-      const y = layerNorm(tf, h, layer.ln2.weight, layer.ln2.bias, eps) as Tensor3D;
+      const y = runNorm(tf, layer.ln2, h, call);
       const mlp = runLinear(tf, layer.mlpProj, activate(tf, runLinear(tf, layer.fc, y, call), this.config.activation) as Tensor3D, call);
       h = tf.add(h, applyHooks(tf, layer.mlpBlock.hooks, h, mlp, call));
     }
     commitCache(cache, layout);
-    h = layerNorm(tf, h, this.#lnF.weight, this.#lnF.bias, eps) as Tensor3D;
+    h = runNorm(tf, this.#lnF, h, call);
     if (layout.virtualCount > 0) h = tf.slice(h, [0, layout.virtualCount, 0], [-1, -1, -1]);
-    return { hidden: h, mask };
+    return { hidden: h, mask, call };
   }
 
   #attention(index: number, layer: Gpt2Layer, x: Tensor3D, layout: SequenceLayout, call: ForwardCall, cache: KvCache | undefined): Tensor3D {

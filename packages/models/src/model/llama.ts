@@ -2,21 +2,22 @@ import type { Tensor, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow
 import type { Tf } from '@peftkit/core';
 import { commitCache, multiHeadAttention, prepareSequence } from './attention.ts';
 import { type ForwardInput, type ForwardOptions, lastRealIndex, selectLastPosition, validateInput } from '@peftkit/core';
-import type { BlockSite, EmbeddingSite, ForwardCall, LinearBaseFactory, LinearSite, ModelGraph, ModelTask, SiteHook } from '@peftkit/core';
+import type { BlockSite, EmbeddingSite, ForwardCall, LinearBaseFactory, LinearSite, ModelGraph, ModelTask, NormSite, SiteHook } from '@peftkit/core';
+import { createNormSite, runNorm } from '@peftkit/core';
 import { HookTable } from '@peftkit/core';
 import { createEmbeddingSite, SiteGraph } from '@peftkit/core';
 import { KvCache } from '@peftkit/core';
 import { DenseLinearBase, runLinear } from '@peftkit/core';
 import { createLinearSite } from '@peftkit/core';
 import { type LlamaConfig, parseLlamaConfig } from './llama-config.ts';
-import { rmsNorm, silu } from './norms.ts';
+import { silu } from './norms.ts';
 import { ropeTables, applyRope } from './rope.ts';
 import { applyHooks, resolveSelection } from '@peftkit/core';
 import { type WeightSource, WeightLoader } from '@peftkit/core';
 
 interface LlamaLayer {
-  inputNorm: Variable;
-  postNorm: Variable;
+  inputNorm: NormSite;
+  postNorm: NormSite;
   q: LinearSite;
   k: LinearSite;
   v: LinearSite;
@@ -44,7 +45,7 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
   readonly labels: readonly string[] | null;
   readonly #embed: EmbeddingSite;
   readonly #layers: LlamaLayer[] = [];
-  readonly #norm: Variable;
+  readonly #norm: NormSite;
   readonly #head: LinearSite;
 
   constructor(tf: Tf, configJson: unknown, weights: WeightSource, options: LlamaOptions = {}) {
@@ -66,11 +67,13 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
           new DenseLinearBase(tf, loader.variableFrom(`${name}.weight`, host, [out, inp]), 'out_in', b);
         return this.addSite(createLinearSite(name, base, { layer, layout: 'out_in' }));
       };
+      const norm = (name: string, layer: number | null): NormSite =>
+        this.addSite(createNormSite(name, { layer, normKind: 'rms', eps: this.config.rmsNormEps, weight: loader.take(`${name}.weight`, [d], 'ones') }));
       for (let i = 0; i < numLayers; i++) {
         const p = `model.layers.${i}`;
         const c = this.config;
         this.#layers.push({
-          inputNorm: loader.take(`${p}.input_layernorm.weight`, [d], 'ones'),
+          inputNorm: norm(`${p}.input_layernorm`, i),
           q: linear(`${p}.self_attn.q_proj`, numHeads * headDim, d, i, c.qkvBias),
           k: linear(`${p}.self_attn.k_proj`, numKvHeads * headDim, d, i, c.qkvBias),
           v: linear(`${p}.self_attn.v_proj`, numKvHeads * headDim, d, i, c.qkvBias),
@@ -83,14 +86,14 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
             dim: d,
             hooks: new HookTable<SiteHook>(`${p}.self_attn`),
           }),
-          postNorm: loader.take(`${p}.post_attention_layernorm.weight`, [d], 'ones'),
+          postNorm: norm(`${p}.post_attention_layernorm`, i),
           gate: linear(`${p}.mlp.gate_proj`, intermediateSize, d, i, c.mlpBias),
           up: linear(`${p}.mlp.up_proj`, intermediateSize, d, i, c.mlpBias),
           down: linear(`${p}.mlp.down_proj`, d, intermediateSize, i, c.mlpBias),
           mlpBlock: this.addSite({ kind: 'block', name: `${p}.mlp`, layer: i, role: 'mlp', dim: d, hooks: new HookTable<SiteHook>(`${p}.mlp`) }),
         });
       }
-      this.#norm = loader.take('model.norm.weight', [d], 'ones');
+      this.#norm = norm('model.norm', null);
       if (this.task === 'seq-cls') {
         const labels = this.labels?.length ?? 2;
         this.#head = this.addSite(
@@ -133,8 +136,8 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
   forward(input: ForwardInput, options: ForwardOptions = {}): Tensor3D {
     const tf = this.tf;
     return tf.tidy(() => {
-      const { hidden } = this.#hidden(input, options);
-      return this.#project(selectLastPosition(tf, hidden, options), options) as Tensor3D;
+      const { hidden, call } = this.#hidden(input, options);
+      return this.#project(selectLastPosition(tf, hidden, options), call) as Tensor3D;
     });
   }
 
@@ -142,7 +145,7 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
   classify(input: ForwardInput, options: ForwardOptions = {}): Tensor2D {
     const tf = this.tf;
     return tf.tidy(() => {
-      const { hidden, mask } = this.#hidden(input, options);
+      const { hidden, mask, call } = this.#hidden(input, options);
       const [batch, seq, d] = hidden.shape;
       const flat = tf.reshape(hidden, [batch * seq, d]);
       const index = tf.tensor1d(
@@ -150,12 +153,12 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
         'int32',
       );
       const pooled = tf.reshape(tf.gather(flat, index), [batch, 1, d]) as Tensor3D;
-      return tf.reshape(this.#project(pooled, options), [batch, -1]) as Tensor2D;
+      return tf.reshape(this.#project(pooled, call), [batch, -1]) as Tensor2D;
     });
   }
 
-  #project(hidden: Tensor3D, options: ForwardOptions): Tensor3D {
-    const call = this.#call(hidden.shape[0], options);
+  /** The head, under the call #hidden resolved (the selection is resolved once per forward; pooling keeps the batch). */
+  #project(hidden: Tensor3D, call: ForwardCall): Tensor3D {
     return runLinear(this.tf, this.#head, hidden, call);
   }
 
@@ -169,9 +172,9 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
   }
 
   /** Final-norm hidden states of the real tokens. Runs inside the caller's tidy. */
-  #hidden(input: ForwardInput, options: ForwardOptions): { hidden: Tensor3D; mask: number[][] } {
+  #hidden(input: ForwardInput, options: ForwardOptions): { hidden: Tensor3D; mask: number[][]; call: ForwardCall } {
     const tf = this.tf;
-    const { dims, rmsNormEps, ropeTheta } = this.config;
+    const { dims, ropeTheta } = this.config;
     const { batch, mask } = validateInput(input, dims.vocabSize);
     const call = this.#call(batch, options);
     const cache = options.cache;
@@ -186,18 +189,18 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
     const { cos, sin } = ropeTables(tf, layout.positions, dims.headDim, ropeTheta);
 
     for (const [i, layer] of this.#layers.entries()) {
-      const x = rmsNorm(tf, h, layer.inputNorm, rmsNormEps) as Tensor3D;
+      const x = runNorm(tf, layer.inputNorm, h, call);
       const attn = this.#attention(i, layer, x, cos, sin, additiveMask, prefixes[i] ?? null, cache, call);
       h = tf.add(h, applyHooks(tf, layer.attnBlock.hooks, h, attn, call));
-      const y = rmsNorm(tf, h, layer.postNorm, rmsNormEps) as Tensor3D;
+      const y = runNorm(tf, layer.postNorm, h, call);
       const act = tf.mul(silu(tf, runLinear(tf, layer.gate, y, call)), runLinear(tf, layer.up, y, call)) as Tensor3D;
       const mlp = runLinear(tf, layer.down, act, call);
       h = tf.add(h, applyHooks(tf, layer.mlpBlock.hooks, h, mlp, call));
     }
     commitCache(cache, layout);
-    h = rmsNorm(tf, h, this.#norm, rmsNormEps) as Tensor3D;
+    h = runNorm(tf, this.#norm, h, call);
     if (virtualCount > 0) h = tf.slice(h, [0, virtualCount, 0], [-1, -1, -1]);
-    return { hidden: h, mask };
+    return { hidden: h, mask, call };
   }
 
   #attention(

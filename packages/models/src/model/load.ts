@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Tensor2D, Tensor3D } from '@tensorflow/tfjs-core';
+import type { LoadedModelGraph } from '@peftkit/core';
 import { PeftkitError } from '@peftkit/io';
 import { type SafetensorsTensor, decodeTensor, readModelWeights } from '@peftkit/io';
 import type { Tf } from '@peftkit/core';
@@ -20,11 +21,7 @@ import { parseLlamaConfig } from './llama-config.ts';
 import type { HostTensors, WeightSource } from '@peftkit/core';
 
 /** What loadModel returns: the seam plus the task entry points (causal LMs have `forward` and `createCache`). */
-export type LoadedModelGraph = ModelGraph & {
-  forward?(input: ForwardInput, options?: ForwardOptions): Tensor3D;
-  classify(input: ForwardInput, options?: ForwardOptions): Tensor2D;
-  createCache?(): KvCache;
-};
+export type { LoadedModelGraph };
 
 /** A tensor Hugging Face creates when the checkpoint lacks it (a task head on a base checkpoint). */
 export interface NewTensor {

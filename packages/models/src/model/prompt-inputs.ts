@@ -32,11 +32,11 @@ export function virtualTokens(tf: Tf, hooks: HookTable<PromptHook>, call: Forwar
   const rows = rowAdapters(call).map((adapters) => {
     const parts: Tensor2D[] = [];
     for (const name of adapters) {
-      const hook = hooks.get(name);
-      if (!hook) continue;
+      if (!hooks.has(name)) continue;
       let tokens = perAdapter.get(name);
       if (!tokens) {
-        tokens = hook.virtualTokens(call);
+        // `call` tags what the hook throws with its plugin, adapter and site.
+        tokens = hooks.call(name, 'virtualTokens', (hook) => hook.virtualTokens(call)) as Tensor2D;
         perAdapter.set(name, tokens);
       }
       parts.push(tokens);
@@ -65,11 +65,10 @@ export function layerPrefixes(
     const ks: Tensor2D[] = [];
     const vs: Tensor2D[] = [];
     for (const name of adapters) {
-      const hook = hooks.get(name);
-      if (!hook) continue;
+      if (!hooks.has(name)) continue;
       let kv = perAdapter.get(name);
       if (!kv) {
-        const { key, value } = hook.prefix(layer, call);
+        const { key, value } = hooks.call(name, 'prefix', (hook) => hook.prefix(layer, call)) as { key: Tensor3D; value: Tensor3D };
         const t = key.shape[0];
         kv = { key: tf.reshape(key, [t, kvHeads * headDim]) as Tensor2D, value: tf.reshape(value, [t, kvHeads * headDim]) as Tensor2D };
         perAdapter.set(name, kv);

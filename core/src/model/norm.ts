@@ -1,0 +1,81 @@
+import type { Tensor, Tensor1D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
+import type { Tf } from '../runtime/types.ts';
+import type { ForwardCall, NormHook, NormParams, NormSite } from './graph.ts';
+import { HookTable } from './hooks.ts';
+
+export interface NormSiteOptions {
+  readonly layer: number | null;
+  readonly normKind: 'rms' | 'layer';
+  readonly eps: number;
+  readonly weight: Variable;
+  /** LayerNorm's bias; omitted or null for RMSNorm. */
+  readonly bias?: Variable | null;
+}
+
+export function createNormSite(name: string, options: NormSiteOptions): NormSite {
+  const { layer, normKind, eps, weight } = options;
+  const bias = options.bias ?? null;
+  return { kind: 'norm', name, layer, normKind, dim: weight.shape[0] as number, eps, weight, bias, hooks: new HookTable<NormHook>(name) };
+}
+
+/** The normalised input before the affine step, with the exact ops (and order) the models always used. */
+function normalize(tf: Tf, site: NormSite, x: Tensor): Tensor {
+  if (site.normKind === 'rms') return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), site.eps)));
+  const centered = tf.sub(x, tf.mean(x, -1, true));
+  return tf.mul(centered, tf.rsqrt(tf.add(tf.mean(tf.square(centered), -1, true), site.eps)));
+}
+
+function affine(tf: Tf, normalized: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const y = tf.mul(normalized, weight);
+  return bias === null ? y : tf.add(y, bias);
+}
+
+/** Folds the hooks of `adapters` (in order) into the parameters their rows use. */
+function paramsFor(tf: Tf, site: NormSite, adapters: readonly string[], call: ForwardCall): NormParams {
+  let params: NormParams = { weight: site.weight as Tensor1D, bias: site.bias as Tensor1D | null };
+  for (const name of adapters) {
+    const current = params;
+    const update = site.hooks.call(name, 'params', (hook) => hook.params(current, call));
+    if (update === undefined) continue;
+    const pick = (given: Tensor | undefined, was: Tensor1D | null): Tensor1D | null => {
+      if (given === undefined) return was;
+      if (update.mode === 'replace' || was === null) return tf.reshape(given, [site.dim]) as Tensor1D;
+      return tf.add(was, tf.reshape(given, [site.dim])) as Tensor1D;
+    };
+    params = { weight: pick(update.weight, current.weight) as Tensor1D, bias: pick(update.bias, current.bias) };
+  }
+  return params;
+}
+
+/**
+ * Runs a norm site on x [B, S, dim]. Without a hooked adapter in the call this is the plain norm. Otherwise x is
+ * normalised once for the whole batch and each row gets the affine parameters of its adapter (gathered per row),
+ * so a mixed batch equals per-row calls. Must run inside a tidy scope.
+ */
+export function runNorm(tf: Tf, site: NormSite, x: Tensor3D, call: ForwardCall): Tensor3D {
+  const hooks = site.hooks;
+  const hooked = (adapters: readonly string[]) => adapters.some((name) => hooks.has(name));
+  const groups = hooks.size === 0 ? [] : call.groups.filter((g) => hooked(g.adapters));
+  const normalized = normalize(tf, site, x);
+  const first = groups[0];
+  if (first === undefined) return affine(tf, normalized, site.weight, site.bias) as Tensor3D;
+  if (groups.length === 1 && first.rows === null) {
+    const p = paramsFor(tf, site, first.adapters, call);
+    return affine(tf, normalized, p.weight, p.bias) as Tensor3D;
+  }
+
+  // Row r uses parameter set rowSet[r]; set 0 is the base, for rows no hooked adapter selected.
+  const sets: NormParams[] = [{ weight: site.weight as Tensor1D, bias: site.bias as Tensor1D | null }];
+  const rowSet = new Int32Array(call.batchSize);
+  for (const group of groups) {
+    sets.push(paramsFor(tf, site, group.adapters, call));
+    const rows = group.rows ?? Array.from({ length: call.batchSize }, (_, i) => i);
+    for (const r of rows) rowSet[r] = sets.length - 1;
+  }
+  const index = tf.tensor1d(rowSet, 'int32');
+  const perRow = (tensors: Tensor[]) => tf.reshape(tf.gather(tf.stack(tensors), index), [call.batchSize, 1, site.dim]);
+  const weight = perRow(sets.map((s) => s.weight));
+  const withBias = sets.some((s) => s.bias !== null);
+  const bias = withBias ? perRow(sets.map((s) => s.bias ?? tf.zeros([site.dim]))) : null;
+  return affine(tf, normalized, weight, bias) as Tensor3D;
+}
