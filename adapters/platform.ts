@@ -1,4 +1,5 @@
 import { PORTS, type Scope } from '@peftkit/core';
+import { nativeLibraries } from './native/blas.ts';
 import { detectPlatform } from './runtime/detect.ts';
 import { httpListener } from './runtime/listen.ts';
 import { workerSpawner } from './runtime/workers.ts';
@@ -11,5 +12,7 @@ export function registerPlatform(scope: Scope): Scope {
   scope.provideValue(PORTS.TensorBackends, defaultTensorBackends);
   scope.provideValue(PORTS.HttpListener, httpListener(platform));
   scope.provideValue(PORTS.WorkerSpawner, workerSpawner(platform));
+  // The machine's BLAS (loaded on first list() or wasm kernel install), for diagnostics such as `peftkit doctor`.
+  scope.provideValue(PORTS.NativeLibraries, nativeLibraries);
   return scope;
 }

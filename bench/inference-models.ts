@@ -1,5 +1,5 @@
 /**
- * Models for bench/inference.ts: the real stories260K (llama2.c checkpoint from shared/, converted and loaded
+ * Models for bench/inference.ts: the real stories260K (llama2.c checkpoint from test/fixtures/, converted and loaded
  * through the normal Hugging Face path) and a random-weight Llama shaped like stories15M.
  */
 import { existsSync } from 'node:fs';
@@ -40,8 +40,10 @@ export const STORIES15M_CONFIG = {
   tie_word_embeddings: true,
 };
 
-/** shared/ beside the checkout; PEFTKIT_SHARED overrides (a copy of the tree elsewhere, e.g. a baseline run). */
-const SHARED = join(process.env.PEFTKIT_SHARED ?? fileURLToPath(new URL('../../shared/', import.meta.url)), 'models', 'stories260K');
+// The vendored test fixture (test/fixtures/stories260K); PEFTKIT_SHARED, a shared/ root, overrides (e.g. a baseline run).
+const SHARED = process.env.PEFTKIT_SHARED
+  ? join(process.env.PEFTKIT_SHARED, 'models', 'stories260K')
+  : fileURLToPath(new URL('../test/fixtures/stories260K/', import.meta.url));
 
 function countParameters(tf: Tf, before: number): number {
   return tf.memory().numBytes / 4 - before;
@@ -75,7 +77,7 @@ export async function stories15MRandom(tf: Tf): Promise<BenchModel> {
   };
 }
 
-/** The real stories260K, or undefined when shared/ is absent. */
+/** The real stories260K, or undefined when its files are absent (a PEFTKIT_SHARED without them). */
 export async function stories260K(tf: Tf): Promise<BenchModel | undefined> {
   const bin = join(SHARED, 'stories260K.bin');
   const tok = join(SHARED, 'tok512.bin');

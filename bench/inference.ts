@@ -146,7 +146,7 @@ async function main(): Promise<void> {
     for (const name of s.models) {
       const bench = await loadBenchModel(tf, name);
       if (bench === undefined) {
-        console.error(`skipping ${name}: shared/models/stories260K is not there`);
+        console.error(`skipping ${name}: stories260K files are not there (PEFTKIT_SHARED?)`);
         continue;
       }
       try {

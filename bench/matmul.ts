@@ -1,12 +1,14 @@
 /**
- * Matrix-product throughput per tensor backend, tfjs's own kernels (before) against peftkit's
- * (after), in one run. Usage: node --import tsx bench/matmul.ts [--backends wasm,cpu]
+ * Matrix-product throughput per tensor backend, tfjs's own kernels (before) against peftkit's wasm kernels (after)
+ * and, on wasm with a BLAS on the machine, peftkit's BLAS kernels (blas; threads: OPENBLAS_NUM_THREADS), in one run.
+ * The small sizes show the BLAS crossover (DEFAULT_MIN_MACS in adapters/tensor/kernels/blas-matmul.ts).
+ * Usage: node --conditions=peftkit:source --import tsx bench/matmul.ts [--backends wasm,cpu]
  *
  * Each measurement predicts its duration from the rate of the previous, smaller size of the same
  * variant and is skipped when one product would take more than MAX_SINGLE_S, so the whole run stays
  * around two minutes on a 2-core machine.
  */
-import { isPeftkitKernel, withOriginalKernels } from '../adapters/tensor/index.ts';
+import { blasLibrary, describeBlas, isPeftkitKernel, setBlasKernelSettings, withOriginalKernels, withoutBlas } from '@peftkit/adapters';
 import { createTensorRuntime } from '../test/support/runtime.ts';
 import type { Tf } from '../core/src/runtime/types.ts';
 
@@ -27,6 +29,10 @@ interface Case {
 function squareCases(): Case[] {
   const cases: Case[] = [];
   const sizes: Array<{ label: string; m: number; k: number; n: number }> = [
+    { label: '16²', m: 16, k: 16, n: 16 },
+    { label: '32²', m: 32, k: 32, n: 32 },
+    { label: '64²', m: 64, k: 64, n: 64 },
+    { label: '128²', m: 128, k: 128, n: 128 },
     { label: '256²', m: 256, k: 256, n: 256 },
     { label: '512²', m: 512, k: 512, n: 512 },
     { label: '1024²', m: 1024, k: 1024, n: 1024 },
@@ -99,10 +105,12 @@ function warmUp(tf: Tf, seconds: number): void {
 interface Row {
   before: Result;
   after: Result;
+  /** undefined: no BLAS on this backend. */
+  blas: Result | undefined;
 }
 
-/** Before and after interleaved per case, so machine noise and tier-up hit both alike. */
-function runSeries(tf: Tf, backend: string, cases: Case[], replaced: boolean): Row[] {
+/** Before, after and blas interleaved per case, so machine noise and tier-up hit all alike. */
+function runSeries(tf: Tf, backend: string, cases: Case[], replaced: boolean, blas: boolean): Row[] {
   const lastRate = new Map<string, number>();
   const timed = (key: string, c: Case, run: (f: () => Result) => Result): Result => {
     const result = run(() => measure(tf, c, lastRate.get(key)));
@@ -110,11 +118,22 @@ function runSeries(tf: Tf, backend: string, cases: Case[], replaced: boolean): R
     return result;
   };
   return cases.map((c) => {
-    const after = timed(`after ${c.variant}`, c, (f) => f());
+    const after = timed(`after ${c.variant}`, c, (f) => withoutBlas(f));
     // Without a peftkit BatchMatMul on this backend, before and after are the same kernel.
     const before = replaced ? timed(`before ${c.variant}`, c, (f) => withOriginalKernels(tf, backend, f)) : after;
-    return { before, after };
+    // Every product through BLAS, below the default threshold too, to show where it starts to win.
+    const viaBlas = blas ? timed(`blas ${c.variant}`, c, (f) => withAllOnBlas(f)) : undefined;
+    return { before, after, blas: viaBlas };
   });
+}
+
+function withAllOnBlas<T>(fn: () => T): T {
+  const previous = setBlasKernelSettings({ minMacs: 0 });
+  try {
+    return fn();
+  } finally {
+    setBlasKernelSettings(previous);
+  }
 }
 
 function format(result: Result | undefined): string {
@@ -128,18 +147,22 @@ function parseBackends(argv: string[]): string[] {
 }
 
 async function main(): Promise<void> {
-  const rows: string[][] = [['backend', 'product', 'variant', 'before GFLOP/s', 'after GFLOP/s', 'speedup']];
+  const rows: string[][] = [['backend', 'product', 'variant', 'before GFLOP/s', 'after GFLOP/s', 'speedup', 'blas GFLOP/s', 'blas / after']];
   const cases = squareCases();
+  console.log(`BLAS: ${describeBlas()}`);
   for (const backend of parseBackends(process.argv.slice(2))) {
     const { tf } = await createTensorRuntime({ backend });
     const replaced = isPeftkitKernel(tf.getKernel(tf.BatchMatMul, backend));
     warmUp(tf, 1.5);
-    const results = runSeries(tf, backend, cases, replaced);
+    const blas = backend === 'wasm' && blasLibrary() !== null;
+    const results = runSeries(tf, backend, cases, replaced, blas);
+    const ratio = (x: Result | undefined, y: Result | undefined) => (typeof x === 'number' && typeof y === 'number' ? `${(x / y).toFixed(1)}x` : '');
     cases.forEach((c, i) => {
       const b = results[i]?.before;
       const a = results[i]?.after;
-      const speedup = !replaced ? 'same kernel' : typeof a === 'number' && typeof b === 'number' ? `${(a / b).toFixed(1)}x` : '';
-      rows.push([backend, c.label, c.variant, format(b), format(a), speedup]);
+      const n = results[i]?.blas;
+      const speedup = !replaced ? 'same kernel' : ratio(a, b);
+      rows.push([backend, c.label, c.variant, format(b), format(a), speedup, blas ? format(n) : 'no BLAS', ratio(n, a)]);
     });
   }
   const widths = (rows[0] as string[]).map((_, col) => Math.max(...rows.map((r) => (r[col] as string).length)));

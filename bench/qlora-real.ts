@@ -1,5 +1,5 @@
 /**
- * QLoRA on real weights: the stories260K checkpoint (shared/models) quantized with NF4/FP4 (± double quantization):
+ * QLoRA on real weights: the stories260K checkpoint (test/fixtures) quantized with NF4/FP4 (± double quantization):
  * per-weight error statistics, logit drift against the float model and greedy next-token agreement on a story.
  * Usage: node --import tsx bench/qlora-real.ts
  */
@@ -23,7 +23,7 @@ for (const [quantType, doubleQuant] of [
 ] as const) {
   const bench = await stories260K(tf);
   if (bench === undefined) {
-    console.log('shared/models/stories260K not found; nothing to measure');
+    console.log('stories260K files not found (PEFTKIT_SHARED?); nothing to measure');
     process.exit(0);
   }
   name = bench.name;

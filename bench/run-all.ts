@@ -44,7 +44,9 @@ for (const bench of BENCHES) {
   console.log(`\n=== bench ${bench.name}${quick ? ' (quick)' : ''} ===`);
   const script = fileURLToPath(new URL(bench.script, import.meta.url));
   const start = performance.now();
-  const result = spawnSync(process.execPath, ['--import', 'tsx', script, ...(quick ? bench.quick : bench.full)], { stdio: 'inherit' });
+  const result = spawnSync(process.execPath, ['--conditions=peftkit:source', '--import', 'tsx', script, ...(quick ? bench.quick : bench.full)], {
+    stdio: 'inherit',
+  });
   const seconds = ((performance.now() - start) / 1000).toFixed(0);
   summary.push(`${bench.name}: ${result.status === 0 ? 'ok' : `FAILED (status ${result.status}, signal ${result.signal})`} in ${seconds} s`);
 }

@@ -4,7 +4,7 @@
  * requests spread round-robin over them, in two modes:
  *   - mixed: rows of different adapters share one forward (per-row selection; the engine's default), and
  *   - swap:  one batch per adapter (`mixedBatching: false`), as PEFT's one-active-adapter model serves.
- * Model: the real stories260K (shared/models/stories260K, converted to a temp HF dir); adapters: LoRA q,v r=8 with
+ * Model: the real stories260K (test/fixtures/stories260K, converted to a temp HF dir); adapters: LoRA q,v r=8 with
  * random (non-zero) B, saved to a temp adapter root and preloaded, so loading is not timed.
  *
  * Usage: node --import tsx bench/serving.ts [--quick] [--adapters 1,8,32,128] [--requests 128] [--new-tokens 16]
@@ -70,7 +70,10 @@ export function parseServingSettings(argv: readonly string[], now = new Date()):
   };
 }
 
-const SHARED = join(process.env.PEFTKIT_SHARED ?? fileURLToPath(new URL('../../shared/', import.meta.url)), 'models', 'stories260K');
+// The vendored test fixture (test/fixtures/stories260K); PEFTKIT_SHARED, a shared/ root, overrides (e.g. a baseline run).
+const SHARED = process.env.PEFTKIT_SHARED
+  ? join(process.env.PEFTKIT_SHARED, 'models', 'stories260K')
+  : fileURLToPath(new URL('../test/fixtures/stories260K/', import.meta.url));
 
 /** Writes `count` LoRA adapters (q,v r=8, random B) for the model in `modelDir` under `root`. */
 async function writeAdapters(modelDir: string, root: string, count: number, backend: string): Promise<void> {
@@ -156,7 +159,7 @@ async function main(): Promise<void> {
   const bin = join(SHARED, 'stories260K.bin');
   const tok = join(SHARED, 'tok512.bin');
   if (!existsSync(bin) || !existsSync(tok)) {
-    console.log(`serving bench skipped: ${SHARED} (stories260K.bin, tok512.bin) is not there (set PEFTKIT_SHARED)`);
+    console.log(`serving bench skipped: ${SHARED} (stories260K.bin, tok512.bin) is not there`);
     return;
   }
   const started = machine();

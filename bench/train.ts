@@ -67,7 +67,7 @@ export function rowSettings(method: string, s: TrainBenchSettings): TrainRowSett
 
 function runRow(settings: TrainRowSettings, timeoutS: number): TrainRowResult {
   const script = fileURLToPath(new URL('./train-step.ts', import.meta.url));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script, JSON.stringify(settings)], {
+  const r = spawnSync(process.execPath, ['--conditions=peftkit:source', '--import', 'tsx', script, JSON.stringify(settings)], {
     encoding: 'utf8',
     timeout: timeoutS * 1000,
     maxBuffer: 64 * 2 ** 20,

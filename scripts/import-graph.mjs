@@ -40,7 +40,7 @@ export const MAY_IMPORT = {
 
 /** Public entries when a package has no package.json to read them from (the test's fake repositories). */
 const DEFAULT_EXPORTS = { '@peftkit/core': ['.', './train'] };
-const SKIP_DIRS = new Set(['node_modules', '.git', '.peftkit-cache']);
+const SKIP_DIRS = new Set(['node_modules', '.git', '.peftkit-cache', 'dist']); // dist: npm run build output
 const SKIP_PATHS = new Set(['app/assets', 'bench/results']);
 const SOURCE = /\.(?:ts|mjs|js)$/;
 /** Keywords after which `/` starts a regex literal rather than a division. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { COMMANDS, main } from '../app/src/cli/main.ts';
-import { requireShared } from './support/shared.ts';
+import { stories260KFiles } from './support/shared.ts';
 
 const EXPECTED = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park.';
 
@@ -39,7 +39,7 @@ test('peftkit with no command prints help and exits 2; --help exits 0; unknown c
 test('every command has --help', async () => {
   assert.deepEqual(
     COMMANDS.map((c) => c.name).sort(),
-    ['bench', 'convert', 'download', 'generate', 'inspect', 'merge', 'plugins', 'serve', 'start', 'train'],
+    ['bench', 'convert', 'doctor', 'download', 'generate', 'inspect', 'merge', 'plugins', 'serve', 'start', 'train'],
     'the CLI of issue #8',
   );
   for (const { name } of COMMANDS) {
@@ -86,10 +86,8 @@ test('plugins lists installed method plugins and third-party ones given with --p
   assert.ok(Array.isArray(parsed.plugins));
 });
 
-test('convert llama2c + generate: prints only the generated story; refuses a non-empty output directory', async (t) => {
-  const model = requireShared(t, 'models/stories260K/stories260K.bin');
-  const tok = requireShared(t, 'models/stories260K/tok512.bin');
-  if (!model || !tok) return;
+test('convert llama2c + generate: prints only the generated story; refuses a non-empty output directory', async () => {
+  const { model, tokenizer: tok } = stories260KFiles();
   const dir = await mkdtemp(join(tmpdir(), 'peftkit-cli-'));
   try {
     const out = join(dir, 'hf');

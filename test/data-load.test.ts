@@ -20,7 +20,7 @@ import { convertLlama2cFiles } from '../packages/models/src/convert/llama2c-file
 import { isPeftkitError } from '../packages/io/src/errors.ts';
 import { loadTokenizer } from '../packages/models/src/tokenizers/load.ts';
 import { IGNORE_INDEX } from '../core/src/train/types.ts';
-import { requireShared } from './support/shared.ts';
+import { stories260KFiles } from './support/shared.ts';
 
 const CHATML_DIR = fileURLToPath(new URL('./fixtures/data/chatml-model/', import.meta.url));
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/data/${name}`, import.meta.url));
@@ -89,10 +89,8 @@ test('loadDataset: fixture files end to end, collate-able, coded errors with fil
   );
 });
 
-test('stories260K tokenizer: completion seam, packing and ChatML with a real SentencePiece vocab', async (t) => {
-  const bin = requireShared(t, 'models/stories260K/stories260K.bin');
-  const tokPath = requireShared(t, 'models/stories260K/tok512.bin');
-  if (!bin || !tokPath) return;
+test('stories260K tokenizer: completion seam, packing and ChatML with a real SentencePiece vocab', async () => {
+  const { model: bin, tokenizer: tokPath } = stories260KFiles();
   const dir = await mkdtemp(join(tmpdir(), 'peftkit-data-'));
   try {
     await convertLlama2cFiles(bin, tokPath, dir);

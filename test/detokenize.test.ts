@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -10,9 +10,9 @@ import { gpt3EncoderDir } from '../packages/models/src/tokenizers/gpt2-bpe-files
 import { HfTokenizer } from '../packages/models/src/tokenizers/hf.ts';
 import { Llama2cTokenizer } from '../packages/models/src/tokenizers/llama2c.ts';
 import { loadTokenizer } from '../packages/models/src/tokenizers/load.ts';
+import { fixturePath } from './support/shared.ts';
 
 const MOBY = fileURLToPath(new URL('../app/assets/peftkit-moby', import.meta.url));
-const TOK512 = fileURLToPath(new URL('../../shared/models/stories260K/tok512.bin', import.meta.url));
 
 const gpt2Dir = gpt3EncoderDir();
 const tokenizers: [string, Tokenizer][] = [
@@ -25,12 +25,10 @@ const tokenizers: [string, Tokenizer][] = [
     ),
   ],
 ];
-if (existsSync(TOK512)) {
-  const llama2c = Llama2cTokenizer.fromBytes(readFileSync(TOK512));
-  // SentencePiece-style pieces with byte fallback: a 4-byte emoji is four byte tokens.
-  tokenizers.push(['llama2.c tok512 (byte fallback)', llama2c]);
-  tokenizers.push(['tok512 as tokenizer.json (Metaspace + byte fallback)', new HfTokenizer(llama2c.toHfTokenizerJson(), llama2c.toHfTokenizerConfig())]);
-}
+// SentencePiece-style pieces with byte fallback (the vendored tok512): a 4-byte emoji is four byte tokens.
+const llama2c = Llama2cTokenizer.fromBytes(readFileSync(fixturePath('stories260K/tok512.bin')));
+tokenizers.push(['llama2.c tok512 (byte fallback)', llama2c]);
+tokenizers.push(['tok512 as tokenizer.json (Metaspace + byte fallback)', new HfTokenizer(llama2c.toHfTokenizerJson(), llama2c.toHfTokenizerConfig())]);
 
 const TEXTS = [
   'Call me Ishmael. Some years ago, never mind how long precisely',

@@ -5,10 +5,10 @@ import { llama2cToHf, readLlama2cCheckpoint } from '../packages/models/src/conve
 import { isPeftkitError } from '../packages/io/src/errors.ts';
 import { Llama2cTokenizer } from '../packages/models/src/tokenizers/llama2c.ts';
 import { greedy, hfLlamaReference, llama2cReference, type ReferenceModel } from './support/llama-reference.ts';
-import { requireShared } from './support/shared.ts';
+import { fixturePath } from './support/shared.ts';
 
-const MODEL = 'models/stories260K/stories260K.bin';
-const TOKENIZER = 'models/stories260K/tok512.bin';
+const MODEL = 'stories260K/stories260K.bin';
+const TOKENIZER = 'stories260K/tok512.bin';
 const EXPECTED_STORY = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park.';
 
 interface Header {
@@ -167,9 +167,8 @@ test('reference forward: llama2.c layout and converted HF layout agree (syntheti
   assert.ok(compareModels(llama2cReference(ckpt), hfLlamaReference(hf.config, unpermuted), tokens) > 1e-3);
 });
 
-test('stories260K: header, conversion and identical logits in both layouts', (t) => {
-  const path = requireShared(t, MODEL);
-  if (path === undefined) return;
+test('stories260K: header, conversion and identical logits in both layouts', () => {
+  const path = fixturePath(MODEL);
   const bytes = readFileSync(path);
   const ckpt = readLlama2cCheckpoint(bytes);
   assert.deepEqual(ckpt.config, { dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, sharedClassifier: true });
@@ -187,10 +186,9 @@ test('stories260K: header, conversion and identical logits in both layouts', (t)
   assert.ok(compareModels(original, converted, tokens) <= 1e-5);
 });
 
-test('stories260K: greedy decoding from BOS tells the expected story', (t) => {
-  const modelPath = requireShared(t, MODEL);
-  const tokenizerPath = modelPath === undefined ? undefined : requireShared(t, TOKENIZER);
-  if (modelPath === undefined || tokenizerPath === undefined) return;
+test('stories260K: greedy decoding from BOS tells the expected story', () => {
+  const modelPath = fixturePath(MODEL);
+  const tokenizerPath = fixturePath(TOKENIZER);
   const hf = llama2cToHf(readLlama2cCheckpoint(readFileSync(modelPath)));
   const tokenizer = Llama2cTokenizer.fromBytes(readFileSync(tokenizerPath), { vocabSize: hf.config.vocab_size });
   const ids = greedy(hfLlamaReference(hf.config, hf.tensors), tokenizer.bosId, 100);

@@ -58,7 +58,9 @@ test('stories260K LoRA (q,v): learns, reloads bit-identically in a fresh process
     const width = Math.min(...ids.map((r) => r.length));
     const batch = ids.map((r) => r.slice(0, width));
     const here = tf.tidy(() => Array.from(model.forward?.({ ids: batch }, { selection: { active: ['qv'] } }).dataSync() ?? []));
-    const there = JSON.parse(node(['--import', 'tsx', 'test/support/adapter-logits.ts', dir, outDir, JSON.stringify(batch)])) as number[];
+    const there = JSON.parse(
+      node(['--conditions=peftkit:source', '--import', 'tsx', 'test/support/adapter-logits.ts', dir, outDir, JSON.stringify(batch)]),
+    ) as number[];
     assert.equal(there.length, here.length, 'same logits shape');
     assert.deepEqual(there, here, 'the adapter reloaded in a fresh process gives identical logits');
 

@@ -11,14 +11,12 @@ import { generate, streamGenerate } from '../packages/models/src/generate/genera
 import { decodeTensor, readModelWeights } from '../packages/io/src/safetensors.ts';
 import { loadTokenizer } from '../packages/models/src/tokenizers/load.ts';
 import { argmax, hfLlamaReference } from './support/llama-reference.ts';
-import { requireShared } from './support/shared.ts';
+import { stories260KFiles } from './support/shared.ts';
 
 const EXPECTED = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park.';
 
-async function converted(t: { skip(m?: string): void }) {
-  const model = requireShared(t, 'models/stories260K/stories260K.bin');
-  const tok = requireShared(t, 'models/stories260K/tok512.bin');
-  if (!model || !tok) return undefined;
+async function converted() {
+  const { model, tokenizer: tok } = stories260KFiles();
   const dir = await mkdtemp(join(tmpdir(), 'peftkit-s260k-'));
   await convertLlama2cFiles(model, tok, dir);
   const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
@@ -32,9 +30,8 @@ async function converted(t: { skip(m?: string): void }) {
 }
 
 for (const backend of ['cpu', 'wasm']) {
-  test(`stories260K on ${backend}: tfjs logits match an independent plain-loop reference over 100 greedy positions, with and without KV cache`, async (t) => {
-    const c = await converted(t);
-    if (!c) return;
+  test(`stories260K on ${backend}: tfjs logits match an independent plain-loop reference over 100 greedy positions, with and without KV cache`, async () => {
+    const c = await converted();
     const kernel = await createKernel({ backend, logger: { warn() {}, info() {} } });
     const tf = kernel.tf;
     const model = new LlamaModel(tf, c.config, { kind: 'tensors', tensors: c.tensors });
@@ -70,9 +67,8 @@ for (const backend of ['cpu', 'wasm']) {
   });
 }
 
-test('stories260K: greedy generation from BOS tells the expected story; streaming gives the same text; no tensor leaks', async (t) => {
-  const c = await converted(t);
-  if (!c) return;
+test('stories260K: greedy generation from BOS tells the expected story; streaming gives the same text; no tensor leaks', async () => {
+  const c = await converted();
   const kernel = await createKernel({ logger: { warn() {}, info() {} } });
   const tf = kernel.tf;
   const model = new LlamaModel(tf, c.config, { kind: 'tensors', tensors: c.tensors });

@@ -7,9 +7,9 @@ import { isPeftkitError } from '../packages/io/src/errors.ts';
 import { HfTokenizer } from '../packages/models/src/tokenizers/hf.ts';
 import { Llama2cTokenizer, type Llama2cVocab } from '../packages/models/src/tokenizers/llama2c.ts';
 import { loadTokenizer } from '../packages/models/src/tokenizers/load.ts';
-import { requireShared } from './support/shared.ts';
+import { fixturePath } from './support/shared.ts';
 
-const TOK512 = 'models/stories260K/tok512.bin';
+const TOK512 = 'stories260K/tok512.bin';
 
 function syntheticVocab(pieces: string[]): Llama2cVocab {
   const bytes = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
@@ -71,9 +71,8 @@ test('tokenizer.json export: @huggingface/tokenizers encodes like llama2.c (synt
   }
 });
 
-test('tokenizer.json export: tok512.bin, identical ids on a test set and random text', (t) => {
-  const path = requireShared(t, TOK512);
-  if (path === undefined) return;
+test('tokenizer.json export: tok512.bin, identical ids on a test set and random text', () => {
+  const path = fixturePath(TOK512);
   const tok = Llama2cTokenizer.fromBytes(readFileSync(path));
   const hf = hfTwin(tok);
   const samples = [
@@ -96,9 +95,8 @@ test('tokenizer.json export: tok512.bin, identical ids on a test set and random 
   }
 });
 
-test('tokenizer.json export: documented differences from llama2.c', (t) => {
-  const path = requireShared(t, TOK512);
-  if (path === undefined) return;
+test('tokenizer.json export: documented differences from llama2.c', () => {
+  const path = fixturePath(TOK512);
   const tok = Llama2cTokenizer.fromBytes(readFileSync(path));
   const hf = hfTwin(tok);
   // U+2581 is a character to llama2.c (byte fallback) but a space to the SentencePiece-style normalizer.

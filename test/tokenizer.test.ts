@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import test from 'node:test';
 import { isPeftkitError } from '../packages/io/src/errors.ts';
 import { Llama2cTokenizer, type Llama2cVocab, parseLlama2cTokenizer, serializeLlama2cTokenizer } from '../packages/models/src/tokenizers/llama2c.ts';
-import { requireShared } from './support/shared.ts';
+import { fixturePath } from './support/shared.ts';
 
-const TOK512 = 'models/stories260K/tok512.bin';
+const TOK512 = 'stories260K/tok512.bin';
 
 /** A llama2.c-style vocab: <unk>, BOS, EOS, 256 byte tokens, then pieces with descending scores. */
 function syntheticVocab(pieces: string[]): Llama2cVocab {
@@ -152,9 +152,8 @@ test('llama2c tokenizer: heap merge equals the literal llama2.c loop (synthetic 
   for (const text of randomText(7, [...'helowrdé ßx', ' ', 'll'], 40)) assert.deepEqual(tok.encode(text), naiveEncode(tok, text), JSON.stringify(text));
 });
 
-test('tok512.bin: pieces, encodings and round trips', (t) => {
-  const path = requireShared(t, TOK512);
-  if (path === undefined) return;
+test('tok512.bin: pieces, encodings and round trips', () => {
+  const path = fixturePath(TOK512);
   const tok = Llama2cTokenizer.fromBytes(readFileSync(path), { vocabSize: 512 });
   assert.equal(tok.vocabSize, 512);
   assert.equal(tok.maxTokenLength, 7);
@@ -187,9 +186,8 @@ test('tok512.bin: pieces, encodings and round trips', (t) => {
   assert.deepEqual(tok.encode('😀').slice(1), [0xf0 + 3, 0x9f + 3, 0x98 + 3, 0x80 + 3]);
 });
 
-test('tok512.bin: heap merge equals the literal llama2.c loop on random text', (t) => {
-  const path = requireShared(t, TOK512);
-  if (path === undefined) return;
+test('tok512.bin: heap merge equals the literal llama2.c loop on random text', () => {
+  const path = fixturePath(TOK512);
   const tok = Llama2cTokenizer.fromBytes(readFileSync(path));
   const alphabet = [...'abcdefghilmnoprstuwy ,.!\'"\nTOL0123é😀', ' the', 'ing', 'ed '];
   for (const text of randomText(42, alphabet, 80)) assert.deepEqual(tok.encode(text), naiveEncode(tok, text), JSON.stringify(text));

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { main } from '../app/src/cli/main.ts';
 import { convertLlama2cFiles } from '../packages/models/src/convert/llama2c-files.ts';
 import { mobyDickSentences } from './support/moby-dick.ts';
-import { requireShared } from './support/shared.ts';
+import { stories260KFiles } from './support/shared.ts';
 
 // `peftkit train` end to end on the real stories260K with real text (Moby-Dick sentences), plus its usage errors.
 
@@ -26,10 +26,8 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
 
 const jsonl = (lines: string[]) => `${lines.map((text) => JSON.stringify({ text })).join('\n')}\n`;
 
-test('peftkit train: lora and full on stories260K write adapter, checkpoints, metrics, curve and report', async (t) => {
-  const bin = requireShared(t, 'models/stories260K/stories260K.bin');
-  const tok = requireShared(t, 'models/stories260K/tok512.bin');
-  if (!bin || !tok) return;
+test('peftkit train: lora and full on stories260K write adapter, checkpoints, metrics, curve and report', async () => {
+  const { model: bin, tokenizer: tok } = stories260KFiles();
   const dir = await mkdtemp(join(tmpdir(), 'peftkit-train-cli-'));
   try {
     const model = join(dir, 'model');

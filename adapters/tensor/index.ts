@@ -8,4 +8,5 @@ export const defaultTensorBackends: readonly TensorBackendAdapter[] = [tensorflo
 
 export { cpuBackend, tensorflowBackend, wasmBackend };
 export { installCpuKernels, installWasmKernels } from './kernels/install.ts';
+export { type BlasKernelSettings, setBlasKernelSettings, withoutBlas } from './kernels/blas-matmul.ts';
 export { isPeftkitKernel, originalKernel, withOriginalKernels } from './kernels/registry.ts';

@@ -26,6 +26,40 @@ async function importWasm() {
 
 let available: Promise<boolean> | undefined;
 
+/** tfjs-backend-wasm registers its factory with priority 2 (WASM_PRIORITY in its base.js). */
+const WASM_PRIORITY = 2;
+const wrapped = new WeakSet<object>();
+const EVENTS = ['uncaughtException', 'unhandledRejection'] as const;
+type Listener = (...args: unknown[]) => void;
+interface ProcessEvents {
+  listeners(event: string): Listener[];
+  removeListener(event: string, listener: Listener): unknown;
+}
+
+/*
+ * Emscripten's Node glue, run when the wasm module is instantiated (tf.setBackend('wasm')), installs
+ * process.on('uncaughtException', e => { throw e }) and process.on('unhandledRejection', r => { throw r }). A throw
+ * inside such a listener is fatal and Node prints the throw site's source line — the ~30 KB minified bundle — above
+ * every later uncaught error of the program. The handlers only serve emscripten's exit(), which tfjs never calls, so
+ * the factory is wrapped to remove what it added. Only possible before the backend is first initialised.
+ */
+function withoutEmscriptenProcessHandlers(tf: Tf): void {
+  const factory = tf.findBackendFactory('wasm');
+  const proc = (globalThis as { process?: Partial<ProcessEvents> }).process as ProcessEvents | undefined;
+  if (factory == null || wrapped.has(factory) || tf.findBackend('wasm') != null || typeof proc?.listeners !== 'function') return;
+  const silenced = async () => {
+    const before = new Map(EVENTS.map((event) => [event, new Set(proc.listeners(event))]));
+    try {
+      return await factory();
+    } finally {
+      for (const event of EVENTS) for (const listener of proc.listeners(event)) if (!before.get(event)?.has(listener)) proc.removeListener(event, listener);
+    }
+  };
+  wrapped.add(silenced);
+  tf.removeBackend('wasm');
+  tf.registerBackend('wasm', silenced, WASM_PRIORITY);
+}
+
 export const wasmBackend: TensorBackendAdapter = {
   name: 'wasm',
   priority: 200,
@@ -59,6 +93,7 @@ export const wasmBackend: TensorBackendAdapter = {
     }
     // Only effective before the backend is first initialised, and only where tfjs allows threads.
     if (options.threads !== undefined && options.threads > 0 && tf.findBackend('wasm') == null) wasm.setThreadsCount(options.threads);
+    withoutEmscriptenProcessHandlers(tf);
     installWasmKernels(tf);
   },
 };

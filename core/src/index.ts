@@ -38,6 +38,8 @@ export {
   type SavedAdapter,
 } from './plugin/contract.ts';
 export { PluginRegistry } from './plugin/registry.ts';
+export { importPlugin, type PluginImportAllOptions, type PluginImportFailure, type PluginImportOptions } from './plugin/loader.ts';
+export { isPathSpecifier, resolvePluginSpecifier } from './plugin/resolve.ts';
 export { parseConfig, validatePluginObject } from './plugin/validate.ts';
 export { applyWeightUpdates, type WeightUpdate } from './plugin/merge-helpers.ts';
 export { CONFIG_TABLE_END, CONFIG_TABLE_START, configTable, withConfigTable } from './plugin/config-table.ts';

@@ -1,12 +1,10 @@
-import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { AdapterManager } from './adapter/manager.ts';
 import { PORTS } from './di/ports.ts';
 import { Scope } from './di/scope.ts';
 import { TOKENS } from './di/tokens.ts';
-import { PeftkitError } from '@peftkit/io';
 import type { ModelGraph } from './model/graph.ts';
 import type { Logger, MethodContext, MethodPlugin } from './plugin/contract.ts';
+import { importPlugin, importPlugins, type PluginImportAllOptions, type PluginImportOptions } from './plugin/loader.ts';
 import { PluginRegistry } from './plugin/registry.ts';
 import { createTensorRuntime, type TensorRuntime, type TensorRuntimeOptions } from './runtime/runtime.ts';
 import type { Tf } from './runtime/types.ts';
@@ -32,10 +30,15 @@ export interface Kernel {
   readonly scope: Scope;
   /** Registers a method plugin object (validated). */
   use(plugin: unknown): Kernel;
-  /** Imports a package name or file path and registers its default export (or `plugin` export). */
-  import(specifier: string): Promise<MethodPlugin>;
+  /**
+   * Imports a package name or file path and registers its default export (or `plugin` export). Bare names and
+   * relative paths resolve from `options.from`, by default the current working directory (the user's project).
+   */
+  import(specifier: string, options?: PluginImportOptions): Promise<MethodPlugin>;
+  /** Imports several plugins and registers them dependencies first (see PluginImportAllOptions.onError). */
+  importAll(specifiers: readonly string[], options?: PluginImportAllOptions): Promise<MethodPlugin[]>;
   /** The adapter manager of a model (one per model). */
-  adapters(model: ModelGraph, options?: { tokenizer?: MethodContext['tokenizer'] }): AdapterManager;
+  adapters(model: ModelGraph, options?: { tokenizer?: MethodContext['tokenizer']; baseModel?: string }): AdapterManager;
   dispose(): Promise<void>;
 }
 
@@ -43,12 +46,6 @@ const consoleLogger: Logger = {
   warn: (message) => console.warn(`[peftkit] ${message}`),
   info: (message) => console.error(`[peftkit] ${message}`),
 };
-
-function toImportable(specifier: string): string {
-  if (specifier.startsWith('file:') || specifier.startsWith('node:')) return specifier;
-  const looksLikePath = specifier.startsWith('.') || isAbsolute(specifier) || /^[A-Za-z]:[\\/]/.test(specifier);
-  return looksLikePath ? pathToFileURL(resolve(specifier)).href : specifier;
-}
 
 /**
  * The composition root: creates the tensor runtime, the registry and the kernel's DI scope, and registers the
@@ -75,19 +72,11 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel>
       registry.register(plugin);
       return kernel;
     },
-    async import(specifier) {
-      let mod: Record<string, unknown>;
-      try {
-        mod = (await import(toImportable(specifier))) as Record<string, unknown>;
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        throw new PeftkitError('PEFTKIT_E_PLUGIN_IMPORT', `cannot import plugin '${specifier}': ${message}`, { specifier }, { cause: error });
-      }
-      const candidate = mod.default ?? mod.plugin;
-      if (candidate === undefined) {
-        throw new PeftkitError('PEFTKIT_E_PLUGIN_INVALID', `'${specifier}' has no default export (or 'plugin' export)`, { specifier });
-      }
-      return registry.register(candidate, specifier);
+    async import(specifier, importOptions = {}) {
+      return registry.register(await importPlugin(specifier, importOptions), specifier);
+    },
+    importAll(specifiers, importOptions = {}) {
+      return importPlugins(specifiers, importOptions, registry);
     },
     adapters(model, managerOptions = {}) {
       let manager = managers.get(model);

@@ -7,7 +7,10 @@ import { createContext, type ServerContext, type ServerOptions } from './http/co
 import { httpError } from './http/errors.ts';
 import { registerLorax } from './http/lorax.ts';
 import { Metrics } from './http/metrics.ts';
+import { registerJobs } from './http/fine-tuning.ts';
 import { registerOpenAi } from './http/openai.ts';
+import { corsFor, guard } from './http/guard.ts';
+import { allowedMethods, observe } from './http/observe.ts';
 import { errorResponse, sendError } from './http/respond.ts';
 
 export interface Serving {
@@ -60,21 +63,23 @@ export function createServing(engine: Engine, options: ServerOptions = {}): Serv
   const app = new Hono();
   const lorax = (path: string) => path === '/generate' || path === '/generate_stream';
 
+  const style = (path: string) => (lorax(path) ? 'lorax' : 'openai');
+  // Request id, in-flight gauge, latency and access log; streams are recorded when they end (D8).
+  app.use('*', observe({ metrics, state: ctx.state, accessLog: ctx.options.accessLog, route: routeLabel }));
   app.use('*', async (c, next) => {
-    const started = performance.now();
     const path = c.req.path;
     if (ctx.state.draining && !OPEN.has(path)) {
-      return sendError(c, httpError(503, 'shutting_down', 'the server is shutting down'), lorax(path) ? 'lorax' : 'openai');
+      const e = { ...httpError(503, 'shutting_down', 'the server is shutting down'), retryAfterSeconds: 5 };
+      return sendError(c, e, style(path));
     }
-    ctx.state.inFlight++;
-    try {
-      await next();
-    } finally {
-      ctx.state.inFlight--;
-      if (c.res.status === 429) metrics.rejected++;
-      metrics.observe(routeLabel(path), c.res.status, (performance.now() - started) / 1000);
-    }
+    return next();
   });
+  const guardOptions = { allowedHosts: ctx.options.allowedHosts, allowedOrigins: ctx.options.allowedOrigins, cors: ctx.options.cors };
+  if (guardOptions.cors) app.use('*', corsFor(guardOptions));
+  app.use(
+    '*',
+    guard(guardOptions, (path) => OPEN.has(path), style),
+  );
 
   app.use('*', async (c, next) => {
     const path = c.req.path;
@@ -96,20 +101,36 @@ export function createServing(engine: Engine, options: ServerOptions = {}): Serv
     }),
   );
 
-  app.get('/health', (c) => c.json({ status: 'ok' }));
-  app.get('/ready', (c) => (ctx.state.draining ? c.json({ status: 'draining' }, 503) : c.json({ status: 'ready' })));
+  // 503 while the engine worker restarts (degraded) or could not be restarted (dead); Retry-After says when to look again.
+  app.get('/health', async (c) => {
+    const health = await engine.health();
+    if (health.status === 'ok') return c.json(health);
+    if (health.status !== 'closed') c.header('Retry-After', '1');
+    return c.json(health, 503);
+  });
+  app.get('/ready', async (c) => {
+    if (ctx.state.draining) return c.json({ status: 'draining' }, 503);
+    const health = await engine.health();
+    return health.status === 'ok' ? c.json({ status: 'ready' }) : c.json({ status: health.status }, 503);
+  });
   app.get('/metrics', (c) =>
     c.text(metrics.render(engine.stats(), { inFlight: ctx.state.inFlight, draining: ctx.state.draining }), 200, {
       'content-type': 'text/plain; version=0.0.4; charset=utf-8',
     }),
   );
 
+  if (options.jobs) registerJobs(app, ctx, options.jobs); // before the inference routes: its model guard runs first
   registerOpenAi(app, ctx);
   registerAdmin(app, ctx);
   registerLorax(app, ctx);
   registerClassify(app, ctx);
 
-  app.notFound((c) => sendError(c, httpError(404, 'not_found', `no route ${c.req.method} ${c.req.path}`)));
+  app.notFound((c) => {
+    const allow = allowedMethods(c.req.path);
+    if (allow !== null)
+      return sendError(c, { ...httpError(405, 'method_not_allowed', `${c.req.method} is not allowed here (allowed: ${allow})`), allow }, style(c.req.path));
+    return sendError(c, httpError(404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
+  });
   app.onError((error, c) => errorResponse(c, error, lorax(c.req.path) ? 'lorax' : 'openai'));
 
   let closing: Promise<void> | null = null;

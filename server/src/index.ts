@@ -5,6 +5,7 @@
  */
 export { createApp, createServing, type Serving } from './app.ts';
 export type { ServerOptions } from './http/context.ts';
+export * from './jobs/index.ts';
 export { LocalEngine, type EngineOptions } from './engine/local.ts';
 export { WorkerEngine } from './engine/worker-engine.ts';
 export { loadServerPlugins } from './engine/plugins.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { createFixture, hasStories } from './fixture.ts';
+import { createFixture } from './fixture.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const g = globalThis as { Deno?: unknown; Bun?: unknown };
@@ -11,10 +11,10 @@ const g = globalThis as { Deno?: unknown; Bun?: unknown };
 function cliCommand(args: string[]): string[] {
   if (g.Deno) return ['run', '-A', 'app/src/cli/main.ts', ...args];
   if (g.Bun) return ['app/src/cli/main.ts', ...args];
-  return ['--import', 'tsx', 'app/src/cli/main.ts', ...args];
+  return ['--conditions=peftkit:source', '--import', 'tsx', 'app/src/cli/main.ts', ...args];
 }
 
-describe('peftkit serve', { skip: !hasStories() && 'stories260K not available' }, () => {
+describe('peftkit serve', () => {
   it('starts, answers over HTTP, drains on SIGTERM', async () => {
     const fixture = await createFixture({ cli: 41 });
     const child = spawn(

@@ -2,17 +2,18 @@
  * Test fixture: the real stories260K Llama converted to a temporary Hugging Face directory (with a chat template
  * added), and an adapter root holding LoRA adapters saved through the AdapterManager.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { writeAdapterDir, disposeSaved } from '@peftkit/core';
 import { createTestKernel as createKernel } from '@peftkit/testing';
 import { loadModel } from '@peftkit/models';
 import lora from '@peftkit/lora';
 import { convertLlama2cFiles } from '@peftkit/models';
 
-const SHARED = new URL('../../../shared/models/stories260K/', import.meta.url);
+// Vendored in the repository (test/fixtures/stories260K, MIT), so a fresh clone runs every server test.
+const STORIES = new URL('../../test/fixtures/stories260K/', import.meta.url);
 export const CHAT_TEMPLATE =
   "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
 
@@ -26,16 +27,12 @@ export interface Fixture {
   cleanup(): Promise<void>;
 }
 
-export function hasStories(): boolean {
-  return existsSync(new URL('stories260K.bin', SHARED));
-}
-
 export async function createFixture(adapters: Record<string, number> = {}): Promise<Fixture> {
   const dir = await mkdtemp(join(tmpdir(), 'peftkit-server-'));
   const modelDir = join(dir, 'model');
   const adapterRoot = join(dir, 'adapters');
   await mkdir(adapterRoot, { recursive: true });
-  await convertLlama2cFiles(new URL('stories260K.bin', SHARED).pathname, new URL('tok512.bin', SHARED).pathname, modelDir);
+  await convertLlama2cFiles(fileURLToPath(new URL('stories260K.bin', STORIES)), fileURLToPath(new URL('tok512.bin', STORIES)), modelDir);
   const tokConfigPath = join(modelDir, 'tokenizer_config.json');
   const tokConfig = JSON.parse(await readFile(tokConfigPath, 'utf8')) as Record<string, unknown>;
   await writeFile(tokConfigPath, JSON.stringify({ ...tokConfig, chat_template: CHAT_TEMPLATE }, null, 2));

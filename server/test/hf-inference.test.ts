@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InferenceClient } from '@huggingface/inference';
 import { createServing, LocalEngine, type Serving } from '../src/index.ts';
-import { call, createFixture, type Fixture, hasStories } from './fixture.ts';
+import { call, createFixture, type Fixture } from './fixture.ts';
 import { type Listening, listen } from './listen.ts';
 
 // The real @huggingface/inference client against a listening server: textGeneration and textGenerationStream with
 // `endpointUrl` (the client posts OpenAI-style to {endpointUrl}/v1/completions and reads TGI-style stream tokens).
 
-describe('@huggingface/inference client on loopback', { skip: !hasStories() && 'stories260K not available' }, () => {
+describe('@huggingface/inference client on loopback', () => {
   let fixture: Fixture;
   let engine: LocalEngine;
   let serving: Serving;

@@ -2,13 +2,13 @@ import { ENGINE_COMPOSITION } from 'peftkit';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServing, LocalEngine, type Serving } from '../src/index.ts';
-import { call, createFixture, type Fixture, hasStories } from './fixture.ts';
+import { call, createFixture, type Fixture } from './fixture.ts';
 
 const PROMPT = 'Once upon a time';
 const TOKENS = 6;
 const VERSIONS = 10;
 
-describe('hot swap under load', { skip: !hasStories() && 'stories260K not available' }, () => {
+describe('hot swap under load', () => {
   let fixture: Fixture;
   let engine: LocalEngine;
   let serving: Serving;
@@ -70,10 +70,12 @@ describe('hot swap under load', { skip: !hasStories() && 'stories260K not availa
     const responses = await Promise.all(requests);
     await Promise.all(admin);
 
-    const failed = responses.filter((r) => r.status !== 200);
+    // Between an unload and the next load a name is unknown (D9: 404, never the base); nothing else may fail.
+    const gap = (r: (typeof responses)[number]) => r.model === 's1' && r.status === 404 && r.json?.error?.code === 'model_not_found';
+    const failed = responses.filter((r) => r.status !== 200 && !gap(r));
     assert.equal(failed.length, 0, `failed requests: ${failed.map((f) => f.text).join(' | ')}`);
     const seenS0 = new Set<string>();
-    for (const r of responses) {
+    for (const r of responses.filter((x) => x.status === 200)) {
       const label = r.headers.get('x-peftkit-adapter-version') ?? '';
       const [name, version] = label.split('@v');
       assert.equal(name, r.model, `served by the requested adapter (${label})`);
@@ -99,7 +101,11 @@ describe('hot swap under load', { skip: !hasStories() && 'stories260K not availa
       const loads = [engine.loadAdapter('s3', { replace: true }), engine.loadAdapter('s3', { replace: true })];
       const results = await Promise.all(asks);
       await Promise.all(loads);
-      for (const r of results) assert.equal(r.json.choices[0].text, want, `round ${round}: ${r.headers.get('x-peftkit-adapter-version')} served s3`);
+      for (const r of results) {
+        // Asked before a load took effect: unknown since the unload (D9), never the base or a retired version.
+        if (r.status === 404) assert.equal(r.json.error.code, 'model_not_found', r.text);
+        else assert.equal(r.json.choices[0].text, want, `round ${round}: ${r.headers.get('x-peftkit-adapter-version')} served s3`);
+      }
     }
   });
 

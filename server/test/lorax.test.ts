@@ -2,9 +2,9 @@ import { ENGINE_COMPOSITION } from 'peftkit';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServing, LocalEngine, type Serving } from '../src/index.ts';
-import { call, createFixture, type Fixture, hasStories, sseData } from './fixture.ts';
+import { call, createFixture, type Fixture, sseData } from './fixture.ts';
 
-describe('LoRAX routes, queue limits, timeouts', { skip: !hasStories() && 'stories260K not available' }, () => {
+describe('LoRAX routes, queue limits, timeouts', () => {
   let fixture: Fixture;
   let engine: LocalEngine;
   let serving: Serving;

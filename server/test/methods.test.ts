@@ -2,10 +2,10 @@ import { ENGINE_COMPOSITION } from 'peftkit';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServing, LocalEngine, type Serving } from '../src/index.ts';
-import { call, createFixture, type Fixture, hasStories } from './fixture.ts';
+import { call, createFixture, type Fixture } from './fixture.ts';
 
 /** Every first-party method through the same routes; mixed-batch methods share one forward. */
-describe('serving other method plugins', { skip: !hasStories() && 'stories260K not available' }, () => {
+describe('serving other method plugins', () => {
   let fixture: Fixture;
   let engine: LocalEngine;
   let serving: Serving;
@@ -46,7 +46,11 @@ describe('serving other method plugins', { skip: !hasStories() && 'stories260K n
   });
 
   it('runs LoRA and prompt-method rows in one mixed batch with the same outputs as alone', async (t) => {
-    if (available.length === 0) return t.skip('no other method plugin available');
+    if (available.length === 0) {
+      // A runtime condition, so no skip option; Deno counts t.skip() as passed, scripts/test-all.mjs counts this line.
+      console.warn('[skip] no other method plugin available');
+      return t.skip('no other method plugin available');
+    }
     const models = ['lo', ...available];
     const ask = (model: string) => call(serving.app, 'POST', '/v1/completions', { model, prompt: 'One day', max_tokens: 6, temperature: 0 });
     const solo: string[] = [];

@@ -2,9 +2,9 @@ import { ENGINE_COMPOSITION } from 'peftkit';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServing, LocalEngine, type Serving } from '../src/index.ts';
-import { call, createFixture, type Fixture, GREEDY, hasStories, sseData } from './fixture.ts';
+import { call, createFixture, type Fixture, GREEDY, sseData } from './fixture.ts';
 
-describe('OpenAI-compatible routes (in-process engine, app.request)', { skip: !hasStories() && 'stories260K not available' }, () => {
+describe('OpenAI-compatible routes (in-process engine, app.request)', () => {
   let fixture: Fixture;
   let engine: LocalEngine;
   let serving: Serving;
@@ -55,8 +55,9 @@ describe('OpenAI-compatible routes (in-process engine, app.request)', { skip: !h
     assert.equal(flat.json.usage.prompt_tokens, ids.length, 'prompt ids counted as given');
   });
 
-  it('selects the adapter named by model; unknown and URL-like models fall back to the base', async () => {
-    const ask = (model: string) => call(serving.app, 'POST', '/v1/completions', { model, prompt: 'Once upon a time', max_tokens: 10, temperature: 0 });
+  it('selects the adapter named by model; with --unknown-model base, unknown and URL-like models fall back to the base', async () => {
+    const fallback = createServing(engine, { unknownModel: 'base' });
+    const ask = (model: string) => call(fallback.app, 'POST', '/v1/completions', { model, prompt: 'Once upon a time', max_tokens: 10, temperature: 0 });
     const [b, a, unknown, url] = await Promise.all([ask(base), ask('alpha'), ask('no-such-model'), ask('http://127.0.0.1:9/v1')]);
     assert.equal(a.status, 200, a.text);
     assert.notEqual(a.json.choices[0].text, b.json.choices[0].text, 'the adapter changes the output');
@@ -65,11 +66,11 @@ describe('OpenAI-compatible routes (in-process engine, app.request)', { skip: !h
     assert.equal(url.json.choices[0].text, b.json.choices[0].text, 'URL-like model → base');
   });
 
-  it('answers 404 for unknown models when configured to', async () => {
-    const strict = createServing(engine, { unknownModel: '404' });
-    const res = await call(strict.app, 'POST', '/v1/completions', { model: 'no-such-model', prompt: 'x', max_tokens: 2 });
+  it('answers 404 model_not_found for unknown models by default (OpenAI, vLLM)', async () => {
+    const res = await call(serving.app, 'POST', '/v1/completions', { model: 'no-such-model', prompt: 'x', max_tokens: 2 });
     assert.equal(res.status, 404, res.text);
-    assert.equal(res.json.error.code, 'adapter_unknown', 'stable code');
+    assert.equal(res.json.error.code, 'model_not_found', 'stable code');
+    assert.equal(res.json.error.param, 'model', 'names the field');
     assert.equal(typeof res.json.error.message, 'string', 'message present');
   });
 

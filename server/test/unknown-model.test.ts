@@ -8,7 +8,7 @@ import type { AdapterManager, Tf } from '@peftkit/core';
 import { createServing, type Engine, LocalEngine, type Serving, WorkerEngine } from '../src/index.ts';
 import { AdapterCache } from '../src/engine/cache.ts';
 import { ENGINE_METHODS } from '../src/engine/worker-protocol.ts';
-import { call, createFixture, type Fixture, hasStories } from './fixture.ts';
+import { call, createFixture, type Fixture } from './fixture.ts';
 
 it('AdapterCache remembers names it found no directory for, until it is told to forget', async () => {
   const root = await mkdtemp(join(tmpdir(), 'peftkit-missing-'));
@@ -46,7 +46,7 @@ function counting(engine: Engine): { engine: Engine; calls: string[] } {
   return { engine: proxy, calls };
 }
 
-describe('unknown model names: decided by the engine in one call', { skip: !hasStories() && 'stories260K not available' }, () => {
+describe('unknown model names: decided by the engine in one call', () => {
   let fixture: Fixture;
   let local: LocalEngine;
   let counted: ReturnType<typeof counting>;
@@ -63,8 +63,8 @@ describe('unknown model names: decided by the engine in one call', { skip: !hasS
       plugins: ['@peftkit/lora'],
     });
     counted = counting(local);
-    serving = createServing(counted.engine);
-    strict = createServing(counted.engine, { unknownModel: '404' });
+    serving = createServing(counted.engine, { unknownModel: 'base' });
+    strict = createServing(counted.engine); // 404 is the default (D9)
     await ask(serving, 'alpha');
     await ask(strict, 'alpha');
   });
@@ -88,7 +88,7 @@ describe('unknown model names: decided by the engine in one call', { skip: !hasS
     counted.calls.length = 0;
     const res = await ask(strict, 'no-such-model');
     assert.equal(res.status, 404, res.text);
-    assert.equal(res.json.error.code, 'adapter_unknown');
+    assert.equal(res.json.error.code, 'model_not_found');
     assert.deepEqual(counted.calls, ['generate']);
   });
 

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { createServing, type Serving, WorkerEngine } from '../src/index.ts';
-import { createFixture, type Fixture, hasStories } from './fixture.ts';
+import { createFixture, type Fixture } from './fixture.ts';
 import { type Listening, listen } from './listen.ts';
 
-describe('worker engine behind a real loopback server', { skip: !hasStories() && 'stories260K not available' }, () => {
+describe('worker engine behind a real loopback server', () => {
   let fixture: Fixture;
   let engine: WorkerEngine;
   let serving: Serving;

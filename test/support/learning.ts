@@ -13,17 +13,18 @@ import type { Tf } from '@peftkit/core';
 import { convertLlama2cFiles } from '../../packages/models/src/convert/llama2c-files.ts';
 import { type LoadedModel, loadModel, type LoadModelOptions } from '../../packages/models/src/model/load.ts';
 import { Rng } from '../../core/src/util/rng.ts';
-import { requireShared, type SkippableContext } from './shared.ts';
+import { type SkippableContext, stories260KFiles } from './shared.ts';
 
-/** stories260K converted to a temporary Hugging Face directory and loaded; undefined (test skipped) without shared/. */
+/**
+ * The vendored stories260K (test/fixtures) converted to a temporary Hugging Face directory and loaded. `_t` is kept
+ * so the many call sites stay unchanged; the model is always there now, so nothing skips.
+ */
 export async function loadStories260K(
-  t: SkippableContext,
+  _t: SkippableContext,
   tf: Tf,
   options: LoadModelOptions = {},
-): Promise<(LoadedModel & { dir: string; cleanup(): Promise<void> }) | undefined> {
-  const bin = requireShared(t, 'models/stories260K/stories260K.bin');
-  const tok = requireShared(t, 'models/stories260K/tok512.bin');
-  if (!bin || !tok) return undefined;
+): Promise<LoadedModel & { dir: string; cleanup(): Promise<void> }> {
+  const { model: bin, tokenizer: tok } = stories260KFiles();
   const dir = await mkdtemp(join(tmpdir(), 'peftkit-s260k-'));
   await convertLlama2cFiles(bin, tok, dir);
   const loaded = await loadModel(tf, dir, options);

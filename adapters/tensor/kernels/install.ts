@@ -1,19 +1,27 @@
 import type { Tf } from '@peftkit/core';
+import { blasLibrary } from '../../native/blas.ts';
+import { makeBlasBatchMatMul, makeBlasFusedMatMul } from './blas-matmul.ts';
 import { installKernel } from './registry.ts';
 import { cpuUnsortedSegmentSum, wasmUnsortedSegmentSum } from './segment-sum.ts';
 import { makeWasmFusedMatMul } from './wasm-fused-matmul.ts';
 import { makeWasmIdentity } from './wasm-identity.ts';
 import { makeWasmBatchMatMul } from './wasm-matmul.ts';
 
-/** Installs peftkit's wasm kernels. Idempotent; call after the wasm backend package is imported. */
+/**
+ * Installs peftkit's wasm kernels. Idempotent; call after the wasm backend package is imported. With a BLAS on the
+ * machine (adapters/native/blas.ts) products above a size threshold go to it; without one, the wasm kernels run.
+ */
 export function installWasmKernels(tf: Tf): void {
+  const blas = blasLibrary()?.binding;
   installKernel(tf, tf.BatchMatMul, 'wasm', (original) => {
     if (original === undefined) throw new Error('tfjs-backend-wasm did not register BatchMatMul');
-    return makeWasmBatchMatMul(tf, original);
+    const wasm = makeWasmBatchMatMul(tf, original);
+    return blas === undefined ? wasm : makeBlasBatchMatMul(blas, wasm);
   });
   installKernel(tf, tf._FusedMatMul, 'wasm', (original) => {
     if (original === undefined) throw new Error('tfjs-backend-wasm did not register _FusedMatMul');
-    return makeWasmFusedMatMul(tf, original);
+    const wasm = makeWasmFusedMatMul(tf, original);
+    return blas === undefined ? wasm : makeBlasFusedMatMul(tf, blas, wasm);
   });
   installKernel(tf, tf.UnsortedSegmentSum, 'wasm', () => wasmUnsortedSegmentSum);
   installKernel(tf, tf.Identity, 'wasm', (original) => {

@@ -23,7 +23,7 @@ interface FusedInputs {
 
 const CLAMP_ACTIVATIONS = new Set(['linear', 'relu', 'relu6']);
 
-function activate(tf: Tf, backend: BackendWasm, x: TensorInfo, attrs: NamedAttrMap, prelu: TensorInfo | null | undefined): TensorInfo {
+export function activate(tf: Tf, backend: BackendWasm, x: TensorInfo, attrs: NamedAttrMap, prelu: TensorInfo | null | undefined): TensorInfo {
   const activation = (attrs.activation as string | undefined) ?? 'linear';
   switch (activation) {
     case 'linear':

@@ -3,8 +3,13 @@ import { PeftkitError } from '@peftkit/io';
 
 export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean; default?: string | boolean }>;
 
+type ParsedCommand<T extends OptionSpec> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: T & { help: { type: 'boolean'; short: string } }; allowPositionals: true; strict: true }>
+>;
+
 /** Strict option parsing: unknown flags and missing values are usage errors (exit code 2). */
-export function parseCommand<T extends OptionSpec>(argv: readonly string[], options: T, command: string) {
+// The return type is spelled out so that declaration emit (npm run build) can name it.
+export function parseCommand<T extends OptionSpec>(argv: readonly string[], options: T, command: string): ParsedCommand<T> {
   try {
     return parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (error) {

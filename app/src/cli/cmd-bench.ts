@@ -52,7 +52,7 @@ export const benchCommand: Command = {
       });
     }
     // Benchmarks run as their own process so their backend choices and memory stay out of this one.
-    const result = spawnSync(process.execPath, ['--import', 'tsx', script, ...rest], { stdio: 'inherit' });
+    const result = spawnSync(process.execPath, ['--conditions=peftkit:source', '--import', 'tsx', script, ...rest], { stdio: 'inherit' });
     return result.status ?? 1;
   },
 };

@@ -1,11 +1,11 @@
-import { readAdapterDir, disposeSaved } from '@peftkit/core';
 import { PeftkitError } from '@peftkit/io';
 import { streamGenerate, type CausalLanguageModel } from '@peftkit/models';
 import { createKernel } from '../compose.ts';
-import { loadModel } from '@peftkit/models';
 import { numberOption, parseCommand, requireString } from './args.ts';
 import type { Command } from './commands.ts';
 import { loadPlugins } from './discover.ts';
+import { loadAdapterFromDir } from './adapter-load.ts';
+import { loadModelDir } from './bnb-load.ts';
 
 const usage = `Usage: peftkit generate --model <dir> [--adapter <dir>] [--prompt <text>] [--max-tokens N]
                         [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
@@ -54,19 +54,14 @@ export const generateCommand: Command = {
     };
     const kernel = await createKernel({ ...(values.backend ? { backend: values.backend as string } : {}), logger: { warn: io.err, info() {} } });
     await loadPlugins(kernel, (values.plugin as string[] | undefined) ?? []);
-    const { model, tokenizer } = await loadModel(kernel.tf, modelDir);
+    const { model, tokenizer } = await loadModelDir(kernel.tf, modelDir);
     if (tokenizer === null) throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', `no tokenizer in '${modelDir}'`, { dir: modelDir });
     if (typeof (model as Partial<CausalLanguageModel>).forward !== 'function' || model.task !== 'causal-lm') {
       throw new PeftkitError('PEFTKIT_E_MODEL_TASK', `'${modelDir}' is not a causal language model`, { dir: modelDir });
     }
     let adapter: string | null = null;
     if (typeof values.adapter === 'string') {
-      const saved = await readAdapterDir(kernel.tf, values.adapter);
-      try {
-        kernel.adapters(model).load('adapter', saved);
-      } finally {
-        disposeSaved(saved);
-      }
+      await loadAdapterFromDir(kernel, kernel.adapters(model), 'adapter', values.adapter);
       adapter = 'adapter';
     }
     const stream = streamGenerate(

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { findPluginForConfig } from '@peftkit/core';
 import { isPeftkitError, PeftkitError } from '@peftkit/io';
 import { IO_ERROR_CODES } from '@peftkit/io';
@@ -90,6 +90,8 @@ async function inspectModel(dir: string, config: Record<string, unknown>): Promi
     weights: weights.kind === 'single' ? 'model.safetensors' : `${weights.shards.length} shards`,
     ...s,
     tokenizer: (await readJsonFile(join(dir, 'tokenizer_config.json'))) !== null || (await readJsonFile(join(dir, 'tokenizer.json'))) !== null,
+    // `train --method full` leaves its record next to the model it wrote
+    fullFineTuning: await readJsonFile(join(dir, 'peftkit_full_config.json')),
   };
 }
 
@@ -119,6 +121,7 @@ async function inspectAdapter(dir: string, config: Record<string, unknown>, mode
     }
   }
   await kernel.dispose();
+  const warnings = fitWarnings(config, modelDir, base, plugin !== undefined && baseParameters !== null ? statsError : null);
   return {
     kind: 'adapter',
     dir,
@@ -132,10 +135,25 @@ async function inspectAdapter(dir: string, config: Record<string, unknown>, mode
     frozenParameters: adapterStats?.frozenParams ?? null,
     residentBytes: adapterStats?.residentBytes ?? null,
     ...(statsError !== null ? { statsError } : {}),
+    ...(warnings.length > 0 ? { warnings } : {}),
     baseParameters,
     trainablePercent: baseParameters && adapterStats ? (100 * adapterStats.trainableParams) / baseParameters : null,
     config,
   };
+}
+
+/**
+ * Why the adapter may not belong to the base it is inspected on: its plugin refused to load it there (shapes,
+ * missing target modules), or its config names another base. Printed as warnings, and listed in --json.
+ */
+function fitWarnings(config: Record<string, unknown>, modelDir: string | undefined, base: string | undefined, loadError: string | null): string[] {
+  const warnings: string[] = [];
+  if (loadError !== null && base !== undefined) warnings.push(`the adapter does not fit the model '${base}': ${loadError}`);
+  const named = typeof config.base_model_name_or_path === 'string' ? config.base_model_name_or_path : undefined;
+  if (modelDir !== undefined && named !== undefined && resolve(named) !== resolve(modelDir) && basename(named) !== basename(resolve(modelDir))) {
+    warnings.push(`the adapter was saved for base '${named}', not '${modelDir}': counts and percentages may not mean what they seem`);
+  }
+  return warnings;
 }
 
 function render(info: Record<string, unknown>): string {
@@ -150,6 +168,7 @@ function render(info: Record<string, unknown>): string {
     add('hidden / layers / heads / kv heads', `${info.hiddenSize} / ${info.layers} / ${info.heads} / ${info.kvHeads}`);
     add('vocabulary / max positions', `${info.vocabSize} / ${info.maxPositions}`);
     add('tied embeddings', info.tiedEmbeddings);
+    if (info.fullFineTuning) add('trained by', 'peftkit train --method full (a complete model: use it as --model, nothing to merge)');
   } else {
     add('adapter', info.dir);
     add(
@@ -212,6 +231,7 @@ export const inspectCommand: Command = {
     } else {
       throw new PeftkitError('PEFTKIT_E_INSPECT', `'${dir}' holds neither adapter_config.json nor config.json`, { dir });
     }
+    for (const w of (info.warnings as string[] | undefined) ?? []) io.err(`peftkit inspect: warning: ${w}`);
     io.out(values.json ? JSON.stringify(info, null, 2) : render(info));
     return 0;
   },

@@ -1,13 +1,13 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { disposeSaved, readAdapterDir } from '@peftkit/core';
 import { PeftkitError } from '@peftkit/io';
 import { createKernel } from '../compose.ts';
-import { loadModel } from '@peftkit/models';
 import { saveModel } from '@peftkit/models';
 import { parseCommand, requireString } from './args.ts';
 import type { Command } from './commands.ts';
 import { loadPlugins } from './discover.ts';
+import { loadAdapterFromDir } from './adapter-load.ts';
+import { loadModelDir } from './bnb-load.ts';
 
 const usage = `Usage: peftkit merge --model <dir> --adapter <dir> [--adapter <dir>]... --out <dir> [--overwrite]
                      [--backend wasm|cpu|tensorflow] [--plugin <specifier>]...
@@ -60,16 +60,11 @@ export const mergeCommand: Command = {
     }
     const kernel = await createKernel({ ...(values.backend ? { backend: values.backend as string } : {}), logger: { warn: io.err, info() {} } });
     await loadPlugins(kernel, (values.plugin as string[] | undefined) ?? []);
-    const loaded = await loadModel(kernel.tf, modelDir);
+    const loaded = await loadModelDir(kernel.tf, modelDir);
     const manager = kernel.adapters(loaded.model);
     try {
       for (const [i, dir] of adapters.entries()) {
-        const saved = await readAdapterDir(kernel.tf, dir);
-        try {
-          manager.load(`merge-${i}`, saved);
-        } finally {
-          disposeSaved(saved);
-        }
+        await loadAdapterFromDir(kernel, manager, `merge-${i}`, dir);
         manager.merge(`merge-${i}`, { safe: true });
         const record = manager.get(`merge-${i}`);
         io.err(`merged ${dir} (${record.plugin.meta.name} ${record.plugin.meta.version})`);
@@ -78,7 +73,9 @@ export const mergeCommand: Command = {
       for (const name of await readdir(modelDir)) {
         if (COPIED.test(name) && name !== 'generation_config.json') files[name] = new Uint8Array(await readFile(join(modelDir, name)));
       }
-      const written = await saveModel(loaded.model, out, { config: loaded.config, tokenizerFiles: files, generationConfig: loaded.generationConfig });
+      // a bnb 4-bit base was dequantized on load: the merged model is float, so its config drops quantization_config
+      const { quantization_config: _quantized, ...config } = loaded.config;
+      const written = await saveModel(loaded.model, out, { config, tokenizerFiles: files, generationConfig: loaded.generationConfig });
       io.out(`wrote ${out}: ${written.files.join(', ')}`);
     } finally {
       // the merged weights are already on disk; free everything (delete unmerges, which is fine now)

@@ -1,16 +1,20 @@
 import { PeftkitError } from '@peftkit/io';
 import type { Command } from './commands.ts';
+import { pluginSpecifiers } from './discover.ts';
 
 const usage = `Usage: peftkit serve --model <dir> --adapters <root> [--preload a,b] [--port N] [--host H]
                      [--adapter-budget-mb N] [--max-batch N] [--batch-window-ms N] [--max-queue N]
                      [--unknown-model base|404] [--in-process] [--backend wasm|cpu|tensorflow]
+                     [--plugin <specifier>]...
 
 Serves a Hugging Face model directory and the adapters under <root> over HTTP: OpenAI
 (/v1/completions, /v1/chat/completions, /v1/models), vLLM (/v1/load_lora_adapter,
 /v1/unload_lora_adapter), LoRAX (/generate, /generate_stream) and peftkit (/v1/adapters,
 /v1/classify, /health, /ready, /metrics). Defaults: port 8000, host 127.0.0.1. Admin routes
 require "Authorization: Bearer $PEFTKIT_ADMIN_KEY" when that variable is set; inference
-routes require $PEFTKIT_API_KEY when set. See docs/server.md.`;
+routes require $PEFTKIT_API_KEY when set. Third-party method plugins: --plugin (repeatable, a package name
+resolved from the working directory or a file path), PEFTKIT_PLUGINS and the project's peftkit.config.json.
+See docs/server.md.`;
 
 /** Waits for SIGINT or SIGTERM (Deno's own signal API there: its node-compat listeners do not stop the default exit). */
 const untilSignal = () =>
@@ -40,6 +44,8 @@ export const serveCommand: Command = {
     } catch (error) {
       throw new PeftkitError('PEFTKIT_E_USAGE', `serve: ${(error as Error).message} (see 'peftkit serve --help')`, { command: 'serve' });
     }
+    const plugins = pluginSpecifiers(settings.engine.plugins ?? [], { absolute: true });
+    if (plugins.length > 0) settings.engine.plugins = plugins;
     if (settings.server.adminKey === undefined) io.err('peftkit serve: PEFTKIT_ADMIN_KEY is not set; adapter management routes are open');
     const running = await startServer(settings);
     io.out(`peftkit server listening on ${running.url}`);

@@ -9,10 +9,11 @@ import { startMainJobServer } from '../pipeline/serve.ts';
 import { numberOption, parseCommand } from './args.ts';
 import type { Command } from './commands.ts';
 import { loadPlugins } from './discover.ts';
+import { baseModelName } from './train-setup.ts';
 
-const APP_DIR = fileURLToPath(new URL('../../', import.meta.url));
+const APP_DIR: string = fileURLToPath(new URL('../../', import.meta.url));
 /** The embedded default model, produced by `npm run pretrain` (app/src/pipeline/pretrain.ts). */
-export const DEFAULT_MODEL_DIR = join(APP_DIR, 'assets', 'peftkit-moby');
+export const DEFAULT_MODEL_DIR: string = join(APP_DIR, 'assets', 'peftkit-moby');
 
 const usage = `Usage: peftkit start [--model <dir>] [--out <dir>] [--quick] [--no-serve] [--port N] [--backend wasm|cpu|tensorflow]
 
@@ -25,7 +26,14 @@ The main job (what 'npm start' runs), end to end on real data with nothing downl
   3. prints the before/after table and writes an HTML report with the loss curves (--out, default
      .peftkit-cache/main-job);
   4. serves the model with both adapters (OpenAI / vLLM / LoRAX routes) and prints curl commands to try;
-     Ctrl-C stops it. --no-serve ends after the report; --quick trains a few steps only (smoke test).`;
+     Ctrl-C stops it. --no-serve ends after the report; --quick trains a few steps only (a smoke test of the
+     whole pipeline: the before/after comparison is shown but not judged).
+
+Exit codes: 0 done (with --no-serve: every adapter beat the base on its held-out metric, or --quick);
+1 failure; 2 usage error; 3 (--no-serve without --quick) at least one adapter did not beat the base.`;
+
+/** Exit code of a finished main job whose adapters did not all beat the base (documented in the usage). */
+export const EXIT_NOT_BETTER = 3;
 
 export const startCommand: Command = {
   name: 'start',
@@ -71,7 +79,8 @@ export const startCommand: Command = {
     }
     const parameters = [...model.model.parameters().values()].reduce((n, v) => n + v.size, 0);
     io.out(`model: ${modelDir} (${model.model.arch}, ${(parameters / 1e6).toFixed(2)} M parameters, vocabulary ${model.model.dims.vocabSize})`);
-    const manager = kernel.adapters(model.model);
+    // saved adapters name their base (base_model_name_or_path), as `peftkit train` does
+    const manager = kernel.adapters(model.model, { tokenizer: model.tokenizer, baseModel: baseModelName(modelDir, model.config) });
     let outcomes: Awaited<ReturnType<typeof runJobs>>;
     try {
       outcomes = await runJobs(kernel, model, manager, {
@@ -84,10 +93,17 @@ export const startCommand: Command = {
       manager.dispose();
       model.model.dispose();
     }
-    io.out(`\n${outcomeTable(outcomes)}\n`);
+    const judged = values.quick !== true;
+    io.out(`\n${outcomeTable(outcomes, { judged })}\n`);
     io.out(`report: ${join(outDir, 'comparison.html')}   adapters: ${join(outDir, 'adapters')}`);
     io.out(`main job finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-    if (values['no-serve']) return outcomes.every((o) => o.improved) ? 0 : 3;
+    if (!judged) io.out('smoke test (--quick): a few training steps only, so the comparison is not judged; run without --quick for it');
+    const worse = outcomes.filter((o) => !o.improved).map((o) => o.name);
+    if (values['no-serve'] && judged && worse.length > 0) {
+      io.err(`exit ${EXIT_NOT_BETTER}: the adapter(s) ${worse.join(', ')} did not beat the base model on their held-out metric (see the table)`);
+      return EXIT_NOT_BETTER;
+    }
+    if (values['no-serve']) return 0;
     const server = await startMainJobServer({ modelDir, adaptersDir: join(outDir, 'adapters'), adapters: outcomes.map((o) => o.name), port });
     io.out(`\nserving on ${server.url} with adapters ${outcomes.map((o) => o.name).join(', ')} — try:\n`);
     for (const command of server.examples) io.out(`  ${command}\n`);

@@ -1,35 +1,42 @@
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import process from 'node:process';
 import { z } from 'zod';
-import { loadChatTemplate } from '@peftkit/data';
 import { type DataConfigInput, loadDataset } from '@peftkit/data';
 import { PeftkitError } from '@peftkit/io';
 import { createKernel } from '../compose.ts';
-import { loadModel } from '@peftkit/models';
+import type { loadModel } from '@peftkit/models';
 import { formatBytes, formatCount } from '../report/format.ts';
 import { MetricsLog, readMetricsLog } from '../report/metrics.ts';
 import { ProgressBar } from '../report/progress.ts';
 import { summarizeRun } from '../report/summary.ts';
 import { REPORT_FILES, writeRunReport } from '../report/write.ts';
-import { latestCheckpoint } from '@peftkit/core/train';
+import { latestCheckpoint, parseTrainOptions } from '@peftkit/core/train';
 import { evaluate } from '@peftkit/core/train';
 import { train } from '@peftkit/core/train';
 import type { EvalEvent, StepEvent, TrainCallbacks, TrainExample } from '@peftkit/core/train';
 import { numberOption, parseCommand, requireString } from './args.ts';
 import type { Command, CommandIo } from './commands.ts';
 import { loadPlugins } from './discover.ts';
+import { loadModelDir, qloraDefaults } from './bnb-load.ts';
+import { BUILTIN_CHAT_TEMPLATES, baseModelName, resolveChatTemplate, writeFullModelDir } from './train-setup.ts';
 
 const usage = `Usage: peftkit train --model <dir> --method <name> --data <file> --out <dir> [--eval <file>]
                      [--config <file.json | inline JSON>] [--steps N] [--lr X] [--batch N]
+                     [--chat-template <file | ${Object.keys(BUILTIN_CHAT_TEMPLATES).join(' | ')}>]
                      [--resume | --overwrite] [--backend wasm|cpu|tensorflow] [--plugin <specifier>]...
 
 Trains an adapter of <method> (lora, full, prefix-tuning, …) on a JSONL/CSV file and writes to --out: the adapter
 in its method's format, checkpoint-<step>/ directories, metrics.jsonl, loss.svg and report.html.
 --config holds {"method": {…plugin config…}, "training": {…training options…}, "data": {…data options…}}
 (see docs/training.md); --steps, --lr and --batch override training.steps, .lr and .batchSize.
+--chat-template renders {"messages"} data for a model without one (a .jinja file, a tokenizer_config.json, or a
+builtin name). Every option is validated before anything is written to --out.
 --resume continues from the last complete checkpoint in --out; an existing non-empty --out is otherwise refused
-unless --overwrite is given. Ctrl-C stops after the current step.`;
+unless --overwrite is given. Ctrl-C stops after the current step, writes a checkpoint and exits with 130.`;
+
+/** Exit code after Ctrl-C (the shell's 128 + SIGINT), so scripts can tell an interrupted run from a finished one. */
+export const EXIT_INTERRUPTED = 130;
 
 const RunConfigSchema = z.strictObject({
   method: z.record(z.string(), z.unknown()).default({}),
@@ -42,7 +49,8 @@ const ADAPTER = 'default';
 async function readRunConfig(source: string | undefined): Promise<z.output<typeof RunConfigSchema>> {
   if (source === undefined) return RunConfigSchema.parse({});
   let text = source;
-  if (!source.trimStart().startsWith('{')) {
+  const inline = source.trimStart().startsWith('{');
+  if (!inline) {
     try {
       text = await readFile(source, 'utf8');
     } catch (error) {
@@ -53,7 +61,8 @@ async function readRunConfig(source: string | undefined): Promise<z.output<typeo
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new PeftkitError('PEFTKIT_E_USAGE', `train: --config is not valid JSON: ${(error as Error).message}`, { option: 'config' });
+    const what = inline ? '--config' : `--config file '${source}'`;
+    throw new PeftkitError('PEFTKIT_E_USAGE', `train: ${what} is not valid JSON: ${(error as Error).message}`, { option: 'config' });
   }
   const parsed = RunConfigSchema.safeParse(raw);
   if (!parsed.success) {
@@ -63,16 +72,32 @@ async function readRunConfig(source: string | undefined): Promise<z.output<typeo
   return parsed.data;
 }
 
-/** Refuses to reuse a non-empty output directory unless resuming or told to overwrite (then clears our files). */
-async function prepareOutDir(out: string, resume: boolean, overwrite: boolean): Promise<void> {
+/** The entries of --out that count as earlier output (an empty metrics log, left by a run that failed at once, does not). */
+async function outEntries(out: string): Promise<string[]> {
   const names = await readdir(out).catch(() => [] as string[]);
-  if (names.length === 0 || resume) return;
-  if (!overwrite) {
-    throw new PeftkitError('PEFTKIT_E_OUTPUT_EXISTS', `output directory '${out}' is not empty: pass --resume to continue or --overwrite to replace it`, {
-      dir: out,
-    });
-  }
-  for (const name of names) {
+  const sizes = await Promise.all(
+    names.map((n) =>
+      stat(join(out, n)).then(
+        (s) => (s.isFile() ? s.size : -1),
+        () => -1,
+      ),
+    ),
+  );
+  return names.filter((n, k) => !(n === REPORT_FILES.metrics && sizes[k] === 0));
+}
+
+/** Refuses to reuse a non-empty output directory unless resuming or told to overwrite; writes nothing. */
+async function checkOutDir(out: string, resume: boolean, overwrite: boolean): Promise<void> {
+  if (resume || overwrite || (await outEntries(out)).length === 0) return;
+  throw new PeftkitError('PEFTKIT_E_OUTPUT_EXISTS', `output directory '${out}' is not empty: pass --resume to continue or --overwrite to replace it`, {
+    dir: out,
+  });
+}
+
+/** With --overwrite, clears our files from --out; called only once every option has been validated. */
+async function clearOutDir(out: string, resume: boolean): Promise<void> {
+  if (resume) return;
+  for (const name of await readdir(out).catch(() => [] as string[])) {
     if (/^checkpoint-\d+$/.test(name) || name === REPORT_FILES.metrics) await rm(join(out, name), { recursive: true, force: true });
   }
 }
@@ -112,6 +137,7 @@ export const trainCommand: Command = {
         overwrite: { type: 'boolean' },
         backend: { type: 'string' },
         plugin: { type: 'string', multiple: true },
+        'chat-template': { type: 'string' },
       },
       'train',
     );
@@ -132,7 +158,8 @@ export const trainCommand: Command = {
     const config = await readRunConfig(values.config as string | undefined);
     // checkpoints by default so that --resume has something to continue from
     const trainingOptions = { saveEvery: 50, ...config.training, ...overrides };
-    await prepareOutDir(out, values.resume === true, values.overwrite === true);
+    parseTrainOptions(trainingOptions); // bad options fail here, before --out is touched
+    await checkOutDir(out, values.resume === true, values.overwrite === true);
     const resumeFrom = values.resume ? await latestCheckpoint(out) : null;
     if (values.resume && resumeFrom === null)
       throw new PeftkitError('PEFTKIT_E_CHECKPOINT', `nothing to resume: no complete checkpoint in '${out}'`, { dir: out });
@@ -151,7 +178,7 @@ export const trainCommand: Command = {
         },
       );
     }
-    const { model, tokenizer } = await loadModel(kernel.tf, modelDir);
+    const { model, tokenizer, config: modelConfig, generationConfig, bnb } = await loadModelDir(kernel.tf, modelDir);
     try {
       if (tokenizer === null) throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', `no tokenizer in '${modelDir}'`, { dir: modelDir });
       const dataConfig = {
@@ -159,20 +186,29 @@ export const trainCommand: Command = {
         ...(model.labels ? { labels: [...model.labels] } : {}),
         ...config.data,
       } as DataConfigInput;
-      const context = { tokenizer, chatTemplate: await loadChatTemplate(modelDir) };
+      const chatTemplate = await resolveChatTemplate(values['chat-template'] as string | undefined, modelDir);
+      const context = chatTemplate === undefined ? { tokenizer } : { tokenizer, chatTemplate };
       const dataset = await loadDataset(dataFile, context, dataConfig);
       const evalData =
         values.eval !== undefined
           ? (await loadDataset(values.eval as string, context, { ...dataConfig, evalFraction: 0, evalCount: 0, shuffle: false })).train
           : dataset.eval;
-      const manager = kernel.adapters(model);
-      if (!resumeFrom) manager.create(ADAPTER, method, config.method);
+      // the tokenizer for prompt tuning's TEXT init; the base's name for the saved configs (PEFT's AutoPeftModel)
+      const manager = kernel.adapters(model, { tokenizer, baseModel: baseModelName(modelDir, modelConfig) });
+      if (!resumeFrom) manager.create(ADAPTER, method, method === 'qlora' ? { ...qloraDefaults(bnb), ...config.method } : config.method);
       const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
-      await runTraining(io, { kernel, model, manager, method, dataset, evalData, padId, out, trainingOptions, resumeFrom });
+      await clearOutDir(out, values.resume === true);
+      const aborted = await runTraining(io, { kernel, model, manager, method, dataset, evalData, padId, out, trainingOptions, resumeFrom });
+      if (aborted) return EXIT_INTERRUPTED;
+      if (method === 'full') {
+        // full fine-tuning trained the base itself: write it out as a model directory, not an adapter
+        const files = await writeFullModelDir(model, out, { dir: modelDir, config: modelConfig, generationConfig });
+        io.err(`model directory: ${files.join(', ')} in ${out} (use it as --model)`);
+      }
+      return 0;
     } finally {
       model.dispose();
     }
-    return 0;
   },
 };
 
@@ -190,7 +226,7 @@ async function runTraining(
     trainingOptions: Record<string, unknown>;
     resumeFrom: string | null;
   },
-): Promise<void> {
+): Promise<boolean> {
   const { kernel, model, manager, out } = run;
   const tf = kernel.tf;
   await mkdir(out, { recursive: true });
@@ -248,10 +284,11 @@ async function runTraining(
     );
     io.err(
       result.aborted
-        ? `stopped at step ${result.step}/${result.totalSteps}; continue with --resume (last checkpoint: ${result.checkpoints.at(-1) ?? 'none'})`
+        ? `interrupted at step ${result.step}/${result.totalSteps} (exit ${EXIT_INTERRUPTED}); continue with --resume (last checkpoint: ${result.checkpoints.at(-1) ?? 'none'})`
         : `trained ${result.step} steps${result.stoppedEarly ? ' (stopped early)' : ''}; adapter, ${REPORT_FILES.metrics}, ${files.curve} and ${files.report} in ${out}`,
     );
     manager.dispose();
+    return result.aborted;
   } finally {
     process.off?.('SIGINT', onSigint);
     await metrics.close();

@@ -1,6 +1,7 @@
-import type { Kernel } from '@peftkit/core';
-import type { MethodPlugin } from '@peftkit/core';
-import { validatePluginObject } from '@peftkit/core';
+import { resolve } from 'node:path';
+import type { Kernel, MethodPlugin, PeftkitError } from '@peftkit/core';
+import { isPathSpecifier } from '@peftkit/core';
+import { readProjectConfig } from './project.ts';
 
 /** First-party method plugins, loaded when installed. Third-party ones come from --plugin or PEFTKIT_PLUGINS. */
 export const FIRST_PARTY_PLUGINS = [
@@ -14,36 +15,32 @@ export const FIRST_PARTY_PLUGINS = [
   '@peftkit/full',
 ];
 
-function isMissingModule(error: unknown, specifier: string): boolean {
-  const e = error as { code?: string; message?: string };
-  const text = e?.message ?? '';
-  return (e?.code === 'ERR_MODULE_NOT_FOUND' || /Cannot find (module|package)|not found|Module not found/i.test(text)) && text.includes(specifier);
+/** A first-party package that is not installed (or an unreleased one exporting nothing) is skipped, not an error. */
+const isAbsent = (error: PeftkitError) => error.details.reason === 'not-found' || error.details.reason === 'empty';
+
+/**
+ * Third-party specifiers for this run: the project config's (peftkit.config.json / package.json "peftkit"), then
+ * PEFTKIT_PLUGINS (comma-separated), then --plugin. With `absolute`, relative paths become absolute against `cwd`,
+ * so that a worker, or any module resolving them later, finds the same files (error messages keep the user's form).
+ */
+export function pluginSpecifiers(extra: readonly string[] = [], options: { cwd?: string; absolute?: boolean } = {}): string[] {
+  const cwd = options.cwd ?? process.cwd();
+  const env = (globalThis.process?.env?.PEFTKIT_PLUGINS ?? '').split(',').map((s) => s.trim());
+  const all = [...readProjectConfig(cwd).plugins, ...env, ...extra].filter(Boolean);
+  return [...new Set(all.map((s) => (options.absolute && isPathSpecifier(s) ? resolve(cwd, s) : s)))];
 }
 
 /**
- * Registers every installed first-party plugin and the given third-party specifiers, in dependency order.
- * Returns what could not be loaded (missing first-party packages are silently skipped).
+ * Registers every installed first-party plugin (resolved from this package, as shipped) and the third-party ones of
+ * pluginSpecifiers() (resolved from the user's working directory), all through kernel.importAll, dependencies first.
  */
 export async function loadPlugins(kernel: Kernel, extra: readonly string[] = []): Promise<{ loaded: MethodPlugin[] }> {
-  const found: MethodPlugin[] = [];
-  for (const specifier of FIRST_PARTY_PLUGINS) {
-    try {
-      const mod = (await import(specifier)) as { default?: unknown };
-      // a workspace package that exports nothing yet is an unreleased plugin, not a broken one
-      if (mod.default === undefined && Object.keys(mod).length === 0) continue;
-      found.push(validatePluginObject(mod.default, specifier));
-    } catch (error) {
-      if (!isMissingModule(error, specifier)) throw error;
-    }
-  }
-  // Dependencies first: repeatedly register plugins whose dependencies are present.
-  const pending = [...found];
-  while (pending.length > 0) {
-    const ready = pending.findIndex((p) => Object.keys(p.meta.dependencies ?? {}).every((d) => kernel.registry.has(d)));
-    const next = pending.splice(ready === -1 ? 0 : ready, 1)[0] as MethodPlugin;
-    kernel.use(next);
-  }
-  const env = globalThis.process?.env?.PEFTKIT_PLUGINS ?? '';
-  for (const specifier of [...env.split(',').filter(Boolean), ...extra]) await kernel.import(specifier);
+  await kernel.importAll(FIRST_PARTY_PLUGINS, {
+    from: import.meta.url,
+    onError: (_specifier, error) => {
+      if (!isAbsent(error)) throw error;
+    },
+  });
+  await kernel.importAll(pluginSpecifiers(extra), { from: process.cwd() });
   return { loaded: kernel.registry.list() };
 }

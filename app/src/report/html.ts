@@ -73,6 +73,22 @@ export function lossChartSvg(runs: readonly RunSummary[], options: ReportOptions
   });
 }
 
+/**
+ * One loss chart per run stacked in a single SVG: runs on different tasks have losses of different scales, and a
+ * shared y axis flattens all but the largest (each panel is a nested <svg> with its own axes).
+ */
+export function lossPanelsSvg(runs: readonly RunSummary[], options: ReportOptions = {}): string {
+  if (runs.length <= 1) return lossChartSvg(runs, options);
+  const width = 720;
+  const height = 400;
+  const panels = runs.map((run, k) => lossChartSvg([run], options).replace('<svg xmlns="http://www.w3.org/2000/svg"', `<svg x="0" y="${k * height}"`));
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height * runs.length}" viewBox="0 0 ${width} ${height * runs.length}">`,
+    ...panels,
+    '</svg>',
+  ].join('\n');
+}
+
 /** A self-contained HTML page for one run: summary table, loss chart, config table. */
 export function runReportHtml(run: RunSummary, options: ReportOptions = {}): string {
   const summary: [string, string][] = [
@@ -143,8 +159,10 @@ export function comparisonReportHtml(runs: readonly RunSummary[], options: Repor
   const configs = runs
     .map((r) => `<h3>${escapeHtml(r.name)}</h3>\n${r.config === undefined ? '<p>No config recorded.</p>' : table(['key', 'value'], flattenConfig(r.config))}`)
     .join('\n');
+  // one chart per run: each task's loss has its own scale (see lossPanelsSvg)
+  const charts = runs.map((r) => lossChartSvg([r], options)).join('\n');
   return page(
     options.title ?? 'peftkit comparison',
-    `<h2>Results</h2>\n${table(header, rows, (k) => k >= 2)}\n<h2>Loss</h2>\n${lossChartSvg(runs, options)}\n<h2>Configs</h2>\n${configs}`,
+    `<h2>Results</h2>\n${table(header, rows, (k) => k >= 2)}\n<h2>Loss</h2>\n${charts}\n<h2>Configs</h2>\n${configs}`,
   );
 }

@@ -8,6 +8,7 @@ export {
   comparisonText,
   flattenConfig,
   lossChartSvg,
+  lossPanelsSvg,
   type ReportOptions,
   runReportHtml,
   runSeries,

@@ -44,6 +44,8 @@ export interface RunInfo {
   readonly config?: Readonly<Record<string, unknown>> | undefined;
   /** Overrides the step-0 eval of the log. */
   readonly before?: EvalSnapshot | undefined;
+  /** Merged over the last eval of the log (e.g. a task metric measured after training, like choice accuracy). */
+  readonly after?: EvalSnapshot | undefined;
 }
 
 const snapshot = (e: Extract<MetricsRecord, { type: 'eval' }>): EvalSnapshot => ({
@@ -91,7 +93,7 @@ export function summarizeRun(records: readonly MetricsRecord[], info: RunInfo): 
     tokens: stepList.reduce((n, s) => n + s.tokens, 0),
     finalTrainLoss: stepList.at(-1)?.loss,
     before: info.before ?? (zero === undefined ? undefined : snapshot(zero)),
-    after: last === undefined ? undefined : snapshot(last),
+    after: last === undefined && info.after === undefined ? undefined : { ...(last === undefined ? {} : snapshot(last)), ...info.after },
     best: best === undefined ? undefined : snapshot(best),
     config: info.config,
     trainCurve: stepList.map((s) => ({ x: s.step, y: s.loss })),

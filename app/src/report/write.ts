@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { atomicWriteFile } from '@peftkit/io';
-import { comparisonReportHtml, comparisonText, lossChartSvg, type ReportOptions, runReportHtml } from './html.ts';
+import { comparisonReportHtml, comparisonText, lossChartSvg, lossPanelsSvg, type ReportOptions, runReportHtml } from './html.ts';
 import type { RunSummary } from './summary.ts';
 
 /** File names inside a run's output directory. */
@@ -33,7 +33,7 @@ export async function writeComparisonReport(
   const report = join(dir, REPORT_FILES.comparison);
   const curve = join(dir, REPORT_FILES.comparisonCurve);
   const text = join(dir, REPORT_FILES.comparisonText);
-  await atomicWriteFile(curve, utf8(lossChartSvg(runs, options)));
+  await atomicWriteFile(curve, utf8(lossPanelsSvg(runs, options)));
   await atomicWriteFile(text, utf8(comparisonText(runs)));
   await atomicWriteFile(report, utf8(comparisonReportHtml(runs, options)));
   return { report, curve, text };

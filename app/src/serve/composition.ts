@@ -9,9 +9,12 @@ import { createKernel } from '../compose.ts';
 
 export async function createEngineKernel(options: { backend?: string; plugins?: readonly string[]; logger: Logger }): Promise<Kernel> {
   const kernel = await createKernel({ ...(options.backend ? { backend: options.backend } : {}), logger: options.logger });
-  await loadServerPlugins(kernel, [...FIRST_PARTY_PLUGINS, ...(options.plugins ?? [])]);
+  // First-party plugins resolve from this package (as shipped), the extra ones (absolute paths or bare names, see
+  // pluginSpecifiers) from the user's working directory, which a worker shares with the process that spawned it.
+  await loadServerPlugins(kernel, FIRST_PARTY_PLUGINS, { from: import.meta.url });
+  await loadServerPlugins(kernel, options.plugins ?? [], { from: process.cwd() });
   return kernel;
 }
 
 /** This module's URL, for EngineOptions.composition. */
-export const ENGINE_COMPOSITION = import.meta.url;
+export const ENGINE_COMPOSITION: string = import.meta.url;

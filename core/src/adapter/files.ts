@@ -9,8 +9,12 @@ import type { Tf } from '../runtime/types.ts';
 
 export const DEFAULT_CONFIG_FILE = 'adapter_config.json';
 export const DEFAULT_WEIGHTS_FILE = 'adapter_model.safetensors';
-/** Weight-file names of the formats peftkit reads, in order of preference. */
+/**
+ * Weight-file names of the formats peftkit reads, in order of preference: PEFT's, then AdapterHub's safetensors name
+ * (adapters' `SAFE_WEIGHTS_NAME`; its pickle is `WEIGHTS_NAME` = pytorch_adapter.bin).
+ */
 const WEIGHT_FILES = [DEFAULT_WEIGHTS_FILE, 'adapter.safetensors'];
+const PICKLE_FILES = ['adapter_model.bin', 'pytorch_adapter.bin'];
 
 /** JSON with keys sorted at every level and 2-space indent, like PEFT's `json.dumps(sort_keys=True, indent=2)`. */
 export function sortedJson(value: unknown): string {
@@ -82,7 +86,11 @@ async function exists(path: string): Promise<boolean> {
 export async function readAdapterDir(tf: Tf, dir: string): Promise<SavedAdapter> {
   const configPath = join(dir, DEFAULT_CONFIG_FILE);
   if (!(await exists(configPath))) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no ${DEFAULT_CONFIG_FILE} in '${dir}'`, { dir });
+    // a model directory (e.g. what `train --method full` writes) is a common mix-up: say what to do with it
+    const model = (await exists(join(dir, 'config.json')))
+      ? ': it is a model directory (config.json), e.g. the output of full fine-tuning; use it as the model (--model), not as an adapter'
+      : '';
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no ${DEFAULT_CONFIG_FILE} in '${dir}'${model}`, { dir });
   }
   let weightsFile: string | undefined;
   for (const name of WEIGHT_FILES) {
@@ -92,13 +100,28 @@ export async function readAdapterDir(tf: Tf, dir: string): Promise<SavedAdapter>
     }
   }
   if (weightsFile === undefined) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no adapter weights (${WEIGHT_FILES.join(' or ')}) in '${dir}'`, { dir });
+    // PEFT's adapter_model.bin and AdapterHub's pytorch_adapter.bin are torch pickles, which peftkit does not execute
+    const pickle = (await Promise.all(PICKLE_FILES.map((n) => exists(join(dir, n))))).findIndex(Boolean);
+    const hint =
+      pickle === -1
+        ? ''
+        : `: ${PICKLE_FILES[pickle]} is a PyTorch pickle, which is not read; re-save it as safetensors (PEFT: save_pretrained(safe_serialization=True), AdapterHub: save_adapter(..., use_safetensors=True))`;
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no adapter weights (${WEIGHT_FILES.join(' or ')}) in '${dir}'${hint}`, { dir });
   }
-  const [configText, weights] = await Promise.all([readFile(configPath, 'utf8'), readFile(join(dir, weightsFile))]);
-  return decodeAdapter(tf, configText, new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength), {
-    config: DEFAULT_CONFIG_FILE,
-    weights: weightsFile,
-  });
+  const weightsPath = join(dir, weightsFile);
+  const [configText, weights] = await Promise.all([readFile(configPath, 'utf8'), readFile(weightsPath)]);
+  try {
+    return decodeAdapter(tf, configText, new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength), {
+      config: DEFAULT_CONFIG_FILE,
+      weights: weightsFile,
+    });
+  } catch (error) {
+    // name the file that is wrong: the config's errors are PEFTKIT_E_ADAPTER_CONFIG, the rest come from the weights
+    if (!(error instanceof PeftkitError)) throw error;
+    const path = error.code === 'PEFTKIT_E_ADAPTER_CONFIG' ? configPath : weightsPath;
+    const message = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
+    throw new PeftkitError(error.code, `${path}: ${message}`, { ...error.details, path }, { cause: error });
+  }
 }
 
 export function disposeSaved(saved: SavedAdapter): void {

@@ -45,6 +45,23 @@ export interface AdapterManagerOptions {
   log: Logger;
   seed?: number;
   tokenizer?: MethodContext['tokenizer'];
+  /** Written into saved configs that leave the base unnamed (PEFT's base_model_name_or_path, AdapterHub's model_name). */
+  baseModel?: string;
+}
+
+/**
+ * Names the base in a saved config when the plugin left it null: PEFT's AutoPeftModel (and AdapterHub) load the base
+ * from that field, so a null there makes the file unusable outside peftkit.
+ */
+export function withBaseModel(saved: SavedAdapter, baseModel: string | undefined): SavedAdapter {
+  if (baseModel === undefined || baseModel === '') return saved;
+  const config = saved.config;
+  const peft = typeof config.peft_type === 'string' || 'base_model_name_or_path' in config;
+  if (peft && (config.base_model_name_or_path === null || config.base_model_name_or_path === undefined)) {
+    return { ...saved, config: { ...config, base_model_name_or_path: baseModel } };
+  }
+  if ('model_name' in config && config.model_name === null) return { ...saved, config: { ...config, model_name: baseModel } };
+  return saved;
 }
 
 /** The named adapters living on one model: create, load, save, merge, unmerge, delete. */
@@ -178,7 +195,8 @@ export class AdapterManager {
 
   save(name: string): SavedAdapter {
     const r = this.get(name);
-    return callHook(r.plugin.meta.name, 'save', name, () => r.plugin.save(r.ctx, r.handle, r.config));
+    const saved = callHook(r.plugin.meta.name, 'save', name, () => r.plugin.save(r.ctx, r.handle, r.config));
+    return withBaseModel(saved, this.#options.baseModel);
   }
 
   /** The training-checkpoint form of an adapter: the plugin's `saveCheckpoint` when it has one, else `save`. */
@@ -186,7 +204,10 @@ export class AdapterManager {
     const r = this.get(name);
     const hook = r.plugin.saveCheckpoint;
     if (hook === undefined) return this.save(name);
-    return callHook(r.plugin.meta.name, 'save', name, () => hook.call(r.plugin, r.ctx, r.handle, r.config));
+    return withBaseModel(
+      callHook(r.plugin.meta.name, 'save', name, () => hook.call(r.plugin, r.ctx, r.handle, r.config)),
+      this.#options.baseModel,
+    );
   }
 
   merge(name: string, options: { safe?: boolean } = {}): void {

@@ -8,8 +8,8 @@ import { HookTable } from './hooks.ts';
  * (freed by `dispose`), and token-embedding lookup. Architectures subclass it and register sites as they build.
  */
 export abstract class SiteGraph {
-  readonly prompts = new HookTable<PromptHook>('prompts');
-  readonly prefixes = new HookTable<PrefixHook>('prefixes');
+  readonly prompts: HookTable<PromptHook> = new HookTable<PromptHook>('prompts');
+  readonly prefixes: HookTable<PrefixHook> = new HookTable<PrefixHook>('prefixes');
   /** Names of the adapters its AdapterManager holds (some, like full fine-tuning, attach no hooks). */
   adapterNames: Set<string> | undefined = undefined;
   protected readonly tf: Tf;

@@ -14,7 +14,7 @@ export class WeightLoader {
   readonly #tf: Tf;
   readonly #source: WeightSource;
   readonly #used = new Set<string>();
-  readonly created = new Map<string, Variable>();
+  readonly created: Map<string, Variable> = new Map<string, Variable>();
 
   constructor(tf: Tf, source: WeightSource) {
     this.#tf = tf;

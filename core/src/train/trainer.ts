@@ -170,6 +170,13 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       }
     }
     const aborted = state.step < totalSteps && !stoppedEarly;
+    const lastStep = history.at(-1);
+    if (aborted && args.outDir !== undefined && options.saveEvery > 0 && lastStep !== undefined && lastStep.step % options.saveEvery !== 0) {
+      // an interrupted run keeps the steps it made: one more checkpoint where it stopped, for --resume
+      const dir = await saveCheckpoint(args, method, variables, optimizer, dropoutRng, state, totalSteps, options, state.elapsedBefore + lastStep.elapsed);
+      checkpoints.push(dir);
+      await args.callbacks?.onSave?.({ step: state.step, dir });
+    }
     if (!aborted && lastEvalStep !== state.step) await runEval();
     if (args.outDir !== undefined && !aborted) {
       const saved = manager.save(adapter);

@@ -81,7 +81,11 @@ export function tokenizeRecord(record: DataRecord, options: TokenizeOptions): To
     }
     case 'chat': {
       if (options.chatTemplate === undefined) {
-        throw dataError(DATA_ERROR_CODES.CHAT_TEMPLATE, record.source, 'chat records need a chat template (the model has none; pass one)');
+        throw dataError(
+          DATA_ERROR_CODES.CHAT_TEMPLATE,
+          record.source,
+          'chat records need a chat template (the model has none; pass one: peftkit train --chat-template <file.jinja | chatml | plain>)',
+        );
       }
       const chat = chatLabels(record.messages, options.chatTemplate, tokenizer, record.source);
       const { ids, truncated } = cut(chat.ids);

@@ -23,7 +23,9 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
   const low = view.getUint32(0, true);
   const high = view.getUint32(4, true);
   if (high !== 0 || low > MAX_HEADER_BYTES) {
-    throw stError(E.HEADER_TOO_LARGE, `header length exceeds ${MAX_HEADER_BYTES} bytes`, {
+    // text (JSON, an HTML error page, a Git LFS pointer) read as a length is huge: say what the file is instead
+    const text = looksLikeText(bytes) ? `not a safetensors file (it starts with text: ${JSON.stringify(preview(bytes))}); ` : '';
+    throw stError(E.HEADER_TOO_LARGE, `${text}header length exceeds ${MAX_HEADER_BYTES} bytes`, {
       length: ((BigInt(high) << 32n) | BigInt(low)).toString(),
     });
   }
@@ -35,7 +37,10 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
     });
   }
   const headerBytes = bytes.subarray(8, headerEnd);
-  if (headerBytes[0] !== OPEN_BRACE) throw stError(E.HEADER_JSON, 'header does not start with "{"');
+  if (headerBytes[0] !== OPEN_BRACE) {
+    const text = looksLikeText(bytes) ? ` (not a safetensors file: it starts with text: ${JSON.stringify(preview(bytes))})` : '';
+    throw stError(E.HEADER_JSON, `header does not start with "{"${text}`);
+  }
   const header = parseHeaderJson(headerBytes);
   const dataStart = headerEnd;
   const { metadata, entries } = validateHeader(header, bytes.byteLength - dataStart);
@@ -71,4 +76,17 @@ function parseHeaderJson(headerBytes: Uint8Array): unknown {
     });
   }
   return header;
+}
+
+/** True when the first 8 bytes (the length prefix) are printable ASCII or whitespace: a text file, not a header length. */
+function looksLikeText(bytes: Uint8Array): boolean {
+  for (let i = 0; i < 8; i++) {
+    const b = bytes[i] as number;
+    if (!(b === 0x09 || b === 0x0a || b === 0x0d || (b >= 0x20 && b < 0x7f))) return false;
+  }
+  return true;
+}
+
+function preview(bytes: Uint8Array): string {
+  return new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(0, 40)).split('\n')[0] as string;
 }

@@ -2,12 +2,12 @@
  * @peftkit/bottleneck — bottleneck adapters (Houlsby and Pfeiffer, AdapterHub's `double_seq_bn` / `seq_bn`) as a peftkit
  * method plugin, reading and writing AdapterHub's adapter format (`adapter_config.json` + `adapter.safetensors`).
  */
-import { definePlugin } from '@peftkit/core';
+import { definePlugin, type MethodPlugin } from '@peftkit/core';
 import { type BottleneckConfig, BottleneckConfigSchema } from './config.ts';
 import { type BottleneckHandle, disposeBottleneck, injectBottleneck } from './inject.ts';
 import { loadBottleneck, PLUGIN_VERSION, recognizesAdapterHub, saveBottleneck } from './persist.ts';
 
-const plugin = definePlugin<BottleneckConfig, BottleneckHandle>({
+const plugin: MethodPlugin<BottleneckConfig, BottleneckHandle> = definePlugin<BottleneckConfig, BottleneckHandle>({
   meta: {
     name: 'bottleneck',
     version: PLUGIN_VERSION,

@@ -4,7 +4,12 @@ import { type BottleneckConfig, BottleneckConfigSchema } from './config.ts';
 import { type BottleneckHandle, disposeBottleneck, injectBottleneck } from './inject.ts';
 import { adapterModulePath, adapterNamesInKeys, layerTensorNames } from './naming.ts';
 
-/** AdapterHub's adapter directory: `adapter_config.json` (`{config, hidden_size, model_class, …}`) + `adapter.safetensors`. */
+/**
+ * AdapterHub's adapter directory: `adapter_config.json` (`{config, hidden_size, model_class, …}`) + `adapter.safetensors`.
+ * These are the `adapters` library's own names (utils.py: CONFIG_NAME, SAFE_WEIGHTS_NAME), which its
+ * `load_adapter(..., use_safetensors=True)` reads and `save_adapter(..., use_safetensors=True)` writes; its default
+ * pickle, `pytorch_adapter.bin` (WEIGHTS_NAME), is not read. There is no `pytorch_adapter.safetensors`.
+ */
 
 export const PLUGIN_VERSION = '0.1.0';
 export const ADAPTERHUB_FILES = { config: 'adapter_config.json', weights: 'adapter.safetensors' } as const;

@@ -3,7 +3,7 @@
  * (all of them, or those a `trainable` pattern list selects), so the core's training loop can compare it with
  * parameter-efficient methods on memory and speed. One per model; the base stays modified after dispose.
  */
-import { type ModelGraph, PeftkitError, definePlugin } from '@peftkit/core';
+import { type MethodPlugin, type ModelGraph, PeftkitError, definePlugin } from '@peftkit/core';
 import { CONFIG_FILE, type FullConfig, FullConfigSchema, METHOD_KEY, PLUGIN_VERSION, WEIGHTS_FILE } from './config.ts';
 import { assignSaved, parseSavedConfig } from './persist.ts';
 import { selectParameters, type Variable } from './select.ts';
@@ -40,7 +40,7 @@ function inject(model: ModelGraph, adapterName: string, config: FullConfig): Ful
   return { trainableVariables: variables, names, previouslyTrainable, model };
 }
 
-const plugin = definePlugin<FullConfig, FullHandle>({
+const plugin: MethodPlugin<FullConfig, FullHandle> = definePlugin<FullConfig, FullHandle>({
   meta: {
     name: 'full',
     version: PLUGIN_VERSION,

@@ -2,7 +2,7 @@
  * @peftkit/lora — LoRA (with rsLoRA, DoRA, embedding LoRA, biases and modules_to_save) as a peftkit method plugin,
  * reading and writing Hugging Face PEFT's adapter format.
  */
-import { definePlugin } from '@peftkit/core';
+import { definePlugin, type MethodPlugin } from '@peftkit/core';
 import { type LoraConfig, LoraConfigSchema } from './config.ts';
 import { disposeHandle, injectLora } from './inject.ts';
 import { mergeLora, unmergeLora } from './merge.ts';
@@ -10,7 +10,7 @@ import { loadLora, PLUGIN_VERSION, saveLora } from './persist.ts';
 import type { LoraHandle } from './types.ts';
 import { combineLora } from './combination.ts';
 
-const plugin = definePlugin<LoraConfig, LoraHandle>({
+const plugin: MethodPlugin<LoraConfig, LoraHandle> = definePlugin<LoraConfig, LoraHandle>({
   meta: {
     name: 'lora',
     version: PLUGIN_VERSION,

@@ -2,13 +2,13 @@
  * @peftkit/p-tuning — P-Tuning (PEFT P_TUNING): virtual tokens produced by a prompt encoder (MLP, or bidirectional
  * LSTM followed by an MLP) and prepended to the input embeddings. Builds on @peftkit/prompt-tuning.
  */
-import { definePlugin } from '@peftkit/core';
+import { definePlugin, type MethodPlugin } from '@peftkit/core';
 import { disposeParts } from '@peftkit/prompt-tuning';
 import { type PTuningConfig, PTuningConfigSchema } from './config.ts';
 import { injectPTuning, loadPTuning, PLUGIN_VERSION, savePTuning, saveTrainingCheckpoint } from './plugin.ts';
 import type { PTuningHandle } from './types.ts';
 
-const pTuning = definePlugin<PTuningConfig, PTuningHandle>({
+const pTuning: MethodPlugin<PTuningConfig, PTuningHandle> = definePlugin<PTuningConfig, PTuningHandle>({
   meta: {
     name: 'p-tuning',
     version: PLUGIN_VERSION,

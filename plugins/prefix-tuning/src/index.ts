@@ -4,11 +4,13 @@
  * key/value heads for grouped-query models, read and written in Hugging Face PEFT's PREFIX_TUNING format.
  */
 import { type PrefixTuningConfig, PrefixTuningConfigSchema } from './config.ts';
+import type { MethodPlugin } from '@peftkit/core';
 import { createPrefixPlugin } from './plugin.ts';
+import type { PrefixHandle } from './types.ts';
 
 export const PLUGIN_VERSION = '0.1.0';
 
-const plugin = createPrefixPlugin<PrefixTuningConfig>({
+const plugin: MethodPlugin<PrefixTuningConfig, PrefixHandle> = createPrefixPlugin<PrefixTuningConfig>({
   method: { name: 'prefix-tuning', version: PLUGIN_VERSION },
   description: 'Prefix tuning (per-layer key/value prefixes, optional MLP reparameterization) in PEFT format',
   schema: PrefixTuningConfigSchema,

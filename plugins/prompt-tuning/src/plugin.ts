@@ -1,4 +1,4 @@
-import { definePlugin, type MethodContext, type SavedAdapter } from '@peftkit/core';
+import { definePlugin, type MethodContext, type MethodPlugin, type SavedAdapter } from '@peftkit/core';
 import { type PromptTuningConfig, PromptTuningConfigSchema } from './config.ts';
 import { initialPrompt } from './init.ts';
 import { assertFinite, headTensors, loadHeads, PROMPT_EMBEDDINGS, parseSavedConfig, promptLearningConfigFields, takeTensor, warnUnused } from './persist.ts';
@@ -64,7 +64,7 @@ export function loadPromptTuning(ctx: MethodContext, saved: SavedAdapter): { han
 }
 
 /** Prompt tuning (Lester et al. 2021) as a peftkit method plugin, reading and writing PEFT's PROMPT_TUNING format. */
-export const promptTuning = definePlugin<PromptTuningConfig, PromptTuningHandle>({
+export const promptTuning: MethodPlugin<PromptTuningConfig, PromptTuningHandle> = definePlugin<PromptTuningConfig, PromptTuningHandle>({
   meta: {
     name: NAME,
     version: PLUGIN_VERSION,

@@ -1,4 +1,4 @@
-import { definePlugin, type MethodContext, PeftkitError, type SavedAdapter } from '@peftkit/core';
+import { definePlugin, type MethodContext, type MethodPlugin, PeftkitError, type SavedAdapter } from '@peftkit/core';
 import lora from '@peftkit/lora';
 import type { Quantized4 } from './blockwise4.ts';
 import { QLORA_CONFIG_KEY, type QloraConfig, QloraConfigSchema, type Quantization, QuantizationSchema, quantizeOptions, splitConfig } from './config.ts';
@@ -64,7 +64,7 @@ function load(ctx: MethodContext, saved: SavedAdapter): { handle: QloraHandle; c
   return { handle: createHandle(loaded.handle, quantization), config: { ...loaded.config, ...quantization } };
 }
 
-const plugin = definePlugin<QloraConfig, QloraHandle>({
+const plugin: MethodPlugin<QloraConfig, QloraHandle> = definePlugin<QloraConfig, QloraHandle>({
   meta: {
     name: 'qlora',
     version: PLUGIN_VERSION,

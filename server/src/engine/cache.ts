@@ -1,5 +1,6 @@
-import { type AdapterManager, type AdapterRecord, disposeSaved, PeftkitError, readAdapterDir, type Tf } from '@peftkit/core';
-import { assertPublicName, confinedAdapterDir, isValidAdapterName } from './paths.ts';
+import { type AdapterManager, type AdapterRecord, disposeSaved, PeftkitError, type Tf } from '@peftkit/core';
+import { assertFiniteTensors, configRank, readAdapterConfined } from './adapter-files.ts';
+import { assertPublicName, isValidAdapterName } from './paths.ts';
 import type { AdapterInfo, LoadAdapterOptions, MergedAdapters } from './types.ts';
 
 /** One loaded version of an adapter, living in the manager under a unique internal name. */
@@ -21,6 +22,8 @@ interface Entry {
   source: string;
   /** Public names a merged (combined) adapter was built from: swapping one of them invalidates it. */
   readonly sources: readonly string[];
+  /** Installed by a load / PUT, not lazily: only such an entry makes a later load without `replace` a conflict. */
+  explicit?: boolean;
 }
 
 /** A request's hold on one adapter version; release exactly once when the request ends. */
@@ -34,6 +37,14 @@ export interface Lease {
 export interface AdapterCacheOptions {
   root: string;
   budgetBytes: number;
+  /** Largest weights file read, checked before reading (default: the budget; never above 2 GiB - 1). */
+  maxFileBytes?: number;
+  /** Highest LoRA rank accepted (vLLM's --max-lora-rank); 0 or absent: any. */
+  maxRank?: number;
+  /** Most adapters loaded at once (vLLM's --max-cpu-loras); 0 or absent: only the byte budget limits them. */
+  maxLoaded?: number;
+  /** First version number (a restarted worker continues its predecessor's numbering, so labels never repeat). */
+  firstVersion?: number;
 }
 
 /**
@@ -45,13 +56,22 @@ export class AdapterCache {
   readonly #tf: Tf;
   readonly #options: AdapterCacheOptions;
   readonly #entries = new Map<string, Entry>();
-  readonly #loading = new Map<string, Promise<Entry>>();
+  readonly #loading = new Map<string, Promise<Entry | undefined>>();
   /**
    * Names a lazy load found no directory for. An unknown `model` in every request would otherwise cost a disk
    * probe each time; forgotten when adapters are loaded, replaced or unloaded, or when the root is listed again.
    */
   readonly #missing = new Set<string>();
-  #nextVersion = 1;
+  /** Names unloaded explicitly: unknown (no lazy reload) until loaded again, as in vLLM (D9). */
+  readonly #unloaded = new Set<string>();
+  /**
+   * Linearizable updates (D4): every load and unload takes a ticket when it begins; per name, the ticket of the last
+   * explicit load or unload that took effect. A load that began before it must not install (it would revert an
+   * acknowledged update); a lazy load never replaces an installed version.
+   */
+  #tickets = 0;
+  readonly #applied = new Map<string, number>();
+  #nextVersion: number;
   #clock = 0;
   swaps = 0;
   evictions = 0;
@@ -62,6 +82,18 @@ export class AdapterCache {
     this.#manager = manager;
     this.#tf = tf;
     this.#options = options;
+    this.#nextVersion = options.firstVersion ?? 1;
+  }
+
+  /** The version number the next load gets (a restarted engine starts from it). */
+  get nextVersion(): number {
+    return this.#nextVersion;
+  }
+
+  /** False when an update that began after `ticket` already took effect (or, for a lazy load, any version is in). */
+  #mayInstall(name: string, ticket: number, lazy: boolean): boolean {
+    if ((this.#applied.get(name) ?? 0) > ticket) return false;
+    return !(lazy && this.#entries.has(name));
   }
 
   get loadedCount(): number {
@@ -101,20 +133,31 @@ export class AdapterCache {
         released = true;
         version.refs--;
         if (version.retired && version.refs === 0) this.#manager.delete(version.internal);
+        // Idle now: give bytes back at once when over budget, not only at the next load (D13).
+        else if (version.refs === 0 && this.totalBytes > this.#options.budgetBytes) this.#evict('');
       },
     };
   }
 
-  #lazyLoad(name: string): Promise<Entry> {
+  #lazyLoad(name: string): Promise<Entry | undefined> {
     if (!isValidAdapterName(name)) {
       return Promise.reject(new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}'`, { adapter: name }));
     }
     const pending = this.#loading.get(name);
     if (pending) return pending;
     if (this.#missing.has(name)) return Promise.reject(notUnderRoot(name));
+    if (this.#unloaded.has(name)) {
+      return Promise.reject(new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `adapter '${name}' was unloaded; load it again to use it`, { adapter: name }));
+    }
     this.diskProbes++;
+    const ticket = ++this.#tickets;
     const promise = this.#loadVersion(name, name)
-      .then((version) => this.#install(name, version, name, false))
+      .then((version) => {
+        if (this.#mayInstall(name, ticket, true)) return this.#install(name, version, name, false);
+        // Superseded by a load or unload acknowledged meanwhile: acquire() re-reads the map.
+        this.#manager.delete(version.internal);
+        return this.#entries.get(name);
+      })
       .catch((error: unknown) => {
         if (error instanceof PeftkitError && error.code === 'PEFTKIT_E_ADAPTER_NOT_FOUND') {
           this.#missing.add(name);
@@ -128,16 +171,58 @@ export class AdapterCache {
   }
 
   async #loadVersion(name: string, path: string): Promise<Version> {
-    const dir = await confinedAdapterDir(this.#options.root, path);
-    const saved = await readAdapterDir(this.#tf, dir);
+    const budget = this.#options.budgetBytes;
+    // Every file confined to the root, sized before reading, NaN / Inf refused (D6, D10, D13).
+    const saved = await readAdapterConfined(this.#tf, this.#options.root, path, { maxWeightBytes: this.#options.maxFileBytes ?? budget });
     const internal = `${name}.v${this.#nextVersion}`;
     const version = this.#nextVersion++;
+    let record: AdapterRecord;
     try {
-      const record = this.#manager.load(internal, saved);
-      return this.#version(record, version);
+      const rank = configRank(saved.config);
+      const maxRank = this.#options.maxRank ?? 0;
+      if (maxRank > 0 && rank !== null && rank > maxRank) {
+        throw new PeftkitError('PEFTKIT_E_ADAPTER_RANK', `adapter '${path}' has rank ${rank}; this server accepts at most ${maxRank} (--max-lora-rank)`, {
+          rank,
+          limit: maxRank,
+        });
+      }
+      record = this.#manager.load(internal, saved);
     } finally {
       disposeSaved(saved);
     }
+    const loaded = this.#version(record, version);
+    if (loaded.bytes > budget) {
+      // It could never fit: refuse it rather than hold more than the budget (D13).
+      this.#manager.delete(internal);
+      throw new PeftkitError('PEFTKIT_E_ADAPTER_TOO_LARGE', `adapter '${path}' needs ${loaded.bytes} bytes; the adapter budget is ${budget}`, {
+        bytes: loaded.bytes,
+        limit: budget,
+      });
+    }
+    return loaded;
+  }
+
+  /** With --max-loras, a new name needs a free slot: the least recently used idle one is evicted, else 503. */
+  #reserveSlot(name: string, version: Version): void {
+    const max = this.#options.maxLoaded ?? 0;
+    if (max <= 0 || this.#entries.has(name) || this.#entries.size < max) return;
+    const victim = this.#idleByAge(name)[0];
+    if (victim === undefined) {
+      this.#manager.delete(version.internal);
+      throw new PeftkitError('PEFTKIT_E_ADAPTER_SLOTS', `all ${max} adapter slots are in use (--max-loras); retry later`, { limit: max });
+    }
+    this.#drop(victim);
+  }
+
+  #idleByAge(keep: string): Entry[] {
+    return [...this.#entries.values()].filter((e) => e.name !== keep && !e.pinned && e.current.refs === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+  }
+
+  #drop(victim: Entry): void {
+    this.#entries.delete(victim.name);
+    this.#retire(victim.current);
+    this.#dropDependents(victim.name);
+    this.evictions++;
   }
 
   #version(record: AdapterRecord, version: number): Version {
@@ -148,6 +233,7 @@ export class AdapterCache {
 
   /** Makes `version` the current one of `name`, retiring what it replaces, then evicts down to the budget. */
   #install(name: string, version: Version, source: string, pinned: boolean, sources: readonly string[] = []): Entry {
+    this.#reserveSlot(name, version);
     const old = this.#entries.get(name);
     const entry: Entry = { name, current: version, pinned: pinned || (old?.pinned ?? false), lastUsed: ++this.#clock, source, sources };
     this.#entries.set(name, entry);
@@ -178,26 +264,34 @@ export class AdapterCache {
   #evict(keep: string): void {
     const budget = this.#options.budgetBytes;
     while (this.totalBytes > budget) {
-      const victims = [...this.#entries.values()].filter((e) => e.name !== keep && !e.pinned && e.current.refs === 0).sort((a, b) => a.lastUsed - b.lastUsed);
-      const victim = victims[0];
-      if (victim === undefined) return; // everything left is pinned or busy: stay over budget rather than fail
-      this.#entries.delete(victim.name);
-      this.#retire(victim.current);
-      this.#dropDependents(victim.name);
-      this.evictions++;
+      const victim = this.#idleByAge(keep)[0];
+      // Everything left is pinned or busy: over budget until a request releases one (then evicted at once).
+      if (victim === undefined) return;
+      this.#drop(victim);
     }
   }
 
   /** Loads (or with `replace`, hot-swaps) an adapter from a directory under the root. */
   async load(name: string, options: LoadAdapterOptions = {}): Promise<AdapterInfo> {
     assertPublicName(name);
-    if (this.#entries.has(name) && !options.replace) {
+    // A lazily loaded entry is an implementation detail: an explicit load adopts it instead of conflicting (D9).
+    if (this.#entries.get(name)?.explicit && !options.replace) {
       throw new PeftkitError('PEFTKIT_E_ADAPTER_EXISTS', `adapter '${name}' is already loaded (replace it with load_inplace / PUT)`, { adapter: name });
     }
     const source = options.path ?? name;
+    const ticket = ++this.#tickets;
     // The new version is fully loaded before anything changes: a failed load leaves the old one serving.
     const version = await this.#loadVersion(name, source);
+    if (!this.#mayInstall(name, ticket, false)) {
+      // A later update took effect first: this one is ordered before it (its answer describes what it loaded).
+      const info = this.#info({ name, current: version, pinned: options.pin ?? false, lastUsed: 0, source, sources: [] });
+      this.#manager.delete(version.internal);
+      return info;
+    }
+    this.#applied.set(name, ticket);
     const entry = this.#install(name, version, source, options.pin ?? false);
+    entry.explicit = true;
+    this.#unloaded.delete(name);
     this.forgetMissing();
     return this.#info(entry);
   }
@@ -205,6 +299,8 @@ export class AdapterCache {
   unload(name: string): void {
     const entry = this.#entries.get(name);
     if (entry === undefined) throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}' is loaded`, { adapter: name });
+    this.#applied.set(name, ++this.#tickets);
+    this.#unloaded.add(name);
     this.#entries.delete(name);
     this.swaps++;
     this.#retire(entry.current);
@@ -241,6 +337,7 @@ export class AdapterCache {
           ...(merged.majoritySignMethod !== undefined ? { majoritySignMethod: merged.majoritySignMethod } : {}),
         },
       );
+      assertFiniteCombination(this.#manager, internal);
       return this.#lease(this.#install(name, this.#version(record, version), 'merged', false, [...merged.ids]));
     } finally {
       for (const l of leases) l.release();
@@ -280,6 +377,19 @@ export class AdapterCache {
   dispose(): void {
     for (const e of this.#entries.values()) this.#retire(e.current);
     this.#entries.clear();
+  }
+}
+
+/** A combination with huge weights overflows float32 to Inf, and every answer becomes NULs: refuse it (D6). */
+function assertFiniteCombination(manager: AdapterManager, internal: string): void {
+  const saved = manager.save(internal);
+  try {
+    assertFiniteTensors(saved.tensors, 'merged_adapters');
+  } catch {
+    manager.delete(internal);
+    throw new PeftkitError('PEFTKIT_E_COMBINATION_NONFINITE', 'the weighted combination holds NaN or Inf (are the weights too large?)', {});
+  } finally {
+    disposeSaved(saved);
   }
 }
 

@@ -1,9 +1,11 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { type AdapterManager, type Kernel, PeftkitError } from '@peftkit/core';
 import { type CausalLanguageModel, type LoadedModelGraph, loadModel } from '@peftkit/models';
 import type { Tokenizer } from '@peftkit/core';
+import { listAdapterDirs } from './adapter-files.ts';
 import { AdapterCache, type Lease } from './cache.ts';
+import { checkPromptBytes, checkPromptTokens, type InputLimits, inputLimits } from './input-limits.ts';
 import { type EngineKernelFactory, engineKernelFactory } from './compose.ts';
 import { Scheduler, type SchedulerOptions } from './scheduler.ts';
 import type {
@@ -11,6 +13,7 @@ import type {
   ClassifyJob,
   ClassifyOutput,
   Engine,
+  EngineHealth,
   EngineInfo,
   EngineStats,
   GenerateHandlers,
@@ -44,6 +47,20 @@ export interface EngineOptions {
   task?: 'causal-lm' | 'seq-cls';
   /** Name of the base model in /v1/models (default: the model directory's name). */
   baseModelName?: string;
+  /** Longest prompt in tokens (default and maximum: the context length); the byte cap before tokenizing follows. */
+  maxInputTokens?: number;
+  /** Byte cap of a prompt, checked before tokenizing (default maxInputTokens × 32). */
+  maxInputBytes?: number;
+  /** How long close() lets in-flight requests finish before failing them (default 30 s). */
+  drainTimeoutMs?: number;
+  /** Highest LoRA rank accepted (vLLM's --max-lora-rank); 0 or absent: any. */
+  maxLoraRank?: number;
+  /** Most adapters loaded at once (like vLLM's --max-cpu-loras); 0 or absent: only the byte budget limits them. */
+  maxLoras?: number;
+  /** Largest adapter weights file read, checked before reading (default: the byte budget, at most 2 GiB - 1). */
+  maxAdapterFileBytes?: number;
+  /** Internal: first adapter version number (a restarted worker continues its predecessor's numbering). */
+  firstAdapterVersion?: number;
 }
 
 interface ModelParts {
@@ -72,13 +89,26 @@ export class LocalEngine implements Engine {
   readonly #cache: AdapterCache;
   readonly #scheduler: Scheduler | null;
   readonly #root: string;
+  readonly #limits: InputLimits;
+  readonly #drainTimeoutMs: number;
   #closed = false;
+  /** Set when close() finished; while it drains, the engine is still alive (health 'ok'). */
+  #disposed = false;
   readonly #inFlight = new Set<Promise<unknown>>();
 
   private constructor(parts: ModelParts, options: EngineOptions) {
     this.#parts = parts;
     this.#root = options.adapterRoot;
-    this.#cache = new AdapterCache(parts.manager, parts.kernel.tf, { root: options.adapterRoot, budgetBytes: options.adapterBudgetBytes ?? 256 * 2 ** 20 });
+    this.#limits = { maxInputTokens: parts.info.maxInputTokens, maxInputBytes: parts.info.maxInputBytes };
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+    this.#cache = new AdapterCache(parts.manager, parts.kernel.tf, {
+      root: options.adapterRoot,
+      budgetBytes: options.adapterBudgetBytes ?? 256 * 2 ** 20,
+      ...(options.maxLoraRank ? { maxRank: options.maxLoraRank } : {}),
+      ...(options.maxLoras ? { maxLoaded: options.maxLoras } : {}),
+      ...(options.maxAdapterFileBytes ? { maxFileBytes: options.maxAdapterFileBytes } : {}),
+      ...(options.firstAdapterVersion !== undefined ? { firstVersion: options.firstAdapterVersion } : {}),
+    });
     const scheduling: SchedulerOptions = {
       maxBatch: options.maxBatch ?? 32,
       batchWindowMs: options.batchWindowMs ?? 5,
@@ -110,6 +140,8 @@ export class LocalEngine implements Engine {
         bosToken: tokenString(tokConfig.bos_token),
         eosToken: tokenString(tokConfig.eos_token),
         maxPositions: model.dims.maxPositions,
+        ...inputLimits(model.dims.maxPositions, options),
+        modelDir: options.modelDir,
         available: [],
       };
       const manager = kernel.adapters(model, { tokenizer });
@@ -123,12 +155,8 @@ export class LocalEngine implements Engine {
   }
 
   async info(): Promise<EngineInfo> {
-    let available: string[] = [];
-    try {
-      available = (await readdir(this.#root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
-    } catch {
-      available = [];
-    }
+    // Only directories holding an adapter config (D16).
+    const available = await listAdapterDirs(this.#root);
     // The root was just listed: let names that appeared since be probed again.
     this.#cache.forgetMissing();
     return { ...this.#parts.info, available };
@@ -166,7 +194,10 @@ export class LocalEngine implements Engine {
     const scheduler = this.#scheduler;
     if (scheduler === null) throw new PeftkitError('PEFTKIT_E_MODEL_TASK', 'this model classifies; use /v1/classify', {});
     const { tokenizer } = this.#parts;
+    // Size checks before tokenizing: an oversized prompt costs nothing (D5).
+    if (job.ids === undefined) checkPromptBytes(job.prompt ?? '', this.#limits);
     const ids = job.ids ?? tokenizer.encode(job.prompt ?? '', { bos: job.addBos ?? tokenizer.bosId !== undefined });
+    checkPromptTokens(ids.length, this.#limits);
     if (ids.length === 0) throw new PeftkitError('PEFTKIT_E_INPUT', 'the prompt is empty', {});
     const vocab = this.#parts.model.dims.vocabSize;
     if (ids.some((id) => !Number.isInteger(id) || id < 0 || id >= vocab)) {
@@ -201,8 +232,10 @@ export class LocalEngine implements Engine {
       const probs: number[][] = [];
       let promptTokens = 0;
       // One forward per input: no padding, and classification requests are short.
+      for (const text of job.inputs) checkPromptBytes(text, this.#limits);
       for (const text of job.inputs) {
         const ids = tokenizer.encode(text, { bos: tokenizer.bosId !== undefined });
+        checkPromptTokens(ids.length, this.#limits);
         promptTokens += ids.length;
         const row = tf.tidy(() => {
           const options = lease ? { selection: { active: [lease.internal] } } : {};
@@ -245,17 +278,33 @@ export class LocalEngine implements Engine {
       swaps: this.#cache.swaps,
       evictions: this.#cache.evictions,
       numTensors: this.#parts.kernel.tf.memory().numTensors,
+      nextAdapterVersion: this.#cache.nextVersion,
+      engineRestarts: 0,
     };
+  }
+
+  async health(): Promise<EngineHealth> {
+    return { status: this.#disposed ? 'closed' : 'ok', restarts: 0 };
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.allSettled([...this.#inFlight]);
-    await this.#scheduler?.drain();
+    // Drain, but not forever (D15): past the timeout, what still runs fails with PEFTKIT_E_SHUTTING_DOWN.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<'expired'>((resolve) => {
+      timer = setTimeout(() => resolve('expired'), this.#drainTimeoutMs);
+    });
+    const drained = Promise.allSettled([...this.#inFlight]).then(() => this.#scheduler?.drain());
+    if ((await Promise.race([drained, expired])) === 'expired') {
+      this.#scheduler?.abortAll(new PeftkitError('PEFTKIT_E_SHUTTING_DOWN', 'the server shut down before this request finished (drain timeout)', {}));
+      await Promise.allSettled([...this.#inFlight]);
+    }
+    clearTimeout(timer);
     this.#cache.dispose();
     this.#parts.manager.dispose();
     this.#parts.model.dispose();
     await this.#parts.kernel.dispose();
+    this.#disposed = true;
   }
 }

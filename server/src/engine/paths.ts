@@ -2,12 +2,9 @@ import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { PeftkitError } from '@peftkit/core';
 
-/** Public adapter names: what the manager accepts, shorter (room for the internal version suffix), no dot-dot. */
-const PUBLIC_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
+import { isValidAdapterName } from './names.ts';
 
-export function isValidAdapterName(name: string): boolean {
-  return PUBLIC_NAME.test(name) && !name.includes('..');
-}
+export { isValidAdapterName };
 
 export function assertPublicName(name: string): void {
   if (!isValidAdapterName(name)) {
@@ -35,7 +32,13 @@ export async function confinedAdapterDir(root: string, path: string): Promise<st
   }
   if (decoded === '' || isAbsolute(decoded) || /^[A-Za-z]:/.test(decoded) || decoded.includes('\0')) throw outsideRoot(path);
   if (decoded.split(/[\\/]/).some((segment) => segment === '..')) throw outsideRoot(path);
-  const realRoot = await realpath(root);
+  let realRoot: string;
+  try {
+    realRoot = await realpath(root);
+  } catch {
+    // a missing root is the server's problem, not the client's: answer like a missing adapter, without server paths
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no adapter directory '${path}' (the server's adapter root is missing)`, { path });
+  }
   const candidate = resolve(realRoot, decoded);
   let real: string;
   try {

@@ -21,7 +21,10 @@ export interface SchedulerOptions {
   maxBatch: number;
   /** How long the first request of an idle server waits for company. */
   batchWindowMs: number;
-  /** Most requests waiting to be admitted; more are refused (HTTP 429). */
+  /**
+   * Most requests waiting beyond the free batch slots; more are refused (HTTP 429). 0: nothing waits for a slot,
+   * but requests that fit the free slots are still admitted.
+   */
   maxQueue: number;
   /** False: one batch per adapter even for mixed-batch methods (the baseline the bench compares against). */
   mixedBatching?: boolean;
@@ -38,7 +41,12 @@ interface RunningBatch {
   members: Waiting[];
   maxTokens: number[];
   cancelled: boolean[];
+  /** Tokens produced so far: a batch failing before its first token is retried row by row. */
+  produced: boolean;
 }
+
+/** A sampling seed for an unseeded request: random, so two unseeded requests do not return the same text. */
+const randomSeed = () => crypto.getRandomValues(new Uint32Array(1))[0] as number;
 
 export interface SchedulerStats {
   batches: number;
@@ -81,8 +89,10 @@ export class Scheduler {
   }
 
   submit(job: ScheduledJob): Promise<GenerateOutput> {
-    if (this.#waiting.length >= this.#options.maxQueue) {
-      return Promise.reject(new PeftkitError('PEFTKIT_E_QUEUE_FULL', `the request queue is full (${this.#options.maxQueue} waiting)`, {}));
+    // Requests the free batch slots will take at the next step do not queue: only those beyond them count.
+    const free = Math.max(0, this.#options.maxBatch - this.runningRows);
+    if (this.#waiting.length >= free + this.#options.maxQueue) {
+      return Promise.reject(new PeftkitError('PEFTKIT_E_QUEUE_FULL', `the request queue is full (${this.#options.maxQueue} waiting beyond the batch)`, {}));
     }
     const total = job.ids.length + job.params.maxTokens;
     if (total > this.#model.dims.maxPositions) {
@@ -122,32 +132,47 @@ export class Scheduler {
     const admitted = this.#waiting.splice(0, room);
     const groups = new Map<string, Waiting[]>();
     for (const w of admitted) {
-      const { maxTokens: _ignored, ...sampling } = w.job.params;
+      // Seeds are per row (each row samples from its own RNG), so they do not split batches.
+      const { maxTokens: _ignored, seed: _seed, ...sampling } = w.job.params;
       const shared = w.job.mixedBatch && this.#options.mixedBatching !== false;
       const key = `${JSON.stringify(sampling)}|${shared ? '*' : w.job.adapter}`;
       const group = groups.get(key) ?? groups.set(key, []).get(key)!;
       group.push(w);
     }
-    for (const members of groups.values()) {
-      const maxTokens = members.map((m) => m.job.params.maxTokens);
-      const first = (members[0] as Waiting).job.params;
-      try {
-        const generator = new BatchGenerator(
-          this.#model,
-          this.#tokenizer,
-          // Each row stops at its own max_tokens inside the generator, so its held-back text reaches its last token.
-          members.map((m) => ({ ids: m.job.ids, adapter: m.job.adapter, maxTokens: m.job.params.maxTokens })),
-          { ...first, maxTokens: Math.max(...maxTokens) },
-        );
-        this.#running.push({ generator, members, maxTokens, cancelled: members.map(() => false) });
-        this.stats.batches++;
-      } catch (error) {
-        for (const m of members) m.reject(error);
-      }
+    for (const members of groups.values()) this.#start(members);
+  }
+
+  /** Starts a batch; when it cannot start, each member is tried alone, so only the members at fault fail. */
+  #start(members: Waiting[]): void {
+    const maxTokens = members.map((m) => m.job.params.maxTokens);
+    const { seed: _seed, ...first } = (members[0] as Waiting).job.params;
+    try {
+      const generator = new BatchGenerator(
+        this.#model,
+        this.#tokenizer,
+        // Each row stops at its own max_tokens and samples from its own RNG: its output does not depend on its batch.
+        members.map((m) => ({ ids: m.job.ids, adapter: m.job.adapter, maxTokens: m.job.params.maxTokens, seed: m.job.params.seed ?? randomSeed() })),
+        { ...first, maxTokens: Math.max(...maxTokens) },
+      );
+      this.#running.push({ generator, members, maxTokens, cancelled: members.map(() => false), produced: false });
+      this.stats.batches++;
+    } catch (error) {
+      if (members.length === 1) (members[0] as Waiting).reject(error);
+      else for (const m of members) this.#start([m]);
+    }
+  }
+
+  /** Fails every waiting and running request with `error` (a shutdown past its drain timeout). */
+  abortAll(error: unknown): void {
+    for (const w of this.#waiting.splice(0)) w.reject(error);
+    for (const batch of this.#running.splice(0)) {
+      batch.generator.dispose();
+      for (const m of batch.members) m.reject(error);
     }
   }
 
   #step(batch: RunningBatch): void {
+    if (!this.#running.includes(batch)) return; // aborted meanwhile (abortAll)
     const { generator, members } = batch;
     // Rows past their own max_tokens or whose client went away stop here (the batch used the largest max_tokens).
     generator.rows.forEach((row, i) => {
@@ -164,15 +189,19 @@ export class Scheduler {
         this.stats.steps++;
         for (const event of generator.step()) {
           this.stats.tokensGenerated++;
-          members[event.row]?.job.handlers.onToken?.({ id: event.id, text: event.text, logprob: event.logprob });
+          const member = members[event.row];
+          member?.job.handlers.onToken?.({ id: event.id, text: event.text, logprob: event.logprob, adapterVersion: member.job.adapterLabel });
         }
       }
     } catch (error) {
       generator.dispose();
       this.#running.splice(this.#running.indexOf(batch), 1);
-      for (const m of members) m.reject(error);
+      // Nothing was sent yet: run each member alone so one faulty row (an adapter hook) fails only its request.
+      if (!batch.produced && members.length > 1) for (const m of members) this.#start([m]);
+      else for (const m of members) m.reject(error);
       return;
     }
+    batch.produced = true;
     if (!generator.done) return;
     generator.dispose();
     this.#running.splice(this.#running.indexOf(batch), 1);

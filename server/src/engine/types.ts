@@ -10,7 +10,8 @@ export interface SamplingParams {
   topP: number;
   repetitionPenalty: number;
   stop: string[];
-  seed: number;
+  /** Sampling seed of this request alone (batch-independent); absent: a random one, so unseeded answers vary. */
+  seed?: number;
 }
 
 /** LoRAX `parameters.merged_adapters`: a weighted combination built on the fly (LoRA only). */
@@ -47,6 +48,8 @@ export interface TokenOut {
   id: number;
   text: string;
   logprob: number;
+  /** The adapter version producing it (`name@v<n>` or 'base'): a stream sends it as a header before its first token. */
+  adapterVersion?: string;
 }
 
 export type FinishReason = 'eos' | 'stop' | 'length' | 'cancelled';
@@ -104,6 +107,11 @@ export interface EngineInfo {
   bosToken: string | null;
   eosToken: string | null;
   maxPositions: number;
+  /** Longest prompt accepted, in tokens, and its byte cap checked before tokenizing (--max-input-tokens). */
+  maxInputTokens: number;
+  maxInputBytes: number;
+  /** The model directory (a worker engine's HTTP thread loads the tokenizer from it). */
+  modelDir: string;
   /** Adapter directories found under the adapter root (loaded lazily on first use). */
   available: string[];
 }
@@ -122,6 +130,20 @@ export interface EngineStats {
   swaps: number;
   evictions: number;
   numTensors: number;
+  /** Version number the next adapter load gets. */
+  nextAdapterVersion: number;
+  /** Times the engine worker was restarted after dying. */
+  engineRestarts: number;
+}
+
+/**
+ * 'ok': serving; 'degraded': the engine worker died and is being restarted (requests wait for it, those in flight
+ * at the death got 503); 'dead': it could not be restarted; 'closed': shut down.
+ */
+export interface EngineHealth {
+  status: 'ok' | 'degraded' | 'dead' | 'closed';
+  restarts: number;
+  detail?: string;
 }
 
 export interface GenerateHandlers {
@@ -136,6 +158,8 @@ export interface Engine {
   loadAdapter(name: string, options?: LoadAdapterOptions): Promise<AdapterInfo>;
   unloadAdapter(name: string): Promise<void>;
   listAdapters(): Promise<AdapterInfo[]>;
+  /** Liveness of the engine (a worker engine answers 'degraded' while it restarts a dead worker). */
+  health(): Promise<EngineHealth>;
   /** Cheap, never blocked by a computing batch (the worker engine answers from its last snapshot). */
   stats(): EngineStats;
   /** Stops accepting work, waits for in-flight requests, frees everything. */

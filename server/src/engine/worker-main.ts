@@ -15,6 +15,13 @@ function parentPort(): Port {
   return { post: (m) => scope.postMessage(m), onMessage: (listener) => scope.addEventListener('message', (e) => listener(e.data)) };
 }
 
+/** Ends this worker like a crash: a real exit on Node (the parent sees it); Web Workers close themselves. */
+function exitNow(): void {
+  const g = globalThis as { Deno?: unknown; Bun?: unknown; process?: { exit(code: number): never }; close?: () => void };
+  if (g.Deno === undefined && g.Bun === undefined && g.process) g.process.exit(70);
+  g.close?.();
+}
+
 const port = parentPort();
 const send = (message: FromWorker) => port.post(message);
 let engine: LocalEngine | null = null;
@@ -59,6 +66,10 @@ port.onMessage((raw) => {
   }
   if (message.type === 'cancel') {
     cancels.get(message.id)?.abort();
+    return;
+  }
+  if (message.type === 'exit') {
+    exitNow();
     return;
   }
   const current = engine;

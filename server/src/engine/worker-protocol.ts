@@ -23,6 +23,7 @@ export const ENGINE_RPC = {
   loadAdapter: {},
   unloadAdapter: {},
   listAdapters: {},
+  health: {},
   close: {},
 } as const satisfies { readonly [K in EngineMethod]: RpcSpec };
 
@@ -34,7 +35,11 @@ export type WireArgs<K extends EngineMethod> = {
 };
 
 /** Messages between the HTTP thread and the engine worker (structured-clone data only). */
-export type ToWorker = { [K in EngineMethod]: { type: 'call'; id: number; method: K; args: WireArgs<K> } }[EngineMethod] | { type: 'cancel'; id: number };
+export type ToWorker =
+  | { [K in EngineMethod]: { type: 'call'; id: number; method: K; args: WireArgs<K> } }[EngineMethod]
+  | { type: 'cancel'; id: number }
+  /** WorkerEngine.kill(): the worker exits as if it had crashed (restart drills, tests). */
+  | { type: 'exit' };
 
 export type FromWorker =
   | { type: 'ready'; stats: EngineStats }

@@ -8,11 +8,16 @@ export interface HttpError {
   message: string;
   param: string | null;
   retryAfterSeconds?: number;
+  /** The Allow header of a 405. */
+  allow?: string;
 }
 
 const TYPE_BY_STATUS: Record<number, string> = {
   400: 'invalid_request_error',
   401: 'authentication_error',
+  403: 'permission_error',
+  405: 'invalid_request_error',
+  415: 'invalid_request_error',
   404: 'not_found_error',
   408: 'timeout_error',
   413: 'invalid_request_error',
@@ -30,8 +35,15 @@ export function toHttpError(error: unknown): HttpError {
     // Statuses come from the error catalog (@peftkit/core); codes it does not know are 500.
     const status = errorInfo(error.code).http;
     const message = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
-    const out = httpError(status, error.code.replace(/^PEFTKIT_E_/, '').toLowerCase(), message);
-    if (status === 429) out.retryAfterSeconds = 1;
+    const code = error.code.replace(/^PEFTKIT_E_/, '').toLowerCase();
+    if (status === 500) {
+      // A server fault: its message may name internals (paths, stack details); log it here, answer generically (D14).
+      console.error(JSON.stringify({ level: 'error', msg: 'peftkit server: request failed', code: error.code, message }));
+      return httpError(500, code, 'internal server error (logged on the server)');
+    }
+    const out = httpError(status, code, message);
+    // 429 (queue full) and 503 (engine restarting, shutting down) are worth retrying: say when.
+    if (status === 429 || status === 503) out.retryAfterSeconds = 1;
     return out;
   }
   console.error('peftkit server: unexpected error', error);

@@ -1,4 +1,5 @@
 import type { GenerateJob, GenerateOutput, TokenOut } from '../engine/types.ts';
+import type { Context } from 'hono';
 import type { ServerContext } from './context.ts';
 
 export interface LiveGeneration {
@@ -7,6 +8,8 @@ export interface LiveGeneration {
   readonly tokens: AsyncIterable<TokenOut>;
   readonly result: Promise<GenerateOutput>;
   readonly abort: AbortController;
+  /** Once `started` resolved: the adapter version producing the stream (for `x-peftkit-adapter-version`), if known. */
+  adapterVersion(): string | null;
 }
 
 /**
@@ -18,6 +21,7 @@ export function liveGeneration(ctx: ServerContext, job: GenerateJob, clientSigna
   clientSignal.addEventListener('abort', () => abort.abort(), { once: true });
   const queue: TokenOut[] = [];
   let finished = false;
+  let version: string | null = null;
   let wake: (() => void) | null = null;
   let markStarted!: () => void;
   let failStart!: (error: unknown) => void;
@@ -33,13 +37,15 @@ export function liveGeneration(ctx: ServerContext, job: GenerateJob, clientSigna
   const result = ctx.generate(job, {
     signal: abort.signal,
     onToken: (token) => {
+      version ??= token.adapterVersion ?? null;
       queue.push(token);
       markStarted();
       notify();
     },
   });
   result.then(
-    () => {
+    (out) => {
+      version ??= out.adapterVersion;
       finished = true;
       markStarted();
       notify();
@@ -62,5 +68,22 @@ export function liveGeneration(ctx: ServerContext, job: GenerateJob, clientSigna
       }
     },
   };
-  return { started, tokens, result, abort };
+  return { started, tokens, result, abort, adapterVersion: () => version };
+}
+
+/** Streams name their adapter version in a header too (docs/server.md), known once the first token arrived (D8). */
+export function streamVersionHeader(c: Context, live: LiveGeneration): void {
+  const version = live.adapterVersion();
+  if (version !== null) c.header('x-peftkit-adapter-version', version);
+}
+
+/** `n` signals that abort together with `signal`, through a single listener on it. */
+export function fanOut(signal: AbortSignal, n: number): AbortSignal[] {
+  const controllers = Array.from({ length: n }, () => new AbortController());
+  const abortAll = () => {
+    for (const c of controllers) c.abort();
+  };
+  if (signal.aborted) abortAll();
+  else signal.addEventListener('abort', abortAll, { once: true });
+  return controllers.map((c) => c.signal);
 }

@@ -3,7 +3,7 @@ import { streamSSE } from 'hono/streaming';
 import type { FinishReason, GenerateJob, GenerateOutput } from '../engine/types.ts';
 import type { ServerContext } from './context.ts';
 import { HttpFailure, httpError, toHttpError } from './errors.ts';
-import { liveGeneration } from './live.ts';
+import { liveGeneration, streamVersionHeader } from './live.ts';
 import { errorResponse, readBody } from './respond.ts';
 import { LoraxBody } from './schemas.ts';
 
@@ -26,7 +26,7 @@ function jobFrom(ctx: ServerContext, body: LoraxBody, base: string): GenerateJob
       topP: sample ? (p.top_p ?? 1) : 1,
       repetitionPenalty: p.repetition_penalty ?? 1,
       stop: p.stop ?? [],
-      seed: p.seed ?? 0,
+      ...(p.seed != null ? { seed: p.seed } : {}),
     },
   };
   const merged = p.merged_adapters;
@@ -56,7 +56,7 @@ function jobFrom(ctx: ServerContext, body: LoraxBody, base: string): GenerateJob
   return job;
 }
 
-const details = (out: GenerateOutput, seed: number, tokens: boolean) => ({
+const details = (out: GenerateOutput, seed: number | null, tokens: boolean) => ({
   finish_reason: tgiFinish(out.finishReason),
   generated_tokens: out.ids.length,
   prompt_tokens: out.promptTokens,
@@ -73,7 +73,7 @@ export function registerLorax(app: Hono, ctx: ServerContext): void {
       const out = await ctx.generate(job, { signal: c.req.raw.signal });
       c.header('x-peftkit-adapter-version', out.adapterVersion);
       const result: Record<string, unknown> = { generated_text: out.text };
-      if (body.parameters?.details) result.details = details(out, job.params.seed, true);
+      if (body.parameters?.details) result.details = details(out, job.params.seed ?? null, true);
       return c.json(result);
     } catch (error) {
       return errorResponse(c, error, 'lorax');
@@ -88,6 +88,7 @@ export function registerLorax(app: Hono, ctx: ServerContext): void {
       job = jobFrom(ctx, body, (await ctx.info()).baseModel);
       live = liveGeneration(ctx, job, c.req.raw.signal);
       await live.started;
+      streamVersionHeader(c, live);
     } catch (error) {
       return errorResponse(c, error, 'lorax');
     }
@@ -106,7 +107,7 @@ export function registerLorax(app: Hono, ctx: ServerContext): void {
         const out = await live.result;
         const last = pending.shift() ?? { id: 0, text: '', logprob: 0 };
         await stream.writeSSE({
-          data: JSON.stringify({ token: { ...last, special: false }, generated_text: out.text, details: details(out, job.params.seed, false) }),
+          data: JSON.stringify({ token: { ...last, special: false }, generated_text: out.text, details: details(out, job.params.seed ?? null, false) }),
         });
       } catch (error) {
         const e = error instanceof HttpFailure ? error.http : toHttpError(error);

@@ -4,7 +4,7 @@ import type { FinishReason, GenerateJob, GenerateOutput, SamplingParams } from '
 import { renderChat } from './chat.ts';
 import type { ServerContext } from './context.ts';
 import { HttpFailure, httpError, toHttpError } from './errors.ts';
-import { liveGeneration } from './live.ts';
+import { fanOut, liveGeneration, streamVersionHeader } from './live.ts';
 import { errorResponse, readBody } from './respond.ts';
 import { ChatBody, CompletionBody } from './schemas.ts';
 
@@ -34,7 +34,8 @@ export function samplingFrom(
     topP: body.top_p ?? 1,
     repetitionPenalty: body.repetition_penalty ?? 1,
     stop: typeof body.stop === 'string' ? [body.stop] : (body.stop ?? []),
-    seed: body.seed ?? 0,
+    // Unseeded: the engine draws a random seed per request (D11).
+    ...(body.seed != null ? { seed: body.seed } : {}),
   };
 }
 
@@ -96,9 +97,10 @@ export function registerOpenAi(app: Hono, ctx: ServerContext): void {
     const model = body.model ?? info.baseModel;
     const id = newId('cmpl');
     const created = now();
-    const signal = c.req.raw.signal;
     if (!body.stream) {
-      const outs = await Promise.all(prompts.map((p) => ctx.generate({ ...p, adapter, params }, { signal })));
+      // One listener on the request's signal for all prompts (one each warned past 10: MaxListenersExceeded).
+      const signals = fanOut(c.req.raw.signal, prompts.length);
+      const outs = await Promise.all(prompts.map((p, i) => ctx.generate({ ...p, adapter, params }, { signal: signals[i] as AbortSignal })));
       c.header('x-peftkit-adapter-version', outs.map((o) => o.adapterVersion).join(','));
       return c.json({
         id,
@@ -112,6 +114,7 @@ export function registerOpenAi(app: Hono, ctx: ServerContext): void {
     if (prompts.length !== 1) throw new HttpFailure(httpError(400, 'invalid_request', 'streaming supports one prompt per request', 'prompt'));
     const live = liveGeneration(ctx, { ...prompts[0], adapter, params }, c.req.raw.signal);
     await live.started;
+    streamVersionHeader(c, live);
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => live.abort.abort());
       const chunk = (text: string, finish: string | null, token?: { id: number; text: string; logprob: number }) =>
@@ -165,6 +168,7 @@ export function registerOpenAi(app: Hono, ctx: ServerContext): void {
     }
     const live = liveGeneration(ctx, job, c.req.raw.signal);
     await live.started;
+    streamVersionHeader(c, live);
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => live.abort.abort());
       const chunk = (delta: Record<string, string>, finish: string | null) =>

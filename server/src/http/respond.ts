@@ -4,9 +4,12 @@ import { type HttpError, HttpFailure, httpError, loraxBody, openAiBody, toHttpEr
 
 export type ErrorStyle = 'openai' | 'lorax';
 
-/** Sends an error in the route's style, with Retry-After on 429. */
+/** Sends an error in the route's style, with Retry-After on 429 / 503, WWW-Authenticate on 401, Allow on 405. */
 export function sendError(c: Context, e: HttpError, style: ErrorStyle = 'openai'): Response {
   if (e.retryAfterSeconds !== undefined) c.header('Retry-After', String(e.retryAfterSeconds));
+  // RFC 9110: a 401 names its scheme, a 405 the methods the resource has.
+  if (e.status === 401) c.header('WWW-Authenticate', 'Bearer realm="peftkit"');
+  if (e.allow !== undefined) c.header('Allow', e.allow);
   return c.json(style === 'lorax' ? loraxBody(e) : openAiBody(e), e.status as 400);
 }
 

@@ -7,6 +7,13 @@ import { z } from '@peftkit/core';
 const stop = z.union([z.string(), z.array(z.string()).max(8)]).nullish();
 const tokenIds = z.array(z.number().int().nonnegative()).min(1);
 
+/** A field this server does not implement: absent, null, false or the default value only (a silent ignore misleads). */
+const unsupported = (what: string, ...defaults: unknown[]) =>
+  z
+    .unknown()
+    .refine((v) => v === null || v === false || defaults.includes(v), { message: `${what} is not supported by this server` })
+    .optional();
+
 const sampling = {
   max_tokens: z.number().int().min(0).max(4096).nullish(),
   temperature: z.number().min(0).max(2).nullish(),
@@ -23,6 +30,8 @@ const sampling = {
 
 export const CompletionBody = z.object({
   ...sampling,
+  best_of: unsupported('best_of other than 1', 1),
+  logprobs: unsupported('logprobs'),
   prompt: z.union([z.string(), z.array(z.string()).min(1).max(64), tokenIds, z.array(tokenIds).min(1).max(64)]),
   echo: z.literal(false).nullish(),
 });
@@ -31,6 +40,8 @@ export type CompletionBody = z.infer<typeof CompletionBody>;
 const content = z.union([z.string(), z.array(z.object({ type: z.literal('text'), text: z.string() })).min(1)]);
 export const ChatBody = z.object({
   ...sampling,
+  logprobs: unsupported('logprobs'),
+  top_logprobs: unsupported('top_logprobs', 0),
   max_completion_tokens: z.number().int().min(0).max(4096).nullish(),
   messages: z
     .array(z.object({ role: z.enum(['system', 'user', 'assistant', 'developer', 'tool']), content: content.nullable() }))

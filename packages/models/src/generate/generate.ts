@@ -37,6 +37,8 @@ export interface GenerateRequest {
   adapter?: string | null;
   /** This row's own token limit (at most the options' maxTokens, which sizes the batch). */
   maxTokens?: number;
+  /** This row's own sampling seed: its tokens then do not depend on the other rows (default: the batch's RNG). */
+  seed?: number;
 }
 
 export type FinishReason = 'eos' | 'stop' | 'length';
@@ -64,6 +66,8 @@ interface Row {
   maxTokens: number;
   /** Incremental detokenization and stop strings of this row (constant cost per token). */
   text: GeneratedText;
+  /** The row's own RNG when its request has a seed, else the batch's. */
+  rng: Rng;
   finish: FinishReason | null;
 }
 
@@ -101,12 +105,13 @@ export class BatchGenerator {
       const maxTokens = Math.min(r.maxTokens ?? this.#options.maxTokens, this.#options.maxTokens);
       const prompt = r.ids ? [...r.ids] : tokenizer.encode(r.prompt ?? '', tokenizer.bosId !== undefined ? { bos: true } : {});
       if (prompt.length === 0) throw new PeftkitError('PEFTKIT_E_GENERATE_OPTIONS', 'empty prompt and the tokenizer adds no BOS token', {});
-      // virtual tokens of prompt and prefix methods take positions too: refuse up front, not mid-generation
+      // virtual tokens of prompt and prefix methods take positions too: refuse up front, not mid-generation. Each
+      // row's positions count from its own first token (left padding takes none), so its own limit is what counts.
       const virtual = virtualTokenCount(model, r.adapter ?? null);
-      if (virtual + prompt.length + this.#options.maxTokens > model.dims.maxPositions) {
+      if (virtual + prompt.length + maxTokens > model.dims.maxPositions) {
         throw new PeftkitError(
           'PEFTKIT_E_CONTEXT_LENGTH',
-          `prompt (${prompt.length}${virtual > 0 ? ` + ${virtual} virtual tokens` : ''}) + max_tokens (${this.#options.maxTokens}) exceeds the context length ${model.dims.maxPositions}`,
+          `prompt (${prompt.length}${virtual > 0 ? ` + ${virtual} virtual tokens` : ''}) + max_tokens (${maxTokens}) exceeds the context length ${model.dims.maxPositions}`,
           { promptTokens: prompt.length, virtualTokens: virtual },
         );
       }
@@ -116,6 +121,7 @@ export class BatchGenerator {
         logprobs: [],
         maxTokens,
         text: new GeneratedText(tokenizer, prompt, this.#options.stop),
+        rng: r.seed === undefined ? this.#rng : new Rng(r.seed),
         finish: maxTokens === 0 ? 'length' : null,
       };
     });
@@ -136,7 +142,7 @@ export class BatchGenerator {
     this.rows.forEach((row, b) => {
       if (row.finish !== null) return;
       const rowLogits = logits.subarray(b * vocab, (b + 1) * vocab);
-      const { id, logprob } = sampleToken(rowLogits, this.#options, this.#rng, row.text.ids);
+      const { id, logprob } = sampleToken(rowLogits, this.#options, row.rng, row.text.ids);
       row.generated.push(id);
       row.logprobs.push(logprob);
       events.push({ row: b, id, text: this.#advanceText(row, id), logprob });
@@ -154,7 +160,9 @@ export class BatchGenerator {
     if (this.#options.useCache && this.#steps > 0 && this.#cache) {
       // Finished rows keep stepping on their last token (masked out of results) so the batch stays rectangular.
       const ids = this.rows.map((r) => [r.generated[r.generated.length - 1] ?? padId]);
-      out = this.#model.forward({ ids }, { ...options, cache: this.#cache });
+      // Masked out: a finished row's position stops advancing, so it never passes its own limit (learned positions).
+      const mask = this.rows.map((r) => [r.finish === null ? 1 : 0]);
+      out = this.#model.forward({ ids, mask }, { ...options, cache: this.#cache });
     } else {
       const sequences = this.rows.map((r) => [...r.prompt, ...r.generated]);
       const width = Math.max(...sequences.map((s) => s.length));

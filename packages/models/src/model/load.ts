@@ -55,7 +55,7 @@ const llamaEntry: ArchitectureEntry = {
 };
 
 /** model_type → implementation. Add entries to support more architectures; loadModel reads only this map. */
-export const ARCHITECTURES = new Map<string, ArchitectureEntry>([
+export const ARCHITECTURES: Map<string, ArchitectureEntry> = new Map<string, ArchitectureEntry>([
   ['llama', llamaEntry],
   ['mistral', llamaEntry],
   ['qwen2', llamaEntry],
