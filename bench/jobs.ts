@@ -12,7 +12,9 @@ import OpenAI, { toFile } from 'openai';
 import { AHOY, poll } from '../test/support/jobs.ts';
 import { freePort, hasRedis, peftkit, type Proc, startRedis } from '../test/support/processes.ts';
 
-const { values } = parseArgs({ options: { jobs: { type: 'string', default: '6' }, steps: { type: 'string', default: '30' }, workers: { type: 'string', default: '1,2' } } });
+const { values } = parseArgs({
+  options: { jobs: { type: 'string', default: '6' }, steps: { type: 'string', default: '30' }, workers: { type: 'string', default: '1,2' } },
+});
 const JOBS = Number(values.jobs);
 const STEPS = Number(values.steps);
 const MODEL = fileURLToPath(new URL('../app/assets/peftkit-moby', import.meta.url));
@@ -45,7 +47,14 @@ async function round(workers: number): Promise<{ workers: number; seconds: numbe
       if (job.status !== 'succeeded') throw new Error(`job ${id} ${job.status}: ${JSON.stringify(job.error)}`);
     }
     const seconds = (performance.now() - started) / 1000;
-    return { workers, seconds, perMinute: (JOBS * 60) / seconds, load: loadavg().map((l) => l.toFixed(2)).join(' ') };
+    return {
+      workers,
+      seconds,
+      perMinute: (JOBS * 60) / seconds,
+      load: loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' '),
+    };
   } finally {
     for (const p of procs) await p.stop();
     await redis?.stop();

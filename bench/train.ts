@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { describeBlas } from '@peftkit/adapters';
 import { LORA_CONFIG, TRAIN_METHODS } from './train-methods.ts';
 import { lastJsonLine, PEER_INSTALL_HINT, peerThreadOptions, probePeer, runPeerScript } from './peer/python.ts';
 import { isReferenceBlas, type PeerStatus, trainChartSvg, trainTable } from './train-report.ts';
@@ -108,6 +109,8 @@ export function machine() {
     memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
     node: process.version,
     loadavg: loadavg().map((x) => Number(x.toFixed(2))),
+    // The BLAS peftkit's wasm kernels use (rows run in child processes with the same environment).
+    blas: describeBlas(),
   };
 }
 
@@ -136,6 +139,7 @@ async function main(): Promise<void> {
     );
   const ended = machine();
   console.log(`load average: ${started.loadavg.join(' ')} at start, ${ended.loadavg.join(' ')} at end (${ended.cpus} CPUs)`);
+  console.log(`peftkit BLAS: ${ended.blas}`);
   const report = {
     bench: 'train',
     date: new Date().toISOString(),

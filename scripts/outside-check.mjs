@@ -102,7 +102,11 @@ const server = spawn('npx', ['--no-install', 'peftkit', 'serve', '--model', mode
   detached: true, // its own process group: npx, node and the worker all end with it
 });
 let serverLog = '';
-for (const stream of [server.stdout, server.stderr]) stream.on('data', (d) => void (serverLog += d));
+for (const stream of [server.stdout, server.stderr]) {
+  stream.on('data', (d) => {
+    serverLog += d;
+  });
+}
 let completion;
 for (let i = 0; i < 60 && completion === undefined && server.exitCode === null; i++) {
   await new Promise((r) => setTimeout(r, 1000));

@@ -67,7 +67,14 @@ const count = (re, text, fallback = Number.NaN) => {
  * Deno's `describe` blocks, counted by result: a header line `name ...` followed by a deeper-indented step line,
  * closed later by `name ... ok|FAILED` at the same indentation. Node and Bun do not count suites as tests.
  */
-function denoSuites(lines) {
+function denoSuites(all) {
+  // Captured console output (`------- output -------` … `----- output end -----`) may sit between the lines.
+  let inOutput = false;
+  const lines = all.filter((line) => {
+    if (/^-+ (?:post-test )?output(?: end)? -+$/.test(line)) inOutput = !line.includes(' end ');
+    else if (!inOutput) return true;
+    return false;
+  });
   const open = new Map();
   const done = { ok: 0, FAILED: 0, ignored: 0 };
   lines.forEach((line, i) => {

@@ -1,21 +1,9 @@
 import assert from 'node:assert/strict';
+import { runMain } from './support/cli-main.ts';
 import { test } from 'node:test';
 import { PLUGIN_API_VERSION } from '@peftkit/core';
-import { main } from '../app/src/cli/main.ts';
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t, nl = true) => {
-      out += nl ? `${t}\n` : t;
-    },
-    err: (t) => {
-      err += `${t}\n`;
-    },
-  });
-  return { code, out, err };
-}
+const run = runMain;
 
 test('--version prints the app version and the plugin API version', async () => {
   const r = await run(['--version']);

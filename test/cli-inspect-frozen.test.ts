@@ -1,3 +1,4 @@
+import { runMain } from './support/cli-main.ts';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,6 @@ import { writeAdapterDir } from '@peftkit/core';
 import { saveModel } from '@peftkit/models';
 import { createTestKernel, createTinyLlama, TINY_LLAMA_CONFIG } from '@peftkit/testing';
 import frozen, { PROJECTION_SHAPE } from './fixtures/frozen-plugin/index.ts';
-import { main } from '../app/src/cli/main.ts';
 
 // `peftkit inspect` asks the adapter's plugin which of the saved tensors are trained: a VeRA-like file holds a
 // frozen projection next to its trained vectors, which a count of the file's tensors would call trainable.
@@ -19,19 +19,7 @@ const root = await mkdtemp(join(tmpdir(), 'peftkit-inspect-frozen-'));
 after(() => rm(root, { recursive: true, force: true }));
 const pluginPath = fileURLToPath(new URL('./fixtures/frozen-plugin/index.ts', import.meta.url));
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t, nl = true) => {
-      out += nl ? `${t}\n` : t;
-    },
-    err: (t) => {
-      err += `${t}\n`;
-    },
-  });
-  return { code, out, err };
-}
+const run = runMain;
 
 test('inspect reports trainable vs frozen parameters as the plugin counts them', async () => {
   const modelDir = join(root, 'model');

@@ -1,3 +1,4 @@
+import { runMain } from './support/cli-main.ts';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,6 @@ import { createKernel } from 'peftkit';
 import { saveModel } from '@peftkit/models';
 import { createTinyLlama, logits, maxAbsDiff, perturb, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/testing';
 import lora from '@peftkit/lora';
-import { main } from '../app/src/cli/main.ts';
 import { loadModel } from '../packages/models/src/model/load.ts';
 
 // `peftkit inspect` and `peftkit merge` on a tiny random Llama with a perturbed (non-identity) LoRA adapter.
@@ -19,19 +19,7 @@ const tf = kernel.tf;
 const root = await mkdtemp(join(tmpdir(), 'peftkit-merge-'));
 after(() => rm(root, { recursive: true, force: true }));
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t, nl = true) => {
-      out += nl ? `${t}\n` : t;
-    },
-    err: (t) => {
-      err += `${t}\n`;
-    },
-  });
-  return { code, out, err };
-}
+const run = runMain;
 
 /** A base model dir and a LoRA adapter dir (q/v, r 4) whose B matrices are non-zero. */
 async function fixture(name: string) {

@@ -1,3 +1,4 @@
+import { runMain } from './support/cli-main.ts';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -8,7 +9,6 @@ import { createKernel } from 'peftkit';
 import { saveModel } from '@peftkit/models';
 import { createTinyLlama, TINY_LLAMA_CONFIG } from '@peftkit/testing';
 import { DEFAULT_MODEL_DIR } from '../app/src/cli/cmd-start.ts';
-import { main } from '../app/src/cli/main.ts';
 
 // Newcomer paths through the CLI on the embedded default model (0.99 M parameters, so every run takes seconds):
 // each test is one reported defect, named after what used to go wrong.
@@ -38,19 +38,7 @@ await writeFile(
   ).join('\n')}\n`,
 );
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t, nl = true) => {
-      out += nl ? `${t}\n` : t;
-    },
-    err: (t) => {
-      err += `${t}\n`;
-    },
-  });
-  return { code, out, err };
-}
+const run = runMain;
 
 const train = (out: string, ...extra: string[]) => run(['train', '--model', MODEL, '--data', TEXT, '--out', out, '--steps', '2', '--batch', '2', ...extra]);
 

@@ -40,7 +40,10 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
   let adapters: string;
   const env = { PEFTKIT_API_KEYS: 'key-a,key-b', PEFTKIT_ADMIN_KEY: 'admin' };
   const worker = () => {
-    const p = peftkit(['worker', '--model', MODEL, '--store', store, '--adapters', adapters, '--redis', `redis://127.0.0.1:${redisPort}`, '--lock-ms', '3000'], env);
+    const p = peftkit(
+      ['worker', '--model', MODEL, '--store', store, '--adapters', adapters, '--redis', `redis://127.0.0.1:${redisPort}`, '--lock-ms', '3000'],
+      env,
+    );
     procs.push(p);
     return p;
   };
@@ -121,7 +124,12 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
   it('fails a job on bad data with the coded error in its events', async () => {
     const a = client(urls[1] as string);
     // valid JSONL chat records, but the embedded model has no chat template to render them with
-    const chat = `${JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'ahoy' }] })}\n`;
+    const chat = `${JSON.stringify({
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'ahoy' },
+      ],
+    })}\n`;
     const file = await a.files.create({ file: await toFile(Buffer.from(chat), 'chat.jsonl'), purpose: 'fine-tune' });
     const body = { model: 'peftkit-moby', training_file: file.id, peftkit: { steps: 2, training: { saveEvery: 0 } } };
     const job = await a.fineTuning.jobs.create(body as OpenAI.FineTuning.JobCreateParams);

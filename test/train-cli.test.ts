@@ -2,27 +2,15 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runMain } from './support/cli-main.ts';
 import { test } from 'node:test';
-import { main } from '../app/src/cli/main.ts';
 import { convertLlama2cFiles } from '../packages/models/src/convert/llama2c-files.ts';
 import { mobyDickSentences } from './support/moby-dick.ts';
 import { stories260KFiles } from './support/shared.ts';
 
 // `peftkit train` end to end on the real stories260K with real text (Moby-Dick sentences), plus its usage errors.
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    out: (t, nl = true) => {
-      out += nl ? `${t}\n` : t;
-    },
-    err: (t) => {
-      err += `${t}\n`;
-    },
-  });
-  return { code, out, err };
-}
+const run = runMain;
 
 const jsonl = (lines: string[]) => `${lines.map((text) => JSON.stringify({ text })).join('\n')}\n`;
 

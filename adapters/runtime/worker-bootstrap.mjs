@@ -14,6 +14,8 @@ parentPort.on('message', (data) => {
   for (const listener of listeners) listener({ data });
 });
 globalThis.postMessage = (message) => parentPort.postMessage(message);
+// A Web Worker's self.close() ends it; here that is an exit the parent sees (code 70: the worker chose to stop).
+globalThis.close = () => process.exit(70);
 globalThis.addEventListener = (type, listener) => {
   if (type !== 'message') return;
   listeners.push(listener);

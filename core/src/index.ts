@@ -14,6 +14,7 @@ export {
   type HttpListening,
   type NativeLibraries,
   type PlatformInfo,
+  type ShutdownSignals,
   type WorkerPort,
   type WorkerSpawner,
 } from './di/ports.ts';

@@ -7,10 +7,10 @@ import { createFixture } from './fixture.ts';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const g = globalThis as { Deno?: unknown; Bun?: unknown };
 
-/** The CLI entry under the runtime running this test. */
+/** The CLI entry under the runtime running this test, on the sources (never a possibly stale dist/). */
 function cliCommand(args: string[]): string[] {
-  if (g.Deno) return ['run', '-A', 'app/src/cli/main.ts', ...args];
-  if (g.Bun) return ['app/src/cli/main.ts', ...args];
+  if (g.Deno) return ['run', '-A', '--conditions=peftkit:source', 'app/src/cli/main.ts', ...args];
+  if (g.Bun) return ['--conditions=peftkit:source', 'app/src/cli/main.ts', ...args];
   return ['--conditions=peftkit:source', '--import', 'tsx', 'app/src/cli/main.ts', ...args];
 }
 

@@ -10,7 +10,7 @@ import { createServing, EmbeddedQueue, type Engine, FsStore, type JobRunner, typ
 function fakeEngine(loaded: string[]): Engine {
   const info = { baseModel: 'base', task: 'causal-lm', labels: null, chatTemplate: null, bosToken: null, eosToken: null, maxPositions: 64, available: [] };
   return {
-    info: async () => info as unknown as Awaited<ReturnType<Engine["info"]>>,
+    info: async () => info as unknown as Awaited<ReturnType<Engine['info']>>,
     generate: async () => ({ text: 'x', ids: [1], logprobs: [0], promptTokens: 1, finishReason: 'length', adapterVersion: 'base' }),
     classify: async () => {
       throw new Error('no');
@@ -21,7 +21,20 @@ function fakeEngine(loaded: string[]): Engine {
     },
     unloadAdapter: async () => undefined,
     listAdapters: async () => [],
-    stats: () => ({ queueDepth: 0, running: 0, batches: 0, batchSizes: {}, steps: 0, tokensGenerated: 0, promptTokens: 0, adaptersLoaded: 0, adapterBytes: 0, swaps: 0, evictions: 0, numTensors: 0 }),
+    stats: () => ({
+      queueDepth: 0,
+      running: 0,
+      batches: 0,
+      batchSizes: {},
+      steps: 0,
+      tokensGenerated: 0,
+      promptTokens: 0,
+      adaptersLoaded: 0,
+      adapterBytes: 0,
+      swaps: 0,
+      evictions: 0,
+      numTensors: 0,
+    }),
     close: async () => undefined,
   } as unknown as Engine;
 }
@@ -31,7 +44,8 @@ class FakeRunner implements JobRunner {
   stepsAfterAbort = 0;
   delayMs = 15;
   async run(input: RunInput) {
-    if (input.job.user_provided_suffix === 'bad') throw new PeftkitError('PEFTKIT_E_DATA_FIELD', 'train.jsonl:3: missing field completion', { file: 'train.jsonl', line: 3 });
+    if (input.job.user_provided_suffix === 'bad')
+      throw new PeftkitError('PEFTKIT_E_DATA_FIELD', 'train.jsonl:3: missing field completion', { file: 'train.jsonl', line: 3 });
     const total = input.job.peftkit.steps ?? 6;
     await mkdir(input.workDir, { recursive: true });
     const marker = join(input.workDir, 'step');
@@ -72,6 +86,7 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
     }
     const res = await serving.app.request(path, init);
     const text = await res.text();
+    // biome-ignore lint/suspicious/noExplicitAny: test responses are read field by field
     let json: any = null;
     try {
       json = JSON.parse(text);
@@ -97,7 +112,10 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
     const store = await FsStore.open(join(dir, 'store'));
     queue = new EmbeddedQueue({ store, runner, onSucceeded: async (r) => void loaded.push(r.adapter) });
     await queue.recover();
-    serving = createServing(fakeEngine(loaded), { adminKey: ADMIN, jobs: { store, queue, apiKeys: [KEY_A, KEY_B], maxFileBytes: 4096, methods: () => ['lora', 'ia3'] } });
+    serving = createServing(fakeEngine(loaded), {
+      adminKey: ADMIN,
+      jobs: { store, queue, apiKeys: [KEY_A, KEY_B], maxFileBytes: 4096, methods: () => ['lora', 'ia3'] },
+    });
   };
 
   before(async () => {
@@ -170,7 +188,12 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
   it('keeps files, jobs and models per API key (another key: 404; admin sees all)', async () => {
     const list = await call('GET', '/v1/fine_tuning/jobs', KEY_A);
     const job = list.json.data.find((j: { status: string }) => j.status === 'succeeded');
-    for (const path of [`/v1/fine_tuning/jobs/${job.id}`, `/v1/files/${job.training_file}`, `/v1/files/${job.training_file}/content`, `/v1/fine_tuning/jobs/${job.id}/events`]) {
+    for (const path of [
+      `/v1/fine_tuning/jobs/${job.id}`,
+      `/v1/files/${job.training_file}`,
+      `/v1/files/${job.training_file}/content`,
+      `/v1/fine_tuning/jobs/${job.id}/events`,
+    ]) {
       assert.equal((await call('GET', path, KEY_B)).status, 404, path);
       assert.equal((await call('GET', path, ADMIN)).status, 200, path);
     }
@@ -193,7 +216,8 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
   it('paginates jobs with after/limit/has_more as OpenAI', async () => {
     const file = (await upload(KEY_B, GOOD)).json;
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await call('POST', '/v1/fine_tuning/jobs', KEY_B, { model: 'base', training_file: file.id, peftkit: { steps: 1 } })).json.id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await call('POST', '/v1/fine_tuning/jobs', KEY_B, { model: 'base', training_file: file.id, peftkit: { steps: 1 } })).json.id);
     const first = await call('GET', '/v1/fine_tuning/jobs?limit=2', KEY_B);
     assert.equal(first.json.data.length, 2);
     assert.equal(first.json.has_more, true);
@@ -243,7 +267,10 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
     const mine = (await upload(KEY_A, GOOD)).json;
     assert.equal((await call('POST', '/v1/fine_tuning/jobs', KEY_A, { model: 'gpt-4o', training_file: mine.id })).json.error.code, 'job_model');
     assert.equal((await call('POST', '/v1/fine_tuning/jobs', KEY_B, { model: 'base', training_file: mine.id })).status, 404);
-    assert.equal((await call('POST', '/v1/fine_tuning/jobs', KEY_A, { model: 'base', training_file: mine.id, peftkit: { method: 'nope' } })).json.error.code, 'job_method');
+    assert.equal(
+      (await call('POST', '/v1/fine_tuning/jobs', KEY_A, { model: 'base', training_file: mine.id, peftkit: { method: 'nope' } })).json.error.code,
+      'job_method',
+    );
   });
 
   it('loses nothing across a restart: records reload and a job left running resumes', async () => {

@@ -86,7 +86,22 @@ function track(child: ChildProcess, name: string): Proc {
 
 /** redis-server on a loopback port, AOF with fsync on every write, data in `dir` (the settings docs/jobs.md names). */
 export async function startRedis(dir: string, port: number): Promise<Proc> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--save',
+    '',
+    '--daemonize',
+    'no',
+  ];
   const proc = track(spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] }), 'redis-server');
   await proc.waitFor(/Ready to accept connections/, 20_000);
   return proc;

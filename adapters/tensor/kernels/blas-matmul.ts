@@ -24,7 +24,7 @@ export interface BlasKernelSettings {
 }
 
 /**
- * BLAS won at every size measured, down to 4x4x4 (2-core AMD EPYC, OpenBLAS 0.3.21, bench/matmul.ts and
+ * BLAS won at every size measured, down to 4x4x4 (2-core AMD EPYC, OpenBLAS 0.3.21: bench/blas-shapes.ts,
  * bench/RESULTS.md "Native BLAS"): the wasm path's per-call overhead exceeds the FFI's ~1 µs. So every non-empty
  * product goes to BLAS by default; the setting stays for tests and for BLASes with costlier calls.
  */

@@ -86,7 +86,12 @@ async function create(api: Client, values: Record<string, unknown>, io: CommandI
   const batch = num(values.batch, 'batch');
   if (epochs !== undefined) hyperparameters.n_epochs = epochs;
   if (batch !== undefined) hyperparameters.batch_size = batch;
-  const body: Record<string, unknown> = { model: values.model, training_file: training, peftkit, method: { type: 'supervised', supervised: { hyperparameters } } };
+  const body: Record<string, unknown> = {
+    model: values.model,
+    training_file: training,
+    peftkit,
+    method: { type: 'supervised', supervised: { hyperparameters } },
+  };
   if (values['validation-file'] !== undefined) body.validation_file = values['validation-file'];
   if (values.suffix !== undefined) body.suffix = values.suffix;
   const seed = num(values.seed, 'seed');
@@ -135,9 +140,13 @@ export const jobsCommand: Command = {
       io.out(usage);
       return action === undefined && !values.help ? 2 : 0;
     }
-    const api = client((values.url as string | undefined) ?? process.env.PEFTKIT_URL ?? 'http://127.0.0.1:8000', (values.key as string | undefined) ?? process.env.PEFTKIT_API_KEY);
+    const api = client(
+      (values.url as string | undefined) ?? process.env.PEFTKIT_URL ?? 'http://127.0.0.1:8000',
+      (values.key as string | undefined) ?? process.env.PEFTKIT_API_KEY,
+    );
     const needId = () => {
-      if (id === undefined || !/^ftjob-[A-Za-z0-9]+$/.test(id)) throw new PeftkitError('PEFTKIT_E_USAGE', `jobs ${action}: give a job id (ftjob-…)`, { command: 'jobs' });
+      if (id === undefined || !/^ftjob-[A-Za-z0-9]+$/.test(id))
+        throw new PeftkitError('PEFTKIT_E_USAGE', `jobs ${action}: give a job id (ftjob-…)`, { command: 'jobs' });
       return id;
     };
     const query = new URLSearchParams();

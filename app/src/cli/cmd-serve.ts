@@ -1,5 +1,6 @@
 import { PeftkitError } from '@peftkit/io';
 import type { Command } from './commands.ts';
+import { untilShutdown } from './shutdown.ts';
 import { pluginSpecifiers } from './discover.ts';
 
 const usage = `Usage: peftkit serve --model <dir> --adapters <root> [--preload a,b] [--port N] [--host H]
@@ -15,16 +16,6 @@ require "Authorization: Bearer $PEFTKIT_ADMIN_KEY" when that variable is set; in
 routes require $PEFTKIT_API_KEY when set. Third-party method plugins: --plugin (repeatable, a package name
 resolved from the working directory or a file path), PEFTKIT_PLUGINS and the project's peftkit.config.json.
 See docs/server.md.`;
-
-/** Waits for SIGINT or SIGTERM (Deno's own signal API there: its node-compat listeners do not stop the default exit). */
-const untilSignal = () =>
-  new Promise<void>((resolve) => {
-    const deno = (globalThis as { Deno?: { addSignalListener(signal: string, handler: () => void): void } }).Deno;
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      if (deno) deno.addSignalListener(signal, () => resolve());
-      else process.once(signal, () => resolve());
-    }
-  });
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -49,7 +40,7 @@ export const serveCommand: Command = {
     if (settings.server.adminKey === undefined) io.err('peftkit serve: PEFTKIT_ADMIN_KEY is not set; adapter management routes are open');
     const running = await startServer(settings);
     io.out(`peftkit server listening on ${running.url}`);
-    await untilSignal();
+    await untilShutdown();
     io.err('peftkit serve: draining in-flight requests');
     await running.close();
     return 0;

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { numberOption, parseCommand, requireString } from './args.ts';
 import type { Command } from './commands.ts';
+import { untilShutdown } from './shutdown.ts';
 import { pluginSpecifiers } from './discover.ts';
 
 const usage = `Usage: peftkit worker --model <dir> --store <dir> --redis <url> [--adapters <root>]
@@ -11,12 +12,6 @@ one at a time, and trains them on <model> with any installed method plugin. Chec
 the final adapter goes to the adapter root the servers serve (default <store>/adapters), and every server
 replica hot-loads it. A worker killed mid-job loses nothing: after --lock-ms (default 30000) without its lock
 being renewed, another worker continues the job from its latest checkpoint, bit-exactly. See docs/jobs.md.`;
-
-/** Waits for SIGINT or SIGTERM. */
-const untilSignal = () =>
-  new Promise<void>((resolve) => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
-  });
 
 export const workerCommand: Command = {
   name: 'worker',
@@ -43,7 +38,8 @@ export const workerCommand: Command = {
     const modelDir = requireString(values, 'model', 'worker');
     const storeDir = requireString(values, 'store', 'worker');
     const url = requireString(values, 'redis', 'worker');
-    const lockMs = values['lock-ms'] === undefined ? 30_000 : numberOption(values, 'lock-ms', 'worker', 0, (n) => Number.isInteger(n) && n >= 1000, 'an integer ≥ 1000');
+    const lockMs =
+      values['lock-ms'] === undefined ? 30_000 : numberOption(values, 'lock-ms', 'worker', 0, (n) => Number.isInteger(n) && n >= 1000, 'an integer ≥ 1000');
     // loaded on demand: only this command needs BullMQ and the server package
     const { FsStore } = await import('@peftkit/server');
     const { createJobRunner } = await import('../jobs/runner.ts');
@@ -65,7 +61,7 @@ export const workerCommand: Command = {
       log: (line) => io.err(`peftkit worker: ${line}`),
     });
     io.out(`peftkit worker ready (pid ${process.pid}, methods: ${runner.methods().join(', ')})`);
-    await Promise.race([untilSignal(), worker.done]);
+    await Promise.race([untilShutdown(), worker.done]);
     io.err('peftkit worker: stopping after the current step (the job goes back to the queue)');
     await worker.close();
     await runner.close();

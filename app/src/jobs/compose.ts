@@ -48,7 +48,11 @@ export async function composeJobs(settings: JobsSettings, engine: Engine, side: 
   if (settings.redis !== undefined) {
     // imported only when asked for: the embedded default needs no Redis client installed
     const { connectRedisJobs } = await import('./bullmq.ts');
-    const redis = await connectRedisJobs({ url: settings.redis, store, onAdapter: (name) => engine.loadAdapter(name, { replace: true }).then(() => undefined) });
+    const redis = await connectRedisJobs({
+      url: settings.redis,
+      store,
+      onAdapter: (name) => engine.loadAdapter(name, { replace: true }).then(() => undefined),
+    });
     return { options: { ...base, queue: redis.queue }, close: () => redis.close() };
   }
   const runner: ComposedRunner = await createJobRunner({

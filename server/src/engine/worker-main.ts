@@ -15,11 +15,9 @@ function parentPort(): Port {
   return { post: (m) => scope.postMessage(m), onMessage: (listener) => scope.addEventListener('message', (e) => listener(e.data)) };
 }
 
-/** Ends this worker like a crash: a real exit on Node (the parent sees it); Web Workers close themselves. */
+/** Ends this worker like a crash: the Web Worker `close()` (on Node the adapters' bootstrap makes it an exit). */
 function exitNow(): void {
-  const g = globalThis as { Deno?: unknown; Bun?: unknown; process?: { exit(code: number): never }; close?: () => void };
-  if (g.Deno === undefined && g.Bun === undefined && g.process) g.process.exit(70);
-  g.close?.();
+  (globalThis as { close?: () => void }).close?.();
 }
 
 const port = parentPort();

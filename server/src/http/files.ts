@@ -30,7 +30,8 @@ export function registerFiles(app: Hono, service: JobService, caller: (c: Contex
 
   app.get('/v1/files', async (c) => {
     const order = c.req.query('order');
-    if (order !== undefined && order !== 'asc' && order !== 'desc') throw new HttpFailure(httpError(400, 'invalid_request', "order must be 'asc' or 'desc'", 'order'));
+    if (order !== undefined && order !== 'asc' && order !== 'desc')
+      throw new HttpFailure(httpError(400, 'invalid_request', "order must be 'asc' or 'desc'", 'order'));
     const purpose = c.req.query('purpose');
     const page = await service.listFiles(caller(c), { ...pageQuery(c, 10_000), ...(order ? { order } : {}) });
     // every file here is a fine-tune file: another purpose lists nothing

@@ -25,7 +25,12 @@ const CreateJobBody = z.object({
     .max(64)
     .regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-" only')
     .nullish(),
-  seed: z.number().int().min(0).max(2 ** 31 - 1).nullish(),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .nullish(),
   metadata: z.record(z.string().max(64), z.string().max(512)).nullish(),
   hyperparameters: hyper,
   method: z.object({ type: z.literal('supervised'), supervised: z.object({ hyperparameters: hyper }).optional() }).optional(),
@@ -52,7 +57,13 @@ export function callerOf(c: Context, ctx: ServerContext, jobs: JobsOptions): Cal
   if (!admin && jobs.apiKeys !== undefined && (key === null || !jobs.apiKeys.includes(key))) {
     throw new HttpFailure(httpError(401, 'invalid_api_key', 'missing or unknown API key (Authorization: Bearer <key>)'));
   }
-  return { owner: createHash('sha256').update(key ?? '').digest('hex').slice(0, 16), admin };
+  return {
+    owner: createHash('sha256')
+      .update(key ?? '')
+      .digest('hex')
+      .slice(0, 16),
+    admin,
+  };
 }
 
 /** `after` and `limit` of OpenAI's cursor pagination. */
@@ -129,7 +140,14 @@ export function registerJobs(app: Hono, ctx: ServerContext, jobs: JobsOptions): 
     const mine = (await jobs.store.listJobs()).filter((r) => r.job.status === 'succeeded' && (who.admin || r.owner === who.owner));
     const data = listed.data.filter((m) => jobIdOfModel(m.id) === null);
     for (const { job, adapter } of mine) {
-      data.push({ id: job.fine_tuned_model as string, object: 'model', created: job.finished_at, owned_by: job.organization_id, root: adapter, parent: job.model } as {
+      data.push({
+        id: job.fine_tuned_model as string,
+        object: 'model',
+        created: job.finished_at,
+        owned_by: job.organization_id,
+        root: adapter,
+        parent: job.model,
+      } as {
         id: string;
       });
     }

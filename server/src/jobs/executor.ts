@@ -6,7 +6,15 @@ import { TERMINAL } from './types.ts';
 const now = () => Math.floor(Date.now() / 1000);
 
 export function jobEvent(message: string, level: JobEvent['level'] = 'info', data: Record<string, unknown> | null = null): JobEvent {
-  return { id: newId('ftevent'), object: 'fine_tuning.job.event', created_at: now(), level, message, type: data && 'step' in data ? 'metrics' : 'message', data };
+  return {
+    id: newId('ftevent'),
+    object: 'fine_tuning.job.event',
+    created_at: now(),
+    level,
+    message,
+    type: data && 'step' in data ? 'metrics' : 'message',
+    data,
+  };
 }
 
 /** `ft:<base>:<suffix>:<job id>` (OpenAI's shape without the organization); checkpoints add `:ckpt-step-<n>`. */

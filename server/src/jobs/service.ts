@@ -32,7 +32,15 @@ export interface CreateJobInput {
   metadata?: Record<string, string> | null | undefined;
   hyperparameters?: Partial<Hyperparameters> | undefined;
   method?: { type: 'supervised'; supervised?: { hyperparameters?: Partial<Hyperparameters> | undefined } | undefined } | undefined;
-  peftkit?: { method?: string | undefined; config?: Record<string, unknown> | undefined; steps?: number | undefined; lr?: number | undefined; training?: Record<string, unknown> | undefined } | undefined;
+  peftkit?:
+    | {
+        method?: string | undefined;
+        config?: Record<string, unknown> | undefined;
+        steps?: number | undefined;
+        lr?: number | undefined;
+        training?: Record<string, unknown> | undefined;
+      }
+    | undefined;
 }
 
 export interface Page<T> {
@@ -54,7 +62,13 @@ const badState = (message: string, id: string) => new PeftkitError('PEFTKIT_E_JO
 export function paginate<T extends { id: string }>(items: readonly T[], after: string | undefined, limit: number): Page<T> {
   const start = after === undefined ? 0 : items.findIndex((i) => i.id === after) + 1;
   const data = start === 0 && after !== undefined ? [] : items.slice(start, start + limit);
-  return { object: 'list', data, has_more: start + data.length < items.length && data.length > 0, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
+  return {
+    object: 'list',
+    data,
+    has_more: start + data.length < items.length && data.length > 0,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+  };
 }
 
 /** The job id inside a model name: `ft:<base>:<suffix>:<job id>[:ckpt-step-N]`, or the adapter name itself. */
@@ -92,7 +106,9 @@ export class JobService {
 
   async createFile(caller: Caller, filename: string, bytes: Uint8Array): Promise<FileObject> {
     if (bytes.byteLength > this.maxFileBytes) {
-      throw new PeftkitError('PEFTKIT_E_FILE_TOO_LARGE', `the file has ${bytes.byteLength} bytes; the limit is ${this.maxFileBytes}`, { bytes: bytes.byteLength });
+      throw new PeftkitError('PEFTKIT_E_FILE_TOO_LARGE', `the file has ${bytes.byteLength} bytes; the limit is ${this.maxFileBytes}`, {
+        bytes: bytes.byteLength,
+      });
     }
     const { records, format } = validateTrainingFile(bytes, filename);
     const file: FileObject = {
