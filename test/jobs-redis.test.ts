@@ -2,7 +2,9 @@
  * Issue 17, scale-out acceptance: a real redis-server (AOF, fsync always, temp dir), BullMQ workers and two server
  * replicas as separate processes. The openai client uploads and creates a job; once it runs, a second worker
  * starts and the first is killed with SIGKILL; the job still succeeds, its adapter equals byte for byte the one of
- * the same job run without interruption, and both replicas answer with the fine-tuned model. Needs redis-server
+ * the same job run without interruption, and both replicas answer with the fine-tuned model. Then a job finishes
+ * while both replicas answer a steady stream (hot load, zero failed requests), and a replica killed with SIGKILL
+ * and restarted serves every succeeded fine-tuned model. Needs redis-server
  * (Debian's package; .ci/run installs it): skipped visibly without it, failed without it under CI=true.
  */
 import assert from 'node:assert/strict';
@@ -35,6 +37,7 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
   let redis: Proc;
   let redisPort: number;
   const procs: Proc[] = [];
+  let replicas: Proc[] = [];
   const urls: string[] = [];
   let store: string;
   let adapters: string;
@@ -44,6 +47,11 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
       ['worker', '--model', MODEL, '--store', store, '--adapters', adapters, '--redis', `redis://127.0.0.1:${redisPort}`, '--lock-ms', '3000'],
       env,
     );
+    procs.push(p);
+    return p;
+  };
+  const serve = () => {
+    const p = peftkit(['serve', '--model', MODEL, '--adapters', adapters, '--store', store, '--redis', `redis://127.0.0.1:${redisPort}`, '--port', '0'], env);
     procs.push(p);
     return p;
   };
@@ -57,10 +65,7 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
     await mkdir(join(dir, 'redis'));
     redisPort = await freePort();
     redis = await startRedis(join(dir, 'redis'), redisPort);
-    const replicas = [0, 1].map(() =>
-      peftkit(['serve', '--model', MODEL, '--adapters', adapters, '--store', store, '--redis', `redis://127.0.0.1:${redisPort}`, '--port', '0'], env),
-    );
-    procs.push(...replicas);
+    replicas = [serve(), serve()];
     for (const r of replicas) urls.push((await r.waitFor(/listening on (\S+)/))[1] as string);
   });
   after(async () => {
@@ -150,5 +155,83 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
     await w.waitFor(/worker ready/);
     const done = await poll(a, job.id, (s) => s === 'succeeded' || s === 'failed');
     assert.equal(done.status, 'succeeded');
+  });
+
+  const ask = async (url: string, model: string, maxTokens = 8, stream = false): Promise<string> => {
+    const params = { model, prompt: 'The whale said', max_tokens: maxTokens, temperature: 0 };
+    if (!stream) return (await client(url).completions.create(params)).choices[0]?.text ?? '';
+    let text = ''; // a failure after the 200 arrives as an error event, which the client throws
+    for await (const chunk of await client(url).completions.create({ ...params, stream: true })) text += chunk.choices[0]?.text ?? '';
+    return text;
+  };
+  /** The adapters a replica holds in memory (admin route), by name. */
+  const loaded = async (url: string): Promise<string[]> => {
+    const res = await fetch(`${url.replace(/\/$/, '')}/v1/adapters`, { headers: { authorization: 'Bearer admin' } });
+    assert.equal(res.status, 200);
+    return ((await res.json()) as { data: { name: string }[] }).data.map((a) => a.name);
+  };
+
+  it('hot-loads a finished adapter on both replicas while a steady stream of completions sees no failure', async () => {
+    // runs after the Redis restart: the replicas' queue and subscriber connections came back by themselves
+    const a = client(urls[0] as string);
+    const base = await ask(urls[0] as string, 'peftkit-moby', 6);
+    let stop = false;
+    let served = 0;
+    const failures: string[] = [];
+    const steady = async (url: string, model: string) => {
+      for (let i = 0; !stop; i++) {
+        try {
+          const text = await ask(url, model, 6, i % 2 === 1);
+          const right = model === fineTuned ? /ahoy/.test(text) : text === base;
+          if (!right) failures.push(`${url} ${model}: answered '${text}'`);
+          served++;
+        } catch (error) {
+          failures.push(`${url} ${model}: ${(error as Error).message}`);
+        }
+      }
+    };
+    const streams = urls.flatMap((url) => [steady(url, 'peftkit-moby'), steady(url, fineTuned)]);
+    let id = '';
+    try {
+      const file = await a.files.create({ file: await toFile(Buffer.from(AHOY), 'ahoy.jsonl'), purpose: 'fine-tune' });
+      const job = await a.fineTuning.jobs.create({ model: 'peftkit-moby', training_file: file.id, ...JOB_BODY } as OpenAI.FineTuning.JobCreateParams);
+      id = job.id;
+      const done = await poll(a, job.id, (s) => s === 'succeeded' || s === 'failed' || s === 'cancelled');
+      assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+      // each replica loads it from the worker's announcement, before any request names it
+      const deadline = Date.now() + 30_000;
+      for (const url of urls) {
+        while (!(await loaded(url)).includes(job.id)) {
+          assert.ok(Date.now() < deadline, `${url} did not hot-load ${job.id}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    } finally {
+      stop = true;
+      await Promise.all(streams);
+    }
+    assert.deepEqual(failures, [], `${failures.length} of ${served + failures.length} requests failed`);
+    assert.ok(served >= 8, `a steady stream: ${served} requests`);
+    console.log(`hot load under a steady stream: ${served} requests (half streamed), 0 failed`);
+    const model = `ft:peftkit-moby:ahoy:${id}`;
+    for (const url of urls) assert.match(await ask(url, model), /ahoy/, `${url} serves ${model}`);
+  });
+
+  it('serves every succeeded fine-tuned model from a replica killed with SIGKILL and restarted', async () => {
+    const succeeded: OpenAI.FineTuning.FineTuningJob[] = [];
+    for await (const j of client(urls[1] as string, 'admin').fineTuning.jobs.list({ limit: 100 })) if (j.status === 'succeeded') succeeded.push(j);
+    assert.ok(succeeded.length >= 4, `${succeeded.length} succeeded jobs`);
+    await replicas[0]?.stop('SIGKILL');
+    const restarted = serve();
+    replicas = [restarted, replicas[1] as Proc];
+    urls[0] = (await restarted.waitFor(/listening on (\S+)/))[1] as string;
+    for (const job of succeeded) {
+      const model = job.fine_tuned_model as string;
+      // nothing in memory after the restart: loaded from the adapter root by the model's name
+      const again = await ask(urls[0] as string, model);
+      const other = await ask(urls[1] as string, model);
+      assert.equal(again, other, `${model}: the restarted replica answers as the other one`);
+      if (model.startsWith('ft:peftkit-moby:ahoy:')) assert.match(again, /ahoy/, `${model}: trained behaviour after the restart`);
+    }
   });
 });

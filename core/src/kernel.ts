@@ -48,8 +48,8 @@ const consoleLogger: Logger = {
 };
 
 /**
- * The composition root: creates the tensor runtime, the registry and the kernel's DI scope, and registers the
- * boot plugins. Nothing else wires services together.
+ * Creates a kernel: a DI scope under the composition root's (whose platform adapters fill the ports), the tensor
+ * runtime on the backends resolved from it, the plugin registry, and the boot plugins.
  */
 export async function createKernel(options: KernelOptions = {}): Promise<Kernel> {
   const scope = options.scope?.child() ?? new Scope();

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Engine } from './engine/types.ts';
+import { localPath, recordLocalPath } from './http/local-path.ts';
 import { registerAdmin } from './http/admin.ts';
 import { registerClassify } from './http/classify.ts';
 import { createContext, type ServerContext, type ServerOptions } from './http/context.ts';
@@ -65,9 +66,11 @@ export function createServing(engine: Engine, options: ServerOptions = {}): Serv
 
   const style = (path: string) => (lorax(path) ? 'lorax' : 'openai');
   // Request id, in-flight gauge, latency and access log; streams are recorded when they end (D8).
+  // First: the path relative to the mount point, which every later check matches on.
+  app.use('*', recordLocalPath());
   app.use('*', observe({ metrics, state: ctx.state, accessLog: ctx.options.accessLog, route: routeLabel }));
   app.use('*', async (c, next) => {
-    const path = c.req.path;
+    const path = localPath(c);
     if (ctx.state.draining && !OPEN.has(path)) {
       const e = { ...httpError(503, 'shutting_down', 'the server is shutting down'), retryAfterSeconds: 5 };
       return sendError(c, e, style(path));
@@ -82,7 +85,7 @@ export function createServing(engine: Engine, options: ServerOptions = {}): Serv
   );
 
   app.use('*', async (c, next) => {
-    const path = c.req.path;
+    const path = localPath(c);
     if (OPEN.has(path)) return next();
     const key = ADMIN.test(path) ? ctx.options.adminKey : ctx.options.apiKey;
     if (key !== undefined && !sameKey(bearer(c.req.header('authorization')), key)) {
@@ -97,7 +100,11 @@ export function createServing(engine: Engine, options: ServerOptions = {}): Serv
     bodyLimit({
       maxSize: ctx.options.bodyLimitBytes,
       onError: (c) =>
-        sendError(c, httpError(413, 'body_too_large', `the request body exceeds ${ctx.options.bodyLimitBytes} bytes`), lorax(c.req.path) ? 'lorax' : 'openai'),
+        sendError(
+          c,
+          httpError(413, 'body_too_large', `the request body exceeds ${ctx.options.bodyLimitBytes} bytes`),
+          lorax(localPath(c)) ? 'lorax' : 'openai',
+        ),
     }),
   );
 
@@ -126,12 +133,12 @@ export function createServing(engine: Engine, options: ServerOptions = {}): Serv
   registerClassify(app, ctx);
 
   app.notFound((c) => {
-    const allow = allowedMethods(c.req.path);
+    const allow = allowedMethods(localPath(c));
     if (allow !== null)
-      return sendError(c, { ...httpError(405, 'method_not_allowed', `${c.req.method} is not allowed here (allowed: ${allow})`), allow }, style(c.req.path));
+      return sendError(c, { ...httpError(405, 'method_not_allowed', `${c.req.method} is not allowed here (allowed: ${allow})`), allow }, style(localPath(c)));
     return sendError(c, httpError(404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
   });
-  app.onError((error, c) => errorResponse(c, error, lorax(c.req.path) ? 'lorax' : 'openai'));
+  app.onError((error, c) => errorResponse(c, error, lorax(localPath(c)) ? 'lorax' : 'openai'));
 
   let closing: Promise<void> | null = null;
   return {

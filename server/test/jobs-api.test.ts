@@ -4,40 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PeftkitError } from '@peftkit/core';
-import { createServing, EmbeddedQueue, type Engine, FsStore, type JobRunner, type RunInput, type Serving } from '../src/index.ts';
-
-/** An engine that only answers what the jobs routes ask (info, hot loads); inference is not under test here. */
-function fakeEngine(loaded: string[]): Engine {
-  const info = { baseModel: 'base', task: 'causal-lm', labels: null, chatTemplate: null, bosToken: null, eosToken: null, maxPositions: 64, available: [] };
-  return {
-    info: async () => info as unknown as Awaited<ReturnType<Engine['info']>>,
-    generate: async () => ({ text: 'x', ids: [1], logprobs: [0], promptTokens: 1, finishReason: 'length', adapterVersion: 'base' }),
-    classify: async () => {
-      throw new Error('no');
-    },
-    loadAdapter: async (name: string) => {
-      loaded.push(name);
-      return { name, method: 'lora', pluginVersion: '0', parameters: 0, bytes: 0, version: 1, pinned: false, inFlight: 0, source: name };
-    },
-    unloadAdapter: async () => undefined,
-    listAdapters: async () => [],
-    stats: () => ({
-      queueDepth: 0,
-      running: 0,
-      batches: 0,
-      batchSizes: {},
-      steps: 0,
-      tokensGenerated: 0,
-      promptTokens: 0,
-      adaptersLoaded: 0,
-      adapterBytes: 0,
-      swaps: 0,
-      evictions: 0,
-      numTensors: 0,
-    }),
-    close: async () => undefined,
-  } as unknown as Engine;
-}
+import { fakeEngine } from './fake-engine.ts';
+import { createServing, EmbeddedQueue, FsStore, type JobRunner, type RunInput, type Serving } from '../src/index.ts';
 
 /** Trains nothing: counts steps (resuming from a step file, as a checkpoint would), honours the signal, fails on demand. */
 class FakeRunner implements JobRunner {

@@ -3,6 +3,7 @@
  * server (CSRF) or reach it under the attacker's own domain name (DNS rebinding). So every non-probe route
  * requires JSON bodies, an allowed `Host` and, when a browser sends one, an allowed `Origin`; CORS is off unless asked.
  */
+import { localPath } from './local-path.ts';
 import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import { httpError } from './errors.ts';
@@ -60,7 +61,7 @@ function nonJsonBody(c: Context): boolean {
   if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return false;
   const type = c.req.header('content-type');
   // OpenAI's file uploads are multipart; the Origin check still keeps other sites' forms out.
-  if (type !== undefined) return !(JSON_TYPE.test(type) || (c.req.path.startsWith('/v1/files') && /^multipart\/form-data/i.test(type)));
+  if (type !== undefined) return !(JSON_TYPE.test(type) || (localPath(c).startsWith('/v1/files') && /^multipart\/form-data/i.test(type)));
   const length = c.req.header('content-length');
   return (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
 }
@@ -68,7 +69,7 @@ function nonJsonBody(c: Context): boolean {
 /** Host, Origin and content-type checks for every route except the probes; `style` picks the error shape. */
 export function guard(options: GuardOptions, skip: (path: string) => boolean, style: (path: string) => ErrorStyle): MiddlewareHandler {
   return async (c, next) => {
-    const path = c.req.path;
+    const path = localPath(c);
     if (skip(path)) return next();
     const host = c.req.header('host');
     if (!hostAllowed(host, options.allowedHosts)) {

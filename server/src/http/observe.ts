@@ -4,6 +4,7 @@
  * event streams all of that is recorded then, not when the headers leave (D8).
  */
 import type { Context, MiddlewareHandler } from 'hono';
+import { localPath } from './local-path.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface ObserveOptions {
@@ -63,7 +64,7 @@ export function observe(options: ObserveOptions): MiddlewareHandler {
       state.inFlight--;
       const seconds = (performance.now() - started) / 1000;
       const status = c.res.status;
-      const route = options.route(c.req.path);
+      const route = options.route(localPath(c));
       if (status === 429) metrics.rejected++;
       metrics.observe(route, status, seconds);
       if (options.accessLog) {

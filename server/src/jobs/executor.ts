@@ -117,7 +117,7 @@ export async function executeJob(jobId: string, options: ExecuteOptions): Promis
       await store.appendEvent(jobId, jobEvent(status === 'cancelled' ? 'Fine-tuning job cancelled' : `Fine-tuning job paused at step ${result.step}`));
       return record;
     }
-    record = (await store.updateJob(jobId, (r) => ({
+    const succeed = (r: JobRecord): JobRecord => ({
       ...r,
       job: {
         ...r.job,
@@ -127,8 +127,10 @@ export async function executeJob(jobId: string, options: ExecuteOptions): Promis
         trained_tokens: result.trainedTokens,
         peftkit: { ...r.job.peftkit, step: result.step, total_steps: result.totalSteps },
       },
-    }))) as JobRecord;
-    await options.onSucceeded?.(record);
+    });
+    // Hot-load first, then say 'succeeded': a client that sees the status may use the model at once.
+    await options.onSucceeded?.(succeed(record));
+    record = (await store.updateJob(jobId, succeed)) as JobRecord;
     const loss = lastLoss === null ? '' : ` (final training loss ${(lastLoss as number).toFixed(4)})`;
     await store.appendEvent(jobId, jobEvent(`The job has successfully completed${loss}`));
     return record;
