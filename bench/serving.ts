@@ -8,7 +8,7 @@
  * random (non-zero) B, saved to a temp adapter root and preloaded, so loading is not timed.
  *
  * Usage: node --import tsx bench/serving.ts [--quick] [--adapters 1,8,32,128] [--requests 128] [--new-tokens 16]
- *        [--max-batch 32] [--backend wasm] [--out bench/results/serving-<stamp>.json]
+ *        [--modes mixed,swap] [--max-batch 32] [--backend wasm] [--out bench/results/serving-<stamp>.json]
  */
 import { ENGINE_COMPOSITION } from 'peftkit';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -27,6 +27,8 @@ import { barChartSvg, formatTable } from './train-report.ts';
 
 export interface ServingSettings {
   adapters: number[];
+  /** Which modes to run (default both); `--modes mixed` for quick A/B runs of mixed batching alone. */
+  modes: ('mixed' | 'swap')[];
   requests: number;
   newTokens: number;
   maxBatch: number;
@@ -57,11 +59,18 @@ function positiveInts(raw: string, name: string): number[] {
   return values;
 }
 
+function modes(raw: string): ('mixed' | 'swap')[] {
+  const values = raw.split(',');
+  if (values.some((m) => m !== 'mixed' && m !== 'swap')) throw new Error(`--modes takes mixed and/or swap, got '${raw}'`);
+  return values as ('mixed' | 'swap')[];
+}
+
 export function parseServingSettings(argv: readonly string[], now = new Date()): ServingSettings {
   const quick = argv.includes('--quick');
   const stamp = now.toISOString().replace(/[:.]/g, '-').slice(0, 19);
   return {
     adapters: positiveInts(option(argv, 'adapters') ?? (quick ? '1,8' : '1,8,32,128'), 'adapters'),
+    modes: modes(option(argv, 'modes') ?? 'mixed,swap'),
     requests: positiveInts(option(argv, 'requests') ?? (quick ? '16' : '128'), 'requests')[0] as number,
     newTokens: positiveInts(option(argv, 'new-tokens') ?? (quick ? '4' : '16'), 'new-tokens')[0] as number,
     maxBatch: positiveInts(option(argv, 'max-batch') ?? '32', 'max-batch')[0] as number,
@@ -171,7 +180,7 @@ async function main(): Promise<void> {
     await convertLlama2cFiles(bin, tok, modelDir);
     await writeAdapters(modelDir, root, Math.max(...s.adapters), s.backend);
     for (const adapters of s.adapters) {
-      for (const mode of ['mixed', 'swap'] as const) {
+      for (const mode of s.modes) {
         const cell = await measureCell(modelDir, root, adapters, mode, s);
         cells.push(cell);
         console.error(`[serving] ${adapters} adapters ${mode}: ${cell.requestsPerSecond.toFixed(2)} req/s`);

@@ -11,6 +11,8 @@ for (const backend of ['cpu', 'wasm']) {
   test(`fused weighted cross-entropy equals the composed one, value and gradient (${backend})`, async () => {
     const kernel = await createKernel({ backend, logger: { warn() {}, info() {} } });
     const tf = kernel.tf;
+    // wasm runs the single-pass kernels (adapters/tensor/kernels/wasm-cross-entropy.ts), cpu the chunked composition
+    assert.equal(tf.getKernel('PeftkitSoftmaxCrossEntropy', backend) !== undefined, backend === 'wasm');
     const rng = new Rng(5);
     const rows = 600; // three backward chunks
     const vocab = 37;
@@ -44,3 +46,27 @@ for (const backend of ['cpu', 'wasm']) {
     x.dispose();
   });
 }
+
+test('fused cross-entropy stays exact where the target probability underflows float32 (wasm)', async () => {
+  const kernel = await createKernel({ backend: 'wasm', logger: { warn() {}, info() {} } });
+  const tf = kernel.tf;
+  const rng = new Rng(9);
+  const rows = 40;
+  const vocab = 300;
+  // logits spread over ±300: most targets have softmax probability far below float32's smallest value
+  const values = Array.from({ length: rows * vocab }, () => 100 * rng.normal());
+  const targets = Array.from({ length: rows }, () => rng.int(vocab));
+  const weights = targets.map((_, i) => (i % 5 === 0 ? 0 : 0.5 + (i % 3)));
+  const x = tf.tensor2d(values, [rows, vocab]);
+  const fused = weightedCrossEntropySum(tf, x, targets, weights);
+  let expected = 0;
+  for (let r = 0; r < rows; r++) {
+    const row = values.slice(r * vocab, (r + 1) * vocab).map((v) => Math.fround(v));
+    const max = Math.max(...row);
+    const lse = max + Math.log(row.reduce((n, v) => n + Math.exp(v - max), 0));
+    expected += (weights[r] as number) * (lse - (row[targets[r] as number] as number));
+  }
+  const got = fused.dataSync()[0] as number;
+  assert.ok(Number.isFinite(got) && Math.abs(got - expected) <= 1e-5 * Math.abs(expected), `loss ${got} vs ${expected}`);
+  tf.dispose([x, fused]);
+});

@@ -64,6 +64,7 @@ export type {
   NormUpdate,
   PrefixHook,
   PromptHook,
+  RowBatcher,
   SelectionGroup,
   Site,
   SiteHook,
@@ -74,6 +75,7 @@ export { DenseLinearBase, createLinearSite, runLinear } from './model/linear.ts'
 export { SiteGraph, createEmbeddingSite } from './model/site-graph.ts';
 export { createNormSite, runNorm, type NormSiteOptions } from './model/norm.ts';
 export { KvCache } from './model/kv-cache.ts';
+export { CallMemo } from './model/memo.ts';
 export { lastRealIndex, selectLastPosition, validateInput, type ForwardInput, type ForwardOptions, type LoadedModelGraph } from './model/forward.ts';
 export * from './model/weights.ts';
 export type { DecodeOptions, EncodeOptions, Tokenizer } from './model/tokenizer.ts';

@@ -3,8 +3,10 @@ import { blasLibrary } from '../../native/blas.ts';
 import { makeBlasBatchMatMul, makeBlasFusedMatMul } from './blas-matmul.ts';
 import { installKernel } from './registry.ts';
 import { cpuUnsortedSegmentSum, wasmUnsortedSegmentSum } from './segment-sum.ts';
+import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, makeWasmCrossEntropy, makeWasmCrossEntropyGrad } from './wasm-cross-entropy.ts';
 import { makeWasmFusedMatMul } from './wasm-fused-matmul.ts';
 import { makeWasmIdentity } from './wasm-identity.ts';
+import { makeWasmSlice, makeWasmSplitV } from './wasm-slice.ts';
 import { makeWasmBatchMatMul } from './wasm-matmul.ts';
 
 /**
@@ -28,6 +30,16 @@ export function installWasmKernels(tf: Tf): void {
     if (original === undefined) throw new Error('tfjs-backend-wasm did not register Identity');
     return makeWasmIdentity(original);
   });
+  installKernel(tf, tf.Slice, 'wasm', (original) => {
+    if (original === undefined) throw new Error('tfjs-backend-wasm did not register Slice');
+    return makeWasmSlice(tf, original);
+  });
+  installKernel(tf, tf.SplitV, 'wasm', (original) => {
+    if (original === undefined) throw new Error('tfjs-backend-wasm did not register SplitV');
+    return makeWasmSplitV(tf, original);
+  });
+  installKernel(tf, CROSS_ENTROPY_KERNEL, 'wasm', () => makeWasmCrossEntropy(tf));
+  installKernel(tf, CROSS_ENTROPY_GRAD_KERNEL, 'wasm', () => makeWasmCrossEntropyGrad());
 }
 
 /** Installs peftkit's cpu kernels. Idempotent; call after the cpu backend package is imported. */

@@ -1,6 +1,7 @@
 import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
 import type { Rng } from '../util/rng.ts';
 import type { HookTable } from './hooks.ts';
+import type { CallMemo } from './memo.ts';
 
 /**
  * The model graph seam. A model exposes named *sites* (named exactly as the Hugging Face module path so PEFT
@@ -25,6 +26,8 @@ export interface ForwardCall {
   readonly training: boolean;
   /** Source of dropout masks while training; null at inference. */
   readonly rng: Rng | null;
+  /** Per-generation store for what hooks derive once and reuse across decode steps (the KV cache's); absent without a cache. */
+  readonly memo?: CallMemo | null;
 }
 
 /** The base computation of a linear site; QLoRA swaps it for a quantized one. */
@@ -59,6 +62,21 @@ export type LinearBaseFactory = (
 /** A hook on a linear or embedding site: maps (input, base output) of the rows it applies to, to a new output. */
 export interface SiteHook {
   apply(input: Tensor, output: Tensor3D, call: ForwardCall): Tensor3D;
+  /**
+   * Optional batched form: the batcher this hook can join for `call`, or undefined to run alone (e.g. merged, or
+   * a variant the batcher does not cover). `applyHooks` uses it when every hook a mixed call selects at the site
+   * returns the same batcher, so the cost of a batch does not grow with the number of distinct adapters in it.
+   */
+  batcher?(call: ForwardCall): RowBatcher | undefined;
+}
+
+/** Applies several adapters' hooks at one site, each to its own rows, in one computation (BGMV/SGMV-style). */
+export interface RowBatcher {
+  /**
+   * `rows[r]`: the adapter whose hook applies to batch row r, or null to leave the row as it is. Must give what
+   * each adapter's `apply` would give on its rows alone.
+   */
+  applyRows(rows: readonly (string | null)[], input: Tensor, output: Tensor3D, call: ForwardCall): Tensor3D;
 }
 
 export interface LinearSite {

@@ -1,5 +1,6 @@
 import type { Tensor4D } from '@tensorflow/tfjs-core';
 import type { Tf } from '../runtime/types.ts';
+import { CallMemo } from './memo.ts';
 
 /**
  * Keys and values of past positions, per layer, in [batch, kvHeads, time, headDim] (keys already rotated).
@@ -15,10 +16,13 @@ export class KvCache {
   nextPosition: number[] = [];
   /** Number of cached positions (prefix included). */
   length = 0;
+  /** What hooks derive once per generation (e.g. LoRA's stacked adapter rows); freed with the cache. */
+  readonly memo: CallMemo;
 
   constructor(tf: Tf, numLayers: number) {
     this.#tf = tf;
     this.#layers = Array.from({ length: numLayers }, () => null);
+    this.memo = new CallMemo(tf);
   }
 
   get isEmpty(): boolean {
@@ -42,6 +46,7 @@ export class KvCache {
   /** Keeps only the given batch rows (used when finished sequences leave a batched generation). */
   selectRows(rows: readonly number[]): void {
     const tf = this.#tf;
+    this.memo.clear();
     for (let i = 0; i < this.#layers.length; i++) {
       const entry = this.#layers[i];
       if (!entry) continue;
@@ -59,6 +64,7 @@ export class KvCache {
       entry?.value.dispose();
     }
     this.#layers.fill(null);
+    this.memo.clear();
     this.length = 0;
     this.keyMask = [];
     this.nextPosition = [];

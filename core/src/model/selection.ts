@@ -1,7 +1,7 @@
 import type { Tensor, Tensor3D } from '@tensorflow/tfjs-core';
 import { PeftkitError } from '@peftkit/io';
 import type { Tf } from '../runtime/types.ts';
-import type { AdapterSelection, ForwardCall, SelectionGroup } from './graph.ts';
+import type { AdapterSelection, ForwardCall, RowBatcher, SelectionGroup } from './graph.ts';
 import type { HookTable } from './hooks.ts';
 
 /** Name that selects no adapter for a row (PEFT's convention). */
@@ -63,12 +63,43 @@ export function rowAdapters(call: ForwardCall): (readonly string[])[] {
 
 interface RowHook {
   apply(input: Tensor, output: Tensor3D, call: ForwardCall): Tensor3D;
+  batcher?(call: ForwardCall): RowBatcher | undefined;
+}
+
+/**
+ * The batcher shared by every hook a call selects at this site (one adapter per group, as a perRow selection
+ * gives), or undefined when any selected hook has none or they differ (then each adapter runs on its own rows).
+ */
+function sharedBatcher(hooks: HookTable<RowHook>, call: ForwardCall): { batcher: RowBatcher; first: string } | undefined {
+  let shared: { batcher: RowBatcher; first: string } | undefined;
+  for (const group of call.groups) {
+    const name = group.adapters[0];
+    if (group.adapters.length !== 1 || name === undefined) return undefined;
+    if (!hooks.has(name)) continue;
+    const batcher = hooks.call(name, 'batcher', (hook) => hook.batcher?.(call));
+    if (batcher === undefined || (shared !== undefined && shared.batcher !== batcher)) return undefined;
+    shared ??= { batcher, first: name };
+  }
+  return shared;
+}
+
+/** Each row's adapter at this site (null: no hook here or no adapter), for a batcher. */
+function rowNames(hooks: HookTable<RowHook>, call: ForwardCall): (string | null)[] {
+  const names: (string | null)[] = Array.from({ length: call.batchSize }, () => null);
+  for (const group of call.groups) {
+    const name = group.adapters[0] as string;
+    if (!hooks.has(name)) continue;
+    if (group.rows === null) names.fill(name);
+    else for (const r of group.rows) names[r] = name;
+  }
+  return names;
 }
 
 /**
  * Applies the hooks of a site to the rows selected for each adapter. The base output is computed once for the
- * whole batch; each group's rows are gathered, transformed and put back in place, so a mixed batch gives the
- * same rows as per-row calls. Must run inside a tidy scope.
+ * whole batch; when the selected hooks share a batcher, it applies all of them in one computation; otherwise each
+ * group's rows are gathered, transformed and put back in place, so a mixed batch gives the same rows as per-row
+ * calls either way. Must run inside a tidy scope.
  */
 export function applyHooks(tf: Tf, hooks: HookTable<RowHook>, input: Tensor, output: Tensor3D, call: ForwardCall): Tensor3D {
   if (hooks.size === 0 || call.groups.length === 0) return output;
@@ -80,6 +111,12 @@ export function applyHooks(tf: Tf, hooks: HookTable<RowHook>, input: Tensor, out
   };
   const first = call.groups[0];
   if (call.groups.length === 1 && first !== undefined && first.rows === null) return chain(first.adapters, input, output);
+  const shared = sharedBatcher(hooks, call);
+  if (shared !== undefined) {
+    // One product for all rows; an error is tagged with the first adapter (the batch has no single owner).
+    const rows = rowNames(hooks, call);
+    return hooks.call(shared.first, 'applyRows', () => shared.batcher.applyRows(rows, input, output, call)) ?? output;
+  }
 
   const pieces: Tensor3D[] = [];
   const order: number[] = [];

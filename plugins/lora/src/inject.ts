@@ -1,4 +1,5 @@
 import { type EmbeddingSite, type LinearSite, type MethodContext, type ModelGraph, PeftkitError, type SiteHook } from '@peftkit/core';
+import { joinBatcher, type LoraSiteBatcher, leaveBatcher } from './batch.ts';
 import type { LoraConfig } from './config.ts';
 import { biasSites, createBiasCopy, createSavedModule, effectiveModulesToSave, moduleSites } from './extras.ts';
 import { biasForward, doraWeightNorm, embeddingForward, linearForward, moduleForward } from './forward.ts';
@@ -65,7 +66,13 @@ function correctFanInFanOut(ctx: MethodContext, config: LoraConfig, targets: rea
 function siteHook(ctx: MethodContext, handle: LoraHandle, parts: { layer?: LoraLayer; bias?: BiasCopy; module?: SavedModule }): SiteHook {
   const { tf } = ctx;
   const p = handle.config.lora_dropout;
+  // Plain LoRA joins its site's batcher (one product for a mixed batch); DoRA, bias and saved modules run alone.
+  const layer = parts.layer;
+  const batcher: LoraSiteBatcher | undefined =
+    layer?.kind === 'linear' && layer.magnitude === null && !parts.bias && !parts.module ? joinBatcher(tf, layer, ctx.adapterName) : undefined;
   return {
+    // Dropout masks are drawn per adapter in the per-adapter path; a batched draw would differ, so it runs alone.
+    batcher: (call) => (batcher === undefined || handle.merged || (p > 0 && call.training && call.rng !== null) ? undefined : batcher),
     apply(input, output, call): Tensor3D {
       if (handle.merged) return output;
       if (parts.module) return moduleForward(tf, parts.module, input as Tensor3D);
@@ -80,6 +87,7 @@ function siteHook(ctx: MethodContext, handle: LoraHandle, parts: { layer?: LoraL
 
 export function disposeHandle(ctx: MethodContext, handle: LoraHandle): void {
   for (const site of handle.hooked) site.hooks.detach(ctx.adapterName);
+  for (const layer of handle.layers) if (layer.kind === 'linear') leaveBatcher(layer, ctx.adapterName);
   for (const v of handle.trainableVariables) v.dispose();
   for (const layer of handle.layers) if (layer.kind === 'linear') layer.mergedNorm?.dispose();
   for (const b of handle.biases) b.original?.dispose();

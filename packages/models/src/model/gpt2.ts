@@ -137,6 +137,7 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
       batchSize: batch,
       training: options.training ?? false,
       rng: options.rng ?? null,
+      memo: options.cache?.memo ?? null,
     };
   }
 

@@ -168,6 +168,7 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
       batchSize: batch,
       training: options.training ?? false,
       rng: options.rng ?? null,
+      memo: options.cache?.memo ?? null,
     };
   }
 

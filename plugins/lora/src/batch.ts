@@ -1,0 +1,125 @@
+import type { ForwardCall, LinearSite, RowBatcher, Tf } from '@peftkit/core';
+import type { LinearLora, Tensor, Tensor3D } from './types.ts';
+
+/**
+ * Mixed-adapter LoRA as one product per site (BGMV-style): each row's A and B, padded to the largest rank among the
+ * rows, are stacked into A_rows [rows, R, in] and B_rows [rows, out, R], and every row's delta is
+ * (x·A_rowᵀ·s_row)·B_rowᵀ — two batched products, however many adapters the batch mixes. Rows without an adapter
+ * at the site get zeros (and scaling 0). Plain LoRA only: DoRA, bias copies and modules_to_save keep the
+ * per-adapter path (their hooks offer no batcher).
+ *
+ * The stacks are built from the adapters' own variables (one concat each), not gathered from a stored stack of
+ * all adapters: on wasm that gather cost ~2x the whole forward (bench/RESULTS.md). Gradients flow through the
+ * concat, so training uses the same path. In a generation (a KV cache), the stacks live in the cache's memo and
+ * are reused by every decode step of the batch, keyed by the rows' layers and their A/B data; they are freed
+ * with the cache, so nothing outlives a request batch.
+ */
+function stackRows(tf: Tf, site: LinearSite, layers: readonly (LinearLora | null)[]): Tensor[] {
+  const rank = Math.max(1, ...layers.map((l) => l?.r ?? 0));
+  const { inFeatures, outFeatures } = site.base;
+  const padded = new Map<LinearLora | null, readonly [Tensor, Tensor]>();
+  const pick = (layer: LinearLora | null): readonly [Tensor, Tensor] => {
+    let pair = padded.get(layer);
+    if (pair === undefined) {
+      const pad = layer === null ? 0 : rank - layer.r;
+      if (layer === null) pair = [tf.zeros([rank, inFeatures]), tf.zeros([outFeatures, rank])];
+      else if (pad === 0) pair = [layer.a, layer.b];
+      // Zero rows of A and columns of B add nothing to the product.
+      else
+        pair = [
+          tf.pad(layer.a, [
+            [0, pad],
+            [0, 0],
+          ]),
+          tf.pad(layer.b, [
+            [0, 0],
+            [0, pad],
+          ]),
+        ];
+      padded.set(layer, pair);
+    }
+    return pair;
+  };
+  const pairs = layers.map(pick);
+  const a = tf.stack(pairs.map((p) => p[0]));
+  const b = tf.stack(pairs.map((p) => p[1]));
+  return [
+    a,
+    b,
+    tf.tensor3d(
+      Float32Array.from(layers, (l) => l?.scaling ?? 0),
+      [layers.length, 1, 1],
+    ),
+  ];
+}
+
+/** y + (x·A_rowᵀ·s_row)·B_rowᵀ from stacked [A_rows, B_rows, scales]. */
+function applyStacked(tf: Tf, [a, b, scale]: readonly Tensor[], x: Tensor3D, y: Tensor3D): Tensor3D {
+  const down = tf.mul(tf.matMul(x, a as Tensor3D, false, true), scale as Tensor);
+  return tf.add(y, tf.matMul(down as Tensor3D, b as Tensor3D, false, true)) as Tensor3D;
+}
+
+/** What the stacks of `layers` were built from: a reassigned variable (training, load) has new data. */
+function memoKey(layers: readonly (LinearLora | null)[]): unknown[] {
+  return layers.flatMap((l) => (l === null ? [null] : [l, l.a.dataId, l.b.dataId]));
+}
+
+/** The batcher of one linear site: the plain-LoRA adapters attached there, by adapter name. */
+export class LoraSiteBatcher implements RowBatcher {
+  readonly #tf: Tf;
+  readonly #site: LinearSite;
+  readonly #members = new Map<string, LinearLora>();
+
+  constructor(tf: Tf, site: LinearSite) {
+    this.#tf = tf;
+    this.#site = site;
+  }
+
+  get size(): number {
+    return this.#members.size;
+  }
+
+  /** A name already taken stays with its layer (attaching the hook then fails, and the failed inject leaves). */
+  join(adapter: string, layer: LinearLora): void {
+    if (!this.#members.has(adapter)) this.#members.set(adapter, layer);
+  }
+
+  leave(adapter: string, layer: LinearLora): void {
+    if (this.#members.get(adapter) === layer) this.#members.delete(adapter);
+  }
+
+  applyRows(rows: readonly (string | null)[], input: Tensor, output: Tensor3D, call: ForwardCall): Tensor3D {
+    const tf = this.#tf;
+    const layers = rows.map((name) => (name === null ? null : (this.#members.get(name) ?? null)));
+    const memo = call.training ? null : (call.memo ?? null);
+    if (memo === null) return applyStacked(tf, stackRows(tf, this.#site, layers), input as Tensor3D, output);
+    // Generation: prefill stacks the rows once, every decode step of the batch reuses them.
+    const key = memoKey(layers);
+    let stacks = memo.get(this, key);
+    if (stacks === undefined) {
+      stacks = stackRows(tf, this.#site, layers);
+      memo.set(this, key, stacks);
+    }
+    return applyStacked(tf, stacks, input as Tensor3D, output);
+  }
+}
+
+const batchers = new WeakMap<LinearSite, LoraSiteBatcher>();
+
+/** Adds a plain-LoRA adapter to its site's batcher (created on first use). */
+export function joinBatcher(tf: Tf, layer: LinearLora, adapter: string): LoraSiteBatcher {
+  let batcher = batchers.get(layer.site);
+  if (batcher === undefined) {
+    batcher = new LoraSiteBatcher(tf, layer.site);
+    batchers.set(layer.site, batcher);
+  }
+  batcher.join(adapter, layer);
+  return batcher;
+}
+
+/** Removes an adapter from its site's batcher. */
+export function leaveBatcher(layer: LinearLora, adapter: string): void {
+  const batcher = batchers.get(layer.site);
+  batcher?.leave(adapter, layer);
+  if (batcher !== undefined && batcher.size === 0) batchers.delete(layer.site);
+}
