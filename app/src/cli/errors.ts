@@ -62,6 +62,9 @@ export function installFatalHandlers(command: () => string | undefined, verbose:
   const proc = globalThis.process as unknown as ProcessLike | undefined;
   if (typeof proc?.on !== 'function') return;
   const fatal = (error: unknown) => {
+    // The reader of our output went away (`peftkit doctor | head`): stop quietly, as Unix tools do.
+    const e = error as { code?: unknown; name?: unknown } | null;
+    if (e?.code === 'EPIPE' || e?.name === 'BrokenPipe') proc.exit(0);
     const { text, exit } = reportError(command(), error, verbose());
     write(text);
     proc.exit(exit);
