@@ -1,4 +1,5 @@
 import type { Engine } from '../src/index.ts';
+import { EMPTY_ENGINE_STATS } from '../src/engine/types.ts';
 
 /** An engine that only answers what the jobs routes ask (info, hot loads); inference is not under test here. */
 export function fakeEngine(loaded: string[]): Engine {
@@ -15,20 +16,7 @@ export function fakeEngine(loaded: string[]): Engine {
     },
     unloadAdapter: async () => undefined,
     listAdapters: async () => [],
-    stats: () => ({
-      queueDepth: 0,
-      running: 0,
-      batches: 0,
-      batchSizes: {},
-      steps: 0,
-      tokensGenerated: 0,
-      promptTokens: 0,
-      adaptersLoaded: 0,
-      adapterBytes: 0,
-      swaps: 0,
-      evictions: 0,
-      numTensors: 0,
-    }),
+    stats: () => EMPTY_ENGINE_STATS,
     health: async () => ({ status: 'ok', restarts: 0 }),
     close: async () => undefined,
   } as unknown as Engine;

@@ -136,6 +136,24 @@ export interface EngineStats {
   engineRestarts: number;
 }
 
+/** The stats of an engine that has done nothing yet (a worker not ready, a test double). */
+export const EMPTY_ENGINE_STATS: EngineStats = {
+  queueDepth: 0,
+  running: 0,
+  batches: 0,
+  batchSizes: {},
+  steps: 0,
+  tokensGenerated: 0,
+  promptTokens: 0,
+  adaptersLoaded: 0,
+  adapterBytes: 0,
+  swaps: 0,
+  evictions: 0,
+  numTensors: 0,
+  nextAdapterVersion: 1,
+  engineRestarts: 0,
+};
+
 /**
  * 'ok': serving; 'degraded': the engine worker died and is being restarted (requests wait for it, those in flight
  * at the death got 503); 'dead': it could not be restarted; 'closed': shut down.

@@ -3,7 +3,17 @@ import { loadTokenizer } from '@peftkit/models';
 import { checkPromptBytes, checkPromptTokens, type InputLimits } from './input-limits.ts';
 import type { EngineOptions } from './local.ts';
 import { ENGINE_METHODS, ENGINE_RPC, type EngineMethod, type FromWorker, fromErrorData, type RpcSpec, type ToWorker } from './worker-protocol.ts';
-import type { AdapterInfo, Engine, EngineHealth, EngineStats, GenerateHandlers, GenerateJob, GenerateOutput, LoadAdapterOptions } from './types.ts';
+import {
+  type AdapterInfo,
+  EMPTY_ENGINE_STATS,
+  type Engine,
+  type EngineHealth,
+  type EngineStats,
+  type GenerateHandlers,
+  type GenerateJob,
+  type GenerateOutput,
+  type LoadAdapterOptions,
+} from './types.ts';
 
 interface Pending {
   /** The worker the call was posted to: its death fails exactly these calls. */
@@ -19,23 +29,6 @@ interface Restorable {
   pin: boolean;
   version: number;
 }
-
-const EMPTY_STATS: EngineStats = {
-  queueDepth: 0,
-  running: 0,
-  batches: 0,
-  batchSizes: {},
-  steps: 0,
-  tokensGenerated: 0,
-  promptTokens: 0,
-  adaptersLoaded: 0,
-  adapterBytes: 0,
-  swaps: 0,
-  evictions: 0,
-  numTensors: 0,
-  nextAdapterVersion: 1,
-  engineRestarts: 0,
-};
 
 const RESTART_ATTEMPTS = 3;
 const HEALTH_TIMEOUT_MS = 5_000;
@@ -73,7 +66,7 @@ export class WorkerEngine implements Engine {
   readonly #pending = new Map<number, Pending>();
   readonly #adapters = new Map<string, Restorable>();
   #nextId = 1;
-  #stats: EngineStats = EMPTY_STATS;
+  #stats: EngineStats = EMPTY_ENGINE_STATS;
   #closed: Promise<void> | null = null;
   #terminated = false;
   /** Set when a restart gave up: every later call fails fast with it. */
