@@ -132,6 +132,31 @@ const parsers = {
   }),
 };
 
+/**
+ * The failing tests' names (and, for Node's TAP, the error lines under each), repeated in the summary: CI shows only
+ * the end of a long log, where a bare "1 failed" would not say which test it was.
+ */
+const failures = {
+  node: (out) => {
+    const lines = out.split('\n');
+    const found = [];
+    lines.forEach((line, i) => {
+      const m = /^(\s*)not ok \d+ - (.+)$/.exec(line);
+      if (!m) return;
+      const detail = [];
+      for (let j = i + 1; j < lines.length && detail.length < 8; j++) {
+        const text = lines[j].trim();
+        if (text === '...' || /^(?:not )?ok \d+/.test(text)) break;
+        if (/^(?:error|code|expected|actual|location|failureType):/.test(text)) detail.push(text.slice(0, 300));
+      }
+      found.push([`${m[1]}${m[2]}`, ...detail.map((d) => `${m[1]}    ${d}`)].join('\n'));
+    });
+    return found;
+  },
+  deno: (out) => [...stripAnsi(out).matchAll(/^(\s*.+) \.\.\. FAILED\b.*$/gm)].map((m) => m[1]),
+  bun: (out) => [...out.matchAll(/^\(fail\) (.+)$/gm)].map((m) => m[1]),
+};
+
 /** Runs a command, copying its output to ours as it arrives, and resolves with the output kept for parsing. */
 function run(runtime, command, commandArgs) {
   // Plain text to parse. Deno takes any FORCE_COLOR, even 0, as "colour on", so it only gets NO_COLOR.
@@ -174,6 +199,7 @@ console.log(`peftkit tests: ${files.length} files under ${selected.join(', ')}`)
 const total = { passed: 0, failed: 0, skipped: 0 };
 let failedRuntime = false;
 const lines = [];
+const failedNames = [];
 for (const runtime of selected) {
   const [command, commandArgs] = commands[runtime];
   console.log(`\n===== ${runtime} =====`);
@@ -189,10 +215,15 @@ for (const runtime of selected) {
   lines.push(
     `${runtime}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped (exit ${result.code ?? result.signal}, ${seconds} s${note})${ok ? '' : ' FAILED'}`,
   );
+  if (!ok) for (const name of failures[runtime](result.output)) failedNames.push(`${runtime}: ${name}`);
   total.passed += Number.isFinite(c.passed) ? c.passed : 0;
   // An unreadable or failing run counts at least one failure, so the closing line never reads as a clean pass.
   total.failed += ok ? 0 : Math.max(1, Number.isFinite(c.failed) ? c.failed : 1);
   total.skipped += Number.isFinite(c.skipped) ? c.skipped : 0;
+}
+if (failedNames.length > 0) {
+  console.log('\n===== failures =====');
+  for (const name of failedNames) console.log(name);
 }
 console.log('\n===== summary =====');
 for (const line of lines) console.log(line);

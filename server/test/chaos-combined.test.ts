@@ -195,7 +195,8 @@ describe('chaos: load + hot swaps + a worker kill', () => {
     for (const o of failed.slice(0, 4)) assert.equal((await complete(o.model, o.stream)).status, 200, 'retry after the restart');
 
     for (const m of models) assert.equal((await complete(m, false)).status, 200, `warm ${m}`);
-    await sleep(300);
+    // Stats are snapshots the worker pushes every 100 ms: wait for one that shows the level (a loaded machine delays them).
+    for (const deadline = performance.now() + 10_000; engine.stats().numTensors !== tensorsBefore && performance.now() < deadline; ) await sleep(50);
     assert.equal(engine.stats().numTensors, tensorsBefore, 'tensor count back to its level');
     assert.equal(engine.stats().engineRestarts, 1);
     console.log(

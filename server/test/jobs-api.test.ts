@@ -67,10 +67,11 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
     form.set('file', new File([text], name));
     return call('POST', '/v1/files', key, form);
   };
-  const waitFor = async (id: string, key: string, done: (s: string) => boolean) => {
-    for (let i = 0; i < 400; i++) {
+  // Polls against a deadline, not a count: on a loaded CI machine each poll and each runner step take longer.
+  const waitFor = async (id: string, key: string, done: (s: string, job: { peftkit: { step: number } }) => boolean) => {
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
       const r = await call('GET', `/v1/fine_tuning/jobs/${id}`, key);
-      if (done(r.json.status)) return r.json;
+      if (done(r.json.status, r.json)) return r.json;
       await new Promise((r) => setTimeout(r, 10));
     }
     throw new Error(`job ${id} never reached the status`);
@@ -208,16 +209,17 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
     assert.equal((await call('POST', `/v1/fine_tuning/jobs/${job.id}/cancel`, KEY_A)).json.error.code, 'job_state');
     assert.ok(cancelled.peftkit.step < 200);
 
-    const second = (await call('POST', '/v1/fine_tuning/jobs', KEY_A, { model: 'base', training_file: file.id, peftkit: { steps: 12 } })).json;
-    await waitFor(second.id, KEY_A, (s) => s === 'running');
-    await new Promise((r) => setTimeout(r, 100));
+    // Paused once it has made progress (not after a fixed sleep: under load the first step can take longer), with
+    // enough steps left that it cannot finish before the pause lands.
+    const second = (await call('POST', '/v1/fine_tuning/jobs', KEY_A, { model: 'base', training_file: file.id, peftkit: { steps: 60 } })).json;
+    await waitFor(second.id, KEY_A, (s, j) => s === 'running' && j.peftkit.step > 0);
     await call('POST', `/v1/fine_tuning/jobs/${second.id}/pause`, KEY_A);
     const paused = await waitFor(second.id, KEY_A, (s) => s === 'paused');
-    assert.ok(paused.peftkit.step > 0 && paused.peftkit.step < 12, `paused at ${paused.peftkit.step}`);
-    runner.delayMs = 5;
+    assert.ok(paused.peftkit.step > 0 && paused.peftkit.step < 60, `paused at ${paused.peftkit.step}`);
+    runner.delayMs = 2;
     await call('POST', `/v1/fine_tuning/jobs/${second.id}/resume`, KEY_A);
     const done = await waitFor(second.id, KEY_A, (s) => s === 'succeeded');
-    assert.equal(done.trained_tokens, (12 - paused.peftkit.step) * 10 + paused.peftkit.step * 10);
+    assert.equal(done.trained_tokens, 60 * 10, 'every step trained once: the resumed part continued from the pause');
   });
 
   it('fails a job with bad data, the coded error in the job and its events', async () => {
