@@ -6,6 +6,8 @@ import { cpuUnsortedSegmentSum, wasmUnsortedSegmentSum } from './segment-sum.ts'
 import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, makeWasmCrossEntropy, makeWasmCrossEntropyGrad } from './wasm-cross-entropy.ts';
 import { makeWasmFusedMatMul } from './wasm-fused-matmul.ts';
 import { makeWasmIdentity } from './wasm-identity.ts';
+import { MASKED_SOFTMAX_GRAD_KERNEL, MASKED_SOFTMAX_KERNEL, makeWasmMaskedSoftmax, makeWasmMaskedSoftmaxGrad } from './wasm-masked-softmax.ts';
+import { makeWasmRope, ROPE_KERNEL } from './wasm-rope.ts';
 import { makeWasmSlice, makeWasmSplitV } from './wasm-slice.ts';
 import { makeWasmBatchMatMul } from './wasm-matmul.ts';
 
@@ -40,6 +42,9 @@ export function installWasmKernels(tf: Tf): void {
   });
   installKernel(tf, CROSS_ENTROPY_KERNEL, 'wasm', () => makeWasmCrossEntropy(tf));
   installKernel(tf, CROSS_ENTROPY_GRAD_KERNEL, 'wasm', () => makeWasmCrossEntropyGrad());
+  installKernel(tf, MASKED_SOFTMAX_KERNEL, 'wasm', () => makeWasmMaskedSoftmax(tf));
+  installKernel(tf, MASKED_SOFTMAX_GRAD_KERNEL, 'wasm', () => makeWasmMaskedSoftmaxGrad());
+  installKernel(tf, ROPE_KERNEL, 'wasm', () => makeWasmRope());
 }
 
 /** Installs peftkit's cpu kernels. Idempotent; call after the cpu backend package is imported. */

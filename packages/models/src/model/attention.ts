@@ -2,6 +2,7 @@ import type { Tensor, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
 import { PeftkitError } from '@peftkit/io';
 import type { Tf } from '@peftkit/core';
 import { attentionMask, positionsFromMask } from './attention-mask.ts';
+import { maskedSoftmax } from './masked-softmax.ts';
 import type { ForwardCall, ModelDims, PrefixHook, PromptHook } from '@peftkit/core';
 import type { HookTable } from '@peftkit/core';
 import type { KvCache } from '@peftkit/core';
@@ -140,10 +141,7 @@ export function multiHeadAttention(tf: Tf, args: AttentionArgs): Tensor3D {
     values = tf.concat([earlier.value, values], 2);
   }
   if (cache) cache.setLayer(args.layer, keys, values);
-  const time = keys.shape[2];
-  const scores = tf.mul(tf.matMul(qGrouped, keys, false, true), args.scale);
-  const masked = tf.add(tf.reshape(scores, [batch, numKvHeads, group, seq, time]), args.mask);
-  const probs = tf.reshape(tf.softmax(masked), [batch, numKvHeads, group * seq, time]);
+  const probs = maskedSoftmax(tf, tf.matMul(qGrouped, keys, false, true), args.mask, args.scale, group);
   const context = tf.reshape(tf.matMul(probs, values), [batch, numHeads, seq, headDim]);
   return tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, seq, numHeads * headDim]) as Tensor3D;
 }
