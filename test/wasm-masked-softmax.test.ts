@@ -5,7 +5,8 @@ import { Rng } from '@peftkit/core';
 import { createKernel } from 'peftkit';
 import { attentionMask } from '../packages/models/src/model/attention-mask.ts';
 import { maskedSoftmax } from '../packages/models/src/model/masked-softmax.ts';
-import { jsRowLoops, simdRowLoops, wasmApi } from '../adapters/tensor/kernels/simd-rows.ts';
+import { jsRowLoops, simdRowLoops } from '../adapters/tensor/kernels/simd-rows.ts';
+import { wasmApi } from '../adapters/tensor/kernels/wasm-asm.ts';
 
 // The fused attention softmax (adapters/tensor/kernels/wasm-masked-softmax.ts) against the composition it replaces
 // (Mul, broadcast Add, Softmax, differentiated by autodiff) on the same wasm backend: grouped heads, cache-like

@@ -1,7 +1,9 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { Tf } from '@peftkit/core';
-import { runWasmKernel } from './wasm-ops.ts';
+import { jsCrossEntropyLoops, simdCrossEntropyLoops, type CrossEntropyLoops } from './simd-cross-entropy.ts';
+import { wasmApi } from './wasm-asm.ts';
+import { heapMemory, heapOffset, release, runWasmKernel } from './wasm-ops.ts';
 
 /**
  * Softmax cross-entropy over [rows, vocab] logits as two wasm kernels (kernel names shared with
@@ -9,7 +11,8 @@ import { runWasmKernel } from './wasm-ops.ts';
  * seq 256 × batch 4 had ~0.65 s of 2.6 s in the composed loss: logSumExp's Exp kernel alone (scalar expf, ~12 ns
  * per element) took 0.38 s, Max / Sub / Sum over the logits and the backward's chunked softmax, one-hot, cast,
  * sub, mul and concat the rest. Here the only pass over the logits that needs exp is the wasm Softmax kernel
- * (XNNPACK's vectorised exp, ~1 ns per element); everything else is one JS pass per direction on heap views.
+ * (XNNPACK's vectorised exp); the loss is read from its output per row, and the backward pass over [rows, vocab]
+ * is a SIMD row loop (simd-cross-entropy.ts). Only per-row work is left to JS.
  */
 export const CROSS_ENTROPY_KERNEL = 'PeftkitSoftmaxCrossEntropy';
 export const CROSS_ENTROPY_GRAD_KERNEL = 'PeftkitSoftmaxCrossEntropyGrad';
@@ -30,9 +33,38 @@ function rowsOf(backend: BackendWasm, x: TensorInfo, targets: TensorInfo, weight
   return { rows, vocab, targets: backend.typedArrayFromHeap(targets) as Int32Array, weights: backend.typedArrayFromHeap(weights) as Float32Array };
 }
 
+const loopsByBackend = new WeakMap<BackendWasm, CrossEntropyLoops>();
+
+/** SIMD passes on the backend's heap Memory when the runtime has wasm SIMD, else the JS ones. */
+function loopsOf(backend: BackendWasm): CrossEntropyLoops {
+  let loops = loopsByBackend.get(backend);
+  if (loops === undefined) {
+    const heap = heapMemory(backend);
+    const simd = wasmApi !== undefined && heap.memory instanceof wasmApi.Memory ? simdCrossEntropyLoops(heap.memory) : null;
+    loops = simd ?? jsCrossEntropyLoops(heap.buffer);
+    loopsByBackend.set(backend, loops);
+  }
+  return loops;
+}
+
+/** Below this the target's float32 probability loses precision (subnormal) or is 0: its log is not usable. */
+const SMALLEST_USABLE_P = 1e-30;
+
+/** logsumexp(x) − x[t] of one row from its maximum: max x − log max p − x[t] (p ≥ 1/vocab at the arg-max). */
+function lossFromMaximum(xs: Float32Array, ps: Float32Array, base: number, vocab: number, target: number): number {
+  let maxX = Number.NEGATIVE_INFINITY;
+  let maxP = 0;
+  for (let j = base; j < base + vocab; j++) {
+    maxX = Math.max(maxX, xs[j] as number);
+    maxP = Math.max(maxP, ps[j] as number);
+  }
+  return maxX - Math.log(maxP) - (xs[base + target] as number);
+}
+
 /**
  * inputs {logits, targets, weights} → [Σ_r w_r · (logsumexp(x_r) − x_r[t_r]) as a scalar, softmax(logits)].
- * logsumexp(x_r) = x_r[a] − log p_r[a] at the row's arg-max a, where p_r[a] ≥ 1/vocab never underflows.
+ * Per row that is −log p_r[t_r], read from the softmax; only a row whose target probability underflows scans its
+ * logits for the maximum (lossFromMaximum), so the forward pass over the logits is the Softmax kernel alone.
  */
 export function makeWasmCrossEntropy(tf: Tf): KernelFunc {
   return ({ inputs, backend: b }) => {
@@ -42,24 +74,16 @@ export function makeWasmCrossEntropy(tf: Tf): KernelFunc {
     const sum = backend.makeOutput([], 'float32');
     // views after the last allocation: growing the heap detaches older views
     const { rows, vocab, targets, weights } = rowsOf(backend, x, inputs.targets as TensorInfo, inputs.weights as TensorInfo);
-    const xs = backend.typedArrayFromHeap(x) as Float32Array;
     const ps = backend.typedArrayFromHeap(probs) as Float32Array;
     let total = 0;
     for (let r = 0; r < rows; r++) {
       const w = weights[r] as number;
       if (w === 0) continue;
       const base = r * vocab;
-      let arg = base;
-      let best = xs[base] as number;
-      for (let j = base + 1; j < base + vocab; j++) {
-        const v = xs[j] as number;
-        if (v > best) {
-          best = v;
-          arg = j;
-        }
-      }
-      const lse = best - Math.log(ps[arg] as number);
-      total += w * (lse - (xs[base + (targets[r] as number)] as number));
+      const t = targets[r] as number;
+      const p = ps[base + t] as number;
+      const loss = p >= SMALLEST_USABLE_P ? -Math.log(p) : lossFromMaximum(backend.typedArrayFromHeap(x) as Float32Array, ps, base, vocab, t);
+      total += w * loss;
     }
     (backend.typedArrayFromHeap(sum) as Float32Array)[0] = total;
     return [sum, probs];
@@ -72,21 +96,24 @@ export function makeWasmCrossEntropyGrad(): KernelFunc {
     const backend = b as BackendWasm;
     const p = inputs.probs as TensorInfo;
     const out = backend.makeOutput([...p.shape], 'float32');
-    const { rows, vocab, targets, weights } = rowsOf(backend, p, inputs.targets as TensorInfo, inputs.weights as TensorInfo);
-    const dy = (backend.typedArrayFromHeap(inputs.dy as TensorInfo) as Float32Array)[0] as number;
-    const ps = backend.typedArrayFromHeap(p) as Float32Array;
-    const g = backend.typedArrayFromHeap(out) as Float32Array;
-    for (let r = 0; r < rows; r++) {
-      const c = dy * (weights[r] as number);
-      const base = r * vocab;
-      if (c === 0) {
-        g.fill(0, base, base + vocab);
-        continue;
+    const coefficients = backend.makeOutput([p.shape[0] as number], 'float32');
+    try {
+      const { rows, vocab, targets, weights } = rowsOf(backend, p, inputs.targets as TensorInfo, inputs.weights as TensorInfo);
+      const dy = (backend.typedArrayFromHeap(inputs.dy as TensorInfo) as Float32Array)[0] as number;
+      const c = backend.typedArrayFromHeap(coefficients) as Float32Array;
+      for (let r = 0; r < rows; r++) c[r] = dy * (weights[r] as number);
+      loopsOf(backend).scaleRows(heapOffset(backend, out), heapOffset(backend, p), rows, vocab, heapOffset(backend, coefficients));
+      const g = backend.typedArrayFromHeap(out) as Float32Array;
+      for (let r = 0; r < rows; r++) {
+        const base = r * vocab;
+        const cr = c[r] as number;
+        // an ignored row is exact zeros even where its probabilities are not finite
+        if (cr === 0) g.fill(0, base, base + vocab);
+        else g[base + (targets[r] as number)] = (g[base + (targets[r] as number)] as number) - cr;
       }
-      for (let j = base; j < base + vocab; j++) g[j] = (ps[j] as number) * c;
-      const t = base + (targets[r] as number);
-      g[t] = (g[t] as number) - c;
+      return out;
+    } finally {
+      release(backend, coefficients);
     }
-    return out;
   };
 }

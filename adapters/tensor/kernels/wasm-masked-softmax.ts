@@ -1,8 +1,9 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { Tf } from '@peftkit/core';
-import { jsRowLoops, type RowLoops, simdRowLoops, wasmApi } from './simd-rows.ts';
-import { release, runWasmKernel } from './wasm-ops.ts';
+import { jsRowLoops, type RowLoops, simdRowLoops } from './simd-rows.ts';
+import { wasmApi } from './wasm-asm.ts';
+import { heapMemory, heapOffset, release, runWasmKernel } from './wasm-ops.ts';
 
 /**
  * Attention's softmax(scale · scores + mask) as one wasm kernel per direction (names shared with
@@ -49,21 +50,12 @@ const loopsByBackend = new WeakMap<BackendWasm, RowLoops>();
 function loopsOf(backend: BackendWasm): RowLoops {
   let loops = loopsByBackend.get(backend);
   if (loops === undefined) {
-    // the emscripten module keeps its Memory under asm and a view of the current heap as HEAPU8
-    const emscripten = backend.wasm as unknown as { asm?: { memory?: unknown }; HEAPU8: Uint8Array };
-    const memory = emscripten.asm?.memory;
-    const simd = wasmApi !== undefined && memory instanceof wasmApi.Memory ? simdRowLoops(memory) : null;
-    loops = simd ?? jsRowLoops(() => emscripten.HEAPU8.buffer);
+    const heap = heapMemory(backend);
+    const simd = wasmApi !== undefined && heap.memory instanceof wasmApi.Memory ? simdRowLoops(heap.memory) : null;
+    loops = simd ?? jsRowLoops(heap.buffer);
     loopsByBackend.set(backend, loops);
   }
   return loops;
-}
-
-/** Byte offset of a tensor's data in the heap (stable until the tensor is disposed, unlike views). */
-function pointer(backend: BackendWasm, t: TensorInfo): number {
-  const offset = backend.dataIdMap.get(t.dataId)?.memoryOffset;
-  if (offset === undefined) throw new Error(`${MASKED_SOFTMAX_KERNEL}: tensor data is not on the wasm heap`);
-  return offset;
 }
 
 /** inputs {scores, mask}, attrs {scale} → softmax(scale · scores + mask) over the last axis, shaped like scores. */
@@ -76,7 +68,7 @@ export function makeWasmMaskedSoftmax(tf: Tf): KernelFunc {
     const scale = (attrs as { scale: number }).scale;
     const logits = backend.makeOutput([...scores.shape], 'float32');
     const loops = loopsOf(backend);
-    const [x, s, m] = [pointer(backend, logits), pointer(backend, scores), pointer(backend, mask)];
+    const [x, s, m] = [heapOffset(backend, logits), heapOffset(backend, scores), heapOffset(backend, mask)];
     // each (kv head, group member) [seq, time] block of a batch row adds that row's mask block
     for (let i = 0; i < batch * heads; i++) {
       const offset = 4 * i * block;
@@ -106,7 +98,7 @@ export function makeWasmMaskedSoftmaxGrad(): KernelFunc {
     const size = probs.shape.reduce((n, d) => n * d, 1);
     if (size === 0) return out;
     const scale = (attrs as { scale: number }).scale;
-    const [o, p, g] = [out, probs, dy].map((t) => pointer(backend, t)) as [number, number, number];
+    const [o, p, g] = [out, probs, dy].map((t) => heapOffset(backend, t)) as [number, number, number];
     loopsOf(backend).softmaxGrad(o, p, g, size / time, time, scale);
     return out;
   };

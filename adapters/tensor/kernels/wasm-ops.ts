@@ -12,6 +12,20 @@ export function view(info: TensorInfo, shape: number[]): TensorInfo {
   return { dataId: info.dataId, shape, dtype: info.dtype };
 }
 
+/** Byte offset of a tensor's data in the heap (stable until the tensor is disposed, unlike views). */
+export function heapOffset(backend: BackendWasm, t: TensorInfo): number {
+  const offset = backend.dataIdMap.get(t.dataId)?.memoryOffset;
+  if (offset === undefined) throw new Error('tensor data is not on the wasm heap');
+  return offset;
+}
+
+/** The heap's WebAssembly.Memory (for modules that work on it in place) and its current buffer. */
+export function heapMemory(backend: BackendWasm): { memory: unknown; buffer: () => ArrayBufferLike } {
+  // the emscripten module keeps its Memory under asm and a view of the current heap as HEAPU8
+  const emscripten = backend.wasm as unknown as { asm?: { memory?: unknown }; HEAPU8: Uint8Array };
+  return { memory: emscripten.asm?.memory, buffer: () => emscripten.HEAPU8.buffer };
+}
+
 export function release(backend: BackendWasm, info: TensorInfo): void {
   backend.disposeData(info.dataId);
 }
