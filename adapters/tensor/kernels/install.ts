@@ -9,6 +9,7 @@ import { makeWasmIdentity } from './wasm-identity.ts';
 import { MASKED_SOFTMAX_GRAD_KERNEL, MASKED_SOFTMAX_KERNEL, makeWasmMaskedSoftmax, makeWasmMaskedSoftmaxGrad } from './wasm-masked-softmax.ts';
 import { makeWasmRope, ROPE_KERNEL } from './wasm-rope.ts';
 import { makeWasmSlice, makeWasmSplitV } from './wasm-slice.ts';
+import { makeWasmSwiGlu, makeWasmSwiGluGrad, SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL } from './wasm-swiglu.ts';
 import { makeWasmBatchMatMul } from './wasm-matmul.ts';
 
 /**
@@ -45,6 +46,8 @@ export function installWasmKernels(tf: Tf): void {
   installKernel(tf, MASKED_SOFTMAX_KERNEL, 'wasm', () => makeWasmMaskedSoftmax(tf));
   installKernel(tf, MASKED_SOFTMAX_GRAD_KERNEL, 'wasm', () => makeWasmMaskedSoftmaxGrad());
   installKernel(tf, ROPE_KERNEL, 'wasm', () => makeWasmRope());
+  installKernel(tf, SWIGLU_KERNEL, 'wasm', () => makeWasmSwiGlu(tf));
+  installKernel(tf, SWIGLU_GRAD_KERNEL, 'wasm', () => makeWasmSwiGluGrad(tf));
 }
 
 /** Installs peftkit's cpu kernels. Idempotent; call after the cpu backend package is imported. */

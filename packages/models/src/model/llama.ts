@@ -10,7 +10,7 @@ import { KvCache } from '@peftkit/core';
 import { DenseLinearBase, runLinear } from '@peftkit/core';
 import { createLinearSite } from '@peftkit/core';
 import { type LlamaConfig, parseLlamaConfig } from './llama-config.ts';
-import { silu } from './norms.ts';
+import { swiGlu } from './swiglu.ts';
 import { ropeTables, applyRope } from './rope.ts';
 import { applyHooks, resolveSelection } from '@peftkit/core';
 import { type WeightSource, WeightLoader } from '@peftkit/core';
@@ -194,7 +194,7 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
       const attn = this.#attention(i, layer, x, cos, sin, additiveMask, prefixes[i] ?? null, cache, call);
       h = tf.add(h, applyHooks(tf, layer.attnBlock.hooks, h, attn, call));
       const y = runNorm(tf, layer.postNorm, h, call);
-      const act = tf.mul(silu(tf, runLinear(tf, layer.gate, y, call)), runLinear(tf, layer.up, y, call)) as Tensor3D;
+      const act = swiGlu(tf, runLinear(tf, layer.gate, y, call), runLinear(tf, layer.up, y, call)) as Tensor3D;
       const mlp = runLinear(tf, layer.down, act, call);
       h = tf.add(h, applyHooks(tf, layer.mlpBlock.hooks, h, mlp, call));
     }
