@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { lastJsonLine } from '../bench/peer/python.ts';
-import { parseTrainBenchSettings, rowSettings } from '../bench/train.ts';
+import { bestPeer, bestRow, parseTrainBenchSettings, rowSettings } from '../bench/train.ts';
 import { TRAIN_METHODS } from '../bench/train-methods.ts';
 import { isReferenceBlas, type PeerBlas, type PeerStatus, ratioCell, trainChartSvg, trainTable } from '../bench/train-report.ts';
 import { runTrainRow, type TrainRowSettings } from '../bench/train-step.ts';
@@ -85,4 +85,26 @@ test('bench train child output: the JSON line is found, a crash becomes a skip r
   assert.deepEqual(lastJsonLine('noise\n{"method":"lora"}\n', '', 0, null), { method: 'lora' }, 'last JSON line parsed');
   const crashed = lastJsonLine<{ method: string }>('', 'line\nRangeError: out of memory\n', 134, null);
   assert.ok('skipped' in crashed && /out of memory/.test(crashed.skipped), 'the error line is kept as the reason');
+});
+
+test('bench train rounds: --rounds parses; each side keeps its best round, skipped only when never measured', () => {
+  assert.equal(parseTrainBenchSettings([]).rounds, 1, 'one round by default');
+  assert.equal(parseTrainBenchSettings(['--rounds', '3']).rounds, 3, '--rounds 3');
+  assert.throws(() => parseTrainBenchSettings(['--rounds', '0']), /positive integer/, 'zero rounds rejected');
+  const best = bestRow([measured('lora', 10), { method: 'lora', skipped: 'oom' }, measured('lora', 12)]);
+  assert.equal(best.tokensPerSecond, 12, 'the fastest measured round');
+  assert.equal(bestRow([{ method: 'lora', skipped: 'oom' }]).skipped, 'oom', 'a row never measured stays skipped');
+  const peer = bestPeer([
+    { ran: true, blas: openblas, rows: [measured('lora', 40), measured('full', 30)] },
+    { ran: true, blas: openblas, rows: [measured('lora', 35), measured('full', 33)] },
+  ]);
+  assert.ok(peer.ran, 'the peer ran');
+  assert.deepEqual(
+    peer.ran ? peer.rows.map((r) => [r.method, r.tokensPerSecond]) : [],
+    [
+      ['lora', 40],
+      ['full', 33],
+    ],
+    'best per method across rounds',
+  );
 });
