@@ -55,6 +55,8 @@ for (const [label, aShape, bShape, tA, tB] of [...squares, ...model]) {
   const f = () => tf.matMul(a, b, tA, tB).dispose();
   const wasm = withoutBlas(() => time(f));
   const blas = time(f);
-  console.log(`${label.padEnd(20)} ${wasm.toFixed(1).padStart(10)} ${blas.toFixed(1).padStart(10)}  ${(wasm / blas).toFixed(2)}x`);
+  console.log(
+    `${label.padEnd(20)} ${wasm.toFixed(1).padStart(10)} ${blas.toFixed(1).padStart(10)}  ${(wasm / blas).toFixed(2)}x`,
+  );
   tf.dispose([a, b]);
 }

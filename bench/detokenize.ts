@@ -36,7 +36,13 @@ function option(argv: string[], name: string, fallback: string): string {
 }
 
 /** The text loop generation ran before: whole decode per token, search and hold-back over the whole text. */
-function wholeDecodeLoop(tokenizer: Tokenizer, prompt: readonly number[], ids: readonly number[], stops: readonly string[], marks: number[]): number[] {
+function wholeDecodeLoop(
+  tokenizer: Tokenizer,
+  prompt: readonly number[],
+  ids: readonly number[],
+  stops: readonly string[],
+  marks: number[],
+): number[] {
   const promptText = tokenizer.decode(prompt);
   const generated: number[] = [];
   let emitted = '';
@@ -66,7 +72,13 @@ function wholeDecodeLoop(tokenizer: Tokenizer, prompt: readonly number[], ids: r
   return times;
 }
 
-function incrementalLoop(tokenizer: Tokenizer, prompt: readonly number[], ids: readonly number[], stops: readonly string[], marks: number[]): number[] {
+function incrementalLoop(
+  tokenizer: Tokenizer,
+  prompt: readonly number[],
+  ids: readonly number[],
+  stops: readonly string[],
+  marks: number[],
+): number[] {
   const text = new GeneratedText(tokenizer, prompt, stops);
   const times: number[] = [];
   const start = performance.now();
@@ -124,7 +136,8 @@ function timedTokenizer(inner: Tokenizer): Tokenizer & { decodeMs: number } {
 async function generation(backend: string, tokens: number, early: number): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), 'peftkit-detok-bench-'));
   try {
-    for (const f of ['model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) copyFileSync(join(MOBY, f), join(dir, f));
+    for (const f of ['model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json'])
+      copyFileSync(join(MOBY, f), join(dir, f));
     const config = JSON.parse(readFileSync(join(MOBY, 'config.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, max_position_embeddings: tokens + 64 }));
     const { tf } = await createTensorRuntime({ backend });
@@ -132,12 +145,17 @@ async function generation(backend: string, tokens: number, early: number): Promi
     if (tokenizer === null) throw new Error('the embedded model has no tokenizer');
     const timed = timedTokenizer(tokenizer);
     const run = (n: number) => {
-      const generator = new BatchGenerator(model as unknown as CausalLanguageModel, timed, [{ prompt: 'Call me Ishmael.' }], {
-        maxTokens: n,
-        temperature: 0,
-        stopAtEos: false,
-        stop: [STOP],
-      });
+      const generator = new BatchGenerator(
+        model as unknown as CausalLanguageModel,
+        timed,
+        [{ prompt: 'Call me Ishmael.' }],
+        {
+          maxTokens: n,
+          temperature: 0,
+          stopAtEos: false,
+          stop: [STOP],
+        },
+      );
       const steps: number[] = [];
       const decodes: number[] = [];
       try {
@@ -157,7 +175,8 @@ async function generation(backend: string, tokens: number, early: number): Promi
     const { steps, decodes } = run(tokens);
     model.dispose();
     // The first step is the prefill: leave it out of both windows.
-    const mean = (values: number[], from: number, to: number) => values.slice(from, to).reduce((a, b) => a + b, 0) / (to - from);
+    const mean = (values: number[], from: number, to: number) =>
+      values.slice(from, to).reduce((a, b) => a + b, 0) / (to - from);
     return [
       {
         what: `generation: decode calls (${backend})`,
@@ -165,7 +184,12 @@ async function generation(backend: string, tokens: number, early: number): Promi
         late: mean(decodes, 1, tokens),
         last: mean(decodes, tokens - early, tokens),
       },
-      { what: `generation: whole step (${backend})`, early: mean(steps, 1, early), late: mean(steps, 1, tokens), last: mean(steps, tokens - early, tokens) },
+      {
+        what: `generation: whole step (${backend})`,
+        early: mean(steps, 1, early),
+        late: mean(steps, 1, tokens),
+        last: mean(steps, tokens - early, tokens),
+      },
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -187,13 +211,30 @@ async function main(): Promise<void> {
   const rows: Row[] = [
     {
       what: 'detokenize: whole decode (before)',
-      ...perToken((m) => wholeDecodeLoop(tokenizer, prompt, ids, [STOP], m), Math.max(3, Math.floor(reps / 6)), early, tokens),
+      ...perToken(
+        (m) => wholeDecodeLoop(tokenizer, prompt, ids, [STOP], m),
+        Math.max(3, Math.floor(reps / 6)),
+        early,
+        tokens,
+      ),
     },
-    { what: 'detokenize: incremental (now)', ...perToken((m) => incrementalLoop(tokenizer, prompt, ids, [STOP], m), reps, early, tokens) },
+    {
+      what: 'detokenize: incremental (now)',
+      ...perToken((m) => incrementalLoop(tokenizer, prompt, ids, [STOP], m), reps, early, tokens),
+    },
   ];
   if (!argv.includes('--no-generate')) rows.push(...(await generation(backend, tokens, early)));
-  const header = ['what', `µs/token, first ${early}`, `µs/token, all ${tokens}`, `µs/token, last ${early}`, `all ${tokens} ÷ first ${early}`];
-  const table = [header, ...rows.map((r) => [r.what, us(r.early), us(r.late), us(r.last), (r.late / r.early).toFixed(2)])];
+  const header = [
+    'what',
+    `µs/token, first ${early}`,
+    `µs/token, all ${tokens}`,
+    `µs/token, last ${early}`,
+    `all ${tokens} ÷ first ${early}`,
+  ];
+  const table = [
+    header,
+    ...rows.map((r) => [r.what, us(r.early), us(r.late), us(r.last), (r.late / r.early).toFixed(2)]),
+  ];
   const widths = header.map((_, c) => Math.max(...table.map((row) => (row[c] as string).length)));
   const lines = table.map((row) => `| ${row.map((cell, c) => cell.padEnd(widths[c] as number)).join(' | ')} |`);
   lines.splice(1, 0, `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);

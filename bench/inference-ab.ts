@@ -26,7 +26,8 @@ function previousForward(this: DenseLinearBase, x: Tensor2D): Tensor2D {
 function asBefore(bench: BenchModel): BenchModel {
   const model = bench.model;
   const wrapped = Object.create(model) as typeof model;
-  wrapped.forward = (input: ForwardInput, options: ForwardOptions = {}) => model.forward(input, { ...options, lastPosition: false });
+  wrapped.forward = (input: ForwardInput, options: ForwardOptions = {}) =>
+    model.forward(input, { ...options, lastPosition: false });
   return { ...bench, model: wrapped };
 }
 
@@ -46,7 +47,10 @@ const argv = process.argv.slice(2);
 const s = parseSettings(argv);
 const roundsAt = argv.indexOf('--rounds');
 const rounds = roundsAt >= 0 ? Number(argv[roundsAt + 1]) : 3;
-const rows: string[] = ['| model | backend | batch | kv cache | prefill tok/s before → after | decode tok/s before → after |', '|---|---|---|---|---|---|'];
+const rows: string[] = [
+  '| model | backend | batch | kv cache | prefill tok/s before → after | decode tok/s before → after |',
+  '|---|---|---|---|---|---|',
+];
 for (const backend of s.backends) {
   const { tf } = await createTensorRuntime({ backend });
   previousTf = tf;

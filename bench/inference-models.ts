@@ -96,7 +96,10 @@ export async function stories260K(tf: Tf): Promise<BenchModel | undefined> {
     name: 'stories260K (real)',
     model,
     tokenizer,
-    prompt: (length) => [tokenizer.bosId ?? 1, ...Array.from({ length: length - 1 }, (_, i) => story[i % story.length] as number)],
+    prompt: (length) => [
+      tokenizer.bosId ?? 1,
+      ...Array.from({ length: length - 1 }, (_, i) => story[i % story.length] as number),
+    ],
     parameters: countParameters(tf, before),
     dispose: async () => {
       model.dispose();

@@ -53,7 +53,8 @@ function option(argv: string[], name: string): string | undefined {
 
 function positiveInts(value: string, name: string): number[] {
   const values = value.split(',').map(Number);
-  if (values.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--${name} takes positive integers, got '${value}'`);
+  if (values.some((n) => !Number.isInteger(n) || n <= 0))
+    throw new Error(`--${name} takes positive integers, got '${value}'`);
   return values;
 }
 
@@ -72,11 +73,23 @@ export function parseSettings(argv: string[], now = new Date()): Settings {
 }
 
 /** One generation: times the prefill step and the decode steps. */
-export function measureCell(tf: Tf, bench: BenchModel, backend: string, batch: number, cache: boolean, s: Settings): InferenceCell {
+export function measureCell(
+  tf: Tf,
+  bench: BenchModel,
+  backend: string,
+  batch: number,
+  cache: boolean,
+  s: Settings,
+): InferenceCell {
   const before = tf.memory().numTensors;
   const prompt = bench.prompt(s.prompt);
   const requests = Array.from({ length: batch }, () => ({ ids: prompt }));
-  const generator = new BatchGenerator(bench.model, bench.tokenizer, requests, { maxTokens: s.newTokens, temperature: 0, stopAtEos: false, useCache: cache });
+  const generator = new BatchGenerator(bench.model, bench.tokenizer, requests, {
+    maxTokens: s.newTokens,
+    temperature: 0,
+    stopAtEos: false,
+    useCache: cache,
+  });
   let prefillMs = 0;
   let decodeMs = 0;
   let decodeSteps = 0;
@@ -172,7 +185,12 @@ async function main(): Promise<void> {
     bench: 'inference',
     date: new Date().toISOString(),
     // The bench machine is shared: the 1/5/15-minute load average at the end says how contended the run was.
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', runtime: `node ${process.version}`, loadAverage: loadavg() },
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      runtime: `node ${process.version}`,
+      loadAverage: loadavg(),
+    },
     settings: { ...s, out: undefined },
     cells,
   };

@@ -8,7 +8,14 @@
  * variant and is skipped when one product would take more than MAX_SINGLE_S, so the whole run stays
  * around two minutes on a 2-core machine.
  */
-import { blasLibrary, describeBlas, isPeftkitKernel, setBlasKernelSettings, withOriginalKernels, withoutBlas } from '@peftkit/adapters';
+import {
+  blasLibrary,
+  describeBlas,
+  isPeftkitKernel,
+  setBlasKernelSettings,
+  withOriginalKernels,
+  withoutBlas,
+} from '@peftkit/adapters';
 import { createTensorRuntime } from '../test/support/runtime.ts';
 import type { Tf } from '../core/src/runtime/types.ts';
 
@@ -42,7 +49,15 @@ function squareCases(): Case[] {
     for (const { label, m, k, n } of sizes) {
       const tA = variant === 'transposeA';
       const tB = variant === 'transposeB';
-      cases.push({ label, variant, a: tA ? [k, m] : [m, k], b: tB ? [n, k] : [k, n], transposeA: tA, transposeB: tB, flops: 2 * m * k * n });
+      cases.push({
+        label,
+        variant,
+        a: tA ? [k, m] : [m, k],
+        b: tB ? [n, k] : [k, n],
+        transposeA: tA,
+        transposeB: tB,
+        flops: 2 * m * k * n,
+      });
     }
   }
   cases.push({
@@ -147,7 +162,9 @@ function parseBackends(argv: string[]): string[] {
 }
 
 async function main(): Promise<void> {
-  const rows: string[][] = [['backend', 'product', 'variant', 'before GFLOP/s', 'after GFLOP/s', 'speedup', 'blas GFLOP/s', 'blas / after']];
+  const rows: string[][] = [
+    ['backend', 'product', 'variant', 'before GFLOP/s', 'after GFLOP/s', 'speedup', 'blas GFLOP/s', 'blas / after'],
+  ];
   const cases = squareCases();
   console.log(`BLAS: ${describeBlas()}`);
   for (const backend of parseBackends(process.argv.slice(2))) {
@@ -156,13 +173,23 @@ async function main(): Promise<void> {
     warmUp(tf, 1.5);
     const blas = backend === 'wasm' && blasLibrary() !== null;
     const results = runSeries(tf, backend, cases, replaced, blas);
-    const ratio = (x: Result | undefined, y: Result | undefined) => (typeof x === 'number' && typeof y === 'number' ? `${(x / y).toFixed(1)}x` : '');
+    const ratio = (x: Result | undefined, y: Result | undefined) =>
+      typeof x === 'number' && typeof y === 'number' ? `${(x / y).toFixed(1)}x` : '';
     cases.forEach((c, i) => {
       const b = results[i]?.before;
       const a = results[i]?.after;
       const n = results[i]?.blas;
       const speedup = !replaced ? 'same kernel' : ratio(a, b);
-      rows.push([backend, c.label, c.variant, format(b), format(a), speedup, blas ? format(n) : 'no BLAS', ratio(n, a)]);
+      rows.push([
+        backend,
+        c.label,
+        c.variant,
+        format(b),
+        format(a),
+        speedup,
+        blas ? format(n) : 'no BLAS',
+        ratio(n, a),
+      ]);
     });
   }
   const widths = (rows[0] as string[]).map((_, col) => Math.max(...rows.map((r) => (r[col] as string).length)));

@@ -22,7 +22,9 @@ const table = (rows: (string | number)[][]) => rows.map((r) => `| ${r.join(' | '
 const fmt = (x: number, d = 2) => x.toFixed(d);
 
 function quantizationStats(): string {
-  const rows: (string | number)[][] = [['weight', 'type', 'double quant', 'bits/param', 'RMS error / RMS weight', 'max |error| / block absmax']];
+  const rows: (string | number)[][] = [
+    ['weight', 'type', 'double quant', 'bits/param', 'RMS error / RMS weight', 'max |error| / block absmax'],
+  ];
   rows.push(['---', '---', '---', '---', '---', '---']);
   for (const [name, out, inF] of [
     ['q_proj 2048×2048', 2048, 2048],
@@ -57,7 +59,9 @@ function quantizationStats(): string {
 async function linearOverhead(): Promise<string> {
   const kernel = await createKernel({ backend: 'wasm', logger: { warn() {}, info() {} } });
   const tf = kernel.tf;
-  const rows: (string | number)[][] = [['linear (out×in), 64 tokens', 'dense fwd+dx ms', 'NF4 fwd+dx ms', 'overhead', 'dequantize ms (JS)']];
+  const rows: (string | number)[][] = [
+    ['linear (out×in), 64 tokens', 'dense fwd+dx ms', 'NF4 fwd+dx ms', 'overhead', 'dequantize ms (JS)'],
+  ];
   rows.push(['---', '---', '---', '---', '---']);
   const shapes = quick
     ? [[1024, 1024]]
@@ -69,7 +73,13 @@ async function linearOverhead(): Promise<string> {
   for (const [out, inF] of shapes as [number, number][]) {
     const w = new Rng(3).normalArray(out * inF, 0, 0.02);
     const dense = new DenseLinearBase(tf, tf.variable(tf.tensor2d(w, [out, inF]), false), 'out_in', null);
-    const packed = QuantizedLinearBase.fromWeight(tf, w, [out, inF], { quantType: 'nf4', blockSize: 64, doubleQuant: true }, null);
+    const packed = QuantizedLinearBase.fromWeight(
+      tf,
+      w,
+      [out, inF],
+      { quantType: 'nf4', blockSize: 64, doubleQuant: true },
+      null,
+    );
     const x = tf.tensor2d(new Rng(4).normalArray(64 * inF), [64, inF]);
     const time = (base: { forward(x: ReturnType<typeof tf.tensor2d>): ReturnType<typeof tf.tensor2d> }) => {
       const run = () => {
@@ -110,7 +120,10 @@ interface StepResult {
 
 function measureStep(mode: 'lora' | 'qlora', dims: number[]): StepResult {
   const script = fileURLToPath(new URL('./qlora-step.ts', import.meta.url));
-  const out = execFileSync(process.execPath, [...process.execArgv, script, mode, ...dims.map(String)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const out = execFileSync(process.execPath, [...process.execArgv, script, mode, ...dims.map(String)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
   return JSON.parse(out.trim().split('\n').at(-1) as string) as StepResult;
 }
 
@@ -137,7 +150,14 @@ const SHAPES: LlamaShape[] = [
 /** Backend bytes per mode from measured per-parameter costs; activations get a fixed allowance. */
 function projection(perDenseBaseParam: number, perPackedParam: number): string {
   const rows: (string | number)[][] = [
-    ['shape', 'params', 'full FT (20 B/param)', 'LoRA, dense base', 'QLoRA NF4+DQ (backend)', 'QLoRA host RAM (packed + moments)'],
+    [
+      'shape',
+      'params',
+      'full FT (20 B/param)',
+      'LoRA, dense base',
+      'QLoRA NF4+DQ (backend)',
+      'QLoRA host RAM (packed + moments)',
+    ],
     ['---', '---', '---', '---', '---', '---'],
   ];
   const budget = WASM_HEAP_CEILING - ACTIVATION_ALLOWANCE;
@@ -153,13 +173,22 @@ function projection(perDenseBaseParam: number, perPackedParam: number): string {
     const loraBytes = perDenseBaseParam * linear + head + 8 * adapters;
     const qloraBytes = perPackedParam * linear + 8 * s.h * s.inter + head + 8 * adapters;
     const host = (4.127 / 8) * linear + 8 * adapters;
-    rows.push([s.name, `${fmt((linear + other) / 1e9)}B`, cell(full), cell(loraBytes), cell(qloraBytes), `${fmt(host / GIB)} GiB`]);
+    rows.push([
+      s.name,
+      `${fmt((linear + other) / 1e9)}B`,
+      cell(full),
+      cell(loraBytes),
+      cell(qloraBytes),
+      `${fmt(host / GIB)} GiB`,
+    ]);
   }
   return table(rows);
 }
 
 const date = new Date().toISOString().slice(0, 10);
-console.log(`## QLoRA memory bench — ${date}, ${cpus()[0]?.model ?? 'unknown CPU'} ×${cpus().length}, Node ${process.version}, wasm backend\n`);
+console.log(
+  `## QLoRA memory bench — ${date}, ${cpus()[0]?.model ?? 'unknown CPU'} ×${cpus().length}, Node ${process.version}, wasm backend\n`,
+);
 console.log('### Storage and error (block 64)\n');
 console.log(quantizationStats());
 console.log('\n### Dequantize overhead per linear (wasm, single thread)\n');
@@ -171,7 +200,15 @@ console.log(
 const q = measureStep('qlora', dims);
 const l = measureStep('lora', dims);
 const rows: (string | number)[][] = [
-  ['base', 'params', 'backend tensors at rest', 'live tensors end of forward', 'wasm heap after step', 'packed base (JS)', 'step ms (1st, 2nd)'],
+  [
+    'base',
+    'params',
+    'backend tensors at rest',
+    'live tensors end of forward',
+    'wasm heap after step',
+    'packed base (JS)',
+    'step ms (1st, 2nd)',
+  ],
   ['---', '---', '---', '---', '---', '---', '---'],
 ];
 for (const r of [l, q]) {
@@ -193,7 +230,9 @@ console.log(
   `\nMeasured backend bytes per linear-weight parameter: dense base ${fmt(perDenseLive)} (live tensors) / ${fmt(perDenseHeap)} (heap growth); ` +
     `packed base 0 at rest (${fmt((q.packedBytes * 8) / q.quantizedParams, 3)} bits/param in JS memory). Projection uses ${fmt(perDense)} B.`,
 );
-console.log(`\n### Largest Llama shapes on wasm (ceiling ${fmt(WASM_HEAP_CEILING / GIB)} GiB, ${fmt(ACTIVATION_ALLOWANCE / GIB)} GiB kept for activations)\n`);
+console.log(
+  `\n### Largest Llama shapes on wasm (ceiling ${fmt(WASM_HEAP_CEILING / GIB)} GiB, ${fmt(ACTIVATION_ALLOWANCE / GIB)} GiB kept for activations)\n`,
+);
 console.log(projection(perDense, 0));
 const budget = WASM_HEAP_CEILING - ACTIVATION_ALLOWANCE;
 console.log(

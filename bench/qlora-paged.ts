@@ -25,7 +25,11 @@ if (mode !== null) {
   const rng = new Rng(1);
   const variables = Array.from({ length: vars }, () => tf.variable(tf.tensor1d(rng.normalArray(size, 0, 0.02)), true));
   const stateBytes = vars * size * 8;
-  const opt = new PagedAdamW(tf, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 }, mode === 'budget' ? { budgetBytes: stateBytes / 4 } : {});
+  const opt = new PagedAdamW(
+    tf,
+    { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
+    mode === 'budget' ? { budgetBytes: stateBytes / 4 } : {},
+  );
   let peakRss = process.memoryUsage().rss;
   const start = performance.now();
   for (let s = 0; s < steps; s++) {
@@ -39,16 +43,28 @@ if (mode !== null) {
   const hash = createHash('sha256');
   for (const v of variables) hash.update(new Uint8Array((v.dataSync() as Float32Array).buffer));
   console.log(
-    JSON.stringify({ mode, stateBytes, peakHostBytes: opt.peakHostBytes, spilled: opt.spilledBytes, peakRss, ms, digest: hash.digest('hex').slice(0, 16) }),
+    JSON.stringify({
+      mode,
+      stateBytes,
+      peakHostBytes: opt.peakHostBytes,
+      spilled: opt.spilledBytes,
+      peakRss,
+      ms,
+      digest: hash.digest('hex').slice(0, 16),
+    }),
   );
   opt.dispose();
 } else {
   const self = fileURLToPath(import.meta.url);
   const run = (flag: string) =>
     JSON.parse(
-      execFileSync(process.execPath, [...process.execArgv, self, flag, '--vars', String(vars), '--size', String(size), '--steps', String(steps)], {
-        encoding: 'utf8',
-      })
+      execFileSync(
+        process.execPath,
+        [...process.execArgv, self, flag, '--vars', String(vars), '--size', String(size), '--steps', String(steps)],
+        {
+          encoding: 'utf8',
+        },
+      )
         .trim()
         .split('\n')
         .at(-1) as string,
@@ -56,14 +72,18 @@ if (mode !== null) {
   const free = run('--child-free');
   const budget = run('--child-budget');
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-  console.log(`## PagedAdamW, ${vars} variables × ${size} floats (${mib(free.stateBytes)} of moments), ${steps} steps, wasm\n`);
+  console.log(
+    `## PagedAdamW, ${vars} variables × ${size} floats (${mib(free.stateBytes)} of moments), ${steps} steps, wasm\n`,
+  );
   console.log('| budget | peak moment bytes (host) | spilled at end | peak RSS | ms/step | final weights sha256 |');
   console.log('| --- | --- | --- | --- | --- | --- |');
   for (const [label, r] of [
     ['unbounded', free],
     ['25 % of the state', budget],
   ] as const) {
-    console.log(`| ${label} | ${mib(r.peakHostBytes)} | ${mib(r.spilled)} | ${mib(r.peakRss)} | ${r.ms.toFixed(0)} | ${r.digest} |`);
+    console.log(
+      `| ${label} | ${mib(r.peakHostBytes)} | ${mib(r.spilled)} | ${mib(r.peakRss)} | ${r.ms.toFixed(0)} | ${r.digest} |`,
+    );
   }
   console.log(`\nidentical final weights: ${free.digest === budget.digest}`);
 }

@@ -27,7 +27,9 @@ for (const [quantType, doubleQuant] of [
     process.exit(0);
   }
   name = bench.name;
-  const graph = bench.model as unknown as ModelGraph & { forward(input: { ids: number[][] }): ReturnType<typeof tf.tensor> };
+  const graph = bench.model as unknown as ModelGraph & {
+    forward(input: { ids: number[][] }): ReturnType<typeof tf.tensor>;
+  };
   const ids = [bench.prompt(128)];
   const run = () => {
     const out = graph.forward({ ids });

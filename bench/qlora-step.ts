@@ -37,7 +37,8 @@ const params = [...model.parameters().values()].reduce((n, v) => n + v.size, 0);
 const heapAfterLoad = wasmHeapBytes(tf);
 const report = mode === 'qlora' ? quantizeModel(tf, model) : null;
 const manager = kernel.adapters(model);
-const vars = manager.create('a', mode, { target_modules: 'all-linear', r: 16, lora_alpha: 32 }).handle.trainableVariables;
+const vars = manager.create('a', mode, { target_modules: 'all-linear', r: 16, lora_alpha: 32 }).handle
+  .trainableVariables;
 const optimizer = new PagedAdamW(tf, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
 const rng = new Rng(2);
 const ids = [Array.from({ length: seq + 1 }, () => rng.int(vocab))];

@@ -19,7 +19,20 @@ const BENCHES: readonly Bench[] = [
     name: 'inference',
     script: 'inference.ts',
     full: [],
-    quick: ['--backends', 'wasm', '--models', '260k', '--batches', '1', '--prompt', '16', '--new-tokens', '8', '--max-cell-s', '5'],
+    quick: [
+      '--backends',
+      'wasm',
+      '--models',
+      '260k',
+      '--batches',
+      '1',
+      '--prompt',
+      '16',
+      '--new-tokens',
+      '8',
+      '--max-cell-s',
+      '5',
+    ],
   },
   // The issue's shape (seq 256, batch 8) fits the wasm heap since the fused loss and the sharing Identity kernel.
   { name: 'train', script: 'train.ts', full: [], quick: ['--quick'] },
@@ -44,11 +57,17 @@ for (const bench of BENCHES) {
   console.log(`\n=== bench ${bench.name}${quick ? ' (quick)' : ''} ===`);
   const script = fileURLToPath(new URL(bench.script, import.meta.url));
   const start = performance.now();
-  const result = spawnSync(process.execPath, ['--conditions=peftkit:source', '--import', 'tsx', script, ...(quick ? bench.quick : bench.full)], {
-    stdio: 'inherit',
-  });
+  const result = spawnSync(
+    process.execPath,
+    ['--conditions=peftkit:source', '--import', 'tsx', script, ...(quick ? bench.quick : bench.full)],
+    {
+      stdio: 'inherit',
+    },
+  );
   const seconds = ((performance.now() - start) / 1000).toFixed(0);
-  summary.push(`${bench.name}: ${result.status === 0 ? 'ok' : `FAILED (status ${result.status}, signal ${result.signal})`} in ${seconds} s`);
+  summary.push(
+    `${bench.name}: ${result.status === 0 ? 'ok' : `FAILED (status ${result.status}, signal ${result.signal})`} in ${seconds} s`,
+  );
 }
 console.log(`\n=== summary ===\n${summary.join('\n')}`);
 process.exitCode = summary.some((line) => line.includes('FAILED')) ? 1 : 0;

@@ -44,7 +44,11 @@ export const TRAIN_METHODS: readonly TrainMethod[] = [
     prepare: async (kernel, model) => {
       const q = (await import('@peftkit/qlora')) as unknown as QloraModule;
       const report = q.quantizeModel(kernel.tf, model as never);
-      return { quantizedSites: report.quantized.length, bytesBefore: report.bytesBefore, bytesAfter: report.bytesAfter };
+      return {
+        quantizedSites: report.quantized.length,
+        bytesBefore: report.bytesBefore,
+        bytesAfter: report.bytesAfter,
+      };
     },
     optimizer: async () => {
       const { pagedAdamW } = (await import('@peftkit/qlora')) as unknown as QloraModule;
@@ -56,7 +60,12 @@ export const TRAIN_METHODS: readonly TrainMethod[] = [
       };
     },
   },
-  { name: 'bottleneck', plugin: 'bottleneck', packages: ['@peftkit/bottleneck'], config: { preset: 'seq_bn', reduction_factor: 16 } },
+  {
+    name: 'bottleneck',
+    plugin: 'bottleneck',
+    packages: ['@peftkit/bottleneck'],
+    config: { preset: 'seq_bn', reduction_factor: 16 },
+  },
   {
     name: 'prefix-tuning',
     plugin: 'prefix-tuning',

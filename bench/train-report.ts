@@ -62,7 +62,19 @@ export function trainTable(rows: readonly TrainRowResult[], peer: PeerStatus): s
       ratioCell(r, peer),
     ];
   });
-  return formatTable(['method', 'trainable params', 'peftkit tok/s', 's/step', 'peak RSS MiB', 'PyTorch tok/s', 'PyTorch RSS MiB', 'peftkit/PyTorch'], body);
+  return formatTable(
+    [
+      'method',
+      'trainable params',
+      'peftkit tok/s',
+      's/step',
+      'peak RSS MiB',
+      'PyTorch tok/s',
+      'PyTorch RSS MiB',
+      'peftkit/PyTorch',
+    ],
+    body,
+  );
 }
 
 const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -107,7 +119,11 @@ export function trainChartSvg(rows: readonly TrainRowResult[], peer: PeerStatus,
     bars.push({ label: `${r.method} (peftkit)`, value: r.tokensPerSecond, peer: false });
     const p = peer.ran ? peer.rows.find((x) => x.method === r.method) : undefined;
     if (p?.tokensPerSecond !== undefined)
-      bars.push({ label: `${r.method} (PyTorch, ${peer.ran ? peer.blas.blas : ''})`, value: p.tokensPerSecond, peer: true });
+      bars.push({
+        label: `${r.method} (PyTorch, ${peer.ran ? peer.blas.blas : ''})`,
+        value: p.tokensPerSecond,
+        peer: true,
+      });
   }
   return barChartSvg(title, bars);
 }

@@ -57,7 +57,11 @@ export async function runTrainRow(s: TrainRowSettings): Promise<TrainRowResult> 
   if ('skipped' in imported) return { method: s.method, skipped: imported.skipped };
   let kernel: Kernel;
   try {
-    kernel = await createKernel({ ...(s.backend ? { backend: s.backend } : {}), plugins: imported.plugins, logger: { warn() {}, info() {} } });
+    kernel = await createKernel({
+      ...(s.backend ? { backend: s.backend } : {}),
+      plugins: imported.plugins,
+      logger: { warn() {}, info() {} },
+    });
   } catch (error) {
     return { method: s.method, skipped: `plugin does not register: ${(error as Error).message.split('\n')[0]}` };
   }

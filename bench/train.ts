@@ -51,7 +51,8 @@ export function parseTrainBenchSettings(argv: readonly string[], now = new Date(
   const root = fileURLToPath(new URL('..', import.meta.url));
   const methods = (option(argv, 'methods') ?? TRAIN_METHODS.map((m) => m.name).join(',')).split(',').filter(Boolean);
   const unknown = methods.filter((m) => !TRAIN_METHODS.some((t) => t.name === m));
-  if (unknown.length > 0) throw new Error(`unknown method(s) ${unknown.join(', ')} (known: ${TRAIN_METHODS.map((m) => m.name).join(', ')})`);
+  if (unknown.length > 0)
+    throw new Error(`unknown method(s) ${unknown.join(', ')} (known: ${TRAIN_METHODS.map((m) => m.name).join(', ')})`);
   return {
     methods,
     backend: option(argv, 'backend') ?? 'wasm',
@@ -67,16 +68,31 @@ export function parseTrainBenchSettings(argv: readonly string[], now = new Date(
 
 /** stories15M's shape (llama2.c): dim 288, 6 layers, 6 heads (= kv heads), hidden 768, vocab 32000. */
 export function rowSettings(method: string, s: TrainBenchSettings): TrainRowSettings {
-  return { method, backend: s.backend, hidden: 288, layers: 6, heads: 6, intermediate: 768, vocab: 32000, seq: s.seq, batch: s.batch, steps: s.steps };
+  return {
+    method,
+    backend: s.backend,
+    hidden: 288,
+    layers: 6,
+    heads: 6,
+    intermediate: 768,
+    vocab: 32000,
+    seq: s.seq,
+    batch: s.batch,
+    steps: s.steps,
+  };
 }
 
 function runRow(settings: TrainRowSettings, timeoutS: number): TrainRowResult {
   const script = fileURLToPath(new URL('./train-step.ts', import.meta.url));
-  const r = spawnSync(process.execPath, ['--conditions=peftkit:source', '--import', 'tsx', script, JSON.stringify(settings)], {
-    encoding: 'utf8',
-    timeout: timeoutS * 1000,
-    maxBuffer: 64 * 2 ** 20,
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--conditions=peftkit:source', '--import', 'tsx', script, JSON.stringify(settings)],
+    {
+      encoding: 'utf8',
+      timeout: timeoutS * 1000,
+      maxBuffer: 64 * 2 ** 20,
+    },
+  );
   const parsed = lastJsonLine<TrainRowResult>(r.stdout ?? '', r.stderr ?? '', r.status, r.signal);
   return 'method' in parsed ? parsed : { method: settings.method, skipped: parsed.skipped };
 }
@@ -93,15 +109,23 @@ export function runPeer(s: TrainBenchSettings, ranMethods: readonly string[]): P
     const settings = { ...rowSettings(method.peer, s), lora: LORA_CONFIG };
     console.error(`[train] PyTorch ${method.name} …`);
     // The best of the thread settings (see peerThreadOptions); every run is kept in the JSON.
-    const runs = peerThreadOptions().map((threads) => runPeerScript<TrainRowResult>(exe, 'train_step.py', settings, s.rowTimeoutS, threads));
+    const runs = peerThreadOptions().map((threads) =>
+      runPeerScript<TrainRowResult>(exe, 'train_step.py', settings, s.rowTimeoutS, threads),
+    );
     const measured = runs.filter((r): r is TrainRowResult => 'method' in r && r.tokensPerSecond !== undefined);
     const best = measured.reduce<TrainRowResult | undefined>(
       (a, r) => (a === undefined || (r.tokensPerSecond as number) > (a.tokensPerSecond as number) ? r : a),
       undefined,
     );
     const failed = runs.find((r): r is { skipped: string } => 'skipped' in r);
-    const others = measured.filter((r) => r !== best).map((r) => ({ threads: r.threads, tokensPerSecond: r.tokensPerSecond }));
-    rows.push(best ? { ...best, method: method.name, otherThreadRuns: others } : { method: method.name, skipped: failed?.skipped ?? 'no result' });
+    const others = measured
+      .filter((r) => r !== best)
+      .map((r) => ({ threads: r.threads, tokensPerSecond: r.tokensPerSecond }));
+    rows.push(
+      best
+        ? { ...best, method: method.name, otherThreadRuns: others }
+        : { method: method.name, skipped: failed?.skipped ?? 'no result' },
+    );
   }
   return { ran: true, blas, rows };
 }
@@ -109,7 +133,10 @@ export function runPeer(s: TrainBenchSettings, ranMethods: readonly string[]): P
 /** The fastest measured run of one method (a skipped row only when none was measured). */
 export function bestRow(runs: readonly TrainRowResult[]): TrainRowResult {
   const measured = runs.filter((r) => r.tokensPerSecond !== undefined);
-  return measured.reduce((a, r) => ((r.tokensPerSecond as number) > (a.tokensPerSecond as number) ? r : a), measured[0] ?? (runs[0] as TrainRowResult));
+  return measured.reduce(
+    (a, r) => ((r.tokensPerSecond as number) > (a.tokensPerSecond as number) ? r : a),
+    measured[0] ?? (runs[0] as TrainRowResult),
+  );
 }
 
 /** Each method's best peer row over the rounds (the BLAS report of the first round that ran). */
@@ -156,14 +183,18 @@ async function main(): Promise<void> {
   const peer = bestPeer(rounds.map((r) => r.peer));
   if (!peer.ran) console.error(`[train] PyTorch peer skipped: ${peer.reason}`);
   else if (isReferenceBlas(peer.blas))
-    console.error(`[train] torch uses ${peer.blas.blas} BLAS (${peer.blas.matmulGflops.toFixed(1)} GFLOP/s): no ratio printed; ${PEER_INSTALL_HINT}`);
+    console.error(
+      `[train] torch uses ${peer.blas.blas} BLAS (${peer.blas.matmulGflops.toFixed(1)} GFLOP/s): no ratio printed; ${PEER_INSTALL_HINT}`,
+    );
   console.log(trainTable(rows, peer));
   if (peer.ran)
     console.log(
       `PyTorch ${peer.blas.torch}, threads ${peer.rows.map((r) => `${r.method} ${r.threads ?? '?'}`).join(', ')} (best of ${peerThreadOptions().join(' and ')} threads), BLAS ${peer.blas.blas} (${peer.blas.libraries.join(', ') || 'no BLAS library mapped'}), 1024² matmul ${peer.blas.matmulGflops.toFixed(1)} GFLOP/s`,
     );
   const ended = machine();
-  console.log(`load average: ${started.loadavg.join(' ')} at start, ${ended.loadavg.join(' ')} at end (${ended.cpus} CPUs)`);
+  console.log(
+    `load average: ${started.loadavg.join(' ')} at start, ${ended.loadavg.join(' ')} at end (${ended.cpus} CPUs)`,
+  );
   console.log(`peftkit BLAS: ${ended.blas}`);
   const report = {
     bench: 'train',
@@ -177,7 +208,14 @@ async function main(): Promise<void> {
   mkdirSync(dirname(s.out), { recursive: true });
   writeFileSync(s.out, `${JSON.stringify(report, null, 2)}\n`);
   const svg = s.out.replace(/\.json$/, '.svg');
-  writeFileSync(svg, trainChartSvg(rows, peer, `Training tokens/s, stories15M-shaped Llama, seq ${s.seq} × batch ${s.batch} (load ${started.loadavg[0]})`));
+  writeFileSync(
+    svg,
+    trainChartSvg(
+      rows,
+      peer,
+      `Training tokens/s, stories15M-shaped Llama, seq ${s.seq} × batch ${s.batch} (load ${started.loadavg[0]})`,
+    ),
+  );
   console.error(`[train] wrote ${s.out} and ${svg}`);
 }
 

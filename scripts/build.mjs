@@ -12,11 +12,15 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Plugins after the plugins they declare (prompt-tuning before p-tuning, prefix-tuning before p-tuning-v2, …). */
 function pluginOrder() {
-  const dirs = readdirSync(join(root, 'plugins')).filter((d) => existsSync(join(root, 'plugins', d, 'tsconfig.build.json')));
+  const dirs = readdirSync(join(root, 'plugins')).filter((d) =>
+    existsSync(join(root, 'plugins', d, 'tsconfig.build.json')),
+  );
   const byName = new Map();
   for (const dir of dirs) {
     const json = JSON.parse(readFileSync(join(root, 'plugins', dir, 'package.json'), 'utf8'));
-    const deps = Object.keys({ ...json.dependencies, ...json.peerDependencies }).filter((n) => n.startsWith('@peftkit/'));
+    const deps = Object.keys({ ...json.dependencies, ...json.peerDependencies }).filter((n) =>
+      n.startsWith('@peftkit/'),
+    );
     byName.set(json.name, { dir: `plugins/${dir}`, deps });
   }
   const out = [];
@@ -32,7 +36,17 @@ function pluginOrder() {
 
 /** Every published package, dependencies first. */
 export function buildOrder() {
-  return ['packages/io', 'core', 'packages/models', 'packages/data', 'adapters', 'packages/testing', ...pluginOrder(), 'server', 'app'];
+  return [
+    'packages/io',
+    'core',
+    'packages/models',
+    'packages/data',
+    'adapters',
+    'packages/testing',
+    ...pluginOrder(),
+    'server',
+    'app',
+  ];
 }
 
 /** Files tsc does not emit but the package loads at run time (e.g. adapters/runtime/worker-bootstrap.mjs). */
@@ -51,7 +65,9 @@ function build(dir) {
   const rootDir = join(pkg, config.compilerOptions?.rootDir ?? 'src');
   rmSync(join(pkg, 'dist'), { recursive: true, force: true }); // never leave files of deleted sources behind
   const started = Date.now();
-  const result = spawnSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(pkg, 'tsconfig.build.json')], { stdio: 'inherit' });
+  const result = spawnSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(pkg, 'tsconfig.build.json')], {
+    stdio: 'inherit',
+  });
   if (result.status !== 0) {
     console.error(`build: ${dir} failed (tsc exit ${result.status ?? result.signal})`);
     process.exit(1);

@@ -44,7 +44,9 @@ const SKIP_DIRS = new Set(['node_modules', '.git', '.peftkit-cache', 'dist']); /
 const SKIP_PATHS = new Set(['app/assets', 'bench/results']);
 const SOURCE = /\.(?:ts|mjs|js)$/;
 /** Keywords after which `/` starts a regex literal rather than a division. */
-const REGEX_AFTER_WORD = new Set('return typeof instanceof in of new delete void throw case do else yield await'.split(' '));
+const REGEX_AFTER_WORD = new Set(
+  'return typeof instanceof in of new delete void throw case do else yield await'.split(' '),
+);
 
 const posix = (path) => path.split(sep).join('/');
 const readJson = (path) => (existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : undefined);

@@ -4,7 +4,16 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { configTable, withConfigTable } from '@peftkit/core';
 
-export const METHOD_PACKAGES = ['lora', 'qlora', 'bottleneck', 'prompt-tuning', 'p-tuning', 'prefix-tuning', 'p-tuning-v2', 'full'];
+export const METHOD_PACKAGES = [
+  'lora',
+  'qlora',
+  'bottleneck',
+  'prompt-tuning',
+  'p-tuning',
+  'prefix-tuning',
+  'p-tuning-v2',
+  'full',
+];
 
 export async function methodReadme(name: string): Promise<{ path: string; current: string; expected: string }> {
   const path = fileURLToPath(new URL(`../plugins/${name}/README.md`, import.meta.url));

@@ -20,7 +20,11 @@ const started = Date.now();
 
 function run(command, argv, options = {}) {
   const r = spawnSync(command, argv, { encoding: 'utf8', maxBuffer: 64 * 2 ** 20, timeout: 600_000, ...options });
-  return { status: r.status ?? r.signal ?? r.error?.message, out: `${r.stdout ?? ''}${r.stderr ?? ''}`, stdout: r.stdout ?? '' };
+  return {
+    status: r.status ?? r.signal ?? r.error?.message,
+    out: `${r.stdout ?? ''}${r.stderr ?? ''}`,
+    stdout: r.stdout ?? '',
+  };
 }
 
 function record(name, ok, detail = '') {
@@ -51,7 +55,8 @@ function finish(dir) {
 }
 
 const dirs = buildOrder();
-if (!args.has('--no-build')) must('build (npm run build)', process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
+if (!args.has('--no-build'))
+  must('build (npm run build)', process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
 for (const dir of dirs) {
   if (!existsSync(join(root, dir, 'dist', 'index.js'))) record(`dist present: ${dir}`, false, 'run npm run build');
 }
@@ -69,7 +74,12 @@ const packed = must('npm pack', 'npm', ['pack', '--json', '--pack-destination', 
 const tarballs = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))).map((p) => join(packs, p.filename));
 record('npm pack', tarballs.length === dirs.length, `${tarballs.length} tarballs in ${packs}`);
 must('npm init -y', 'npm', ['init', '-y'], { cwd: project });
-const install = must('npm install <tarballs>', 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs], { cwd: project });
+const install = must(
+  'npm install <tarballs>',
+  'npm',
+  ['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs],
+  { cwd: project },
+);
 record('npm install <tarballs>', true, install.out.split('\n').find((l) => /added \d+ packages?/.test(l)) ?? '');
 // Plain node must be enough: nothing may pull in a TypeScript loader.
 record('no tsx installed (plain node runs dist/)', !existsSync(join(project, 'node_modules', 'tsx')));
@@ -96,11 +106,15 @@ const port = await new Promise((resolve) => {
 });
 mkdirSync(join(project, 'adapters'));
 const model = join(project, 'node_modules', 'peftkit', 'assets', 'peftkit-moby');
-const server = spawn('npx', ['--no-install', 'peftkit', 'serve', '--model', model, '--adapters', 'adapters', '--port', String(port)], {
-  cwd: project,
-  stdio: ['ignore', 'pipe', 'pipe'],
-  detached: true, // its own process group: npx, node and the worker all end with it
-});
+const server = spawn(
+  'npx',
+  ['--no-install', 'peftkit', 'serve', '--model', model, '--adapters', 'adapters', '--port', String(port)],
+  {
+    cwd: project,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group: npx, node and the worker all end with it
+  },
+);
 let serverLog = '';
 for (const stream of [server.stdout, server.stderr]) {
   stream.on('data', (d) => {

@@ -25,7 +25,11 @@ const WORKSPACES = ['programmatic', 'hono-mount'];
 
 function run(command, argv, options = {}) {
   const r = spawnSync(command, argv, { encoding: 'utf8', maxBuffer: 64 * 2 ** 20, timeout: 600_000, ...options });
-  return { status: r.status ?? r.signal ?? r.error?.message, out: `${r.stdout ?? ''}${r.stderr ?? ''}`, stdout: r.stdout ?? '' };
+  return {
+    status: r.status ?? r.signal ?? r.error?.message,
+    out: `${r.stdout ?? ''}${r.stderr ?? ''}`,
+    stdout: r.stdout ?? '',
+  };
 }
 
 function record(name, ok, detail = '') {
@@ -60,12 +64,18 @@ function check(name, tag, command, argv, options) {
   const lines = r.out.split('\n').filter((l) => l.startsWith(`${tag}:`));
   const line = lines.find((l) => l.startsWith(`${tag}: ok`) || l.startsWith(`${tag}: FAILED`));
   for (const l of lines) if (l !== line) console.log(`     ${l}`); // what the example printed on the way
-  return record(name, r.status === 0 && line?.startsWith(`${tag}: ok`) === true, r.status === 0 && line ? line : r.out.slice(-3000));
+  return record(
+    name,
+    r.status === 0 && line?.startsWith(`${tag}: ok`) === true,
+    r.status === 0 && line ? line : r.out.slice(-3000),
+  );
 }
 
 const dirs = buildOrder();
-if (!args.has('--no-build')) must('build (npm run build)', process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
-for (const dir of dirs) if (!existsSync(join(root, dir, 'dist', 'index.js'))) record(`dist present: ${dir}`, false, 'run npm run build');
+if (!args.has('--no-build'))
+  must('build (npm run build)', process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
+for (const dir of dirs)
+  if (!existsSync(join(root, dir, 'dist', 'index.js'))) record(`dist present: ${dir}`, false, 'run npm run build');
 if (results.some((r) => !r.ok)) finish(undefined);
 
 const tmp = mkdtempSync(join(tmpdir(), 'peftkit-examples-'));
@@ -76,49 +86,104 @@ mkdirSync(project);
 
 // 1. Tarballs: every workspace package, and the plugin from its own folder (it is no workspace of this repository).
 const tarballsOf = (r) => JSON.parse(r.stdout.slice(r.stdout.indexOf('['))).map((p) => join(packs, p.filename));
-const packed = tarballsOf(must('npm pack', 'npm', ['pack', '--json', '--pack-destination', packs, ...dirs.flatMap((d) => ['-w', d])], { cwd: root }));
-const plugin = tarballsOf(
-  must('npm pack plugin', 'npm', ['pack', '--json', '--pack-destination', packs], { cwd: join(root, 'examples', 'third-party-plugin') }),
+const packed = tarballsOf(
+  must('npm pack', 'npm', ['pack', '--json', '--pack-destination', packs, ...dirs.flatMap((d) => ['-w', d])], {
+    cwd: root,
+  }),
 );
-record('npm pack (packages + examples/third-party-plugin)', packed.length === dirs.length && plugin.length === 1, `${packed.length} + ${plugin.join(' ')}`);
+const plugin = tarballsOf(
+  must('npm pack plugin', 'npm', ['pack', '--json', '--pack-destination', packs], {
+    cwd: join(root, 'examples', 'third-party-plugin'),
+  }),
+);
+record(
+  'npm pack (packages + examples/third-party-plugin)',
+  packed.length === dirs.length && plugin.length === 1,
+  `${packed.length} + ${plugin.join(' ')}`,
+);
 
 // 2. A user's project: the examples as its workspaces, one install of all tarballs and the openai client.
 for (const name of WORKSPACES) {
-  cpSync(join(root, 'examples', name), join(project, 'examples', name), { recursive: true, filter: (src) => !src.includes('node_modules') });
+  cpSync(join(root, 'examples', name), join(project, 'examples', name), {
+    recursive: true,
+    filter: (src) => !src.includes('node_modules'),
+  });
 }
-const manifest = { name: 'peftkit-examples-outside', private: true, type: 'module', workspaces: WORKSPACES.map((n) => `examples/${n}`) };
+const manifest = {
+  name: 'peftkit-examples-outside',
+  private: true,
+  type: 'module',
+  workspaces: WORKSPACES.map((n) => `examples/${n}`),
+};
 writeFileSync(join(project, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 const openai = `openai@${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).devDependencies.openai}`;
-const install = must('npm install', 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...packed, ...plugin, openai], { cwd: project });
+const install = must(
+  'npm install',
+  'npm',
+  ['install', '--no-audit', '--no-fund', '--prefer-offline', ...packed, ...plugin, openai],
+  { cwd: project },
+);
 record('npm install <tarballs> openai', true, install.out.split('\n').find((l) => /added \d+ packages?/.test(l)) ?? '');
 // The examples' "0.1.0" must have resolved to the packed tarballs, never to something of that name on a registry.
 const lock = JSON.parse(readFileSync(join(project, 'package-lock.json'), 'utf8')).packages;
-const ours = Object.entries(lock).filter(([path]) => /node_modules\/(?:peftkit|@peftkit\/[^/]+|peftkit-plugin-ia3)$/.test(path));
+const ours = Object.entries(lock).filter(([path]) =>
+  /node_modules\/(?:peftkit|@peftkit\/[^/]+|peftkit-plugin-ia3)$/.test(path),
+);
 const foreign = ours.filter(([, entry]) => !entry.link && !String(entry.resolved).startsWith('file:'));
-record('peftkit packages resolve to the tarballs', ours.length === packed.length + 1 && foreign.length === 0, foreign.map(([p]) => p).join(', '));
+record(
+  'peftkit packages resolve to the tarballs',
+  ours.length === packed.length + 1 && foreign.length === 0,
+  foreign.map(([p]) => p).join(', '),
+);
 
 // 3a/3b. The examples, from their own folders, with the checkout's conditions kept out.
 const env = { ...process.env, NODE_OPTIONS: '', DENO_CONDITIONS: '' };
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 const programmatic = { cwd: join(project, 'examples', 'programmatic'), env };
 check('(a) node examples/programmatic/index.mjs', 'programmatic', process.execPath, ['index.mjs'], programmatic);
-check('(a) deno run -A examples/programmatic/index.mjs', 'programmatic', bin('deno'), ['run', '-A', 'index.mjs'], programmatic);
+check(
+  '(a) deno run -A examples/programmatic/index.mjs',
+  'programmatic',
+  bin('deno'),
+  ['run', '-A', 'index.mjs'],
+  programmatic,
+);
 check('(a) bun examples/programmatic/index.mjs', 'programmatic', bin('bun'), ['index.mjs'], programmatic);
-check('(b) node examples/hono-mount/index.mjs', 'hono-mount', process.execPath, ['index.mjs'], { cwd: join(project, 'examples', 'hono-mount'), env });
+check('(b) node examples/hono-mount/index.mjs', 'hono-mount', process.execPath, ['index.mjs'], {
+  cwd: join(project, 'examples', 'hono-mount'),
+  env,
+});
 
 // 3c. The third-party plugin through the CLI: two trained versions, served, hot-swapped, asked through `openai`.
 const model = join(project, 'node_modules', 'peftkit', 'assets', 'peftkit-moby');
 const jsonl = (lines) => `${lines.map((text) => JSON.stringify({ text })).join('\n')}\n`;
-writeFileSync(join(project, 'v1.jsonl'), jsonl(['Call me Ishmael. The sea was calm.', 'The whale rose from the grey sea.', 'Ahab looked out over the water.']));
+writeFileSync(
+  join(project, 'v1.jsonl'),
+  jsonl(['Call me Ishmael. The sea was calm.', 'The whale rose from the grey sea.', 'Ahab looked out over the water.']),
+);
 writeFileSync(
   join(project, 'v2.jsonl'),
-  jsonl(['Call me Ishmael, said the harpooner.', 'Queequeg polished his harpoon by the fire.', 'Starbuck said the wind would turn.']),
+  jsonl([
+    'Call me Ishmael, said the harpooner.',
+    'Queequeg polished his harpoon by the fire.',
+    'Starbuck said the wind would turn.',
+  ]),
 );
 const trained = [
   ['ia3', 'v1.jsonl', '6'],
   ['ia3-v2', 'v2.jsonl', '12'],
 ].every(([out, data, steps]) => {
-  const argv = ['--no-install', 'peftkit', 'train', '--plugin', 'peftkit-plugin-ia3', '--method', 'ia3', '--model', model];
+  const argv = [
+    '--no-install',
+    'peftkit',
+    'train',
+    '--plugin',
+    'peftkit-plugin-ia3',
+    '--method',
+    'ia3',
+    '--model',
+    model,
+  ];
   argv.push('--data', data, '--out', join('adapters', out), '--steps', steps, '--lr', '0.05');
   const r = run('npx', argv, { cwd: project, env });
   const ok = r.status === 0 && existsSync(join(project, 'adapters', out, 'adapter_model.safetensors'));
@@ -136,7 +201,19 @@ if (trained) {
     });
   });
   const serveEnv = { ...env, PEFTKIT_ADMIN_KEY: 'outside-examples-admin' };
-  const argv = ['--no-install', 'peftkit', 'serve', '--plugin', 'peftkit-plugin-ia3', '--model', model, '--adapters', 'adapters', '--port', String(port)];
+  const argv = [
+    '--no-install',
+    'peftkit',
+    'serve',
+    '--plugin',
+    'peftkit-plugin-ia3',
+    '--model',
+    model,
+    '--adapters',
+    'adapters',
+    '--port',
+    String(port),
+  ];
   // its own process group: npx, node and the engine worker all get the SIGTERM
   const server = spawn('npx', argv, { cwd: project, env: serveEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let log = '';
@@ -150,12 +227,24 @@ if (trained) {
       () => false,
     );
   }
-  if (record('(c) npx peftkit serve --plugin peftkit-plugin-ia3 is ready', ready, ready ? `port ${port}` : log.slice(-3000))) {
+  if (
+    record(
+      '(c) npx peftkit serve --plugin peftkit-plugin-ia3 is ready',
+      ready,
+      ready ? `port ${port}` : log.slice(-3000),
+    )
+  ) {
     writeFileSync(join(project, 'hotswap.mjs'), readFileSync(join(root, 'scripts', 'outside-hotswap.mjs'), 'utf8'));
-    check('(c) openai client before/after PUT /v1/adapters/ia3 (hot swap)', 'hotswap', process.execPath, ['hotswap.mjs', String(port)], {
-      cwd: project,
-      env: serveEnv,
-    });
+    check(
+      '(c) openai client before/after PUT /v1/adapters/ia3 (hot swap)',
+      'hotswap',
+      process.execPath,
+      ['hotswap.mjs', String(port)],
+      {
+        cwd: project,
+        env: serveEnv,
+      },
+    );
   }
   if (server.exitCode === null) process.kill(-server.pid, 'SIGTERM');
   const code = await exited; // npx dies of the signal itself (exit SIGTERM); the server beside it drains and exits

@@ -19,19 +19,31 @@ const checks = {};
 const before = await complete();
 console.log(`hotswap: before ${before.version} ${JSON.stringify(before.text)}`);
 // The admin routes need the key (the server was started with PEFTKIT_ADMIN_KEY set).
-const anonymous = await fetch(`${baseURL}/adapters/ia3`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"path":"ia3-v2"}' });
+const anonymous = await fetch(`${baseURL}/adapters/ia3`, {
+  method: 'PUT',
+  headers: { 'content-type': 'application/json' },
+  body: '{"path":"ia3-v2"}',
+});
 checks['PUT without the admin key → 401'] = anonymous.status === 401;
-const put = await fetch(`${baseURL}/adapters/ia3`, { method: 'PUT', headers: admin, body: JSON.stringify({ path: 'ia3-v2' }) });
+const put = await fetch(`${baseURL}/adapters/ia3`, {
+  method: 'PUT',
+  headers: admin,
+  body: JSON.stringify({ path: 'ia3-v2' }),
+});
 console.log(`hotswap: PUT /v1/adapters/ia3 {"path":"ia3-v2"} → ${put.status} ${(await put.text()).slice(0, 200)}`);
 checks['PUT swaps in place (200)'] = put.status === 200;
 const after = await complete();
-console.log(`hotswap: after  ${after.version} ${JSON.stringify(after.text)}${after.text === before.text ? ' (same text)' : ''}`);
+console.log(
+  `hotswap: after  ${after.version} ${JSON.stringify(after.text)}${after.text === before.text ? ' (same text)' : ''}`,
+);
 const listed = await fetch(`${baseURL}/adapters`, { headers: admin }).then((r) => r.json());
 const ia3 = listed.data?.find((a) => a.name === 'ia3');
 console.log(`hotswap: GET /v1/adapters → ${JSON.stringify(ia3)}`);
 
-checks['completion before the swap from ia3'] = /^ia3@v\d+$/.test(before.version ?? '') && typeof before.text === 'string';
-checks['completion after the swap from a new version'] = /^ia3@v\d+$/.test(after.version ?? '') && after.version !== before.version;
+checks['completion before the swap from ia3'] =
+  /^ia3@v\d+$/.test(before.version ?? '') && typeof before.text === 'string';
+checks['completion after the swap from a new version'] =
+  /^ia3@v\d+$/.test(after.version ?? '') && after.version !== before.version;
 checks['the adapter is the plugin’s (method ia3)'] = ia3?.method === 'ia3' && `ia3@v${ia3.version}` === after.version;
 const failed = Object.entries(checks).filter(([, ok]) => !ok);
 for (const [name] of failed) console.log(`check failed: ${name}`);

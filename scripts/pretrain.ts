@@ -7,9 +7,14 @@ import { loadPlugins } from '../app/src/cli/discover.ts';
 import { DEFAULT_PRETRAIN, pretrainDefaultModel } from '../app/src/pipeline/pretrain.ts';
 import { ProgressBar } from '../app/src/report/progress.ts';
 
-const { values } = parseArgs({ options: { steps: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { steps: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' } },
+});
 const out = values.out ?? fileURLToPath(new URL('../app/assets/peftkit-moby/', import.meta.url));
-const kernel = await createKernel({ ...(values.backend ? { backend: values.backend } : {}), logger: { warn: (m) => console.warn(m), info() {} } });
+const kernel = await createKernel({
+  ...(values.backend ? { backend: values.backend } : {}),
+  logger: { warn: (m) => console.warn(m), info() {} },
+});
 await loadPlugins(kernel);
 const steps = values.steps ? Number(values.steps) : DEFAULT_PRETRAIN.steps;
 console.log(`pretraining on '${kernel.backend}' for ${steps} steps → ${out}`);

@@ -180,7 +180,12 @@ function run(runtime, command, commandArgs) {
     });
     // Kept apart so that a stderr chunk cannot split a stdout summary line.
     child.on('close', (code, signal) =>
-      resolve({ code, signal, spawnError, output: `${Buffer.concat(stdout).toString('utf8')}\n${Buffer.concat(stderr).toString('utf8')}` }),
+      resolve({
+        code,
+        signal,
+        spawnError,
+        output: `${Buffer.concat(stdout).toString('utf8')}\n${Buffer.concat(stderr).toString('utf8')}`,
+      }),
     );
   });
 }

@@ -17,7 +17,9 @@ test('a non-function combine or stats is refused with PEFTKIT_E_PLUGIN_INVALID',
   for (const bad of [{ combine: 42 }, { stats: 'yes' }]) {
     assert.throws(
       () => validatePluginObject({ ...lora, ...bad }),
-      (e) => isPeftkitError(e, 'PEFTKIT_E_PLUGIN_INVALID') && new RegExp(Object.keys(bad)[0] as string).test((e as Error).message),
+      (e) =>
+        isPeftkitError(e, 'PEFTKIT_E_PLUGIN_INVALID') &&
+        new RegExp(Object.keys(bad)[0] as string).test((e as Error).message),
     );
   }
   validatePluginObject({ ...ia3, stats: () => ({ trainableParams: 0, frozenParams: 0, residentBytes: 0 }) });
@@ -31,7 +33,11 @@ test('default stats count trainable variables and declared frozen tensors; a sta
   const f = manager.create('f', 'ia3-frozen', {});
   const scales = f.handle.trainableVariables.reduce((n, v) => n + v.size, 0);
   const projection = PROJECTION_SHAPE[0] * PROJECTION_SHAPE[1];
-  assert.deepEqual(manager.stats('f'), { trainableParams: scales, frozenParams: projection, residentBytes: (scales + projection) * 4 });
+  assert.deepEqual(manager.stats('f'), {
+    trainableParams: scales,
+    frozenParams: projection,
+    residentBytes: (scales + projection) * 4,
+  });
   manager.dispose();
   model.dispose();
 
@@ -76,7 +82,10 @@ test('manager.combine goes through the plugin: LoRA equals addWeightedAdapter; o
       majoritySignMethod: 'frequency',
     });
     const a = logits(model, ids, { active: [`c-${strategy}`] });
-    assert.ok(maxAbsDiff(a, logits(model, ids, { active: [`w-${strategy}`] })) <= 1e-6, `${strategy}: same as add_weighted_adapter`);
+    assert.ok(
+      maxAbsDiff(a, logits(model, ids, { active: [`w-${strategy}`] })) <= 1e-6,
+      `${strategy}: same as add_weighted_adapter`,
+    );
     assert.ok(maxAbsDiff(a, logits(model, ids)) > 0, `${strategy}: the combination changes the outputs`);
     manager.delete(`c-${strategy}`);
     manager.delete(`w-${strategy}`);
@@ -112,7 +121,11 @@ test('manager.combine goes through the plugin: LoRA equals addWeightedAdapter; o
       ),
     (e) => isPeftkitError(e, 'PEFTKIT_E_COMBINATION'),
   );
-  assert.equal(manager.has('ci') || manager.has('mix') || manager.has('bad'), false, 'refused combinations register nothing');
+  assert.equal(
+    manager.has('ci') || manager.has('mix') || manager.has('bad'),
+    false,
+    'refused combinations register nothing',
+  );
   manager.dispose();
   model.dispose();
 });

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { cpuBackend, defaultTensorBackends, isPeftkitKernel, tensorflowBackend, wasmBackend } from '../adapters/tensor/index.ts';
+import {
+  cpuBackend,
+  defaultTensorBackends,
+  isPeftkitKernel,
+  tensorflowBackend,
+  wasmBackend,
+} from '../adapters/tensor/index.ts';
 import { isPeftkitError } from '../packages/io/src/errors.ts';
 import { createTensorRuntime } from './support/runtime.ts';
 import type { TensorBackendAdapter } from '../core/src/runtime/types.ts';
@@ -55,7 +61,9 @@ test('without tfjs-node installed, the default is wasm', async () => {
 });
 
 test('an unknown backend is rejected with PEFTKIT_E_BACKEND_UNKNOWN', async () => {
-  await assert.rejects(createTensorRuntime({ backend: 'no-such-backend' }), (error) => isPeftkitError(error, 'PEFTKIT_E_BACKEND_UNKNOWN'));
+  await assert.rejects(createTensorRuntime({ backend: 'no-such-backend' }), (error) =>
+    isPeftkitError(error, 'PEFTKIT_E_BACKEND_UNKNOWN'),
+  );
   await assert.rejects(
     withEnvBackend('no-such-backend', () => createTensorRuntime()),
     (error) => isPeftkitError(error, 'PEFTKIT_E_BACKEND_UNKNOWN'),
@@ -67,7 +75,9 @@ test('the tensorflow adapter reports itself unavailable cleanly when tfjs-node i
   await assert.rejects(tensorflowBackend.register((await createTensorRuntime({ backend: 'cpu' })).tf, {}), (error) => {
     return (error as { code?: unknown }).code === 'PEFTKIT_E_BACKEND_INIT';
   });
-  await assert.rejects(createTensorRuntime({ backend: 'tensorflow' }), (error) => isPeftkitError(error, 'PEFTKIT_E_BACKEND_UNAVAILABLE'));
+  await assert.rejects(createTensorRuntime({ backend: 'tensorflow' }), (error) =>
+    isPeftkitError(error, 'PEFTKIT_E_BACKEND_UNAVAILABLE'),
+  );
 });
 
 test('default adapters: tensorflow outranks wasm, wasm outranks cpu, all describe their limits', async () => {
@@ -113,7 +123,9 @@ test('a backend whose initialisation fails makes createTensorRuntime throw PEFTK
     }),
   ];
   for (const adapter of adapters) {
-    await assert.rejects(createTensorRuntime({ backends: [adapter, ...defaultTensorBackends] }), (error) => isPeftkitError(error, 'PEFTKIT_E_BACKEND_INIT'));
+    await assert.rejects(createTensorRuntime({ backends: [adapter, ...defaultTensorBackends] }), (error) =>
+      isPeftkitError(error, 'PEFTKIT_E_BACKEND_INIT'),
+    );
     // tfjs leaves its engine pointing at the failed backend; removing it and selecting again recovers.
     tf.removeBackend(adapter.name);
     const runtime = await createTensorRuntime({ backend: 'cpu' });

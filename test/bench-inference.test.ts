@@ -46,9 +46,19 @@ test('bench measureCell: positive rates, every decode step counted, no leaked te
       for (const batch of [1, 3]) {
         const before = tf.memory().numTensors;
         const cell = measureCell(tf, bench, 'wasm', batch, cache, settings);
-        assert.equal(cell.decodeSteps, 4, `all ${settings.newTokens - 1} decode steps run (cache ${cache}, batch ${batch})`);
-        assert.ok(cell.prefillTokensPerSecond > 0 && Number.isFinite(cell.prefillTokensPerSecond), `prefill rate ${cell.prefillTokensPerSecond}`);
-        assert.ok(cell.decodeTokensPerSecond > 0 && Number.isFinite(cell.decodeTokensPerSecond), `decode rate ${cell.decodeTokensPerSecond}`);
+        assert.equal(
+          cell.decodeSteps,
+          4,
+          `all ${settings.newTokens - 1} decode steps run (cache ${cache}, batch ${batch})`,
+        );
+        assert.ok(
+          cell.prefillTokensPerSecond > 0 && Number.isFinite(cell.prefillTokensPerSecond),
+          `prefill rate ${cell.prefillTokensPerSecond}`,
+        );
+        assert.ok(
+          cell.decodeTokensPerSecond > 0 && Number.isFinite(cell.decodeTokensPerSecond),
+          `decode rate ${cell.decodeTokensPerSecond}`,
+        );
         assert.equal(cell.leakedTensors, 0, 'the cell reports no leak');
         assert.equal(tf.memory().numTensors, before, 'and none leaked');
       }
@@ -75,10 +85,21 @@ test('bench table and settings', () => {
   };
   const table = formatTable([cell, { ...cell, cache: false, decodeSteps: 0 }]).split('\n');
   assert.equal(table.length, 4, 'header, rule and two rows');
-  assert.match(table[2] as string, /\| m +\| wasm +\| 8 +\| yes +\| 1234 +\| 56\.8 +\| 140\.9 +\| 31 +\|/, `row: ${table[2]}`);
+  assert.match(
+    table[2] as string,
+    /\| m +\| wasm +\| 8 +\| yes +\| 1234 +\| 56\.8 +\| 140\.9 +\| 31 +\|/,
+    `row: ${table[2]}`,
+  );
   assert.match(table[3] as string, /\| no +\| 1234 +\| skipped +\| skipped +\|/, `skipped row: ${table[3]}`);
-  const s = parseSettings(['--backends', 'cpu', '--batches', '2,4', '--prompt', '16'], new Date('2026-01-02T03:04:05Z'));
-  assert.deepEqual([s.backends, s.batches, s.prompt, s.newTokens], [['cpu'], [2, 4], 16, 64], 'options parsed, defaults kept');
+  const s = parseSettings(
+    ['--backends', 'cpu', '--batches', '2,4', '--prompt', '16'],
+    new Date('2026-01-02T03:04:05Z'),
+  );
+  assert.deepEqual(
+    [s.backends, s.batches, s.prompt, s.newTokens],
+    [['cpu'], [2, 4], 16, 64],
+    'options parsed, defaults kept',
+  );
   assert.match(s.out, /bench\/results\/inference-2026-01-02T03-04-05\.json$/, `default output path ${s.out}`);
   assert.throws(() => parseSettings(['--batches', '0']), /positive integers/, 'bad numbers are refused');
 });
@@ -101,14 +122,22 @@ test('DenseLinearBase [out, in]: few-row and many-row paths both match a plain l
   const [out, inn] = [37, 29];
   const wData = rng.normalArray(out * inn);
   const bData = rng.normalArray(out);
-  const base = new DenseLinearBase(tf, tf.variable(tf.tensor2d(wData, [out, inn]), false), 'out_in', tf.variable(tf.tensor1d(bData), false));
+  const base = new DenseLinearBase(
+    tf,
+    tf.variable(tf.tensor2d(wData, [out, inn]), false),
+    'out_in',
+    tf.variable(tf.tensor1d(bData), false),
+  );
   try {
     for (const rows of [1, 3, 64, 65, 200]) {
       const xData = rng.normalArray(rows * inn);
       const expected = referenceLinear(xData, rows, wData, out, inn).map((v, i) => v + (bData[i % out] as number));
-      const actual = tf.tidy(() => base.forward(tf.tensor2d(xData, [rows, inn]) as Tensor2D).dataSync() as Float32Array);
+      const actual = tf.tidy(
+        () => base.forward(tf.tensor2d(xData, [rows, inn]) as Tensor2D).dataSync() as Float32Array,
+      );
       let worst = 0;
-      for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs((actual[i] as number) - (expected[i] as number)));
+      for (let i = 0; i < expected.length; i++)
+        worst = Math.max(worst, Math.abs((actual[i] as number) - (expected[i] as number)));
       assert.ok(worst < 1e-4, `rows ${rows}: max abs diff ${worst}`);
     }
   } finally {
@@ -141,7 +170,11 @@ test('forward lastPosition = the last column of the full logits; greedy generati
 
     // Greedy ids from the generator against an argmax loop over the full (all-position) forward.
     const prompt = [1, 5, 9, 3];
-    const [result] = generate(bench.model, tokenizer, [{ ids: prompt }], { maxTokens: 8, temperature: 0, stopAtEos: false });
+    const [result] = generate(bench.model, tokenizer, [{ ids: prompt }], {
+      maxTokens: 8,
+      temperature: 0,
+      stopAtEos: false,
+    });
     const seq = [...prompt];
     for (let step = 0; step < 8; step++) {
       const logits = tf.tidy(() => bench.model.forward({ ids: [seq] }).dataSync() as Float32Array);
@@ -174,7 +207,8 @@ function referenceSample(logits: Float32Array, o: SamplingOptions, rng: Rng): { 
   let r = rng.next() * total;
   for (let i = 0; i < order.length; i++) {
     r -= probs[i] as number;
-    if (r <= 0 || i === order.length - 1) return { id: order[i] as number, logprob: Math.log((probs[i] as number) / total) };
+    if (r <= 0 || i === order.length - 1)
+      return { id: order[i] as number, logprob: Math.log((probs[i] as number) / total) };
   }
   throw new Error('unreachable');
 }
@@ -202,7 +236,11 @@ test('fast sampling: same order as a stable comparator sort and the same draws a
     const a = new Rng(3);
     const b = new Rng(3);
     for (let i = 0; i < 100; i++) {
-      assert.deepEqual(sampleToken(logits, o, a, []), referenceSample(logits, o, b), `draw ${i} with ${JSON.stringify(o)}`);
+      assert.deepEqual(
+        sampleToken(logits, o, a, []),
+        referenceSample(logits, o, b),
+        `draw ${i} with ${JSON.stringify(o)}`,
+      );
     }
   }
 });

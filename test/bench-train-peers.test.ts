@@ -26,18 +26,37 @@ function cell(variant: Variant, batch: number, prefill: number, decode: number):
 }
 
 test('bench peer inference table: ratios per variant and batch, refused against reference BLAS', () => {
-  const peer = [{ variant: 'base' as const, batch: 1, prefillTokensPerSecond: 200, decodeTokensPerSecond: 20, decodeSteps: 3 }];
+  const peer = [
+    { variant: 'base' as const, batch: 1, prefillTokensPerSecond: 200, decodeTokensPerSecond: 20, decodeSteps: 3 },
+  ];
   const table = inferenceTable([cell('base', 1, 100, 30), cell('lora-unmerged', 1, 50, 10)], peer, blas);
-  assert.match(table, /\| base +\| 1 +\| 100 +\| 200 +\| 0\.50x +\| 30\.0 +\| 20\.0 +\| 1\.50x +\|/, 'prefill 100/200 and decode 30/20');
+  assert.match(
+    table,
+    /\| base +\| 1 +\| 100 +\| 200 +\| 0\.50x +\| 30\.0 +\| 20\.0 +\| 1\.50x +\|/,
+    'prefill 100/200 and decode 30/20',
+  );
   assert.match(table, /lora-unmerged .*no peer/, 'a variant without a peer cell says so');
   const refused = inferenceTable([cell('base', 1, 100, 30)], peer, { ...blas, blas: 'reference' });
   assert.doesNotMatch(refused, /0\.50x/, 'no ratio against the reference BLAS');
   assert.match(refused, /refused \(reference BLAS\)/, 'the refusal is printed');
-  assert.match(PEER_INSTALL_HINT, /apt-get install -y python3-torch libopenblas0-pthread/, 'the install hint names both packages');
+  assert.match(
+    PEER_INSTALL_HINT,
+    /apt-get install -y python3-torch libopenblas0-pthread/,
+    'the install hint names both packages',
+  );
 });
 
 function serving(adapters: number, mode: 'mixed' | 'swap', rps: number): ServingCell {
-  return { adapters, mode, requests: 8, seconds: 8 / rps, requestsPerSecond: rps, tokensPerSecond: rps * 4, steps: 4, tokensPerStep: 8 };
+  return {
+    adapters,
+    mode,
+    requests: 8,
+    seconds: 8 / rps,
+    requestsPerSecond: rps,
+    tokensPerSecond: rps * 4,
+    steps: 4,
+    tokensPerStep: 8,
+  };
 }
 
 test('bench serving: settings defaults and the mixed ÷ swap column', () => {
@@ -52,7 +71,13 @@ test('bench serving: settings defaults and the mixed ÷ swap column', () => {
 });
 
 test('bench peer inference: each cell keeps the best prefill and the best decode over thread settings', () => {
-  const one = { variant: 'base' as const, batch: 1, prefillTokensPerSecond: 100, decodeTokensPerSecond: 5, decodeSteps: 3 };
+  const one = {
+    variant: 'base' as const,
+    batch: 1,
+    prefillTokensPerSecond: 100,
+    decodeTokensPerSecond: 5,
+    decodeSteps: 3,
+  };
   const two = { ...one, prefillTokensPerSecond: 80, decodeTokensPerSecond: 9 };
   const other = { ...one, batch: 8, prefillTokensPerSecond: 1, decodeTokensPerSecond: 1 };
   const best = bestCells([one, two, other]);

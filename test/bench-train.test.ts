@@ -3,12 +3,28 @@ import { test } from 'node:test';
 import { lastJsonLine } from '../bench/peer/python.ts';
 import { bestPeer, bestRow, parseTrainBenchSettings, rowSettings } from '../bench/train.ts';
 import { TRAIN_METHODS } from '../bench/train-methods.ts';
-import { isReferenceBlas, type PeerBlas, type PeerStatus, ratioCell, trainChartSvg, trainTable } from '../bench/train-report.ts';
+import {
+  isReferenceBlas,
+  type PeerBlas,
+  type PeerStatus,
+  ratioCell,
+  trainChartSvg,
+  trainTable,
+} from '../bench/train-report.ts';
 import { runTrainRow, type TrainRowSettings } from '../bench/train-step.ts';
 
 // Smoke test of the training bench harness on a tiny Llama: rows run through the core loop, skip with a reason,
 // and the report refuses ratios against reference BLAS. No timing assertions.
-const TINY: Omit<TrainRowSettings, 'method'> = { hidden: 16, layers: 1, heads: 2, intermediate: 32, vocab: 64, seq: 8, batch: 2, steps: 2 };
+const TINY: Omit<TrainRowSettings, 'method'> = {
+  hidden: 16,
+  layers: 1,
+  heads: 2,
+  intermediate: 32,
+  vocab: 64,
+  seq: 8,
+  batch: 2,
+  steps: 2,
+};
 
 test('bench train rows: LoRA and full measure through the core loop with the expected shapes and no leaks', async () => {
   const lora = await runTrainRow({ ...TINY, method: 'lora' });
@@ -42,13 +58,29 @@ test('bench train rows: every method row either measures or says why it is skipp
   assert.match(unknown.skipped ?? '', /unknown method/, 'an unknown method is skipped with the reason');
 });
 
-const openblas: PeerBlas = { torch: '1.13.1', threads: 2, blas: 'openblas', libraries: ['/usr/lib/libopenblas.so.0'], matmulGflops: 100 };
-const measured = (method: string, tokensPerSecond: number) => ({ method, tokensPerSecond, stepSeconds: [1], trainableParams: 1, peakRssBytes: 2 ** 20 });
+const openblas: PeerBlas = {
+  torch: '1.13.1',
+  threads: 2,
+  blas: 'openblas',
+  libraries: ['/usr/lib/libopenblas.so.0'],
+  matmulGflops: 100,
+};
+const measured = (method: string, tokensPerSecond: number) => ({
+  method,
+  tokensPerSecond,
+  stepSeconds: [1],
+  trainableParams: 1,
+  peakRssBytes: 2 ** 20,
+});
 
 test('bench train report: ratio is peftkit ÷ PyTorch with an optimized BLAS and refused against reference BLAS', () => {
   const peer: PeerStatus = { ran: true, blas: openblas, rows: [measured('lora', 40)] };
   assert.equal(ratioCell(measured('lora', 10), peer), '0.25x', '10 / 40 tokens/s is 0.25x');
-  const reference: PeerStatus = { ran: true, blas: { ...openblas, blas: 'reference', matmulGflops: 3 }, rows: [measured('lora', 40)] };
+  const reference: PeerStatus = {
+    ran: true,
+    blas: { ...openblas, blas: 'reference', matmulGflops: 3 },
+    rows: [measured('lora', 40)],
+  };
   assert.ok(isReferenceBlas(reference.ran ? reference.blas : openblas), 'reference BLAS is recognised');
   assert.match(ratioCell(measured('lora', 10), reference), /refused/, 'no ratio against reference BLAS');
   assert.equal(ratioCell(measured('lora', 10), { ran: false, reason: 'absent' }), 'no peer', 'no ratio without a peer');
@@ -59,7 +91,11 @@ test('bench train report: ratio is peftkit ÷ PyTorch with an optimized BLAS and
 
 test('bench train report: the SVG has one bar per measured row and peer row', () => {
   const peer: PeerStatus = { ran: true, blas: openblas, rows: [measured('lora', 40)] };
-  const svg = trainChartSvg([measured('lora', 10), measured('full', 5), { method: 'x', skipped: 'n/a' }], peer, 'a < b');
+  const svg = trainChartSvg(
+    [measured('lora', 10), measured('full', 5), { method: 'x', skipped: 'n/a' }],
+    peer,
+    'a < b',
+  );
   assert.equal(svg.match(/<rect /g)?.length, 3, 'lora, lora (PyTorch) and full bars');
   assert.match(svg, /a &lt; b/, 'the title is escaped');
   assert.ok(svg.startsWith('<svg') && svg.trim().endsWith('</svg>'), 'a complete SVG document');
@@ -74,15 +110,27 @@ test('bench train settings: defaults, --quick, flags and bad input', () => {
     'every method by default',
   );
   const q = parseTrainBenchSettings(['--quick', '--batch', '4', '--no-peer', '--methods', 'lora']);
-  assert.deepEqual([q.seq, q.batch, q.steps, q.peer, q.methods], [32, 4, 1, false, ['lora']], 'quick sizes with explicit overrides');
+  assert.deepEqual(
+    [q.seq, q.batch, q.steps, q.peer, q.methods],
+    [32, 4, 1, false, ['lora']],
+    'quick sizes with explicit overrides',
+  );
   assert.throws(() => parseTrainBenchSettings(['--seq', '0']), /positive integer/, 'zero seq rejected');
   assert.throws(() => parseTrainBenchSettings(['--methods', 'lora,nope']), /unknown method/, 'unknown method rejected');
   const row = rowSettings('lora', d);
-  assert.deepEqual([row.hidden, row.layers, row.heads, row.intermediate, row.vocab], [288, 6, 6, 768, 32000], 'stories15M shape');
+  assert.deepEqual(
+    [row.hidden, row.layers, row.heads, row.intermediate, row.vocab],
+    [288, 6, 6, 768, 32000],
+    'stories15M shape',
+  );
 });
 
 test('bench train child output: the JSON line is found, a crash becomes a skip reason', () => {
-  assert.deepEqual(lastJsonLine('noise\n{"method":"lora"}\n', '', 0, null), { method: 'lora' }, 'last JSON line parsed');
+  assert.deepEqual(
+    lastJsonLine('noise\n{"method":"lora"}\n', '', 0, null),
+    { method: 'lora' },
+    'last JSON line parsed',
+  );
   const crashed = lastJsonLine<{ method: string }>('', 'line\nRangeError: out of memory\n', 134, null);
   assert.ok('skipped' in crashed && /out of memory/.test(crashed.skipped), 'the error line is kept as the reason');
 });

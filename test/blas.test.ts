@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { blasLibrary, blasStatus, describeBlas, nativeLibraries, registerPlatform, setBlasKernelSettings, withoutBlas } from '@peftkit/adapters';
+import {
+  blasLibrary,
+  blasStatus,
+  describeBlas,
+  nativeLibraries,
+  registerPlatform,
+  setBlasKernelSettings,
+  withoutBlas,
+} from '@peftkit/adapters';
 import { PORTS, Scope } from '@peftkit/core';
 import { createTensorRuntime } from './support/runtime.ts';
 
@@ -23,7 +31,8 @@ const values = (n: number) =>
     return ((state / 2 ** 31) % 2) - 1;
   });
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-const stored = (shape: number[], t: boolean) => (t ? [...shape.slice(0, -2), shape.at(-1) as number, shape.at(-2) as number] : shape);
+const stored = (shape: number[], t: boolean) =>
+  t ? [...shape.slice(0, -2), shape.at(-1) as number, shape.at(-2) as number] : shape;
 
 /** Logical [.., m, k] x [.., k, n] shapes: odd sizes, batches and every broadcast form. */
 const FAMILIES: Array<{ name: string; a: number[]; b: number[] }> = [
@@ -124,7 +133,9 @@ test('BLAS sgemm reads and writes the wasm heap in place (no copies)', { skip },
   const binding = blasLibrary()?.binding;
   assert.ok(binding);
   // lib ES2023 has no WebAssembly types; every runtime has the global.
-  const Memory = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly.Memory;
+  const Memory = (
+    globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }
+  ).WebAssembly.Memory;
   const memory = new Memory({ initial: 1024 }); // 64 MiB
   const heap = new Float32Array(memory.buffer);
   heap.set([2, 3], 1000);
@@ -132,7 +143,8 @@ test('BLAS sgemm reads and writes the wasm heap in place (no copies)', { skip },
   const c = heap.length - 1;
   const calls = 200;
   const start = performance.now();
-  for (let i = 0; i < calls; i++) binding.sgemm(false, false, 1, 1, 1, 1, heap.subarray(1000), 1, heap.subarray(1001), 1, 0, heap.subarray(c), 1);
+  for (let i = 0; i < calls; i++)
+    binding.sgemm(false, false, 1, 1, 1, 1, heap.subarray(1000), 1, heap.subarray(1001), 1, 0, heap.subarray(c), 1);
   const perCall = (performance.now() - start) / calls;
   assert.equal(heap[c], 6);
   assert.ok(perCall < 2, `${perCall.toFixed(3)} ms per 1x1 sgemm on 64 MiB views: the FFI copies them`);
@@ -169,7 +181,9 @@ test('BLAS BatchMatMul equals the wasm path for every transpose combination and 
 test('BLAS fused matMul: bias of every shape and every activation equal the wasm path', { skip }, () =>
   onBlas((tf) => {
     const activations = ['linear', 'relu', 'relu6', 'elu', 'leakyrelu', 'sigmoid', 'prelu'] as const;
-    for (const family of FAMILIES.filter((f) => f.a.length <= 3 && !f.name.startsWith('vectors') && f.name !== 'larger odd')) {
+    for (const family of FAMILIES.filter(
+      (f) => f.a.length <= 3 && !f.name.startsWith('vectors') && f.name !== 'larger odd',
+    )) {
       const n = family.b.at(-1) as number;
       const m = family.a.at(-2) as number;
       for (const [tA, tB] of PAIRS) {
@@ -256,7 +270,11 @@ test('BLAS kernels respect the size threshold and leak no tensors or heap buffer
     const b = tf.tensor(values(10 * 8), [10, 8]);
     const previous = setBlasKernelSettings({ minMacs: 12 * 10 * 8 + 1 });
     try {
-      assert.equal(countCalls(() => tf.tidy(() => tf.matMul(a, b).dataSync())).calls, 0, 'below the threshold: wasm path');
+      assert.equal(
+        countCalls(() => tf.tidy(() => tf.matMul(a, b).dataSync())).calls,
+        0,
+        'below the threshold: wasm path',
+      );
     } finally {
       setBlasKernelSettings(previous);
     }

@@ -15,7 +15,16 @@ test('doctor --json: runtime, backend and why, backends, native libraries, plugi
   const r = await run(['doctor', '--json', '--backend', 'cpu']);
   assert.equal(r.code, 0, r.err);
   const report = JSON.parse(r.out);
-  assert.deepEqual(Object.keys(report).sort(), ['backend', 'embeddedModel', 'native', 'peftkit', 'pluginApi', 'plugins', 'projectConfig', 'runtime']);
+  assert.deepEqual(Object.keys(report).sort(), [
+    'backend',
+    'embeddedModel',
+    'native',
+    'peftkit',
+    'pluginApi',
+    'plugins',
+    'projectConfig',
+    'runtime',
+  ]);
   assert.match(report.runtime.name, /^(node|deno|bun)$/);
   assert.match(report.runtime.version, /^\d+\.\d+/);
   assert.deepEqual([report.backend.chosen, report.backend.reason], ['cpu', 'requested with --backend']);

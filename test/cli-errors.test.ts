@@ -14,7 +14,8 @@ const MODEL = join(ROOT, 'app', 'assets', 'peftkit-moby');
 const IA3 = pathToFileURL(join(ROOT, 'test', 'fixtures', 'ia3-plugin', 'index.ts')).href;
 
 /** stderr lines other than the serve command's admin-key notice. */
-const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '' && !l.includes('PEFTKIT_ADMIN_KEY is not set'));
+const errorLines = (stderr: string) =>
+  stderr.split('\n').filter((l) => l.trim() !== '' && !l.includes('PEFTKIT_ADMIN_KEY is not set'));
 
 function assertOneCodedLine(stderr: string, command: string, code: string): void {
   const lines = errorLines(stderr);
@@ -40,14 +41,19 @@ test('a missing model is one coded line, exit 1; --verbose adds the stack', asyn
   const verbose = await runCli(['--verbose', 'generate', '--model', '/nonexistent/model', '--backend', 'cpu']);
   assert.equal(verbose.code, 1);
   assert.match(verbose.stderr, /^peftkit generate: PEFTKIT_E_MODEL_[A-Z_]+: .*\n[\s\S]*\n\s+at /);
-  const env = await runCli(['generate', '--model', '/nonexistent/model', '--backend', 'cpu'], { env: { PEFTKIT_VERBOSE: '1' } });
+  const env = await runCli(['generate', '--model', '/nonexistent/model', '--backend', 'cpu'], {
+    env: { PEFTKIT_VERBOSE: '1' },
+  });
   assert.match(env.stderr, /\n\s+at /, 'PEFTKIT_VERBOSE=1 too');
 });
 
 test('an error escaping every command after the wasm backend loaded: one coded line, not the wasm bundle', async () => {
   await withTemp(async (dir) => {
     const plugin = join(dir, 'late.mjs');
-    await writeFile(plugin, `setTimeout(() => { throw new Error('late failure'); }, 50);\nexport { default } from '${IA3}';\n`);
+    await writeFile(
+      plugin,
+      `setTimeout(() => { throw new Error('late failure'); }, 50);\nexport { default } from '${IA3}';\n`,
+    );
     const r = await runCli(['plugins', '--backend', 'wasm', '--plugin', plugin]);
     assert.equal(r.code, 1, r.stderr.slice(0, 2000));
     assertOneCodedLine(r.stderr, 'plugins', 'PEFTKIT_E_UNEXPECTED');

@@ -42,7 +42,10 @@ test('inspect reports trainable vs frozen parameters as the plugin counts them',
   assert.equal(info.trainableParameters, trainable, 'only the scaling vectors are trained');
   assert.equal(info.frozenParameters, projection, 'the projection is frozen');
   assert.equal(info.residentBytes, (trainable + projection) * 4);
-  assert.ok(Math.abs((info.trainablePercent as number) - (100 * trainable) / (info.baseParameters as number)) < 1e-9, 'share of the trained ones');
+  assert.ok(
+    Math.abs((info.trainablePercent as number) - (100 * trainable) / (info.baseParameters as number)) < 1e-9,
+    'share of the trained ones',
+  );
 
   const text = await run(['inspect', adapterDir, '--model', modelDir, '--plugin', pluginPath]);
   assert.match(text.out, new RegExp(`trainable / frozen\\s+${trainable} / ${projection} parameters`), text.out);

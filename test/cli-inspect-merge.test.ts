@@ -28,7 +28,11 @@ async function fixture(name: string) {
   const model = createTinyLlama(tf, { seed: 7 });
   await saveModel(model, modelDir, { config: { ...TINY_LLAMA_CONFIG } });
   const manager = kernel.adapters(model);
-  const record = manager.create('a', 'lora', { target_modules: ['q_proj', 'v_proj', 'down_proj'], r: 4, lora_alpha: 8 });
+  const record = manager.create('a', 'lora', {
+    target_modules: ['q_proj', 'v_proj', 'down_proj'],
+    r: 4,
+    lora_alpha: 8,
+  });
   perturb(tf, record.handle.trainableVariables, 3, 0.3);
   const saved = manager.save('a');
   await writeAdapterDir(adapterDir, saved);
@@ -52,14 +56,21 @@ test('merge writes a plain model directory whose logits equal base + adapter', a
   const merged = await loadModel(tf, out);
   const mergedLogits = logits(merged.model as Parameters<typeof logits>[0], f.ids);
   merged.model.dispose();
-  assert.ok(maxAbsDiff(mergedLogits, f.withAdapter) < 1e-4, `merged vs adapter: ${maxAbsDiff(mergedLogits, f.withAdapter)}`);
+  assert.ok(
+    maxAbsDiff(mergedLogits, f.withAdapter) < 1e-4,
+    `merged vs adapter: ${maxAbsDiff(mergedLogits, f.withAdapter)}`,
+  );
   assert.ok(maxAbsDiff(mergedLogits, f.base) > 1e-3, 'the adapter changed the outputs (test can fail)');
   assert.equal(tf.memory().numTensors, before, 'merge frees every tensor it created');
 
   const again = await run(['merge', '--model', f.modelDir, '--adapter', f.adapterDir, '--out', out]);
   assert.equal(again.code, 1, 'existing output refused');
   assert.match(again.err, /PEFTKIT_E_OUTPUT_EXISTS|exists and is not empty/, again.err);
-  assert.equal((await run(['merge', '--model', f.modelDir, '--adapter', f.adapterDir, '--out', out, '--overwrite'])).code, 0, '--overwrite replaces');
+  assert.equal(
+    (await run(['merge', '--model', f.modelDir, '--adapter', f.adapterDir, '--out', out, '--overwrite'])).code,
+    0,
+    '--overwrite replaces',
+  );
 });
 
 test('inspect describes models and adapters (text and --json)', async () => {

@@ -10,7 +10,10 @@ import { BIN, ROOT } from './support/cli-process.ts';
 
 const HELP = /^peftkit — parameter-efficient fine-tuning/;
 const bin = (name: string) => join(ROOT, 'node_modules', '.bin', name);
-const nodeExe = (globalThis as { Deno?: unknown; Bun?: unknown }).Deno || (globalThis as { Bun?: unknown }).Bun ? 'node' : process.execPath;
+const nodeExe =
+  (globalThis as { Deno?: unknown; Bun?: unknown }).Deno || (globalThis as { Bun?: unknown }).Bun
+    ? 'node'
+    : process.execPath;
 
 async function withSpacedDir(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'peftkit launch '));
@@ -22,7 +25,12 @@ async function withSpacedDir(body: (dir: string) => Promise<void>): Promise<void
 }
 
 function run(command: string, args: string[], cwd: string) {
-  const r = spawnSync(command, args, { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });
+  const r = spawnSync(command, args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+    timeout: 120_000,
+  });
   return { code: r.status, out: r.stdout ?? '', err: `${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
 }
 

@@ -40,11 +40,14 @@ await writeFile(
 
 const run = runMain;
 
-const train = (out: string, ...extra: string[]) => run(['train', '--model', MODEL, '--data', TEXT, '--out', out, '--steps', '2', '--batch', '2', ...extra]);
+const train = (out: string, ...extra: string[]) =>
+  run(['train', '--model', MODEL, '--data', TEXT, '--out', out, '--steps', '2', '--batch', '2', ...extra]);
 
 test('train: prompt tuning TEXT init works from the CLI (the tokenizer reaches the plugin)', async () => {
   const out = join(root, 'pt-text');
-  const config = JSON.stringify({ method: { prompt_tuning_init: 'TEXT', prompt_tuning_init_text: 'Call me Ishmael', num_virtual_tokens: 4 } });
+  const config = JSON.stringify({
+    method: { prompt_tuning_init: 'TEXT', prompt_tuning_init_text: 'Call me Ishmael', num_virtual_tokens: 4 },
+  });
   const r = await train(out, '--method', 'prompt-tuning', '--config', config);
   assert.equal(r.code, 0, `TEXT init trains: ${r.err}`);
   assert.doesNotMatch(r.err, /TOKENIZER_MISSING/, r.err);
@@ -80,7 +83,19 @@ test('train: saved adapters name their base model (PEFT base_model_name_or_path,
 });
 
 test('train: chat JSONL on the embedded model with --chat-template; without one the error says how', async () => {
-  const without = await run(['train', '--model', MODEL, '--data', CHAT, '--out', join(root, 'chat-none'), '--method', 'lora', '--steps', '1']);
+  const without = await run([
+    'train',
+    '--model',
+    MODEL,
+    '--data',
+    CHAT,
+    '--out',
+    join(root, 'chat-none'),
+    '--method',
+    'lora',
+    '--steps',
+    '1',
+  ]);
   assert.notEqual(without.code, 0, 'no template: refused');
   assert.match(without.err, /--chat-template/, `the error names the option: ${without.err}`);
   for (const template of ['plain', 'chatml']) {
@@ -125,7 +140,8 @@ test('train --method full writes a model directory that generate and inspect use
   const out = join(root, 'full');
   const r = await train(out, '--method', 'full');
   assert.equal(r.code, 0, r.err);
-  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) assert.ok(existsSync(join(out, f)), `${f} written`);
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json'])
+    assert.ok(existsSync(join(out, f)), `${f} written`);
   const g = await run(['generate', '--model', out, '--prompt', 'Call me', '--max-tokens', '4', '--temperature', '0']);
   assert.equal(g.code, 0, `generate --model <full out>: ${g.err}`);
   assert.ok(g.out.trim().length > 0, 'generated text');
@@ -141,17 +157,49 @@ test('convert bnb --to nf4: train --method qlora and generate use the directory'
   const nf4 = join(root, 'nf4');
   const c = await run(['convert', 'bnb', '--to', 'nf4', MODEL, '--out', nf4]);
   assert.equal(c.code, 0, c.err);
-  const q = await run(['train', '--model', nf4, '--data', TEXT, '--out', join(root, 'qlora'), '--steps', '2', '--batch', '2', '--method', 'qlora']);
+  const q = await run([
+    'train',
+    '--model',
+    nf4,
+    '--data',
+    TEXT,
+    '--out',
+    join(root, 'qlora'),
+    '--steps',
+    '2',
+    '--batch',
+    '2',
+    '--method',
+    'qlora',
+  ]);
   assert.equal(q.code, 0, `qlora on the nf4 directory: ${q.err}`);
-  const g = await run(['generate', '--model', nf4, '--adapter', join(root, 'qlora'), '--prompt', 'Call me', '--max-tokens', '3', '--temperature', '0']);
+  const g = await run([
+    'generate',
+    '--model',
+    nf4,
+    '--adapter',
+    join(root, 'qlora'),
+    '--prompt',
+    'Call me',
+    '--max-tokens',
+    '3',
+    '--temperature',
+    '0',
+  ]);
   assert.equal(g.code, 0, `generate on the nf4 directory: ${g.err}`);
 });
 
 test('a text file named adapter_model.safetensors: the error says it is not safetensors and names the file', async () => {
   const dir = join(root, 'text-adapter');
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 8, target_modules: ['q_proj'] }));
-  await writeFile(join(dir, 'adapter_model.safetensors'), 'version https://git-lfs.github.com/spec/v1\noid sha256:abc\n');
+  await writeFile(
+    join(dir, 'adapter_config.json'),
+    JSON.stringify({ peft_type: 'LORA', r: 8, target_modules: ['q_proj'] }),
+  );
+  await writeFile(
+    join(dir, 'adapter_model.safetensors'),
+    'version https://git-lfs.github.com/spec/v1\noid sha256:abc\n',
+  );
   const g = await run(['generate', '--model', MODEL, '--adapter', dir, '--prompt', 'x', '--max-tokens', '1']);
   assert.notEqual(g.code, 0, 'refused');
   assert.match(g.err, /not a safetensors file/, g.err);

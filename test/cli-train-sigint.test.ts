@@ -13,7 +13,9 @@ import { DEFAULT_MODEL_DIR } from '../app/src/cli/cmd-start.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-test('train: SIGINT saves a checkpoint and exits 130', { skip: process.platform === 'win32' ? 'no SIGINT on Windows' : false }, async () => {
+test('train: SIGINT saves a checkpoint and exits 130', {
+  skip: process.platform === 'win32' ? 'no SIGINT on Windows' : false,
+}, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'peftkit-sigint-'));
   try {
     const data = join(dir, 'train.jsonl');
@@ -24,7 +26,22 @@ test('train: SIGINT saves a checkpoint and exits 130', { skip: process.platform 
     const out = join(dir, 'out');
     const child = spawn(
       'node',
-      ['app/bin/peftkit.mjs', 'train', '--model', DEFAULT_MODEL_DIR, '--method', 'lora', '--data', data, '--out', out, '--steps', '100000', '--batch', '1'],
+      [
+        'app/bin/peftkit.mjs',
+        'train',
+        '--model',
+        DEFAULT_MODEL_DIR,
+        '--method',
+        'lora',
+        '--data',
+        data,
+        '--out',
+        out,
+        '--steps',
+        '100000',
+        '--batch',
+        '1',
+      ],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';

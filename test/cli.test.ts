@@ -39,7 +39,21 @@ test('peftkit with no command prints help and exits 2; --help exits 0; unknown c
 test('every command has --help', async () => {
   assert.deepEqual(
     COMMANDS.map((c) => c.name).sort(),
-    ['bench', 'convert', 'doctor', 'download', 'generate', 'inspect', 'jobs', 'merge', 'plugins', 'serve', 'start', 'train', 'worker'],
+    [
+      'bench',
+      'convert',
+      'doctor',
+      'download',
+      'generate',
+      'inspect',
+      'jobs',
+      'merge',
+      'plugins',
+      'serve',
+      'start',
+      'train',
+      'worker',
+    ],
     'the CLI of issue #8, plus jobs and worker (issue 17)',
   );
   for (const { name } of COMMANDS) {

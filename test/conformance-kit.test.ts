@@ -15,14 +15,22 @@ type Check = (kernel: Kernel, plugin: MethodPlugin<any, any>, config: Record<str
 
 const checks: Record<string, Check> = { checkSaveAliasing, checkDeleteCleanup, checkGradientFlow };
 const cases: { plugin: MethodPlugin<unknown, never>; check: string; message: RegExp }[] = [
-  { plugin: saveAliasing as never, check: 'checkSaveAliasing', message: /plugin 'broken-save-alias': save\(\) returned the adapter's live tensor/ },
+  {
+    plugin: saveAliasing as never,
+    check: 'checkSaveAliasing',
+    message: /plugin 'broken-save-alias': save\(\) returned the adapter's live tensor/,
+  },
   {
     plugin: leakyDispose as never,
     check: 'checkDeleteCleanup',
     message:
       /plugin 'broken-leaky-dispose': after delete, adapter 'a' still has hooks on 1 place\(s\), first on linear site 'model\.layers\.0\.self_attn\.k_proj'/,
   },
-  { plugin: stopsGradient as never, check: 'checkGradientFlow', message: /plugin 'broken-stop-gradient': .*(gets no gradient|no gradient reaches)/ },
+  {
+    plugin: stopsGradient as never,
+    check: 'checkGradientFlow',
+    message: /plugin 'broken-stop-gradient': .*(gets no gradient|no gradient reaches)/,
+  },
 ];
 
 for (const { plugin, check, message } of cases) {
@@ -52,7 +60,10 @@ test('the fix the save-aliasing message asks for (copies via tf.clone) passes th
     meta: { ...saveAliasing.meta, name: 'copying-save' },
     save(ctx, handle, cfg) {
       const saved = saveAliasing.save(ctx, handle, cfg);
-      return { ...saved, tensors: Object.fromEntries(Object.entries(saved.tensors).map(([k, t]) => [k, ctx.tf.clone(t)])) };
+      return {
+        ...saved,
+        tensors: Object.fromEntries(Object.entries(saved.tensors).map(([k, t]) => [k, ctx.tf.clone(t)])),
+      };
     },
   };
   checkSaveAliasing(kernel, copying, config);

@@ -45,11 +45,18 @@ function trainedText(
 test('loadDataset: fixture files end to end, collate-able, coded errors with file and line', async () => {
   const tok = await loadTokenizer(CHATML_DIR);
   const chatTemplate = await loadChatTemplate(CHATML_DIR);
-  const chat = await loadDataset(fixture('chat.jsonl'), { tokenizer: tok, chatTemplate }, { maxLength: 256, evalCount: 1, seed: 1 });
+  const chat = await loadDataset(
+    fixture('chat.jsonl'),
+    { tokenizer: tok, chatTemplate },
+    { maxLength: 256, evalCount: 1, seed: 1 },
+  );
   assert.equal(chat.format, 'chat', 'format');
   assert.deepEqual([chat.train.length, chat.eval.length], [2, 1], 'split sizes');
   const batch = collate(chat.train, { padId: tok.padId ?? 0 });
-  const expectedLoss = chat.train.reduce((n, e) => n + (e.labels ?? []).slice(1).filter((l) => l !== IGNORE_INDEX).length, 0);
+  const expectedLoss = chat.train.reduce(
+    (n, e) => n + (e.labels ?? []).slice(1).filter((l) => l !== IGNORE_INDEX).length,
+    0,
+  );
   assert.equal(batch.lossTokens, expectedLoss, 'collate counts the assistant tokens');
   const spam = await loadDataset(fixture('spam.csv'), { tokenizer: tok }, { maxLength: 16, shuffle: false });
   assert.deepEqual(spam.labels, ['ham', 'spam'], 'label names derived');
@@ -79,7 +86,11 @@ test('loadDataset: fixture files end to end, collate-able, coded errors with fil
     codeIs(DATA_ERROR_CODES.OPTIONS),
     'packing is for text only',
   );
-  assert.throws(() => parseDataConfig({ maxLength: 64, shufle: true }), codeIs(DATA_ERROR_CODES.OPTIONS), 'strict config');
+  assert.throws(
+    () => parseDataConfig({ maxLength: 64, shufle: true }),
+    codeIs(DATA_ERROR_CODES.OPTIONS),
+    'strict config',
+  );
   assert.throws(() => parseDataConfig({ maxLength: 0 }), codeIs(DATA_ERROR_CODES.OPTIONS), 'maxLength ≥ 2');
   const records: DataRecord[] = [{ format: 'text', text: 'a', source }];
   assert.throws(
@@ -104,12 +115,23 @@ test('stories260K tokenizer: completion seam, packing and ChatML with a real Sen
       assert.equal(e.ids.at(-1), tok.eosId, 'EOS last');
       const promptIds = e.ids.filter((_, i) => e.labels?.[i] === IGNORE_INDEX);
       assert.equal(tok.decode(promptIds), prompt, 'masked part decodes to the prompt');
-      assert.equal(tok.decode(e.ids.filter((_, i) => e.labels?.[i] !== IGNORE_INDEX)), completion.trimStart(), 'trained part decodes to the completion');
+      assert.equal(
+        tok.decode(e.ids.filter((_, i) => e.labels?.[i] !== IGNORE_INDEX)),
+        completion.trimStart(),
+        'trained part decodes to the completion',
+      );
     }
-    const stories = await loadDataset(fixture('stories.jsonl'), { tokenizer: tok }, { maxLength: 32, packing: true, shuffle: false });
+    const stories = await loadDataset(
+      fixture('stories.jsonl'),
+      { tokenizer: tok },
+      { maxLength: 32, packing: true, shuffle: false },
+    );
     assert.ok(stories.train.length >= 3 && stories.train.every((e) => e.ids.length === 32), 'full blocks of 32');
     assert.ok(stories.train.flatMap((e) => e.ids).includes(tok.eosId as number), 'documents separated by EOS');
-    const config = JSON.parse(readFileSync(join(CHATML_DIR, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    const config = JSON.parse(readFileSync(join(CHATML_DIR, 'tokenizer_config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     const template = ChatTemplate.fromTokenizerConfig(config) as ChatTemplate;
     const chat = chatLabels(
       [
@@ -136,10 +158,18 @@ test('stories260K tokenizer: completion seam, packing and ChatML with a real Sen
       { role: 'assistant', content: 'Bye now.' },
     ];
     const l2 = chatLabels(turns, llama2, tok);
-    assert.deepEqual(l2.ids.filter((id) => id === tok.bosId).length, 2, 'the template text <s> becomes the BOS id (no extra BOS added)');
+    assert.deepEqual(
+      l2.ids.filter((id) => id === tok.bosId).length,
+      2,
+      'the template text <s> becomes the BOS id (no extra BOS added)',
+    );
     const trained = l2.ids.filter((_, i) => l2.labels[i] !== IGNORE_INDEX);
     assert.equal(trained.filter((id) => id === tok.eosId).length, 2, 'both EOS are trained');
-    assert.equal(tok.decode(trained).replace(/\s+/g, ' ').trim(), 'Hello there. Bye now.', 'only the answers are trained');
+    assert.equal(
+      tok.decode(trained).replace(/\s+/g, ' ').trim(),
+      'Hello there. Bye now.',
+      'only the answers are trained',
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -18,7 +18,9 @@ const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/data
 function throwsCode(fn: () => unknown, code: string, line?: number): void {
   assert.throws(
     fn,
-    (error: unknown) => isPeftkitError(error, code) && (line === undefined || (error.details.line === line && error.message.includes(`:${line}:`))),
+    (error: unknown) =>
+      isPeftkitError(error, code) &&
+      (line === undefined || (error.details.line === line && error.message.includes(`:${line}:`))),
     `expected ${code}${line === undefined ? '' : ` at line ${line}`}`,
   );
 }
@@ -92,7 +94,11 @@ test('format detection from fields, explicit override, missing fields name the l
   assert.equal(detectFormat({ prompt: 'a' }), undefined, 'prompt alone fits nothing');
   const file = parseDataText('{"text":"a","label":"x"}\n', 'x.jsonl', { format: 'text' });
   assert.equal(file.format, 'text', 'override wins over detection');
-  assert.deepEqual(file.records[0], { format: 'text', text: 'a', source: { file: 'x.jsonl', line: 1 } }, 'record shape');
+  assert.deepEqual(
+    file.records[0],
+    { format: 'text', text: 'a', source: { file: 'x.jsonl', line: 1 } },
+    'record shape',
+  );
   throwsCode(() => parseDataText('{"text":"a"}\n{"txt":"b"}\n', 'x.jsonl'), DATA_ERROR_CODES.FIELD, 2);
   throwsCode(() => parseDataText('{"text":"a"}\n{"text":3}\n', 'x.jsonl'), DATA_ERROR_CODES.FIELD, 2);
   throwsCode(() => parseDataText('{"foo":"a"}\n', 'x.jsonl'), DATA_ERROR_CODES.FORMAT, 1);

@@ -48,11 +48,19 @@ test('text: loss on every token, EOS appended, truncation keeps the start or is 
   assert.deepEqual(cut.example?.ids, expected.slice(0, 5), 'the start is kept');
   assert.equal(cut.truncated, true, 'reported as truncated');
   assert.throws(
-    () => tokenizeRecord({ ...record, source: { file: 'f.jsonl', line: 9 } }, { tokenizer: tok, maxLength: 5, truncation: false }),
+    () =>
+      tokenizeRecord(
+        { ...record, source: { file: 'f.jsonl', line: 9 } },
+        { tokenizer: tok, maxLength: 5, truncation: false },
+      ),
     codeIs(DATA_ERROR_CODES.TOO_LONG, 9),
     'no truncation → TOO_LONG',
   );
-  assert.deepEqual(tokenizeRecord(record, { tokenizer: tok, maxLength: 100, appendEos: false }).example?.ids, tok.encode(text), 'appendEos: false');
+  assert.deepEqual(
+    tokenizeRecord(record, { tokenizer: tok, maxLength: 100, appendEos: false }).example?.ids,
+    tok.encode(text),
+    'appendEos: false',
+  );
 });
 
 test('completion: loss only on completion tokens + EOS', async () => {
@@ -62,7 +70,10 @@ test('completion: loss only on completion tokens + EOS', async () => {
   // No merge in this vocab joins ':' and ' ', so the ids split exactly at the seam.
   const promptIds = tok.encode(prompt);
   const completionIds = [...tok.encode(completion), tok.eosId as number];
-  const { example } = tokenizeRecord({ format: 'completion', prompt, completion, source }, { tokenizer: tok, maxLength: 64 });
+  const { example } = tokenizeRecord(
+    { format: 'completion', prompt, completion, source },
+    { tokenizer: tok, maxLength: 64 },
+  );
   assert.deepEqual(example?.ids, [...promptIds, ...completionIds], 'ids');
   assert.deepEqual(example?.labels, [...promptIds.map(() => IGNORE_INDEX), ...completionIds], 'labels mask the prompt');
 });
@@ -84,7 +95,11 @@ test('completion truncation keeps the completion and BOS, and at least half the 
     { prompt: [1, 13, 14, 15], completion: [20, 21, 22, 23], truncated: true },
     'long completion: the prompt keeps half, the completion end is cut',
   );
-  assert.deepEqual(truncateCompletion([1, 5], [6, 2], 8, 1), { prompt: [1, 5], completion: [6, 2], truncated: false }, 'fits');
+  assert.deepEqual(
+    truncateCompletion([1, 5], [6, 2], 8, 1),
+    { prompt: [1, 5], completion: [6, 2], truncated: false },
+    'fits',
+  );
 });
 
 test('chat (ChatML fixture): loss only on assistant turns including their end marker', async () => {
@@ -102,8 +117,15 @@ test('chat (ChatML fixture): loss only on assistant turns including their end ma
   const rendered = messages.map((m) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`).join('');
   assert.equal(chat.text, rendered, 'ChatML rendering');
   assert.deepEqual(chat.ids, tok.encode(rendered, { bos: false }), 'ids are the rendered conversation');
-  assert.equal(trainedText(tok, chat.ids, chat.labels), 'Hello!<|im_end|>\nSee you.<|im_end|>\n', 'only assistant turns are trained');
-  const { example } = tokenizeRecord({ format: 'chat', messages, source }, { tokenizer: tok, maxLength: 256, chatTemplate: template });
+  assert.equal(
+    trainedText(tok, chat.ids, chat.labels),
+    'Hello!<|im_end|>\nSee you.<|im_end|>\n',
+    'only assistant turns are trained',
+  );
+  const { example } = tokenizeRecord(
+    { format: 'chat', messages, source },
+    { tokenizer: tok, maxLength: 256, chatTemplate: template },
+  );
   assert.deepEqual(example?.labels, chat.labels, 'tokenizeRecord uses the same labels');
   assert.throws(
     () =>
@@ -119,7 +141,11 @@ test('chat (ChatML fixture): loss only on assistant turns including their end ma
     codeIs(DATA_ERROR_CODES.CHAT_TEMPLATE, 4),
     'raise_exception in the template is coded',
   );
-  assert.throws(() => chatLabels([{ role: 'user', content: 'x' }], template, tok), codeIs(DATA_ERROR_CODES.FIELD), 'no assistant turn');
+  assert.throws(
+    () => chatLabels([{ role: 'user', content: 'x' }], template, tok),
+    codeIs(DATA_ERROR_CODES.FIELD),
+    'no assistant turn',
+  );
   assert.throws(
     () => tokenizeRecord({ format: 'chat', messages, source }, { tokenizer: tok, maxLength: 256 }),
     codeIs(DATA_ERROR_CODES.CHAT_TEMPLATE),
@@ -136,7 +162,11 @@ test('chat templates: named lists, bad templates, templates that rewrite earlier
       { name: 'tool_use', template: 'x' },
     ],
   });
-  assert.equal(named?.render([{ role: 'user', content: 'a' }], false), 'a<|im_end|>', 'named default entry with an AddedToken eos');
+  assert.equal(
+    named?.render([{ role: 'user', content: 'a' }], false),
+    'a<|im_end|>',
+    'named default entry with an AddedToken eos',
+  );
   assert.equal(ChatTemplate.fromTokenizerConfig({}), undefined, 'no template');
   assert.throws(
     () => ChatTemplate.fromTokenizerConfig({ chat_template: [{ name: 'other', template: 'x' }] }),
@@ -179,7 +209,11 @@ test('packing: group_texts blocks, EOS separators, remainder dropped', async () 
   assert.deepEqual(blocks[0]?.labels, blocks[0]?.ids, 'labels = ids across boundaries');
   const rest = flat.length % 8;
   // A 1-token remainder cannot carry a shifted loss and is dropped even on request.
-  assert.equal(packExamples(examples, 8, { dropRemainder: false }).length, blocks.length + (rest >= 2 ? 1 : 0), 'remainder kept on request');
+  assert.equal(
+    packExamples(examples, 8, { dropRemainder: false }).length,
+    blocks.length + (rest >= 2 ? 1 : 0),
+    'remainder kept on request',
+  );
   assert.deepEqual(
     packExamples(examples, 5, { dropRemainder: false }).flatMap((b) => [...b.ids]),
     flat.length % 5 === 1 ? flat.slice(0, -1) : flat,

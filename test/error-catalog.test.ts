@@ -34,7 +34,9 @@ function codesInSource(): Map<string, string> {
 test('every PEFTKIT_E_ code in the source is in the error catalog', () => {
   const codes = codesInSource();
   assert.ok(codes.size > 100, `the scan found only ${codes.size} codes: is SOURCE_DIRS right?`);
-  const missing = [...codes].filter(([code]) => !Object.hasOwn(ERROR_CATALOG, code)).map(([code, file]) => `${code} (${file})`);
+  const missing = [...codes]
+    .filter(([code]) => !Object.hasOwn(ERROR_CATALOG, code))
+    .map(([code, file]) => `${code} (${file})`);
   assert.deepEqual(missing, [], `codes missing from core/src/error-catalog.ts: ${missing.join(', ')}`);
 });
 
@@ -46,7 +48,11 @@ test('every catalog entry has a meaning, an HTTP error status and a non-zero exi
     assert.ok(info.exit === 1 || info.exit === 2, `${code}: exit ${info.exit} (the CLI uses 1, and 2 for usage)`);
   }
   assert.equal(errorInfo('PEFTKIT_E_USAGE').exit, 2, 'usage errors exit 2');
-  assert.deepEqual([errorInfo('PEFTKIT_E_NO_SUCH_CODE').http, errorInfo('PEFTKIT_E_NO_SUCH_CODE').exit], [500, 1], 'unknown: 500 / exit 1');
+  assert.deepEqual(
+    [errorInfo('PEFTKIT_E_NO_SUCH_CODE').http, errorInfo('PEFTKIT_E_NO_SUCH_CODE').exit],
+    [500, 1],
+    'unknown: 500 / exit 1',
+  );
 });
 
 test('docs/errors.md carries the catalog table (npm run docs)', async () => {
@@ -56,7 +62,8 @@ test('docs/errors.md carries the catalog table (npm run docs)', async () => {
 
 test("the server's HTTP statuses come from the catalog", () => {
   const status = (code: string) => toHttpError(new PeftkitError(code, 'x')).status;
-  for (const [code, info] of Object.entries(ERROR_CATALOG)) assert.equal(status(code), info.http, `${code} through toHttpError`);
+  for (const [code, info] of Object.entries(ERROR_CATALOG))
+    assert.equal(status(code), info.http, `${code} through toHttpError`);
   const expected: Record<string, number> = {
     PEFTKIT_E_ADAPTER_UNKNOWN: 404,
     PEFTKIT_E_QUEUE_FULL: 429,
@@ -70,7 +77,11 @@ test("the server's HTTP statuses come from the catalog", () => {
   assert.equal(status('PEFTKIT_E_NOT_IN_CATALOG_ADAPTER'), 500, 'unknown codes are 500 (no name-based guessing)');
   registerErrorCodes({ PEFTKIT_E_CATALOG_TEST_TEAPOT: { meaning: 'a test code', http: 418, exit: 1 } });
   assert.equal(status('PEFTKIT_E_CATALOG_TEST_TEAPOT'), 418, 'a registered third-party code maps to its status');
-  assert.equal(toHttpError(new PeftkitError('PEFTKIT_E_QUEUE_FULL', 'x')).retryAfterSeconds, 1, '429 carries Retry-After');
+  assert.equal(
+    toHttpError(new PeftkitError('PEFTKIT_E_QUEUE_FULL', 'x')).retryAfterSeconds,
+    1,
+    '429 carries Retry-After',
+  );
 });
 
 test('registerErrorCodes adds codes and refuses to redefine one with different values', () => {
@@ -79,12 +90,28 @@ test('registerErrorCodes adds codes and refuses to redefine one with different v
   assert.deepEqual(errorInfo('PEFTKIT_E_CATALOG_TEST_WIDGET'), info, 'registered code is looked up');
   registerErrorCodes({ PEFTKIT_E_CATALOG_TEST_WIDGET: { ...info } });
   const conflict = (error: unknown) => isPeftkitError(error, 'PEFTKIT_E_ERROR_CODE_CONFLICT');
-  assert.throws(() => registerErrorCodes({ PEFTKIT_E_CATALOG_TEST_WIDGET: { ...info, http: 400 } }), conflict, 'other status');
-  assert.throws(() => registerErrorCodes({ PEFTKIT_E_USAGE: { ...ERROR_CATALOG.PEFTKIT_E_USAGE, exit: 1 } }), conflict, 'built-in');
-  assert.throws(() => registerErrorCodes({ PEFTKIT_E_CATALOG_TEST_FRESH: info, PEFTKIT_E_ADAPTER_UNKNOWN: info }), conflict, 'a batch with one conflict');
+  assert.throws(
+    () => registerErrorCodes({ PEFTKIT_E_CATALOG_TEST_WIDGET: { ...info, http: 400 } }),
+    conflict,
+    'other status',
+  );
+  assert.throws(
+    () => registerErrorCodes({ PEFTKIT_E_USAGE: { ...ERROR_CATALOG.PEFTKIT_E_USAGE, exit: 1 } }),
+    conflict,
+    'built-in',
+  );
+  assert.throws(
+    () => registerErrorCodes({ PEFTKIT_E_CATALOG_TEST_FRESH: info, PEFTKIT_E_ADAPTER_UNKNOWN: info }),
+    conflict,
+    'a batch with one conflict',
+  );
   assert.equal(errorInfo('PEFTKIT_E_CATALOG_TEST_FRESH').http, 500, 'a refused batch registers nothing');
   const invalid = (error: unknown) => isPeftkitError(error, 'PEFTKIT_E_ERROR_CODE_INVALID');
   assert.throws(() => registerErrorCodes({ 'bad code': info }), invalid, 'malformed code name');
-  assert.throws(() => registerErrorCodes({ PEFTKIT_E_CATALOG_TEST_OK: { ...info, http: 200 } }), invalid, 'not an error status');
+  assert.throws(
+    () => registerErrorCodes({ PEFTKIT_E_CATALOG_TEST_OK: { ...info, http: 200 } }),
+    invalid,
+    'not an error status',
+  );
   assert.equal(ERROR_CATALOG.PEFTKIT_E_USAGE.exit, 2, 'the built-in entry is unchanged');
 });

@@ -82,7 +82,10 @@ function checkGrad(f: Fn, inputs: Input[], tol = TOL): void {
     const scale = Math.max(1e-2, ...Array.from(numeric, Math.abs));
     for (let j = 0; j < v.length; j++) {
       const err = Math.abs((a[j] ?? Number.NaN) - (numeric[j] ?? 0));
-      assert.ok(err <= tol * scale, `input ${i} element ${j}: analytic ${a[j]} vs numeric ${numeric[j]} (scale ${scale})`);
+      assert.ok(
+        err <= tol * scale,
+        `input ${i} element ${j}: analytic ${a[j]} vs numeric ${numeric[j]} (scale ${scale})`,
+      );
     }
   });
   assert.equal(tf.memory().numTensors, before, 'finite differences leaked tensors');
@@ -241,7 +244,22 @@ const cases: Record<string, () => void> = {
     const pos = input([6], 0.5, 2);
     const x = input([6], -2, 2);
     const kinked = awayFromZero([6]);
-    for (const f of [tf.neg, tf.square, tf.exp, tf.expm1, tf.sin, tf.cos, tf.tanh, tf.sigmoid, tf.softplus, tf.erf, tf.atan, tf.sinh, tf.cosh, tf.clone]) {
+    for (const f of [
+      tf.neg,
+      tf.square,
+      tf.exp,
+      tf.expm1,
+      tf.sin,
+      tf.cos,
+      tf.tanh,
+      tf.sigmoid,
+      tf.softplus,
+      tf.erf,
+      tf.atan,
+      tf.sinh,
+      tf.cosh,
+      tf.clone,
+    ]) {
       checkGrad((t) => f(t), [x]);
     }
     for (const f of [tf.sqrt, tf.rsqrt, tf.log, tf.log1p, tf.reciprocal]) checkGrad((t) => f(t), [pos]);
@@ -291,8 +309,14 @@ const cases: Record<string, () => void> = {
     checkGrad((x) => tf.reverse(x, 1), [input([2, 3])]);
     checkGrad((x) => tf.transpose(tf.expandDims(x, 1), [2, 0, 1]), [input([2, 3])]);
     checkGrad((x) => tf.squeeze(tf.reshape(x, [1, 6, 1])), [input([2, 3])]);
-    checkGrad((a, b) => tf.where(tf.greater(a, b), tf.exp(a), tf.mul(b, 2)), [awayFromZero([2, 3]), input([3], -0.05, 0.05)]);
-    checkGrad((x) => tf.mul(tf.floor(tf.add(x, 0.5)), x), [{ shape: [4], values: Float32Array.from([0.1, 0.3, 0.7, 1.2]) }]);
+    checkGrad(
+      (a, b) => tf.where(tf.greater(a, b), tf.exp(a), tf.mul(b, 2)),
+      [awayFromZero([2, 3]), input([3], -0.05, 0.05)],
+    );
+    checkGrad(
+      (x) => tf.mul(tf.floor(tf.add(x, 0.5)), x),
+      [{ shape: [4], values: Float32Array.from([0.1, 0.3, 0.7, 1.2]) }],
+    );
     checkGrad((x) => tf.dropout(x, 0.5, undefined, 7), [input([4, 4])]);
   },
   'LoRA attention block end to end': () => {

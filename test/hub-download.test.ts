@@ -49,17 +49,26 @@ function handler(state: ServerState) {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = decodeURIComponent(url.pathname);
     state.requests.push({ url: path, range: req.headers.range, auth: req.headers.authorization });
-    if (state.token !== undefined && req.headers.authorization !== `Bearer ${state.token}` && !path.startsWith('/cdn/')) {
+    if (
+      state.token !== undefined &&
+      req.headers.authorization !== `Bearer ${state.token}` &&
+      !path.startsWith('/cdn/')
+    ) {
       res.writeHead(401).end('unauthorized');
       return;
     }
     if (path === `/api/models/${REPO}/revision/main`) {
-      const body = JSON.stringify({ id: REPO, siblings: ['config.json', 'model.safetensors', 'sub dir/tokenizer.json'].map((rfilename) => ({ rfilename })) });
+      const body = JSON.stringify({
+        id: REPO,
+        siblings: ['config.json', 'model.safetensors', 'sub dir/tokenizer.json'].map((rfilename) => ({ rfilename })),
+      });
       res.writeHead(200, { 'content-type': 'application/json' }).end(body);
       return;
     }
     if (path === '/api/models/tiny-org/hostile/revision/main') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ siblings: [{ rfilename: '../escape.txt' }] }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ siblings: [{ rfilename: '../escape.txt' }] }));
       return;
     }
     const resolvePrefix = `/${REPO}/resolve/main/`;
@@ -73,7 +82,13 @@ function handler(state: ServerState) {
       if (file.lfs) {
         const sha = file.badSha ? sha256(new Uint8Array([1])) : sha256(file.data);
         // Relative Location, as the Hub sends for its own CDN paths.
-        res.writeHead(302, { location: `/cdn/${encodeURIComponent(name)}`, 'x-linked-etag': `"${sha}"`, 'x-linked-size': String(file.data.length) }).end();
+        res
+          .writeHead(302, {
+            location: `/cdn/${encodeURIComponent(name)}`,
+            'x-linked-etag': `"${sha}"`,
+            'x-linked-size': String(file.data.length),
+          })
+          .end();
         return;
       }
       serveBytes(state, name, file.data, req, res, `"${createHash('sha1').update(file.data).digest('hex')}"`);
@@ -90,7 +105,14 @@ function handler(state: ServerState) {
   };
 }
 
-function serveBytes(state: ServerState, name: string, data: Uint8Array, req: IncomingMessage, res: ServerResponse, etag: string): void {
+function serveBytes(
+  state: ServerState,
+  name: string,
+  data: Uint8Array,
+  req: IncomingMessage,
+  res: ServerResponse,
+  etag: string,
+): void {
   const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
   let start = 0;
   if (m !== null && !state.ignoreRangeOnce.delete(name)) {
@@ -99,7 +121,11 @@ function serveBytes(state: ServerState, name: string, data: Uint8Array, req: Inc
       res.writeHead(416, { 'content-range': `bytes */${data.length}` }).end();
       return;
     }
-    res.writeHead(206, { 'content-range': `bytes ${start}-${data.length - 1}/${data.length}`, 'content-length': String(data.length - start), etag });
+    res.writeHead(206, {
+      'content-range': `bytes ${start}-${data.length - 1}/${data.length}`,
+      'content-length': String(data.length - start),
+      etag,
+    });
   } else {
     res.writeHead(200, { 'content-length': String(data.length), etag });
   }
@@ -133,7 +159,12 @@ test('downloadModel lists the repo, follows redirects, resumes a dropped transfe
   try {
     const progress: number[] = [];
     const result = await withServer(state, (endpoint) =>
-      downloadModel({ repo: REPO, dir, endpoint, onProgress: (p) => void (p.file === 'model.safetensors' && progress.push(p.received)) }),
+      downloadModel({
+        repo: REPO,
+        dir,
+        endpoint,
+        onProgress: (p) => void (p.file === 'model.safetensors' && progress.push(p.received)),
+      }),
     );
     assert.deepEqual(
       result.files.map((f) => f.file),
@@ -142,13 +173,21 @@ test('downloadModel lists the repo, follows redirects, resumes a dropped transfe
     );
     for (const name of ['config.json', 'model.safetensors', 'sub dir/tokenizer.json']) {
       const expected = FILES[name]?.data as Uint8Array;
-      assert.deepEqual(new Uint8Array(readFileSync(join(dir, ...name.split('/')))), expected, `${name} arrives byte-exact`);
+      assert.deepEqual(
+        new Uint8Array(readFileSync(join(dir, ...name.split('/')))),
+        expected,
+        `${name} arrives byte-exact`,
+      );
       assert.ok(!existsSync(join(dir, `${name}.incomplete`)), `${name}.incomplete is gone after the rename`);
     }
     const model = result.files.find((f) => f.file === 'model.safetensors');
     assert.equal(model?.verified, 'sha256', 'the LFS file is checked against X-Linked-Etag');
     assert.equal(model?.sha256, sha256(FILES['model.safetensors']?.data as Uint8Array), 'reported sha256');
-    assert.equal(result.files.find((f) => f.file === 'config.json')?.verified, 'size', 'a git (sha1) ETag means a size check');
+    assert.equal(
+      result.files.find((f) => f.file === 'config.json')?.verified,
+      'size',
+      'a git (sha1) ETag means a size check',
+    );
     const ranges = state.requests.filter((r) => r.url === '/cdn/model.safetensors').map((r) => r.range);
     assert.equal(ranges.length, 2, `one dropped and one resumed transfer, got ${JSON.stringify(ranges)}`);
     assert.equal(ranges[0], undefined, 'the first transfer asks for everything');
@@ -171,9 +210,15 @@ test('downloadModel resumes from an earlier run’s .incomplete file, and restar
   try {
     writeFileSync(join(dir, 'model.safetensors.incomplete'), data.subarray(0, 123_456));
     const state = newState();
-    const result = await withServer(state, (endpoint) => downloadModel({ repo: REPO, dir, endpoint, files: ['model.safetensors'] }));
+    const result = await withServer(state, (endpoint) =>
+      downloadModel({ repo: REPO, dir, endpoint, files: ['model.safetensors'] }),
+    );
     assert.equal(result.files[0]?.resumedFrom, 123_456, 'the partial file is reused');
-    assert.equal(state.requests.find((r) => r.url === '/cdn/model.safetensors')?.range, 'bytes=123456-', 'Range starts at the partial size');
+    assert.equal(
+      state.requests.find((r) => r.url === '/cdn/model.safetensors')?.range,
+      'bytes=123456-',
+      'Range starts at the partial size',
+    );
     assert.deepEqual(new Uint8Array(readFileSync(join(dir, 'model.safetensors'))), data, 'resumed file is byte-exact');
 
     // A partial file whose bytes are wrong (but the server ignores Range) is replaced by the full body.
@@ -181,8 +226,14 @@ test('downloadModel resumes from an earlier run’s .incomplete file, and restar
     writeFileSync(join(dir, 'model.safetensors.incomplete'), new Uint8Array(1000));
     const ignoring = newState();
     ignoring.ignoreRangeOnce.add('model.safetensors');
-    await withServer(ignoring, (endpoint) => downloadModel({ repo: REPO, dir, endpoint, files: ['model.safetensors'] }));
-    assert.deepEqual(new Uint8Array(readFileSync(join(dir, 'model.safetensors'))), data, 'a 200 answer to a Range request restarts the file');
+    await withServer(ignoring, (endpoint) =>
+      downloadModel({ repo: REPO, dir, endpoint, files: ['model.safetensors'] }),
+    );
+    assert.deepEqual(
+      new Uint8Array(readFileSync(join(dir, 'model.safetensors'))),
+      data,
+      'a 200 answer to a Range request restarts the file',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -209,7 +260,10 @@ test('downloadModel: coded errors for auth, missing files, bad checksums and hos
         (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_CHECKSUM'),
         'a sha256 mismatch is PEFTKIT_E_HUB_CHECKSUM',
       );
-      assert.ok(!existsSync(join(dir, 'broken.bin')) && !existsSync(join(dir, 'broken.bin.incomplete')), 'a bad download leaves no file behind');
+      assert.ok(
+        !existsSync(join(dir, 'broken.bin')) && !existsSync(join(dir, 'broken.bin.incomplete')),
+        'a bad download leaves no file behind',
+      );
       const listed = await listRepoFiles({ repo: REPO, endpoint, token: 'hf_secret' });
       assert.equal(listed.length, 3, 'listing works with the token');
       const cdnAuth = state.requests.filter((r) => r.url.startsWith('/cdn/')).map((r) => r.auth);
@@ -238,7 +292,13 @@ test('downloadModel: coded errors for auth, missing files, bad checksums and hos
     }
     for (const files of [undefined, ['config.json']]) {
       await assert.rejects(
-        downloadModel({ repo: REPO, dir, endpoint: 'http://127.0.0.1:9', retries: 1, ...(files === undefined ? {} : { files }) }),
+        downloadModel({
+          repo: REPO,
+          dir,
+          endpoint: 'http://127.0.0.1:9',
+          retries: 1,
+          ...(files === undefined ? {} : { files }),
+        }),
         (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_NETWORK'),
         `a refused connection is PEFTKIT_E_HUB_NETWORK (${files === undefined ? 'listing' : 'file'})`,
       );

@@ -31,7 +31,14 @@ test('extractImports finds every import form and ignores comments and strings', 
   const found = extractImports(src).map((i) => `${i.kind} ${i.specifier} ${i.line}`);
   assert.deepEqual(
     found,
-    ['static ./a.ts 1', 'static @peftkit/core 4', 'static ./b.ts 5', 'side-effect ./side.ts 6', 'dynamic ./dyn.ts 7', 'url ./worker.ts 8'],
+    [
+      'static ./a.ts 1',
+      'static @peftkit/core 4',
+      'static ./b.ts 5',
+      'side-effect ./side.ts 6',
+      'dynamic ./dyn.ts 7',
+      'url ./worker.ts 8',
+    ],
     `extracted: ${found.join('; ')}`,
   );
 });
@@ -50,7 +57,8 @@ const FAKE: Record<string, string> = {
     'const text = "import x from \'@peftkit/lora\'";',
     'export { definePlugin, helper, text, train };',
   ].join('\n'),
-  'plugins/foo/test/t.test.ts': "import { h } from '../../bar/test/helpers.ts';\nimport x from '@peftkit/server';\nexport { h, x };\n",
+  'plugins/foo/test/t.test.ts':
+    "import { h } from '../../bar/test/helpers.ts';\nimport x from '@peftkit/server';\nexport { h, x };\n",
   'app/src/a.ts': "const url = new URL('../../bench/run.ts', import.meta.url);\nexport { url };\n",
   'test/deep.test.ts': "import { createKernel } from '../core/src/kernel.ts';\nexport { createKernel };\n",
 };
@@ -65,12 +73,25 @@ test('findViolations reports each forbidden edge of a fake repository and nothin
     const violations = findViolations(root);
     const listed = formatViolations(violations);
     const at = (file: string) => violations.filter((v) => v.file === file);
-    assert.match(at('core/src/x.ts')[0]?.reason ?? '', /@peftkit\/core may not import the method plugin @peftkit\/lora/, listed);
+    assert.match(
+      at('core/src/x.ts')[0]?.reason ?? '',
+      /@peftkit\/core may not import the method plugin @peftkit\/lora/,
+      listed,
+    );
     assert.match(at('server/src/y.ts')[0]?.reason ?? '', /relative import leaves server\/ into @peftkit\/core/, listed);
-    assert.match(at('plugins/foo/src/z.ts')[0]?.reason ?? '', /@peftkit\/foo may not import package @peftkit\/server/, listed);
+    assert.match(
+      at('plugins/foo/src/z.ts')[0]?.reason ?? '',
+      /@peftkit\/foo may not import package @peftkit\/server/,
+      listed,
+    );
     assert.match(at('core/src/other.ts')[0]?.reason ?? '', /tsyringe/, listed);
     assert.match(at('app/src/a.ts')[0]?.reason ?? '', /relative import leaves app\/ into bench/, listed);
-    const clean = ['plugins/foo/src/clean.ts', 'core/src/di/scope.ts', 'plugins/foo/test/t.test.ts', 'test/deep.test.ts'];
+    const clean = [
+      'plugins/foo/src/clean.ts',
+      'core/src/di/scope.ts',
+      'plugins/foo/test/t.test.ts',
+      'test/deep.test.ts',
+    ];
     for (const file of clean) assert.deepEqual(at(file), [], `${file} is clean but was reported:\n${listed}`);
     assert.equal(violations.length, 5, `exactly the five forbidden edges:\n${listed}`);
   } finally {

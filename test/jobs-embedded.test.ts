@@ -15,7 +15,9 @@ import { type RunningServer, startServer } from '../app/src/serve/serve.ts';
 import { AHOY, JOB_BODY, poll } from './support/jobs.ts';
 
 const MODEL = fileURLToPath(new URL('../app/assets/peftkit-moby', import.meta.url));
-describe('fine-tuning jobs through the openai client, embedded queue (peftkit serve --store)', { timeout: 600_000 }, () => {
+describe('fine-tuning jobs through the openai client, embedded queue (peftkit serve --store)', {
+  timeout: 600_000,
+}, () => {
   let dir: string;
   let server: RunningServer;
   const env = { PEFTKIT_API_KEYS: 'key-a,key-b', PEFTKIT_ADMIN_KEY: 'admin' };
@@ -23,7 +25,8 @@ describe('fine-tuning jobs through the openai client, embedded queue (peftkit se
     const argv = ['--model', MODEL, '--adapters', join(dir, 'adapters'), '--store', join(dir, 'store'), '--port', '0'];
     server = await startServer(parseServeArgs(argv, env));
   };
-  const client = (key: string) => new OpenAI({ baseURL: `${server.url.replace(/\/$/, '')}/v1`, apiKey: key, maxRetries: 0 });
+  const client = (key: string) =>
+    new OpenAI({ baseURL: `${server.url.replace(/\/$/, '')}/v1`, apiKey: key, maxRetries: 0 });
   let fineTuned = '';
   let jobId = '';
   let fileId = '';
@@ -44,13 +47,18 @@ describe('fine-tuning jobs through the openai client, embedded queue (peftkit se
     const file = await a.files.create({ file: await toFile(Buffer.from(AHOY), 'ahoy.jsonl'), purpose: 'fine-tune' });
     assert.equal(file.purpose, 'fine-tune');
     fileId = file.id;
-    const created = await a.fineTuning.jobs.create({ model: 'peftkit-moby', training_file: file.id, ...JOB_BODY } as OpenAI.FineTuning.JobCreateParams);
+    const created = await a.fineTuning.jobs.create({
+      model: 'peftkit-moby',
+      training_file: file.id,
+      ...JOB_BODY,
+    } as OpenAI.FineTuning.JobCreateParams);
     jobId = created.id;
     const job = await poll(a, created.id, (s) => s === 'succeeded' || s === 'failed' || s === 'cancelled');
     assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
     assert.equal(job.fine_tuned_model, `ft:peftkit-moby:ahoy:${job.id}`);
     fineTuned = job.fine_tuned_model as string;
-    const ask = (model: string) => a.completions.create({ model, prompt: 'The whale said', max_tokens: 8, temperature: 0 });
+    const ask = (model: string) =>
+      a.completions.create({ model, prompt: 'The whale said', max_tokens: 8, temperature: 0 });
     const [tuned, base] = await Promise.all([ask(fineTuned), ask('peftkit-moby')]);
     assert.match(tuned.choices[0]?.text ?? '', /ahoy/, `trained behaviour: '${tuned.choices[0]?.text}'`);
     assert.doesNotMatch(base.choices[0]?.text ?? '', /ahoy ahoy/, 'the base does not say it');
@@ -71,7 +79,10 @@ describe('fine-tuning jobs through the openai client, embedded queue (peftkit se
     await assert.rejects(b.files.retrieve(fileId), (e: { status?: number }) => e.status === 404);
     await assert.rejects(b.files.content(fileId), (e: { status?: number }) => e.status === 404);
     await assert.rejects(b.fineTuning.jobs.cancel(jobId), (e: { status?: number }) => e.status === 404);
-    await assert.rejects(b.completions.create({ model: fineTuned, prompt: 'The whale said', max_tokens: 2 }), (e: { status?: number }) => e.status === 404);
+    await assert.rejects(
+      b.completions.create({ model: fineTuned, prompt: 'The whale said', max_tokens: 2 }),
+      (e: { status?: number }) => e.status === 404,
+    );
     await assert.rejects(b.models.retrieve(fineTuned), (e: { status?: number }) => e.status === 404);
     const admin = client('admin');
     assert.equal((await admin.fineTuning.jobs.retrieve(jobId)).status, 'succeeded', 'admin sees every tenant');
@@ -87,7 +98,12 @@ describe('fine-tuning jobs through the openai client, embedded queue (peftkit se
       [[jobId, 'succeeded']],
     );
     assert.equal((await a.files.retrieve(fileId)).id, fileId);
-    const tuned = await a.completions.create({ model: fineTuned, prompt: 'The whale said', max_tokens: 8, temperature: 0 });
+    const tuned = await a.completions.create({
+      model: fineTuned,
+      prompt: 'The whale said',
+      max_tokens: 8,
+      temperature: 0,
+    });
     assert.match(tuned.choices[0]?.text ?? '', /ahoy/);
   });
 });

@@ -20,7 +20,8 @@ import { freePort, hasRedis, peftkit, type Proc, startRedis } from './support/pr
 
 const MODEL = fileURLToPath(new URL('../app/assets/peftkit-moby', import.meta.url));
 const REDIS = hasRedis();
-if (!REDIS && process.env.CI === 'true') throw new Error('redis-server is required under CI (apt-get install -y redis-server; .ci/run does it)');
+if (!REDIS && process.env.CI === 'true')
+  throw new Error('redis-server is required under CI (apt-get install -y redis-server; .ci/run does it)');
 if (!REDIS) console.log('# SKIP jobs-redis: redis-server is not installed (apt-get install -y redis-server)');
 
 /** Long enough to kill a worker mid-job on 2 loaded cores, checkpoints every 10 steps. */
@@ -32,7 +33,10 @@ async function adapterFiles(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job', { skip: !REDIS, timeout: 900_000 }, () => {
+describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job', {
+  skip: !REDIS,
+  timeout: 900_000,
+}, () => {
   let dir: string;
   let redis: Proc;
   let redisPort: number;
@@ -44,18 +48,46 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
   const env = { PEFTKIT_API_KEYS: 'key-a,key-b', PEFTKIT_ADMIN_KEY: 'admin' };
   const worker = () => {
     const p = peftkit(
-      ['worker', '--model', MODEL, '--store', store, '--adapters', adapters, '--redis', `redis://127.0.0.1:${redisPort}`, '--lock-ms', '3000'],
+      [
+        'worker',
+        '--model',
+        MODEL,
+        '--store',
+        store,
+        '--adapters',
+        adapters,
+        '--redis',
+        `redis://127.0.0.1:${redisPort}`,
+        '--lock-ms',
+        '3000',
+      ],
       env,
     );
     procs.push(p);
     return p;
   };
   const serve = () => {
-    const p = peftkit(['serve', '--model', MODEL, '--adapters', adapters, '--store', store, '--redis', `redis://127.0.0.1:${redisPort}`, '--port', '0'], env);
+    const p = peftkit(
+      [
+        'serve',
+        '--model',
+        MODEL,
+        '--adapters',
+        adapters,
+        '--store',
+        store,
+        '--redis',
+        `redis://127.0.0.1:${redisPort}`,
+        '--port',
+        '0',
+      ],
+      env,
+    );
     procs.push(p);
     return p;
   };
-  const client = (url: string, key = 'key-a') => new OpenAI({ baseURL: `${url.replace(/\/$/, '')}/v1`, apiKey: key, maxRetries: 0, timeout: 60_000 });
+  const client = (url: string, key = 'key-a') =>
+    new OpenAI({ baseURL: `${url.replace(/\/$/, '')}/v1`, apiKey: key, maxRetries: 0, timeout: 60_000 });
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'peftkit-jobs-redis-'));
@@ -82,7 +114,11 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
     await first.waitFor(/worker ready/);
     const a = client(urls[0] as string);
     const file = await a.files.create({ file: await toFile(Buffer.from(AHOY), 'ahoy.jsonl'), purpose: 'fine-tune' });
-    const job = await a.fineTuning.jobs.create({ model: 'peftkit-moby', training_file: file.id, ...LONG } as OpenAI.FineTuning.JobCreateParams);
+    const job = await a.fineTuning.jobs.create({
+      model: 'peftkit-moby',
+      training_file: file.id,
+      ...LONG,
+    } as OpenAI.FineTuning.JobCreateParams);
     killedJob = job.id;
     await poll(a, job.id, (s) => s === 'running');
     const second = worker();
@@ -97,7 +133,11 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
       await new Promise((r) => setTimeout(r, 100));
     }
     await first.stop('SIGKILL');
-    const done = await poll(client(urls[1] as string), job.id, (s) => s === 'succeeded' || s === 'failed' || s === 'cancelled');
+    const done = await poll(
+      client(urls[1] as string),
+      job.id,
+      (s) => s === 'succeeded' || s === 'failed' || s === 'cancelled',
+    );
     assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
     fineTuned = done.fine_tuned_model as string;
     const messages: string[] = [];
@@ -108,21 +148,36 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
     );
 
     // the same job, uninterrupted, on the surviving worker
-    const again = await a.fineTuning.jobs.create({ model: 'peftkit-moby', training_file: file.id, ...LONG } as OpenAI.FineTuning.JobCreateParams);
+    const again = await a.fineTuning.jobs.create({
+      model: 'peftkit-moby',
+      training_file: file.id,
+      ...LONG,
+    } as OpenAI.FineTuning.JobCreateParams);
     const reference = await poll(a, again.id, (s) => s === 'succeeded' || s === 'failed');
     assert.equal(reference.status, 'succeeded');
-    const [resumed, straight] = await Promise.all([adapterFiles(join(adapters, job.id)), adapterFiles(join(adapters, again.id))]);
+    const [resumed, straight] = await Promise.all([
+      adapterFiles(join(adapters, job.id)),
+      adapterFiles(join(adapters, again.id)),
+    ]);
     assert.deepEqual(Object.keys(resumed), Object.keys(straight));
     assert.deepEqual(resumed, straight, 'byte-identical adapters');
   });
 
   it('serves the fine-tuned model from both replicas; another key gets 404', async () => {
     for (const url of urls) {
-      const out = await client(url).completions.create({ model: fineTuned, prompt: 'The whale said', max_tokens: 8, temperature: 0 });
+      const out = await client(url).completions.create({
+        model: fineTuned,
+        prompt: 'The whale said',
+        max_tokens: 8,
+        temperature: 0,
+      });
       assert.match(out.choices[0]?.text ?? '', /ahoy/, `${url}: '${out.choices[0]?.text}'`);
       const b = client(url, 'key-b');
       await assert.rejects(b.fineTuning.jobs.retrieve(killedJob), (e: { status?: number }) => e.status === 404);
-      await assert.rejects(b.completions.create({ model: fineTuned, prompt: 'x', max_tokens: 1 }), (e: { status?: number }) => e.status === 404);
+      await assert.rejects(
+        b.completions.create({ model: fineTuned, prompt: 'x', max_tokens: 1 }),
+        (e: { status?: number }) => e.status === 404,
+      );
     }
   });
 
@@ -148,7 +203,11 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
     for (const p of procs.filter((p) => /worker/.test(p.child.spawnargs.join(' ')))) await p.stop();
     const a = client(urls[0] as string);
     const file = await a.files.create({ file: await toFile(Buffer.from(AHOY), 'ahoy.jsonl'), purpose: 'fine-tune' });
-    const job = await a.fineTuning.jobs.create({ model: 'peftkit-moby', training_file: file.id, peftkit: { steps: 3 } } as OpenAI.FineTuning.JobCreateParams);
+    const job = await a.fineTuning.jobs.create({
+      model: 'peftkit-moby',
+      training_file: file.id,
+      peftkit: { steps: 3 },
+    } as OpenAI.FineTuning.JobCreateParams);
     await redis.stop('SIGTERM');
     redis = await startRedis(join(dir, 'redis'), redisPort);
     const w = worker();
@@ -161,7 +220,8 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
     const params = { model, prompt: 'The whale said', max_tokens: maxTokens, temperature: 0 };
     if (!stream) return (await client(url).completions.create(params)).choices[0]?.text ?? '';
     let text = ''; // a failure after the 200 arrives as an error event, which the client throws
-    for await (const chunk of await client(url).completions.create({ ...params, stream: true })) text += chunk.choices[0]?.text ?? '';
+    for await (const chunk of await client(url).completions.create({ ...params, stream: true }))
+      text += chunk.choices[0]?.text ?? '';
     return text;
   };
   /** The adapters a replica holds in memory (admin route), by name. */
@@ -194,7 +254,11 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
     let id = '';
     try {
       const file = await a.files.create({ file: await toFile(Buffer.from(AHOY), 'ahoy.jsonl'), purpose: 'fine-tune' });
-      const job = await a.fineTuning.jobs.create({ model: 'peftkit-moby', training_file: file.id, ...JOB_BODY } as OpenAI.FineTuning.JobCreateParams);
+      const job = await a.fineTuning.jobs.create({
+        model: 'peftkit-moby',
+        training_file: file.id,
+        ...JOB_BODY,
+      } as OpenAI.FineTuning.JobCreateParams);
       id = job.id;
       const done = await poll(a, job.id, (s) => s === 'succeeded' || s === 'failed' || s === 'cancelled');
       assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
@@ -219,7 +283,8 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
 
   it('serves every succeeded fine-tuned model from a replica killed with SIGKILL and restarted', async () => {
     const succeeded: OpenAI.FineTuning.FineTuningJob[] = [];
-    for await (const j of client(urls[1] as string, 'admin').fineTuning.jobs.list({ limit: 100 })) if (j.status === 'succeeded') succeeded.push(j);
+    for await (const j of client(urls[1] as string, 'admin').fineTuning.jobs.list({ limit: 100 }))
+      if (j.status === 'succeeded') succeeded.push(j);
     assert.ok(succeeded.length >= 4, `${succeeded.length} succeeded jobs`);
     await replicas[0]?.stop('SIGKILL');
     const restarted = serve();
@@ -231,7 +296,8 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
       const again = await ask(urls[0] as string, model);
       const other = await ask(urls[1] as string, model);
       assert.equal(again, other, `${model}: the restarted replica answers as the other one`);
-      if (model.startsWith('ft:peftkit-moby:ahoy:')) assert.match(again, /ahoy/, `${model}: trained behaviour after the restart`);
+      if (model.startsWith('ft:peftkit-moby:ahoy:'))
+        assert.match(again, /ahoy/, `${model}: trained behaviour after the restart`);
     }
   });
 });

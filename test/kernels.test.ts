@@ -23,7 +23,8 @@ function rng(seed: number): () => number {
 const random = rng(42);
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 /** Integers in [-3, 3]. */
-const ints = (shape: readonly number[]) => Float32Array.from({ length: size(shape) }, () => Math.floor(random() * 7) - 3);
+const ints = (shape: readonly number[]) =>
+  Float32Array.from({ length: size(shape) }, () => Math.floor(random() * 7) - 3);
 
 /** Reference batched product with TF broadcasting of the outer dims, written as plainly as possible. */
 function refMatMul(a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], tA: boolean, tB: boolean) {
@@ -108,7 +109,9 @@ for (const backend of BACKENDS) {
           assert.deepEqual(got.shape, want.shape, label);
           assert.deepEqual(got.dataSync(), want.values, label);
           got.dispose();
-          const before = withOriginalKernels(tf, backend, () => tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), tA, tB).dataSync()));
+          const before = withOriginalKernels(tf, backend, () =>
+            tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), tA, tB).dataSync()),
+          );
           assert.deepEqual(before, want.values, `original kernel, ${label}`);
         }
       }
@@ -123,7 +126,8 @@ for (const backend of BACKENDS) {
     const b = Float32Array.from({ length: size(bShape) }, () => random() * 2 - 1);
     const want = refMatMul(a, aShape, b, bShape, false, true);
     const got = tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), false, true).dataSync());
-    for (let i = 0; i < got.length; i++) assert.ok(Math.abs((got[i] as number) - (want.values[i] as number)) < 1e-4, `element ${i}`);
+    for (let i = 0; i < got.length; i++)
+      assert.ok(Math.abs((got[i] as number) - (want.values[i] as number)) < 1e-4, `element ${i}`);
   });
 
   test(`${backend}: fused matMul (bias, activations) matches the reference`, async () => {
@@ -144,7 +148,11 @@ for (const backend of BACKENDS) {
         [true, true],
       ] as const) {
         for (const activation of activations) {
-          for (const biasShape of [null, [family.b[family.b.length - 1] as number], [1, family.b[family.b.length - 1] as number]]) {
+          for (const biasShape of [
+            null,
+            [family.b[family.b.length - 1] as number],
+            [1, family.b[family.b.length - 1] as number],
+          ]) {
             const aShape = stored(family.a, tA);
             const bShape = stored(family.b, tB);
             const a = ints(aShape);
@@ -152,7 +160,9 @@ for (const backend of BACKENDS) {
             const bias = biasShape === null ? null : ints(biasShape);
             const want = refMatMul(a, aShape, b, bShape, tA, tB);
             const n = want.shape[want.shape.length - 1] as number;
-            const expected = want.values.map((v, i) => apply[activation](v + (bias === null ? 0 : (bias[i % n] as number))));
+            const expected = want.values.map((v, i) =>
+              apply[activation](v + (bias === null ? 0 : (bias[i % n] as number))),
+            );
             const got = tf.tidy(() =>
               tf.fused
                 .matMul({
@@ -168,7 +178,10 @@ for (const backend of BACKENDS) {
             const label = `${family.name} tA=${tA} tB=${tB} ${activation} bias=${JSON.stringify(biasShape)}`;
             // elu goes through exp: compare with a tolerance; the rest is exact.
             for (let i = 0; i < got.length; i++) {
-              assert.ok(Math.abs((got[i] as number) - (expected[i] as number)) <= 1e-6, `${label} element ${i}: ${got[i]} vs ${expected[i]}`);
+              assert.ok(
+                Math.abs((got[i] as number) - (expected[i] as number)) <= 1e-6,
+                `${label} element ${i}: ${got[i]} vs ${expected[i]}`,
+              );
             }
           }
         }
@@ -180,16 +193,32 @@ for (const backend of BACKENDS) {
     // tfjs-backend-wasm 4.22 caches XNNPACK weights by buffer id only and aborts on the second product.
     const { tf } = await createTensorRuntime({ backend });
     const w = ints([4, 6]);
-    const check = (label: string, got: Float32Array | Int32Array | Uint8Array, aShape: number[], a: Float32Array, bShape: number[]) =>
-      assert.deepEqual(got, refMatMul(a, aShape, w, bShape, false, false).values, label);
+    const check = (
+      label: string,
+      got: Float32Array | Int32Array | Uint8Array,
+      aShape: number[],
+      a: Float32Array,
+      bShape: number[],
+    ) => assert.deepEqual(got, refMatMul(a, aShape, w, bShape, false, false).values, label);
     const wt = tf.tensor(w, [4, 6]);
     const x = ints([3, 4]);
     const y = ints([2, 5, 6]);
     const z = ints([3, 2]);
     tf.tidy(() => {
       check('[3,4]·W[4,6]', tf.matMul(tf.tensor(x, [3, 4]), wt).dataSync(), [3, 4], x, [4, 6]);
-      check('[2,5,6]·W[6,4]', tf.matMul(tf.tensor(y, [2, 5, 6]), tf.reshape(wt, [6, 4])).dataSync(), [2, 5, 6], y, [6, 4]);
-      const fused = tf.fused.matMul({ a: tf.tensor(z, [3, 2]), b: tf.reshape(wt, [2, 12]), bias: tf.zeros([12]), activation: 'linear' });
+      check(
+        '[2,5,6]·W[6,4]',
+        tf.matMul(tf.tensor(y, [2, 5, 6]), tf.reshape(wt, [6, 4])).dataSync(),
+        [2, 5, 6],
+        y,
+        [6, 4],
+      );
+      const fused = tf.fused.matMul({
+        a: tf.tensor(z, [3, 2]),
+        b: tf.reshape(wt, [2, 12]),
+        bias: tf.zeros([12]),
+        activation: 'linear',
+      });
       check('fused [3,2]·W[2,12]', fused.dataSync(), [3, 2], z, [2, 12]);
       check('[3,4]·W[4,6] again', tf.matMul(tf.tensor(x, [3, 4]), wt).dataSync(), [3, 4], x, [4, 6]);
     });
@@ -206,9 +235,12 @@ for (const backend of BACKENDS) {
       const want = new Float32Array(numSegments * size(inner));
       ids.forEach((id, r) => {
         if (id < 0 || id >= numSegments) return;
-        for (let j = 0; j < size(inner); j++) want[id * size(inner) + j] = (want[id * size(inner) + j] as number) + (x[r * size(inner) + j] as number);
+        for (let j = 0; j < size(inner); j++)
+          want[id * size(inner) + j] = (want[id * size(inner) + j] as number) + (x[r * size(inner) + j] as number);
       });
-      const got = tf.tidy(() => tf.unsortedSegmentSum(tf.tensor(x, [ids.length, ...inner], dtype), tf.tensor1d(ids, 'int32'), numSegments));
+      const got = tf.tidy(() =>
+        tf.unsortedSegmentSum(tf.tensor(x, [ids.length, ...inner], dtype), tf.tensor1d(ids, 'int32'), numSegments),
+      );
       assert.equal(got.dtype, dtype);
       assert.deepEqual(got.shape, [numSegments, ...inner]);
       assert.deepEqual(Array.from(got.dataSync()), Array.from(want));
@@ -222,7 +254,9 @@ for (const backend of BACKENDS) {
     const dim = 64;
     const ids = Int32Array.from({ length: 512 }, () => Math.floor(random() * vocab));
     const table = tf.zeros([vocab, dim]);
-    const grad = tf.tidy(() => tf.grad((w: ReturnType<typeof tf.zeros>) => tf.sum(tf.gather(w, tf.tensor1d(ids, 'int32'))))(table));
+    const grad = tf.tidy(() =>
+      tf.grad((w: ReturnType<typeof tf.zeros>) => tf.sum(tf.gather(w, tf.tensor1d(ids, 'int32'))))(table),
+    );
     // d/dw sum(gather(w, ids)) puts, in every column, the number of times each row was picked.
     const counts = new Float32Array(vocab);
     for (const id of ids) counts[id] = (counts[id] as number) + 1;
@@ -248,8 +282,12 @@ for (const backend of BACKENDS) {
             const n = family.b[family.b.length - 1] as number;
             // tf.fused.matMul flattens outer dims before broadcasting, so it rejects rank-4 x rank-3.
             if (family.a.length > 3) continue;
-            tf.fused.matMul({ a, b, transposeA: tA, transposeB: tB, bias: tf.ones([n]), activation: 'relu' }).dataSync();
-            tf.fused.matMul({ a, b, transposeA: tA, transposeB: tB, bias: tf.ones([1, n]), activation: 'elu' }).dataSync();
+            tf.fused
+              .matMul({ a, b, transposeA: tA, transposeB: tB, bias: tf.ones([n]), activation: 'relu' })
+              .dataSync();
+            tf.fused
+              .matMul({ a, b, transposeA: tA, transposeB: tB, bias: tf.ones([1, n]), activation: 'elu' })
+              .dataSync();
           }
           tf.unsortedSegmentSum(tf.ones([4, 3]), tf.tensor1d([0, 2, 2, 9], 'int32'), 3).dataSync();
         });
@@ -273,8 +311,11 @@ test('wasm and cpu agree on a gradient through transposed and batched products',
   for (const backend of BACKENDS) {
     const { tf } = await createTensorRuntime({ backend });
     const grads = tf.tidy(() => {
-      const f = (xs: ReturnType<typeof tf.tensor>, ws: ReturnType<typeof tf.tensor>, vs: ReturnType<typeof tf.tensor>) =>
-        tf.sum(tf.matMul(tf.matMul(xs, ws), vs));
+      const f = (
+        xs: ReturnType<typeof tf.tensor>,
+        ws: ReturnType<typeof tf.tensor>,
+        vs: ReturnType<typeof tf.tensor>,
+      ) => tf.sum(tf.matMul(tf.matMul(xs, ws), vs));
       return tf
         .grads(f)([tf.tensor(x, shapes.x), tf.tensor(w, shapes.w), tf.tensor(v, shapes.v)])
         .map((g) => g.dataSync() as Float32Array);
@@ -296,7 +337,11 @@ test('wasm Identity (tf.clone) shares the buffer; originals, clones and assigned
   const v = tf.variable(tf.tensor1d([7, 8, 9]));
   const snapshot = tf.clone(v);
   v.assign(tf.tensor1d([0, 0, 0]));
-  assert.deepEqual(Array.from(snapshot.dataSync()), [7, 8, 9], 'assigning the variable does not change an earlier clone');
+  assert.deepEqual(
+    Array.from(snapshot.dataSync()),
+    [7, 8, 9],
+    'assigning the variable does not change an earlier clone',
+  );
   const s = tf.clone(tf.tensor1d(['a', 'b'], 'string'));
   assert.deepEqual(s.dataSync(), ['a', 'b'], 'string tensors still clone through the original kernel');
   for (const t of [y, v, snapshot, s]) t.dispose();

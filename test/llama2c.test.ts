@@ -37,7 +37,8 @@ function buildCheckpoint(h: Header, scale = 0.3, extraFloats = 0): Uint8Array {
   const floats = bodyFloats(h) + extraFloats;
   const bytes = new Uint8Array(28 + floats * 4);
   const view = new DataView(bytes.buffer);
-  for (const [i, v] of [h.dim, h.hidden, h.layers, h.heads, h.kvHeads, h.vocab, h.seqLen].entries()) view.setInt32(i * 4, v, true);
+  for (const [i, v] of [h.dim, h.hidden, h.layers, h.heads, h.kvHeads, h.vocab, h.seqLen].entries())
+    view.setInt32(i * 4, v, true);
   let state = 12345;
   for (let i = 0; i < floats; i++) {
     state = (state * 1103515245 + 12345) % 2147483648;
@@ -75,7 +76,16 @@ function compareModels(a: ReferenceModel, b: ReferenceModel, tokens: number[]): 
 test('llama2c checkpoint: header, views and sizes (synthetic, untied, GQA)', () => {
   const bytes = buildCheckpoint(SMALL);
   const { config, weights } = readLlama2cCheckpoint(bytes);
-  assert.deepEqual(config, { dim: 16, hiddenDim: 24, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 20, seqLen: 12, sharedClassifier: false });
+  assert.deepEqual(config, {
+    dim: 16,
+    hiddenDim: 24,
+    nLayers: 2,
+    nHeads: 4,
+    nKvHeads: 2,
+    vocabSize: 20,
+    seqLen: 12,
+    sharedClassifier: false,
+  });
   assert.equal(weights.tokenEmbedding.length, 20 * 16);
   assert.equal(weights.wk.length, 2 * 8 * 16);
   assert.equal(weights.w2.length, 2 * 16 * 24);
@@ -171,7 +181,16 @@ test('stories260K: header, conversion and identical logits in both layouts', () 
   const path = fixturePath(MODEL);
   const bytes = readFileSync(path);
   const ckpt = readLlama2cCheckpoint(bytes);
-  assert.deepEqual(ckpt.config, { dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, sharedClassifier: true });
+  assert.deepEqual(ckpt.config, {
+    dim: 64,
+    hiddenDim: 172,
+    nLayers: 5,
+    nHeads: 8,
+    nKvHeads: 4,
+    vocabSize: 512,
+    seqLen: 512,
+    sharedClassifier: true,
+  });
   assert.equal(bytes.length, 28 + 264128 * 4);
   const hf = llama2cToHf(ckpt);
   assert.equal(hf.tensors.has('lm_head.weight'), false);

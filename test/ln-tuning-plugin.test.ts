@@ -54,7 +54,12 @@ test('LN tuning trains on the embedded model: loss falls, the base stays frozen'
   const { model, tokenizer, manager } = await moby();
   manager.create('ln', 'ln-tuning', {}, { seed: 1 });
   const baseBefore = [...model.parameters().values()].map((v) => v.dataSync().slice());
-  const lines = ['Call me Ishmael.', 'The whale is white.', 'Some years ago, never mind how long.', 'The sea is wide and deep.'];
+  const lines = [
+    'Call me Ishmael.',
+    'The whale is white.',
+    'Some years ago, never mind how long.',
+    'The sea is wide and deep.',
+  ];
   const trainData = lines.map((text) => ({ ids: tokenizer.encode(text, { bos: true }) }));
   const result = await train({
     tf,
@@ -86,10 +91,14 @@ test('save writes exactly PEFT LN_TUNING keys and adapter_config.json', async ()
     disposeSaved(saved);
     const bytes = await readFile(join(dir, 'adapter_model.safetensors'));
     const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<string, { shape: number[] }>;
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<
+      string,
+      { shape: number[] }
+    >;
     const keys = Object.keys(header).filter((k) => k !== '__metadata__');
     const expected = ['model.norm'];
-    for (let i = 0; i < model.dims.numLayers; i++) expected.push(`model.layers.${i}.input_layernorm`, `model.layers.${i}.post_attention_layernorm`);
+    for (let i = 0; i < model.dims.numLayers; i++)
+      expected.push(`model.layers.${i}.input_layernorm`, `model.layers.${i}.post_attention_layernorm`);
     assert.deepEqual(keys.sort(), expected.map((m) => `base_model.model.${m}.ln_tuning_layers.weight`).sort());
     for (const k of keys) assert.deepEqual(header[k]?.shape, [model.dims.hiddenSize]);
     const config = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;

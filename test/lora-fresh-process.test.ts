@@ -20,7 +20,12 @@ kernel.use(lora);
 const tf = kernel.tf;
 
 function node(args: string[]): string {
-  const r = spawnSync('node', args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 2 ** 20, env: { ...process.env, PEFTKIT_BACKEND: 'wasm' } });
+  const r = spawnSync('node', args, {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+    env: { ...process.env, PEFTKIT_BACKEND: 'wasm' },
+  });
   assert.equal(r.status, 0, `node ${args.join(' ')} failed: ${r.stderr}`);
   return r.stdout;
 }
@@ -54,20 +59,52 @@ test('stories260K LoRA (q,v): learns, reloads bit-identically in a fresh process
     console.log(`[stories260K LoRA q,v r=8] held-out loss ${before.toFixed(4)} → ${after.toFixed(4)}`);
     assert.ok(after < before - 0.05, `held-out loss drops: ${before} → ${after}`);
 
-    const ids = [tokenizer.encode('Call me Ishmael. Some years ago', { bos: true }), tokenizer.encode('The whale was white and the sea', { bos: true })];
+    const ids = [
+      tokenizer.encode('Call me Ishmael. Some years ago', { bos: true }),
+      tokenizer.encode('The whale was white and the sea', { bos: true }),
+    ];
     const width = Math.min(...ids.map((r) => r.length));
     const batch = ids.map((r) => r.slice(0, width));
-    const here = tf.tidy(() => Array.from(model.forward?.({ ids: batch }, { selection: { active: ['qv'] } }).dataSync() ?? []));
+    const here = tf.tidy(() =>
+      Array.from(model.forward?.({ ids: batch }, { selection: { active: ['qv'] } }).dataSync() ?? []),
+    );
     const there = JSON.parse(
-      node(['--conditions=peftkit:source', '--import', 'tsx', 'test/support/adapter-logits.ts', dir, outDir, JSON.stringify(batch)]),
+      node([
+        '--conditions=peftkit:source',
+        '--import',
+        'tsx',
+        'test/support/adapter-logits.ts',
+        dir,
+        outDir,
+        JSON.stringify(batch),
+      ]),
     ) as number[];
     assert.equal(there.length, here.length, 'same logits shape');
     assert.deepEqual(there, here, 'the adapter reloaded in a fresh process gives identical logits');
 
     const prompt = 'Once upon a time';
-    const [mine] = generate(model as Parameters<typeof generate>[0], tokenizer, [{ prompt, adapter: 'qv' }], { maxTokens: 24, temperature: 0 });
-    const [base] = generate(model as Parameters<typeof generate>[0], tokenizer, [{ prompt }], { maxTokens: 24, temperature: 0 });
-    const cli = node(['app/bin/peftkit.mjs', 'generate', '--model', dir, '--adapter', outDir, '--prompt', prompt, '--max-tokens', '24', '--temperature', '0']);
+    const [mine] = generate(model as Parameters<typeof generate>[0], tokenizer, [{ prompt, adapter: 'qv' }], {
+      maxTokens: 24,
+      temperature: 0,
+    });
+    const [base] = generate(model as Parameters<typeof generate>[0], tokenizer, [{ prompt }], {
+      maxTokens: 24,
+      temperature: 0,
+    });
+    const cli = node([
+      'app/bin/peftkit.mjs',
+      'generate',
+      '--model',
+      dir,
+      '--adapter',
+      outDir,
+      '--prompt',
+      prompt,
+      '--max-tokens',
+      '24',
+      '--temperature',
+      '0',
+    ]);
     assert.equal(cli.trimEnd(), mine?.text.trimEnd(), 'peftkit generate --adapter writes the adapted model’s text');
     assert.notEqual(mine?.text, base?.text, 'the trained adapter changes the greedy text (the check can fail)');
     manager.dispose();

@@ -38,7 +38,10 @@ test('main job --quick --no-serve: exit 0 (not judged), report with base values,
     }
     const spamLog = parseMetricsLog(await readFile(join(out, 'spam-filter', 'metrics.jsonl'), 'utf8'));
     const spamZero = spamLog.find((r) => r.type === 'eval' && r.step === 0);
-    assert.ok(spamZero?.type === 'eval' && typeof spamZero.accuracy === 'number', 'the spam step-0 eval carries the base accuracy');
+    assert.ok(
+      spamZero?.type === 'eval' && typeof spamZero.accuracy === 'number',
+      'the spam step-0 eval carries the base accuracy',
+    );
 
     const html = await readFile(join(out, 'comparison.html'), 'utf8');
     assert.equal((html.match(/<svg/g) ?? []).length, 2, 'one chart (own y axis) per task in comparison.html');

@@ -72,8 +72,14 @@ test('quick main job: trains both adapters, writes the report, serves both', asy
   });
   try {
     assert.equal(server.examples.length >= 4, true, 'curl examples printed');
-    const models = (await (await fetch(`${server.url}/v1/models`)).json()) as { data: { id: string; parent: string | null }[] };
-    assert.deepEqual(models.data.map((m) => m.id).sort(), ['peftkit-moby', 'sotu-style', 'spam-filter'], 'base and both adapters listed');
+    const models = (await (await fetch(`${server.url}/v1/models`)).json()) as {
+      data: { id: string; parent: string | null }[];
+    };
+    assert.deepEqual(
+      models.data.map((m) => m.id).sort(),
+      ['peftkit-moby', 'sotu-style', 'spam-filter'],
+      'base and both adapters listed',
+    );
     for (const model of ['spam-filter', 'sotu-style']) {
       const res = await fetch(`${server.url}/v1/completions`, {
         method: 'POST',
@@ -81,7 +87,11 @@ test('quick main job: trains both adapters, writes the report, serves both', asy
         body: JSON.stringify({ model, prompt: 'Email: free money\nVerdict:', max_tokens: 2, temperature: 0 }),
       });
       assert.equal(res.status, 200, `${model}: completion answered`);
-      const body = (await res.json()) as { model: string; choices: { text: string }[]; usage: { completion_tokens: number } };
+      const body = (await res.json()) as {
+        model: string;
+        choices: { text: string }[];
+        usage: { completion_tokens: number };
+      };
       assert.equal(body.model, model, 'served by the named adapter');
       assert.ok(body.usage.completion_tokens >= 1, `${model}: generated tokens`);
     }

@@ -92,18 +92,27 @@ test('prompt and prefix hooks: mixed batches equal per-row calls, with and witho
     return r;
   });
   const base = model.forward({ ids: [ids[0] as number[]] });
-  assert.ok(maxAbsDiff([rows(base)[0] as Float32Array], [single[0] as Float32Array]) > 1e-3, 'the prompt changes the output');
+  assert.ok(
+    maxAbsDiff([rows(base)[0] as Float32Array], [single[0] as Float32Array]) > 1e-3,
+    'the prompt changes the output',
+  );
   base.dispose();
   const mixed = model.forward({ ids }, { selection: { perRow: [...selections] } });
   assert.ok(maxAbsDiff(rows(mixed), single) <= 1e-5, 'mixed batch equals per-row calls');
   mixed.dispose();
 
   const cache = model.createCache();
-  const prefill = model.forward({ ids: ids.map((r) => r.slice(0, 3)) }, { selection: { perRow: [...selections] }, cache });
+  const prefill = model.forward(
+    { ids: ids.map((r) => r.slice(0, 3)) },
+    { selection: { perRow: [...selections] }, cache },
+  );
   const got = rows(prefill).map((r) => Array.from(r));
   prefill.dispose();
   for (let t = 3; t < 5; t++) {
-    const step = model.forward({ ids: ids.map((r) => [r[t] as number]) }, { selection: { perRow: [...selections] }, cache });
+    const step = model.forward(
+      { ids: ids.map((r) => [r[t] as number]) },
+      { selection: { perRow: [...selections] }, cache },
+    );
     for (const [b, r] of rows(step).entries()) (got[b] as number[]).push(...r);
     step.dispose();
   }
@@ -134,7 +143,14 @@ test('forward passes leak no tensors', () => {
 
 test('invalid inputs give PEFTKIT_E_INPUT', () => {
   const model = createTinyLlama(tf);
-  for (const input of [{ ids: [] }, { ids: [[]] }, { ids: [[1, 2], [3]] }, { ids: [[1, 999]] }, { ids: [[1, 2]], mask: [[1]] }, { ids: [[1.5]] }]) {
+  for (const input of [
+    { ids: [] },
+    { ids: [[]] },
+    { ids: [[1, 2], [3]] },
+    { ids: [[1, 999]] },
+    { ids: [[1, 2]], mask: [[1]] },
+    { ids: [[1.5]] },
+  ]) {
     assert.throws(
       () => model.forward(input as never),
       (e: unknown) => (e as { code?: string }).code === 'PEFTKIT_E_INPUT',
@@ -150,13 +166,22 @@ test('selecting an adapter the model does not have is a coded error, not a silen
   const manager = kernel.adapters(model);
   manager.create('real', 'lora', { r: 2 });
   const ids = tinyBatch(2, 4);
-  const run = (selection: Parameters<typeof model.forward>[1]) => kernel.tf.tidy(() => model.forward({ ids }, selection).shape);
-  assert.deepEqual(run({ selection: { active: ['real'] } }), [2, 4, TINY_LLAMA_CONFIG.vocab_size], 'a real adapter runs');
+  const run = (selection: Parameters<typeof model.forward>[1]) =>
+    kernel.tf.tidy(() => model.forward({ ids }, selection).shape);
+  assert.deepEqual(
+    run({ selection: { active: ['real'] } }),
+    [2, 4, TINY_LLAMA_CONFIG.vocab_size],
+    'a real adapter runs',
+  );
   const unknown = (e: unknown) => (e as { code?: string }).code === 'PEFTKIT_E_ADAPTER_UNKNOWN';
   assert.throws(() => run({ selection: { active: ['typo'] } }), unknown, 'unknown name in an active selection');
   assert.throws(() => run({ selection: { perRow: ['real', 'typo'] } }), unknown, 'unknown name in a per-row selection');
   manager.delete('real');
   assert.throws(() => run({ selection: { active: ['real'] } }), unknown, 'a deleted adapter is unknown');
-  assert.deepEqual(run({ selection: { perRow: [null, '__base__'] } }), [2, 4, TINY_LLAMA_CONFIG.vocab_size], 'base rows need no adapter');
+  assert.deepEqual(
+    run({ selection: { perRow: [null, '__base__'] } }),
+    [2, 4, TINY_LLAMA_CONFIG.vocab_size],
+    'base rows need no adapter',
+  );
   model.dispose();
 });

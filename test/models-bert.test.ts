@@ -74,17 +74,24 @@ const W = (name: string) => TENSORS.get(name)?.data as Float32Array;
 function layerNormRef(x: number[], p: string): number[] {
   const mean = x.reduce((a, v) => a + v, 0) / x.length;
   const variance = x.reduce((a, v) => a + (v - mean) ** 2, 0) / x.length;
-  return x.map((v, i) => ((v - mean) / Math.sqrt(variance + 1e-12)) * (W(`${p}.weight`)[i] as number) + (W(`${p}.bias`)[i] as number));
+  return x.map(
+    (v, i) =>
+      ((v - mean) / Math.sqrt(variance + 1e-12)) * (W(`${p}.weight`)[i] as number) + (W(`${p}.bias`)[i] as number),
+  );
 }
 function linearRef(x: number[], p: string): number[] {
   const w = W(`${p}.weight`);
   const b = W(`${p}.bias`);
-  return Array.from({ length: b.length }, (_, o) => x.reduce((acc, v, i) => acc + v * (w[o * x.length + i] as number), b[o] as number));
+  return Array.from({ length: b.length }, (_, o) =>
+    x.reduce((acc, v, i) => acc + v * (w[o * x.length + i] as number), b[o] as number),
+  );
 }
 /** erf by Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7). */
 function erf(x: number): number {
   const t = 1 / (1 + 0.3275911 * Math.abs(x));
-  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
   return x >= 0 ? y : -y;
 }
 interface RefOptions {
@@ -99,9 +106,14 @@ interface RefOptions {
 function referenceLogits(ids: number[], o: RefOptions = {}): number[] {
   const T = o.prefix?.keys[0]?.length ?? 0;
   const keyMask = [...new Array<number>(T).fill(1), ...(o.mask ?? ids.map(() => 1))];
-  const emb = (name: string, row: number) => Array.from(W(`bert.embeddings.${name}.weight`).subarray(row * D, (row + 1) * D));
+  const emb = (name: string, row: number) =>
+    Array.from(W(`bert.embeddings.${name}.weight`).subarray(row * D, (row + 1) * D));
   let hs = ids.map((id, s) => {
-    const [w, ty, po] = [emb('word_embeddings', id), emb('token_type_embeddings', o.types?.[s] ?? 0), emb('position_embeddings', T + s)];
+    const [w, ty, po] = [
+      emb('word_embeddings', id),
+      emb('token_type_embeddings', o.types?.[s] ?? 0),
+      emb('position_embeddings', T + s),
+    ];
     return layerNormRef(
       w.map((v, j) => v + (ty[j] as number) + (po[j] as number)),
       'bert.embeddings.LayerNorm',
@@ -115,19 +127,25 @@ function referenceLogits(ids: number[], o: RefOptions = {}): number[] {
     const ctx = q.map((r) => {
       const out = new Array<number>(D).fill(0);
       for (let h = 0; h < H; h++) {
-        const scores = keys.map((k) => k.slice(h * HD, (h + 1) * HD).reduce((a, v, j) => a + v * (r[h * HD + j] as number), 0) / Math.sqrt(HD));
+        const scores = keys.map(
+          (k) =>
+            k.slice(h * HD, (h + 1) * HD).reduce((a, v, j) => a + v * (r[h * HD + j] as number), 0) / Math.sqrt(HD),
+        );
         const max = Math.max(...scores.filter((_, k) => keyMask[k] === 1));
         const e = scores.map((v, k) => (keyMask[k] === 1 ? Math.exp(v - max) : 0));
         const z = e.reduce((a, v) => a + v, 0);
         e.forEach((w, k) => {
-          for (let j = 0; j < HD; j++) out[h * HD + j] = (out[h * HD + j] as number) + (w / z) * ((values[k] as number[])[h * HD + j] as number);
+          for (let j = 0; j < HD; j++)
+            out[h * HD + j] = (out[h * HD + j] as number) + (w / z) * ((values[k] as number[])[h * HD + j] as number);
         });
       }
       return out;
     });
     const a = hs.map((h, s) =>
       layerNormRef(
-        linearRef(ctx[s] as number[], `${p}.attention.output.dense`).map((v, j) => v * (o.attnScale ?? 1) + (h[j] as number)),
+        linearRef(ctx[s] as number[], `${p}.attention.output.dense`).map(
+          (v, j) => v * (o.attnScale ?? 1) + (h[j] as number),
+        ),
         `${p}.attention.output.LayerNorm`,
       ),
     );
@@ -144,9 +162,15 @@ function referenceLogits(ids: number[], o: RefOptions = {}): number[] {
 }
 
 // Every assertion carries a message: Node's generated ones re-parse the source and can hang on TypeScript files.
-function assertClose(a: readonly (readonly number[])[], b: readonly (readonly number[])[], tolerance: number, what: string): void {
+function assertClose(
+  a: readonly (readonly number[])[],
+  b: readonly (readonly number[])[],
+  tolerance: number,
+  what: string,
+): void {
   let diff = 0;
-  for (const [i, row] of a.entries()) for (const [j, v] of row.entries()) diff = Math.max(diff, Math.abs(v - ((b[i] as readonly number[])[j] as number)));
+  for (const [i, row] of a.entries())
+    for (const [j, v] of row.entries()) diff = Math.max(diff, Math.abs(v - ((b[i] as readonly number[])[j] as number)));
   if (Number.isNaN(diff)) diff = Number.POSITIVE_INFINITY;
   assert.ok(diff <= tolerance, `${what}: max abs diff ${diff} > ${tolerance}`);
 }
@@ -197,10 +221,27 @@ test('BERT exposes Hugging Face module names; classifier is the head', async () 
 test('BERT classification logits match a plain-loop reference (token types, right padding)', async () => {
   const model = await load();
   const types = [0, 0, 0, 1, 1, 1];
-  const got = classify(model, { ids: [A, [...B, 0]], mask: [A.map(() => 1), [1, 1, 1, 1, 1, 0]], tokenTypes: [types, [0, 0, 0, 1, 1, 0]] });
-  assertClose(got, [referenceLogits(A, { types }), referenceLogits([...B, 0], { types: [0, 0, 0, 1, 1, 0], mask: [1, 1, 1, 1, 1, 0] })], 1e-4, 'vs reference');
+  const got = classify(model, {
+    ids: [A, [...B, 0]],
+    mask: [A.map(() => 1), [1, 1, 1, 1, 1, 0]],
+    tokenTypes: [types, [0, 0, 0, 1, 1, 0]],
+  });
+  assertClose(
+    got,
+    [
+      referenceLogits(A, { types }),
+      referenceLogits([...B, 0], { types: [0, 0, 0, 1, 1, 0], mask: [1, 1, 1, 1, 1, 0] }),
+    ],
+    1e-4,
+    'vs reference',
+  );
   // Right padding is what HF BERT supports; left padding is invariant here too because positions follow the mask.
-  assertClose(classify(model, { ids: [[0, 0, ...B]], mask: [[0, 0, 1, 1, 1, 1, 1]] }), [referenceLogits(B)], 1e-4, 'left padding');
+  assertClose(
+    classify(model, { ids: [[0, 0, ...B]], mask: [[0, 0, 1, 1, 1, 1, 1]] }),
+    [referenceLogits(B)],
+    1e-4,
+    'left padding',
+  );
   assertClose(classify(model, { ids: [B] }), [referenceLogits(B)], 1e-4, 'unpadded');
   model.dispose();
 });
@@ -209,7 +250,10 @@ test('BERT is classification only: causal-LM use and a KV cache give PEFTKIT_E_M
   const model = await load();
   assert.throws(() => model.forward({ ids: [A] }), isCode('PEFTKIT_E_MODEL_TASK'));
   assert.throws(() => model.classify({ ids: [A] }, { cache: {} as never }), isCode('PEFTKIT_E_MODEL_TASK'));
-  assert.throws(() => new BertModel(tf, CONFIG, { kind: 'random', rng: new Rng(1) }, { task: 'causal-lm' }), isCode('PEFTKIT_E_MODEL_TASK'));
+  assert.throws(
+    () => new BertModel(tf, CONFIG, { kind: 'random', rng: new Rng(1) }, { task: 'causal-lm' }),
+    isCode('PEFTKIT_E_MODEL_TASK'),
+  );
   await assert.rejects(loadModel(tf, DIR, { task: 'causal-lm' }), isCode('PEFTKIT_E_MODEL_TASK'));
   assert.throws(() => model.classify({ ids: [A], tokenTypes: [[0, 0, 0, 2, 0, 0]] }), isCode('PEFTKIT_E_INPUT'));
   assert.throws(() => model.classify({ ids: [new Array<number>(P + 1).fill(1)] }), isCode('PEFTKIT_E_CONTEXT_LENGTH'));
@@ -222,11 +266,22 @@ function scaleHook(factor: number): SiteHook {
 
 test('BERT block hooks transform each sub-layer output before its residual + LayerNorm (Houlsby)', async () => {
   const model = await load();
-  (model.site('bert.encoder.layer.0.attention.output') as { hooks: { attach(n: string, h: SiteHook): void } }).hooks.attach('h', scaleHook(2));
-  (model.site('bert.encoder.layer.1.attention.output') as { hooks: { attach(n: string, h: SiteHook): void } }).hooks.attach('h', scaleHook(2));
+  (
+    model.site('bert.encoder.layer.0.attention.output') as { hooks: { attach(n: string, h: SiteHook): void } }
+  ).hooks.attach('h', scaleHook(2));
+  (
+    model.site('bert.encoder.layer.1.attention.output') as { hooks: { attach(n: string, h: SiteHook): void } }
+  ).hooks.attach('h', scaleHook(2));
   for (let i = 0; i < L; i++)
-    (model.site(`bert.encoder.layer.${i}.output`) as { hooks: { attach(n: string, h: SiteHook): void } }).hooks.attach('h', scaleHook(0.5));
-  const got = classify(model, { ids: [A, [...B, 0]], mask: [A.map(() => 1), [1, 1, 1, 1, 1, 0]] }, { selection: { perRow: ['h', null] } });
+    (model.site(`bert.encoder.layer.${i}.output`) as { hooks: { attach(n: string, h: SiteHook): void } }).hooks.attach(
+      'h',
+      scaleHook(0.5),
+    );
+  const got = classify(
+    model,
+    { ids: [A, [...B, 0]], mask: [A.map(() => 1), [1, 1, 1, 1, 1, 0]] },
+    { selection: { perRow: ['h', null] } },
+  );
   assertClose(
     got,
     [referenceLogits(A, { attnScale: 2, mlpScale: 0.5 }), referenceLogits([...B, 0], { mask: [1, 1, 1, 1, 1, 0] })],
@@ -238,12 +293,17 @@ test('BERT block hooks transform each sub-layer output before its residual + Lay
 
 function randomPrefix(seed: number, tokens: number): { hook: PrefixHook; keys: number[][][]; values: number[][][] } {
   const rng = new Rng(seed);
-  const draw = () => Array.from({ length: L }, () => Array.from({ length: tokens }, () => Array.from(rng.normalArray(D, 0, 0.5))));
+  const draw = () =>
+    Array.from({ length: L }, () => Array.from({ length: tokens }, () => Array.from(rng.normalArray(D, 0, 0.5))));
   const keys = draw();
   const values = draw();
   const k = keys.map((r) => tf.keep(tf.tensor3d(r.flat(), [tokens, H, HD])));
   const v = values.map((r) => tf.keep(tf.tensor3d(r.flat(), [tokens, H, HD])));
-  return { hook: { numVirtualTokens: tokens, prefix: (layer) => ({ key: k[layer], value: v[layer] }) as never }, keys, values };
+  return {
+    hook: { numVirtualTokens: tokens, prefix: (layer) => ({ key: k[layer], value: v[layer] }) as never },
+    keys,
+    values,
+  };
 }
 
 test('BERT prompt tuning (pooled at the first virtual token, as PEFT) and P-Tuning v2 prefixes; mixed batches', async () => {
@@ -260,17 +320,37 @@ test('BERT prompt tuning (pooled at the first virtual token, as PEFT) and P-Tuni
   const prefix = randomPrefix(4, 2);
   model.prefixes.attach('x', prefix.hook);
   // PEFT prepends virtual tokens (token type 0, positions 0..T-1): the same as spelling them out as real tokens.
-  assertClose(classify(model, { ids: [B] }, { selection: { active: ['p'] } }), [referenceLogits([...virtual, ...B])], 1e-4, 'prompt');
+  assertClose(
+    classify(model, { ids: [B] }, { selection: { active: ['p'] } }),
+    [referenceLogits([...virtual, ...B])],
+    1e-4,
+    'prompt',
+  );
   // HF BERT starts positions after past_key_values: the prefix shifts them by its length.
-  assertClose(classify(model, { ids: [A] }, { selection: { active: ['x'] } }), [referenceLogits(A, { prefix })], 1e-4, 'prefix');
+  assertClose(
+    classify(model, { ids: [A] }, { selection: { active: ['x'] } }),
+    [referenceLogits(A, { prefix })],
+    1e-4,
+    'prefix',
+  );
 
   const ids = [A, [...B, 0], [7, 7, 7, 7, 7, 7]];
   const mask = [A.map(() => 1), [1, 1, 1, 1, 1, 0], A.map(() => 1)];
   const selections = ['p', 'x', null];
   const single = selections.map(
-    (name, b) => classify(model, { ids: [ids[b] as number[]], mask: [mask[b] as number[]] }, name ? { selection: { active: [name] } } : {})[0] as number[],
+    (name, b) =>
+      classify(
+        model,
+        { ids: [ids[b] as number[]], mask: [mask[b] as number[]] },
+        name ? { selection: { active: [name] } } : {},
+      )[0] as number[],
   );
-  assertClose(classify(model, { ids, mask }, { selection: { perRow: selections } }), single, 1e-5, 'mixed batch equals per-row calls');
+  assertClose(
+    classify(model, { ids, mask }, { selection: { perRow: selections } }),
+    single,
+    1e-5,
+    'mixed batch equals per-row calls',
+  );
   model.dispose();
 });
 

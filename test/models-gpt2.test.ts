@@ -78,14 +78,19 @@ function layerNormRef(x: number[], w: Float32Array, b: Float32Array): number[] {
 }
 function convRef(x: number[], w: Float32Array, b: Float32Array): number[] {
   const out = b.length;
-  return Array.from({ length: out }, (_, o) => x.reduce((acc, v, i) => acc + v * (w[i * out + o] as number), b[o] as number));
+  return Array.from({ length: out }, (_, o) =>
+    x.reduce((acc, v, i) => acc + v * (w[i * out + o] as number), b[o] as number),
+  );
 }
 const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
 /** Final hidden states per position; `prefix` holds per-layer key/value rows [T][D] that shift positions by T. */
 function referenceHidden(t: Tensors, ids: number[], prefix?: { keys: number[][][]; values: number[][][] }): number[][] {
   const T = prefix?.keys[0]?.length ?? 0;
   let hs = ids.map((id, s) =>
-    Array.from({ length: D }, (_, j) => (W(t, 'wte.weight')[id * D + j] as number) + (W(t, 'wpe.weight')[(T + s) * D + j] as number)),
+    Array.from(
+      { length: D },
+      (_, j) => (W(t, 'wte.weight')[id * D + j] as number) + (W(t, 'wpe.weight')[(T + s) * D + j] as number),
+    ),
   );
   for (let l = 0; l < L; l++) {
     const p = `h.${l}`;
@@ -105,16 +110,23 @@ function referenceHidden(t: Tensors, ids: number[], prefix?: { keys: number[][][
         const e = scores.map((v) => Math.exp(v - max));
         const z = e.reduce((a, v) => a + v, 0);
         e.forEach((w, k) => {
-          for (let j = 0; j < HD; j++) out[h * HD + j] = (out[h * HD + j] as number) + (w / z) * ((values[k] as number[])[h * HD + j] as number);
+          for (let j = 0; j < HD; j++)
+            out[h * HD + j] = (out[h * HD + j] as number) + (w / z) * ((values[k] as number[])[h * HD + j] as number);
         });
       }
       return out;
     });
-    hs = hs.map((h, s) => convRef(ctx[s] as number[], W(t, `${p}.attn.c_proj.weight`), W(t, `${p}.attn.c_proj.bias`)).map((v, j) => v + (h[j] as number)));
+    hs = hs.map((h, s) =>
+      convRef(ctx[s] as number[], W(t, `${p}.attn.c_proj.weight`), W(t, `${p}.attn.c_proj.bias`)).map(
+        (v, j) => v + (h[j] as number),
+      ),
+    );
     hs = hs.map((h) => {
       const y = layerNormRef(h, W(t, `${p}.ln_2.weight`), W(t, `${p}.ln_2.bias`));
       const inner = convRef(y, W(t, `${p}.mlp.c_fc.weight`), W(t, `${p}.mlp.c_fc.bias`)).map(gelu);
-      return convRef(inner, W(t, `${p}.mlp.c_proj.weight`), W(t, `${p}.mlp.c_proj.bias`)).map((v, j) => v + (h[j] as number));
+      return convRef(inner, W(t, `${p}.mlp.c_proj.weight`), W(t, `${p}.mlp.c_proj.bias`)).map(
+        (v, j) => v + (h[j] as number),
+      );
     });
   }
   return hs.map((h) => layerNormRef(h, W(t, 'ln_f.weight'), W(t, 'ln_f.bias')));
@@ -131,7 +143,8 @@ const rows3 = (x: { arraySync(): unknown; dispose(): void }) => {
 function assertClose(a: ArrayLike<number>[], b: ArrayLike<number>[], tolerance: number, what: string): void {
   let diff = 0;
   for (const [i, row] of a.entries())
-    for (let j = 0; j < row.length; j++) diff = Math.max(diff, Math.abs((row[j] as number) - ((b[i] as ArrayLike<number>)[j] as number)));
+    for (let j = 0; j < row.length; j++)
+      diff = Math.max(diff, Math.abs((row[j] as number) - ((b[i] as ArrayLike<number>)[j] as number)));
   if (Number.isNaN(diff)) diff = Number.POSITIVE_INFINITY;
   assert.ok(diff <= tolerance, `${what}: max abs diff ${diff} > ${tolerance}`);
 }
@@ -151,10 +164,15 @@ test('GPT-2 exposes Hugging Face module names, Conv1D layout and a tied head', a
   assert.equal(site('transformer.h.0.attn.c_attn')?.kind, 'linear');
   const cAttn = site('transformer.h.0.attn.c_attn');
   assert.ok(
-    cAttn?.kind === 'linear' && cAttn.layout === 'in_out' && cAttn.base.inFeatures === D && cAttn.base.outFeatures === 3 * D && cAttn.base.bias !== null,
+    cAttn?.kind === 'linear' &&
+      cAttn.layout === 'in_out' &&
+      cAttn.base.inFeatures === D &&
+      cAttn.base.outFeatures === 3 * D &&
+      cAttn.base.bias !== null,
     'c_attn is Conv1D',
   );
-  for (const name of ['transformer.h.1.attn.c_proj', 'transformer.h.1.mlp.c_fc', 'transformer.h.1.mlp.c_proj']) assert.equal(site(name)?.kind, 'linear', name);
+  for (const name of ['transformer.h.1.attn.c_proj', 'transformer.h.1.mlp.c_fc', 'transformer.h.1.mlp.c_proj'])
+    assert.equal(site(name)?.kind, 'linear', name);
   assert.equal(site('transformer.h.0.attn')?.kind, 'block');
   assert.equal(site('transformer.h.1.mlp')?.kind, 'block');
   assert.equal(site('transformer.wte')?.kind, 'embedding');
@@ -185,7 +203,12 @@ test('GPT-2 checkpoints without the transformer. prefix load as Hugging Face doe
   const loaded = await loadModel(tf, dir);
   const reference = await load();
   assert.deepEqual(loaded.unusedTensors, ['transformer.h.0.attn.bias']);
-  assertClose(rows3(loaded.model.forward?.({ ids: IDS }) as never).flat(), rows3(reference.forward({ ids: IDS })).flat(), 0, 'prefix-less checkpoint');
+  assertClose(
+    rows3(loaded.model.forward?.({ ids: IDS }) as never).flat(),
+    rows3(reference.forward({ ids: IDS })).flat(),
+    0,
+    'prefix-less checkpoint',
+  );
   loaded.model.dispose();
   reference.dispose();
   rmSync(dir, { recursive: true, force: true });
@@ -197,7 +220,8 @@ test('GPT-2 KV-cached decoding equals the full forward; left padding changes not
   const cache = model.createCache();
   const got = rows3(model.forward({ ids: IDS.map((r) => r.slice(0, 4)) }, { cache }));
   for (let t = 4; t < 6; t++) {
-    for (const [b, r] of rows3(model.forward({ ids: IDS.map((row) => [row[t] as number]) }, { cache })).entries()) (got[b] as Float32Array[]).push(...r);
+    for (const [b, r] of rows3(model.forward({ ids: IDS.map((row) => [row[t] as number]) }, { cache })).entries())
+      (got[b] as Float32Array[]).push(...r);
   }
   cache.dispose();
   assertClose(full.flat(), got.flat(), 1e-5, 'cached decoding');
@@ -218,13 +242,18 @@ function promptOf(ids: number[]): PromptHook {
 }
 function randomPrefix(seed: number, tokens: number): { hook: PrefixHook; keys: number[][][]; values: number[][][] } {
   const rng = new Rng(seed);
-  const draw = () => Array.from({ length: L }, () => Array.from({ length: tokens }, () => Array.from(rng.normalArray(D, 0, 0.5))));
+  const draw = () =>
+    Array.from({ length: L }, () => Array.from({ length: tokens }, () => Array.from(rng.normalArray(D, 0, 0.5))));
   const keys = draw();
   const values = draw();
   const toTensor = (rowsOf: number[][]) => tf.keep(tf.tensor3d(rowsOf.flat(), [tokens, H, HD]));
   const k = keys.map(toTensor);
   const v = values.map(toTensor);
-  return { hook: { numVirtualTokens: tokens, prefix: (layer) => ({ key: k[layer], value: v[layer] }) as never }, keys, values };
+  return {
+    hook: { numVirtualTokens: tokens, prefix: (layer) => ({ key: k[layer], value: v[layer] }) as never },
+    keys,
+    values,
+  };
 }
 
 test('GPT-2 prompt tuning and prefix tuning follow PEFT (positions included) and mix per row', async () => {
@@ -236,7 +265,12 @@ test('GPT-2 prompt tuning and prefix tuning follow PEFT (positions included) and
   // Virtual tokens equal to real embeddings behave exactly like those tokens in front of the input.
   const prompted = rows3(model.forward({ ids: [IDS[0] as number[]] }, { selection: { active: ['p'] } }));
   const spelled = rows3(model.forward({ ids: [[...virtual, ...(IDS[0] as number[])]] }));
-  assertClose(prompted[0] as Float32Array[], (spelled[0] as Float32Array[]).slice(3), 1e-5, 'prompt = spelled-out tokens');
+  assertClose(
+    prompted[0] as Float32Array[],
+    (spelled[0] as Float32Array[]).slice(3),
+    1e-5,
+    'prompt = spelled-out tokens',
+  );
   // Prefix keys/values sit before the input and shift its positions by the prefix length.
   const prefixed = rows3(model.forward({ ids: [IDS[1] as number[]] }, { selection: { active: ['x'] } }));
   const hidden = referenceHidden(TENSORS, IDS[1] as number[], prefix);
@@ -249,14 +283,21 @@ test('GPT-2 prompt tuning and prefix tuning follow PEFT (positions included) and
 
   const selections = ['p', 'x', null];
   const single = selections.map(
-    (name, b) => rows3(model.forward({ ids: [IDS[b] as number[]] }, name ? { selection: { active: [name] } } : {}))[0] as Float32Array[],
+    (name, b) =>
+      rows3(
+        model.forward({ ids: [IDS[b] as number[]] }, name ? { selection: { active: [name] } } : {}),
+      )[0] as Float32Array[],
   );
   const mixed = rows3(model.forward({ ids: IDS }, { selection: { perRow: selections } }));
   assertClose(mixed.flat(), single.flat(), 1e-5, 'mixed batch equals per-row calls');
   const cache = model.createCache();
-  const got = rows3(model.forward({ ids: IDS.map((r) => r.slice(0, 3)) }, { selection: { perRow: selections }, cache }));
+  const got = rows3(
+    model.forward({ ids: IDS.map((r) => r.slice(0, 3)) }, { selection: { perRow: selections }, cache }),
+  );
   for (let t = 3; t < 6; t++) {
-    const step = rows3(model.forward({ ids: IDS.map((r) => [r[t] as number]) }, { selection: { perRow: selections }, cache }));
+    const step = rows3(
+      model.forward({ ids: IDS.map((r) => [r[t] as number]) }, { selection: { perRow: selections }, cache }),
+    );
     for (const [b, r] of step.entries()) (got[b] as Float32Array[]).push(...r);
   }
   cache.dispose();
@@ -268,7 +309,12 @@ test('GPT-2 sequence classification pools the last real token through score', as
   const tensors = gpt2Tensors(7);
   const score = new Rng(5).normalArray(LABELS.length * D, 0, 0.5);
   tensors.set('score.weight', { shape: [LABELS.length, D], data: score });
-  const config = { ...CONFIG, architectures: ['GPT2ForSequenceClassification'], id2label: { 0: 'neg', 1: 'neu', 2: 'pos' }, pad_token_id: 0 };
+  const config = {
+    ...CONFIG,
+    architectures: ['GPT2ForSequenceClassification'],
+    id2label: { 0: 'neg', 1: 'neu', 2: 'pos' },
+    pad_token_id: 0,
+  };
   const dir = await writeCheckpoint(config, tensors);
   const { model } = await loadModel(tf, dir);
   assert.equal(model.task, 'seq-cls');
@@ -284,7 +330,12 @@ test('GPT-2 sequence classification pools the last real token through score', as
   const got = out.arraySync() as number[][];
   out.dispose();
   const expect = (ids: number[]) => project(referenceHidden(tensors, ids).at(-1) as number[], score, LABELS.length);
-  assertClose(got, [expect((IDS[2] as number[]).slice(0, 4)), expect(IDS[2] as number[])], 1e-4, 'classification vs reference');
+  assertClose(
+    got,
+    [expect((IDS[2] as number[]).slice(0, 4)), expect(IDS[2] as number[])],
+    1e-4,
+    'classification vs reference',
+  );
   model.dispose();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { type ForwardInput, Rng, type Tf } from '@peftkit/core';
 import { createKernel } from 'peftkit';
-import { ARCHITECTURES, BertModel, Gpt2Model, LlamaModel, type LoadedModelGraph, loadModel, saveModel } from '@peftkit/models';
+import {
+  ARCHITECTURES,
+  BertModel,
+  Gpt2Model,
+  LlamaModel,
+  type LoadedModelGraph,
+  loadModel,
+  saveModel,
+} from '@peftkit/models';
 import { createTinyLlama, TINY_LLAMA_CONFIG, tinyBatch } from '@peftkit/testing';
 import { readModelWeights, writeSafetensorsFile, writeShardedSafetensors } from '../packages/io/src/safetensors.ts';
 import { Llama2cTokenizer } from '../packages/models/src/tokenizers/llama2c.ts';
@@ -22,7 +30,15 @@ const newDir = () => {
 const random = (seed: number) => ({ kind: 'random' as const, rng: new Rng(seed), std: 0.3 });
 const isCode = (code: string) => (e: unknown) => (e as { code?: string }).code === code;
 
-const GPT2_CONFIG = { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], n_embd: 16, n_layer: 2, n_head: 2, n_positions: 16, vocab_size: 32 };
+const GPT2_CONFIG = {
+  model_type: 'gpt2',
+  architectures: ['GPT2LMHeadModel'],
+  n_embd: 16,
+  n_layer: 2,
+  n_head: 2,
+  n_positions: 16,
+  vocab_size: 32,
+};
 const BERT_CONFIG = {
   model_type: 'bert',
   architectures: ['BertForSequenceClassification'],
@@ -46,7 +62,12 @@ function bits(model: LoadedModelGraph, input: ForwardInput): Uint32Array {
 
 /** Host tensors of a model's parameters, as a checkpoint writer takes them. */
 function tensorsOf(model: LoadedModelGraph) {
-  return [...model.parameters()].map(([name, v]) => ({ name, dtype: 'F32' as const, shape: v.shape, data: (v.dataSync() as Float32Array).slice() }));
+  return [...model.parameters()].map(([name, v]) => ({
+    name,
+    dtype: 'F32' as const,
+    shape: v.shape,
+    data: (v.dataSync() as Float32Array).slice(),
+  }));
 }
 
 test('a sharded Hugging Face Llama checkpoint loads bit-exactly; save → load round-trips', async () => {
@@ -70,8 +91,18 @@ test('a sharded Hugging Face Llama checkpoint loads bit-exactly; save → load r
 test('tied weights are written once, as Hugging Face does (Llama tied, GPT-2)', async () => {
   const config = { ...TINY_LLAMA_CONFIG, tie_word_embeddings: true };
   const cases = [
-    { config, model: new LlamaModel(tf, config, random(3)), absent: 'lm_head.weight', present: 'model.embed_tokens.weight' },
-    { config: GPT2_CONFIG, model: new Gpt2Model(tf, GPT2_CONFIG, random(4)), absent: 'lm_head.weight', present: 'transformer.wte.weight' },
+    {
+      config,
+      model: new LlamaModel(tf, config, random(3)),
+      absent: 'lm_head.weight',
+      present: 'model.embed_tokens.weight',
+    },
+    {
+      config: GPT2_CONFIG,
+      model: new Gpt2Model(tf, GPT2_CONFIG, random(4)),
+      absent: 'lm_head.weight',
+      present: 'transformer.wte.weight',
+    },
   ];
   for (const { config: c, model, absent, present } of cases) {
     const dir = newDir();
@@ -101,7 +132,10 @@ test('GPT-2 and BERT save → load round-trip bit-exactly (weights files identic
     assert.deepEqual(bits(loaded.model, input), bits(model, input));
     const second = newDir();
     await saveModel(loaded.model, second, { config: loaded.config });
-    assert.ok(readFileSync(join(first, 'model.safetensors')).equals(readFileSync(join(second, 'model.safetensors'))), 'identical weight files');
+    assert.ok(
+      readFileSync(join(first, 'model.safetensors')).equals(readFileSync(join(second, 'model.safetensors'))),
+      'identical weight files',
+    );
     model.dispose();
     loaded.model.dispose();
   }
@@ -110,7 +144,11 @@ test('GPT-2 and BERT save → load round-trip bit-exactly (weights files identic
 test('tokenizer, generation config and extra files travel through save and load', async () => {
   const bytes = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
   const pieces = ['<unk>', '\n<s>\n', '\n</s>\n', ...bytes, ' a', 'b'];
-  const tokenizer = new Llama2cTokenizer({ maxTokenLength: 4, pieces, scores: Float32Array.from(pieces, (_, i) => -i) });
+  const tokenizer = new Llama2cTokenizer({
+    maxTokenLength: 4,
+    pieces,
+    scores: Float32Array.from(pieces, (_, i) => -i),
+  });
   const model = createTinyLlama(tf);
   const dir = newDir();
   await saveModel(model, dir, {
@@ -124,10 +162,16 @@ test('tokenizer, generation config and extra files travel through save and load'
   const loaded = await loadModel(tf, dir);
   assert.ok(loaded.tokenizer !== null, 'tokenizer loaded');
   assert.deepEqual(loaded.generationConfig, { max_new_tokens: 7 });
-  await assert.rejects(saveModel(model, newDir(), { config: {}, tokenizerFiles: { '../x.json': '{}' } }), isCode('PEFTKIT_E_MODEL_SAVE'));
+  await assert.rejects(
+    saveModel(model, newDir(), { config: {}, tokenizerFiles: { '../x.json': '{}' } }),
+    isCode('PEFTKIT_E_MODEL_SAVE'),
+  );
   // Switching to shards removes the single-file entry point so no loader reads stale weights.
   await saveModel(model, dir, { config: { ...TINY_LLAMA_CONFIG }, maxShardBytes: 4096 });
-  assert.ok(!existsSync(join(dir, 'model.safetensors')) && existsSync(join(dir, 'model.safetensors.index.json')), 'sharded layout only');
+  assert.ok(
+    !existsSync(join(dir, 'model.safetensors')) && existsSync(join(dir, 'model.safetensors.index.json')),
+    'sharded layout only',
+  );
   const sharded = await loadModel(tf, dir);
   assert.deepEqual(bits(sharded.model, { ids: IDS }), bits(model, { ids: IDS }));
   for (const m of [model, loaded.model, sharded.model]) m.dispose();
@@ -136,7 +180,13 @@ test('tokenizer, generation config and extra files travel through save and load'
 test('the task follows `architectures`; a missing head is initialized (seeded), as Hugging Face does', async () => {
   const base = createTinyLlama(tf);
   const dir = newDir();
-  await saveModel(base, dir, { config: { ...TINY_LLAMA_CONFIG, architectures: ['LlamaForSequenceClassification'], id2label: { 0: 'x', 1: 'y', 2: 'z' } } });
+  await saveModel(base, dir, {
+    config: {
+      ...TINY_LLAMA_CONFIG,
+      architectures: ['LlamaForSequenceClassification'],
+      id2label: { 0: 'x', 1: 'y', 2: 'z' },
+    },
+  });
   const a = await loadModel(tf, dir, { seed: 9 });
   const b = await loadModel(tf, dir, { seed: 9 });
   assert.equal(a.model.task, 'seq-cls');
@@ -185,11 +235,15 @@ test('coded errors: missing tensor (named), unknown architecture, bad config, un
   const before = tf.memory().numTensors;
   await assert.rejects(
     loadModel(tf, dir),
-    (e: unknown) => isCode('PEFTKIT_E_MODEL_MISSING_TENSOR')(e) && (e as Error).message.includes('transformer.h.1.mlp.c_fc.bias'),
+    (e: unknown) =>
+      isCode('PEFTKIT_E_MODEL_MISSING_TENSOR')(e) && (e as Error).message.includes('transformer.h.1.mlp.c_fc.bias'),
   );
   assert.equal(tf.memory().numTensors, before, 'a failed load frees what it created');
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...GPT2_CONFIG, model_type: 't5' }));
-  await assert.rejects(loadModel(tf, dir), (e: unknown) => isCode('PEFTKIT_E_MODEL_ARCH')(e) && (e as Error).message.includes("'t5'"));
+  await assert.rejects(
+    loadModel(tf, dir),
+    (e: unknown) => isCode('PEFTKIT_E_MODEL_ARCH')(e) && (e as Error).message.includes("'t5'"),
+  );
   writeFileSync(join(dir, 'config.json'), '{ not json');
   await assert.rejects(loadModel(tf, dir), isCode('PEFTKIT_E_MODEL_CONFIG'));
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...GPT2_CONFIG, n_embd: 'big' }));
@@ -205,7 +259,8 @@ test('ARCHITECTURES takes new model types without touching loadModel; load/dispo
   assert.ok(llama !== undefined, 'llama is registered');
   ARCHITECTURES.set('my-llama', {
     ...llama,
-    create: (t, config, weights, options) => llama.create(t, { ...(config as object), model_type: 'llama' }, weights, options),
+    create: (t, config, weights, options) =>
+      llama.create(t, { ...(config as object), model_type: 'llama' }, weights, options),
   });
   const original = createTinyLlama(tf);
   const dir = newDir();

@@ -21,7 +21,15 @@ import { createKernel } from 'peftkit';
 // The norm site kind of the model-graph seam, and forward-time hook errors tagged with plugin, adapter and site.
 const kernel = await createKernel({ logger: { warn() {}, info() {} } });
 const tf = kernel.tf;
-const GPT2 = { model_type: 'gpt2', n_embd: 8, n_layer: 2, n_head: 2, n_positions: 16, vocab_size: 32, layer_norm_epsilon: 1e-5 };
+const GPT2 = {
+  model_type: 'gpt2',
+  n_embd: 8,
+  n_layer: 2,
+  n_head: 2,
+  n_positions: 16,
+  vocab_size: 32,
+  layer_norm_epsilon: 1e-5,
+};
 const BERT = {
   model_type: 'bert',
   hidden_size: 8,
@@ -40,7 +48,8 @@ test('every norm of Llama, GPT-2 and BERT is a norm site with its Hugging Face n
   const llama = createTinyLlama(tf);
   const gpt2 = new Gpt2Model(tf, GPT2, { kind: 'random', rng: new Rng(1) });
   const bert = new BertModel(tf, BERT, { kind: 'random', rng: new Rng(1) });
-  const described = (model: { sites(): Iterable<{ kind: string }> }) => norms(model.sites()).map((s) => [s.name, s.layer, s.normKind, s.bias !== null]);
+  const described = (model: { sites(): Iterable<{ kind: string }> }) =>
+    norms(model.sites()).map((s) => [s.name, s.layer, s.normKind, s.bias !== null]);
   assert.deepEqual(described(llama), [
     ['model.layers.0.input_layernorm', 0, 'rms', false],
     ['model.layers.0.post_attention_layernorm', 0, 'rms', false],
@@ -128,7 +137,10 @@ test('norm hooks: a bias delta on GPT-2 applies to its rows only; a mixed batch 
   const mixed = run({ perRow: ['up', null, 'down'] });
   assert.ok(maxAbsDiff(up, base) > 1e-3 && maxAbsDiff(down, base) > 1e-3, 'the hooks change the output');
   assert.ok(maxAbsDiff([mixed[0] as Float32Array], [up[0] as Float32Array]) <= 1e-5);
-  assert.ok(maxAbsDiff([mixed[1] as Float32Array], [base[1] as Float32Array]) === 0, 'an unselected row is the base, bit for bit');
+  assert.ok(
+    maxAbsDiff([mixed[1] as Float32Array], [base[1] as Float32Array]) === 0,
+    'an unselected row is the base, bit for bit',
+  );
   assert.ok(maxAbsDiff([mixed[2] as Float32Array], [down[2] as Float32Array]) <= 1e-5);
   manager.dispose();
   model.dispose();
@@ -141,7 +153,9 @@ async function failingForward(where: 'linear' | 'norm' | 'prompts', thrown: () =
     hookPlugin('acme-broken', (ctx) => {
       const { model, adapterName } = ctx;
       if (where === 'linear')
-        (model.site('model.layers.0.self_attn.q_proj') as { hooks: { attach(a: string, h: unknown): void } }).hooks.attach(adapterName, { apply: thrown });
+        (
+          model.site('model.layers.0.self_attn.q_proj') as { hooks: { attach(a: string, h: unknown): void } }
+        ).hooks.attach(adapterName, { apply: thrown });
       if (where === 'norm') (model.site('model.norm') as NormSite).hooks.attach(adapterName, { params: thrown });
       if (where === 'prompts') model.prompts.attach(adapterName, { virtualTokens: thrown });
     }),
@@ -170,8 +184,14 @@ const boom = (): never => {
 test("a third-party plugin's linear hook that throws comes out tagged {plugin, hook, adapter, site}", async () => {
   const error = await failingForward('linear', boom);
   assert.equal(error.code, 'PEFTKIT_E_PLUGIN_HOOK');
-  assert.deepEqual(error.details, { plugin: 'acme-broken', hook: 'apply', adapter: 'broken', site: 'model.layers.0.self_attn.q_proj' });
-  for (const part of ['acme-broken', "'broken'", 'model.layers.0.self_attn.q_proj', 'boom']) assert.ok(error.message.includes(part), error.message);
+  assert.deepEqual(error.details, {
+    plugin: 'acme-broken',
+    hook: 'apply',
+    adapter: 'broken',
+    site: 'model.layers.0.self_attn.q_proj',
+  });
+  for (const part of ['acme-broken', "'broken'", 'model.layers.0.self_attn.q_proj', 'boom'])
+    assert.ok(error.message.includes(part), error.message);
   assert.ok(error.cause instanceof Error && error.cause.message === 'boom');
 });
 
@@ -179,13 +199,20 @@ test('a norm hook that throws comes out tagged, and a PeftkitError keeps its own
   const error = await failingForward('norm', boom);
   assert.equal(error.code, 'PEFTKIT_E_PLUGIN_HOOK');
   assert.deepEqual(error.details, { plugin: 'acme-broken', hook: 'params', adapter: 'broken', site: 'model.norm' });
-  for (const part of ['acme-broken', "'broken'", 'model.norm', 'boom']) assert.ok(error.message.includes(part), error.message);
+  for (const part of ['acme-broken', "'broken'", 'model.norm', 'boom'])
+    assert.ok(error.message.includes(part), error.message);
 
   const coded = await failingForward('norm', () => {
     throw new PeftkitError('PEFTKIT_E_INPUT', 'bad shape', { shape: [2] });
   });
   assert.equal(coded.code, 'PEFTKIT_E_INPUT');
-  assert.deepEqual(coded.details, { shape: [2], plugin: 'acme-broken', hook: 'params', adapter: 'broken', site: 'model.norm' });
+  assert.deepEqual(coded.details, {
+    shape: [2],
+    plugin: 'acme-broken',
+    hook: 'params',
+    adapter: 'broken',
+    site: 'model.norm',
+  });
 });
 
 test('prompt hooks that throw are tagged with the prompts table as their site', async () => {

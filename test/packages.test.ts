@@ -20,8 +20,12 @@ interface PackageJson {
 }
 
 /** Published workspace packages: those with a tsconfig.build.json (npm run build compiles exactly these). */
-const workspaces = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces.flatMap((pattern) =>
-  pattern.endsWith('/*') ? readdirSync(join(ROOT, pattern.slice(0, -2))).map((d) => `${pattern.slice(0, -2)}/${d}`) : [pattern],
+const workspaces = (
+  JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { workspaces: string[] }
+).workspaces.flatMap((pattern) =>
+  pattern.endsWith('/*')
+    ? readdirSync(join(ROOT, pattern.slice(0, -2))).map((d) => `${pattern.slice(0, -2)}/${d}`)
+    : [pattern],
 );
 const packages = workspaces
   .filter((dir) => existsSync(join(ROOT, dir, 'tsconfig.build.json')))
@@ -40,20 +44,31 @@ function sources(dir: string, sub = ''): string[] {
 }
 
 // One npm call for all packages (each call costs ~1 s of npm start-up).
-const dry = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts', ...packages.flatMap((p) => ['-w', p.dir])], {
-  cwd: ROOT,
-  encoding: 'utf8',
-  maxBuffer: 64 * 2 ** 20,
-});
+const dry = spawnSync(
+  'npm',
+  ['pack', '--dry-run', '--json', '--ignore-scripts', ...packages.flatMap((p) => ['-w', p.dir])],
+  {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+  },
+);
 const packed = new Map<string, Set<string>>();
 if (dry.status === 0) {
-  for (const entry of JSON.parse(dry.stdout.slice(dry.stdout.indexOf('['))) as { name: string; files: { path: string }[] }[]) {
+  for (const entry of JSON.parse(dry.stdout.slice(dry.stdout.indexOf('['))) as {
+    name: string;
+    files: { path: string }[];
+  }[]) {
     packed.set(entry.name, new Set(entry.files.map((f) => posix(f.path))));
   }
 }
 test('in-repository runs resolve the workspace packages to their sources (peftkit:source), never dist/', () => {
   assert.match(import.meta.resolve('@peftkit/core'), /\/core\/src\/index\.ts$/);
-  assert.match(import.meta.resolve('peftkit'), /\/app\/src\/index\.ts$/, 'run tests with the peftkit:source condition (npm test does)');
+  assert.match(
+    import.meta.resolve('peftkit'),
+    /\/app\/src\/index\.ts$/,
+    'run tests with the peftkit:source condition (npm test does)',
+  );
 });
 
 test('npm pack --dry-run lists every published package', () => {
@@ -69,7 +84,12 @@ test('tarballs hold sources, docs and licence, and no tests, fixtures, tsconfig 
     const files = packed.get(json.name) ?? new Set<string>();
     const odd = [...files].filter((f) => !allowed.test(f) || forbidden.test(f));
     assert.deepEqual(odd, [], `${json.name}: unexpected files in the tarball`);
-    for (const required of ['package.json', 'CHANGELOG.md', 'LICENSE', ...(existsSync(join(ROOT, dir, 'README.md')) ? ['README.md'] : [])]) {
+    for (const required of [
+      'package.json',
+      'CHANGELOG.md',
+      'LICENSE',
+      ...(existsSync(join(ROOT, dir, 'README.md')) ? ['README.md'] : []),
+    ]) {
       assert.ok(files.has(required), `${json.name}: ${required} missing`);
     }
     const missing = sources(dir).filter((f) => !files.has(f));
@@ -80,7 +100,12 @@ test('tarballs hold sources, docs and licence, and no tests, fixtures, tsconfig 
     }
   }
   const app = packed.get('peftkit') ?? new Set<string>();
-  for (const f of ['bin/peftkit.mjs', 'assets/peftkit-moby/config.json', 'assets/peftkit-moby/model.safetensors', 'assets/peftkit-moby/tokenizer.json']) {
+  for (const f of [
+    'bin/peftkit.mjs',
+    'assets/peftkit-moby/config.json',
+    'assets/peftkit-moby/model.safetensors',
+    'assets/peftkit-moby/tokenizer.json',
+  ]) {
     assert.ok(app.has(f), `peftkit: ${f} missing`);
   }
 });
@@ -101,12 +126,15 @@ test('tarballs hold the build: js, d.ts and both maps for every source module, a
     const rootDir = dir === 'adapters' ? '' : 'src/';
     for (const source of sources(dir)) {
       const out = `dist/${source.slice(rootDir.length)}`;
-      const expected = source.endsWith('.mjs') ? [out] : ['.js', '.d.ts', '.js.map', '.d.ts.map'].map((ext) => out.replace(/\.ts$/, ext));
+      const expected = source.endsWith('.mjs')
+        ? [out]
+        : ['.js', '.d.ts', '.js.map', '.d.ts.map'].map((ext) => out.replace(/\.ts$/, ext));
       for (const f of expected) expect(f, f);
     }
     for (const f of files) {
       const source = join(ROOT, dir, rootDir, f.slice(5).replace(/(\.d)?\.(js|ts)(\.map)?$/, '.ts'));
-      if (f.startsWith('dist/') && !f.endsWith('.mjs') && !existsSync(source)) stale.push(`${json.name}: ${f} has no source`);
+      if (f.startsWith('dist/') && !f.endsWith('.mjs') && !existsSync(source))
+        stale.push(`${json.name}: ${f} has no source`);
     }
     for (const [key, target] of Object.entries(json.exports)) {
       assert.equal(typeof target, 'object', `${json.name} ${key}: conditional export expected`);

@@ -22,7 +22,10 @@ test('a bare name resolves from the project, not from core: ESM-only exports, fi
   const resolved = resolvePluginSpecifier(PLUGIN_PACKAGE, project.dir);
   assert.equal(resolved.found, true);
   assert.equal(resolved.url, pathToFileURL(join(project.dir, 'node_modules', PLUGIN_PACKAGE, 'index.ts')).href);
-  assert.equal(resolvePluginSpecifier('./x/p.mjs', project.dir).url, pathToFileURL(join(project.dir, 'x', 'p.mjs')).href);
+  assert.equal(
+    resolvePluginSpecifier('./x/p.mjs', project.dir).url,
+    pathToFileURL(join(project.dir, 'x', 'p.mjs')).href,
+  );
   assert.equal(resolvePluginSpecifier('node:path', project.dir).url, 'node:path');
   assert.equal(resolvePluginSpecifier('no-such-plugin', project.dir).found, false);
 });
@@ -48,14 +51,20 @@ test('a plugin declaring ^1.0.0 loads; one declaring ^2.0.0 is refused with PEFT
   assert.equal((await kernel.import('./api1.mjs', { from: project.dir })).meta.name, 'ia3-api1');
   const refused = await kernel.import('./api2.mjs', { from: project.dir }).catch((e: unknown) => e);
   assert.ok(isPeftkitError(refused, 'PEFTKIT_E_PLUGIN_VERSION'), String(refused));
-  assert.match((refused as Error).message, /plugin 'ia3-api2' expects plugin API '\^2\.0\.0', but this core provides '1\./);
+  assert.match(
+    (refused as Error).message,
+    /plugin 'ia3-api2' expects plugin API '\^2\.0\.0', but this core provides '1\./,
+  );
 });
 
 test('peftkit plugins loads --plugin names and the project config from the working directory', async () => {
   const byFlag = await runCli(['plugins', '--json', '--plugin', PLUGIN_PACKAGE], { cwd: project.dir });
   assert.equal(byFlag.code, 0, byFlag.stderr);
   assert.ok(JSON.parse(byFlag.stdout).plugins.some((p: { name: string }) => p.name === 'ia3'));
-  await writeFile(join(project.dir, 'peftkit.config.json'), JSON.stringify({ plugins: ['./api1.mjs'], backend: 'cpu' }));
+  await writeFile(
+    join(project.dir, 'peftkit.config.json'),
+    JSON.stringify({ plugins: ['./api1.mjs'], backend: 'cpu' }),
+  );
   try {
     const byConfig = await runCli(['plugins', '--json'], { cwd: project.dir });
     assert.equal(byConfig.code, 0, byConfig.stderr);

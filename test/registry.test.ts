@@ -1,11 +1,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type AdapterManager, isPeftkitError, PLUGIN_API_VERSION, PluginRegistry, z, type MethodPlugin } from '@peftkit/core';
+import {
+  type AdapterManager,
+  isPeftkitError,
+  PLUGIN_API_VERSION,
+  PluginRegistry,
+  z,
+  type MethodPlugin,
+} from '@peftkit/core';
 import { createKernel } from 'peftkit';
 import { createTinyLlama } from '@peftkit/testing';
 
 /** A minimal valid plugin object; tests break one property at a time. */
-function samplePlugin(overrides: Record<string, unknown> = {}, meta: Record<string, unknown> = {}): Record<string, unknown> {
+function samplePlugin(
+  overrides: Record<string, unknown> = {},
+  meta: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     meta: { name: 'sample', version: '1.2.3', core: '^1.0.0', family: 'additive', ...meta },
     configSchema: z.strictObject({ size: z.number().int().positive().default(4) }),
@@ -75,9 +85,15 @@ test('an incompatible plugin-API range is refused with PEFTKIT_E_PLUGIN_VERSION'
 
 test('missing or mismatched dependencies are refused with PEFTKIT_E_PLUGIN_DEPENDENCY', () => {
   const registry = new PluginRegistry();
-  assert.throws(() => registry.register(samplePlugin({}, { name: 'child', dependencies: { sample: '^1.0.0' } })), code('PEFTKIT_E_PLUGIN_DEPENDENCY'));
+  assert.throws(
+    () => registry.register(samplePlugin({}, { name: 'child', dependencies: { sample: '^1.0.0' } })),
+    code('PEFTKIT_E_PLUGIN_DEPENDENCY'),
+  );
   registry.register(samplePlugin());
-  assert.throws(() => registry.register(samplePlugin({}, { name: 'child', dependencies: { sample: '^2.0.0' } })), code('PEFTKIT_E_PLUGIN_DEPENDENCY'));
+  assert.throws(
+    () => registry.register(samplePlugin({}, { name: 'child', dependencies: { sample: '^2.0.0' } })),
+    code('PEFTKIT_E_PLUGIN_DEPENDENCY'),
+  );
   registry.register(samplePlugin({}, { name: 'child', dependencies: { sample: '^1.0.0' } }));
   assert.ok(registry.has('child'));
 });

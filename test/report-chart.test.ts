@@ -3,7 +3,8 @@ import test from 'node:test';
 import { downsample, lineChartSvg, logTicks, niceTicks, smoothEma } from '../app/src/report/index.ts';
 import { nestingProblem } from './fixtures/data/markup-nesting.ts';
 
-const pathPoints = (svg: string): number[] => [...svg.matchAll(/<path d="([^"]*)"/g)].map((m) => (m[1] ?? '').split(/[ML]/).filter((s) => s.trim()).length);
+const pathPoints = (svg: string): number[] =>
+  [...svg.matchAll(/<path d="([^"]*)"/g)].map((m) => (m[1] ?? '').split(/[ML]/).filter((s) => s.trim()).length);
 
 test('ticks: round steps covering the range; log ticks at 1-2-5 or decades', () => {
   assert.deepEqual(niceTicks(0, 1, 5), [0, 0.2, 0.4, 0.6, 0.8, 1], '0..1');
@@ -59,7 +60,10 @@ test('line chart: well-formed SVG, legend, escaping, 1 point, 10k points, log sc
   );
   assert.equal(nestingProblem(svg), undefined, 'well nested');
   assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"') && svg.endsWith('</svg>'), 'an SVG document');
-  assert.ok(!svg.includes('<loss>') && !svg.includes('<b>') && !svg.includes('onload'), 'text escaped, unsafe colour replaced');
+  assert.ok(
+    !svg.includes('<loss>') && !svg.includes('<b>') && !svg.includes('onload'),
+    'text escaped, unsafe colour replaced',
+  );
   assert.ok(svg.includes('train &#60;loss&#62; &#38; &#34;more&#34;'), 'legend text escaped');
   const counts = pathPoints(svg);
   assert.equal(counts.length, 2, 'one path per series');

@@ -75,7 +75,11 @@ test('run report: summary, chart, escaped config; comparison: table and all curv
     method: 'lora',
     trainableParams: 1000,
     totalParams: 100_000,
-    config: { lr: 0.001, lora: { r: 8, target_modules: ['q_proj', 'v_proj'] }, note: '</table><script>alert(1)</script>' },
+    config: {
+      lr: 0.001,
+      lora: { r: 8, target_modules: ['q_proj', 'v_proj'] },
+      note: '</table><script>alert(1)</script>',
+    },
   });
   const b = summarizeRun([step(1, 3, 2), step(2, 2.8, 4), evalAt(2, 2.9)], {
     name: 'full',
@@ -88,12 +92,18 @@ test('run report: summary, chart, escaped config; comparison: table and all curv
   assert.equal(nestingProblem(html), undefined, 'well nested HTML');
   assert.ok(!html.includes('<script>') && html.includes('&#60;/table&#62;&#60;script&#62;'), 'config value escaped');
   assert.ok(html.includes('lora &#60;r=8&#62;'), 'run name escaped');
-  assert.ok(html.includes('<td>lora.target_modules</td><td>[&#34;q_proj&#34;,&#34;v_proj&#34;]</td>'), 'nested config flattened');
+  assert.ok(
+    html.includes('<td>lora.target_modules</td><td>[&#34;q_proj&#34;,&#34;v_proj&#34;]</td>'),
+    'nested config flattened',
+  );
   assert.ok(html.includes('1,000 (1.00%)'), 'trained parameter share');
   assert.ok(html.includes('3 → 2.4'), 'eval loss before → after');
   assert.ok(html.includes('50.0% → 75.0%'), 'accuracy before → after');
   assert.ok(html.includes('<svg'), 'embedded chart');
-  assert.ok(runReportHtml(summarizeRun([step(1, 3, 1)], { name: 'x', method: 'm' })).includes('none (no eval data)'), 'a run without evals says so');
+  assert.ok(
+    runReportHtml(summarizeRun([step(1, 3, 1)], { name: 'x', method: 'm' })).includes('none (no eval data)'),
+    'a run without evals says so',
+  );
   const cmp = comparisonReportHtml([a, b]);
   assert.equal(nestingProblem(cmp), undefined, 'comparison well nested');
   assert.equal((cmp.match(/<path d=/g) ?? []).length, 4, 'train and eval curve per run');
@@ -101,7 +111,10 @@ test('run report: summary, chart, escaped config; comparison: table and all curv
   const text = comparisonText([a, b]);
   const lines = text.trimEnd().split('\n');
   assert.equal(lines.length, 4, 'header, rule, two runs');
-  assert.ok(lines[0]?.startsWith('run') && lines[2]?.startsWith('lora <r=8>') && lines[3]?.startsWith('full'), 'text table rows');
+  assert.ok(
+    lines[0]?.startsWith('run') && lines[2]?.startsWith('lora <r=8>') && lines[3]?.startsWith('full'),
+    'text table rows',
+  );
   assert.equal(lines[2]?.indexOf('lora', 5), lines[0]?.indexOf('method'), 'columns aligned');
 });
 

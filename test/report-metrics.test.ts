@@ -6,7 +6,16 @@ import test from 'node:test';
 import { isPeftkitError } from '../packages/io/src/errors.ts';
 import { METRICS_ERROR_CODES, MetricsLog, parseMetricsLog, readMetricsLog } from '../app/src/report/index.ts';
 
-const stepEvent = (step: number, loss: number) => ({ step, totalSteps: 5, epoch: 0, loss, lr: 0.001, gradNorm: 0.5, tokens: 64, elapsed: step * 0.5 });
+const stepEvent = (step: number, loss: number) => ({
+  step,
+  totalSteps: 5,
+  epoch: 0,
+  loss,
+  lr: 0.001,
+  gradNorm: 0.5,
+  tokens: 64,
+  elapsed: step * 0.5,
+});
 
 test('metrics log: one typed, timestamped line per event, in order, read back validated', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'peftkit-metrics-'));
@@ -28,10 +37,18 @@ test('metrics log: one typed, timestamped line per event, in order, read back va
     await Promise.all(pending);
     await log.close();
     await log.close();
-    await assert.rejects(log.onStep(stepEvent(3, 1)), (e: unknown) => isPeftkitError(e, METRICS_ERROR_CODES.CLOSED), 'closed');
+    await assert.rejects(
+      log.onStep(stepEvent(3, 1)),
+      (e: unknown) => isPeftkitError(e, METRICS_ERROR_CODES.CLOSED),
+      'closed',
+    );
     const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
     assert.equal(lines.length, 4, 'four lines');
-    assert.deepEqual(JSON.parse(lines[0] as string), { type: 'step', time: '2026-01-01T00:00:01.000Z', ...stepEvent(1, 2.5) }, 'first line');
+    assert.deepEqual(
+      JSON.parse(lines[0] as string),
+      { type: 'step', time: '2026-01-01T00:00:01.000Z', ...stepEvent(1, 2.5) },
+      'first line',
+    );
     assert.equal(JSON.parse(lines[1] as string).loss, null, 'NaN stored as null');
     const records = await readMetricsLog(file);
     assert.deepEqual(
@@ -69,9 +86,17 @@ test('metrics reader: malformed or invalid lines in the middle are coded errors 
   assert.equal(parseMetricsLog(`${good}\r\n\n${good}`).length, 2, 'CRLF and blank lines');
   const dir = mkdtempSync(join(tmpdir(), 'peftkit-metrics-'));
   try {
-    await assert.rejects(readMetricsLog(join(dir, 'missing.jsonl')), (e: unknown) => isPeftkitError(e, METRICS_ERROR_CODES.IO), 'missing file');
+    await assert.rejects(
+      readMetricsLog(join(dir, 'missing.jsonl')),
+      (e: unknown) => isPeftkitError(e, METRICS_ERROR_CODES.IO),
+      'missing file',
+    );
     writeFileSync(join(dir, 'dir-as-file'), '');
-    await assert.rejects(MetricsLog.open(join(dir, 'dir-as-file', 'm.jsonl')), (e: unknown) => isPeftkitError(e, METRICS_ERROR_CODES.IO), 'cannot open');
+    await assert.rejects(
+      MetricsLog.open(join(dir, 'dir-as-file', 'm.jsonl')),
+      (e: unknown) => isPeftkitError(e, METRICS_ERROR_CODES.IO),
+      'cannot open',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

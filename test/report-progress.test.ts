@@ -36,7 +36,11 @@ test('non-TTY: plain lines every N steps and at the end, eval/save lines, rates'
   // 100 tokens per second of elapsed time; at step 4 after 4 s, 6 steps at 1 s each remain.
   assert.match(lines[0] ?? '', /loss 2\.6 {2}lr 1\.00e-3 {2}100 tok\/s {2}ETA 0:06$/, 'step line content');
   assert.match(lines[2] ?? '', /ETA 0:00$/, 'no time left at the end');
-  assert.match(lines[3] ?? '', /^eval @ step 10: loss 2\.5 {2}perplexity 12\.18 {2}accuracy 87\.5% {2}\(16 examples\)$/, 'eval line');
+  assert.match(
+    lines[3] ?? '',
+    /^eval @ step 10: loss 2\.5 {2}perplexity 12\.18 {2}accuracy 87\.5% {2}\(16 examples\)$/,
+    'eval line',
+  );
   assert.equal(lines[4], 'saved checkpoint @ step 10: /tmp/run/checkpoint-10', 'save line');
 });
 

@@ -115,7 +115,10 @@ test('real filesystem failures: target is a directory, parent missing', async ()
 test('sharded round trip, index layout, readModelWeights choice', async () => {
   await withDir(async (dir) => {
     assert.equal(await codeOf(readModelWeights(dir)), 'PEFTKIT_E_SAFETENSORS_NOT_FOUND');
-    const { shards } = await writeShardedSafetensors(dir, sampleTensors(), { maxShardBytes: 30, metadata: { format: 'pt' } });
+    const { shards } = await writeShardedSafetensors(dir, sampleTensors(), {
+      maxShardBytes: 30,
+      metadata: { format: 'pt' },
+    });
     assert.deepEqual(shards, ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
     const index = JSON.parse(await readFile(join(dir, 'model.safetensors.index.json'), 'utf8'));
     assert.equal(index.metadata.total_size, 24 + 6 + 8 + 5 + 8);
@@ -185,7 +188,15 @@ test('index content and shard membership are validated', async () => {
     await check(null, 'PEFTKIT_E_SAFETENSORS_INDEX', '[1]');
     await check(null, 'PEFTKIT_E_SAFETENSORS_INDEX', '{"weight_map":');
     await check(null, 'PEFTKIT_E_SAFETENSORS_INDEX', '{"weight_map":{},"metadata":[]}');
-    await check(null, 'PEFTKIT_E_SAFETENSORS_INDEX', `{"weight_map":{},"metadata":${'['.repeat(1000)}${']'.repeat(1000)}}`);
-    await check(null, 'PEFTKIT_E_SAFETENSORS_DUPLICATE', '{"weight_map":{"a":"one.safetensors","a":"two.safetensors"}}');
+    await check(
+      null,
+      'PEFTKIT_E_SAFETENSORS_INDEX',
+      `{"weight_map":{},"metadata":${'['.repeat(1000)}${']'.repeat(1000)}}`,
+    );
+    await check(
+      null,
+      'PEFTKIT_E_SAFETENSORS_DUPLICATE',
+      '{"weight_map":{"a":"one.safetensors","a":"two.safetensors"}}',
+    );
   });
 });

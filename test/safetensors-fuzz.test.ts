@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PeftkitError } from '../packages/io/src/errors.ts';
-import { DTYPE_SIZES, type SafetensorsFile, type TensorToWrite, decodeTensor, parseSafetensors, serializeSafetensors } from '../packages/io/src/safetensors.ts';
+import {
+  DTYPE_SIZES,
+  type SafetensorsFile,
+  type TensorToWrite,
+  decodeTensor,
+  parseSafetensors,
+  serializeSafetensors,
+} from '../packages/io/src/safetensors.ts';
 
 /** mulberry32: small, seedable, identical on every runtime. */
 function rng(seed: number): () => number {
@@ -115,7 +122,8 @@ function flipBits(base: Uint8Array, limit: number, flips: number): Uint8Array {
 }
 
 function hostileTemplate(): Uint8Array {
-  const t = (name: string, dtype: string, shape: string, a: number, b: number) => `"${name}":{"dtype":"${dtype}","shape":${shape},"data_offsets":[${a},${b}]}`;
+  const t = (name: string, dtype: string, shape: string, a: number, b: number) =>
+    `"${name}":{"dtype":"${dtype}","shape":${shape},"data_offsets":[${a},${b}]}`;
   const data = new Uint8Array(int(32));
   const depth = 9 + int(20_000);
   const k = int(16);
@@ -131,14 +139,28 @@ function hostileTemplate(): Uint8Array {
     () => `{${t('a', 'U8', `[${k}]`, 0, k)}}`,
   ];
   const header = pick(templates)();
-  const lie = rand() < 0.2 ? pick([2n ** 53n, 2n ** 63n, 2n ** 64n - 1n, 100_000_001n, BigInt(header.length + 100)]) : undefined;
+  const lie =
+    rand() < 0.2 ? pick([2n ** 53n, 2n ** 63n, 2n ** 64n - 1n, 100_000_001n, BigInt(header.length + 100)]) : undefined;
   return rebuild(header, data, lie);
 }
 
 function randomLengthPrefix(base: Uint8Array): Uint8Array {
   const out = base.slice();
   const n = BigInt(new DataView(base.buffer, base.byteOffset).getUint32(0, true));
-  const choices = [0n, 1n, 7n, n - 8n, n - 1n, n + 1n, n + 8n, 2n ** 32n + n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n, 100_000_000n];
+  const choices = [
+    0n,
+    1n,
+    7n,
+    n - 8n,
+    n - 1n,
+    n + 1n,
+    n + 8n,
+    2n ** 32n + n,
+    2n ** 53n,
+    2n ** 63n,
+    2n ** 64n - 1n,
+    100_000_000n,
+  ];
   const value = rand() < 0.7 ? pick(choices) : BigInt(int(2 ** 32)) * BigInt(int(2 ** 32));
   new DataView(out.buffer).setBigUint64(0, BigInt.asUintN(64, value), true);
   return out;

@@ -47,7 +47,8 @@ test('header text: UTF-8, JSON, object, nesting depth', () => {
   assert.equal(code(file('\ufeff{}', 0)), 'HEADER_JSON');
   assert.equal(code(file('{', 0)), 'HEADER_JSON');
   assert.equal(code(file('{}x', 0)), 'HEADER_JSON');
-  for (const value of ['[]', '[1]', '1', '"s"', 'null', 'true']) assert.equal(code(file(value, 0)), 'HEADER_JSON', value);
+  for (const value of ['[]', '[1]', '1', '"s"', 'null', 'true'])
+    assert.equal(code(file(value, 0)), 'HEADER_JSON', value);
   assert.equal(code(file(`{"a":${'['.repeat(50_000)}${']'.repeat(50_000)}}`, 0)), 'HEADER_JSON');
   assert.equal(code(file(`{"a":${'{"b":'.repeat(10_000)}1${'}'.repeat(10_000)}}`, 0)), 'HEADER_JSON');
   assert.equal(code(file(`{${t('\\ud800', 'U8', '[1]', 0, 1)}}`, 1)), 'HEADER_JSON');
@@ -79,7 +80,8 @@ test('entries: shape, dtype, fields', () => {
 });
 
 test('data buffer coverage: holes, overlaps, truncation, trailing bytes', () => {
-  const two = (a: [number, number], b: [number, number], data: number) => code(file(`{${t('a', 'F32', '[1]', ...a)},${t('b', 'F32', '[1]', ...b)}}`, data));
+  const two = (a: [number, number], b: [number, number], data: number) =>
+    code(file(`{${t('a', 'F32', '[1]', ...a)},${t('b', 'F32', '[1]', ...b)}}`, data));
   assert.equal(two([0, 4], [4, 8], 8), 'OK');
   assert.equal(two([4, 8], [0, 4], 8), 'OK'); // header order does not matter
   assert.equal(two([0, 4], [2, 6], 8), 'OVERLAP');

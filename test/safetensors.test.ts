@@ -1,8 +1,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PeftkitError } from '../packages/io/src/errors.ts';
-import { f16BitsToFloat32, f32BitsToBf16, f32BitsToF16, float32Bits, float32FromBits } from '../packages/io/src/float16.ts';
-import { type SafetensorsTensor, type TensorToWrite, decodeTensor, parseSafetensors, rawBytes, serializeSafetensors } from '../packages/io/src/safetensors.ts';
+import {
+  f16BitsToFloat32,
+  f32BitsToBf16,
+  f32BitsToF16,
+  float32Bits,
+  float32FromBits,
+} from '../packages/io/src/float16.ts';
+import {
+  type SafetensorsTensor,
+  type TensorToWrite,
+  decodeTensor,
+  parseSafetensors,
+  rawBytes,
+  serializeSafetensors,
+} from '../packages/io/src/safetensors.ts';
 
 /** Builds a file byte by byte, independent of the writer: LE u64 length, header, space padding, data. */
 function handBuilt(header: string, data: number[]): Uint8Array {
@@ -63,7 +76,9 @@ test('hand-built file parses: F32, I64, U8, BOOL, metadata, scalar and empty ten
 });
 
 test('writer output is byte-identical to the reference Rust crate test vectors', () => {
-  const f32 = serializeSafetensors([{ name: 'attn.0', dtype: 'F32', shape: [1, 2, 3], data: new Float32Array([0, 1, 2, 3, 4, 5]) }]);
+  const f32 = serializeSafetensors([
+    { name: 'attn.0', dtype: 'F32', shape: [1, 2, 3], data: new Float32Array([0, 1, 2, 3, 4, 5]) },
+  ]);
   const header = '{"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}}';
   const data = [0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64];
   assert.deepEqual(f32, handBuilt(header, data));
@@ -92,14 +107,21 @@ test('writer orders data by descending dtype alignment then name, header padded 
 });
 
 test('F32, I32, U8 and BOOL round trips are bit-exact', () => {
-  const floatBits = new Uint32Array([0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00001, 0xffbfffff, 1, 0x3f800000]);
-  const f32 = decodeTensor(roundTrip({ name: 'f', dtype: 'F32', shape: [2, 4], data: new Float32Array(floatBits.buffer) }));
+  const floatBits = new Uint32Array([
+    0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00001, 0xffbfffff, 1, 0x3f800000,
+  ]);
+  const f32 = decodeTensor(
+    roundTrip({ name: 'f', dtype: 'F32', shape: [2, 4], data: new Float32Array(floatBits.buffer) }),
+  );
   assert.deepEqual(new Uint32Array((f32.values as Float32Array).buffer), floatBits);
   const ints = new Int32Array([-2147483648, -1, 0, 1, 2147483647]);
   assert.deepEqual(decodeTensor(roundTrip({ name: 'i', dtype: 'I32', shape: [5], data: ints })).values, ints);
   const u8 = new Uint8Array([0, 1, 127, 128, 255]);
   assert.deepEqual(rawBytes(roundTrip({ name: 'u', dtype: 'U8', shape: [5], data: u8 })), u8);
-  assert.deepEqual(decodeTensor(roundTrip({ name: 'u', dtype: 'U8', shape: [5], data: u8 })).values, new Int32Array(u8));
+  assert.deepEqual(
+    decodeTensor(roundTrip({ name: 'u', dtype: 'U8', shape: [5], data: u8 })).values,
+    new Int32Array(u8),
+  );
   const fromBytes = decodeTensor(roundTrip({ name: 'b', dtype: 'BOOL', shape: [3], data: new Uint8Array([0, 1, 9]) }));
   assert.deepEqual(fromBytes, { dtype: 'bool', shape: [3], values: new Uint8Array([0, 1, 1]) });
   const fromInts = decodeTensor(roundTrip({ name: 'b', dtype: 'BOOL', shape: [2], data: new Int32Array([0, -5]) }));
@@ -246,7 +268,8 @@ test('decoding works on unaligned views', () => {
 });
 
 test('writer rejects invalid input with stable codes', () => {
-  const write = (tensors: TensorToWrite[], metadata?: Record<string, string>) => codeOf(() => serializeSafetensors(tensors, metadata));
+  const write = (tensors: TensorToWrite[], metadata?: Record<string, string>) =>
+    codeOf(() => serializeSafetensors(tensors, metadata));
   const f = (name: string, shape: number[], n: number): TensorToWrite => ({
     name,
     dtype: 'F32',
@@ -258,9 +281,18 @@ test('writer rejects invalid input with stable codes', () => {
   assert.equal(write([f('__metadata__', [1], 1)]), 'PEFTKIT_E_SAFETENSORS_WRITE_INPUT');
   assert.equal(write([f('a', [-1], 0)]), 'PEFTKIT_E_SAFETENSORS_WRITE_INPUT');
   assert.equal(write([f('\ud800', [1], 1)]), 'PEFTKIT_E_SAFETENSORS_WRITE_INPUT');
-  assert.equal(write([{ name: 'a', dtype: 'I32', shape: [1], data: new Float32Array(1) }]), 'PEFTKIT_E_SAFETENSORS_WRITE_INPUT');
-  assert.equal(write([{ name: 'a', dtype: 'U8', shape: [2], data: new Uint8Array(3) }]), 'PEFTKIT_E_SAFETENSORS_WRITE_INPUT');
-  assert.equal(write([{ name: 'a', dtype: 'X' as 'U8', shape: [1], data: new Uint8Array(1) }]), 'PEFTKIT_E_SAFETENSORS_DTYPE');
+  assert.equal(
+    write([{ name: 'a', dtype: 'I32', shape: [1], data: new Float32Array(1) }]),
+    'PEFTKIT_E_SAFETENSORS_WRITE_INPUT',
+  );
+  assert.equal(
+    write([{ name: 'a', dtype: 'U8', shape: [2], data: new Uint8Array(3) }]),
+    'PEFTKIT_E_SAFETENSORS_WRITE_INPUT',
+  );
+  assert.equal(
+    write([{ name: 'a', dtype: 'X' as 'U8', shape: [1], data: new Uint8Array(1) }]),
+    'PEFTKIT_E_SAFETENSORS_DTYPE',
+  );
   assert.equal(write([], { a: 1 as unknown as string }), 'PEFTKIT_E_SAFETENSORS_METADATA');
   // Raw bytes may carry any dtype, e.g. F64 written from its little-endian bytes.
   const f64 = new Float64Array([0.5]);

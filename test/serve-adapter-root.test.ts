@@ -24,8 +24,15 @@ test('serve refuses a missing --adapters directory at start with one coded line'
     });
     assert.equal(code, 2, `usage error exit code: ${err}`);
     const line = err.split('\n').find((l) => l.includes('--adapters')) ?? '';
-    assert.match(line, /PEFTKIT_E_USAGE: .*--adapters '.*no-such-adapters' is not a directory/, `one coded line: ${err}`);
-    const noModel = await main(['serve', '--model', join(dir, 'no-model'), '--adapters', dir, '--port', '0'], { out() {}, err() {} });
+    assert.match(
+      line,
+      /PEFTKIT_E_USAGE: .*--adapters '.*no-such-adapters' is not a directory/,
+      `one coded line: ${err}`,
+    );
+    const noModel = await main(['serve', '--model', join(dir, 'no-model'), '--adapters', dir, '--port', '0'], {
+      out() {},
+      err() {},
+    });
     assert.equal(noModel, 1, 'a missing model directory is refused too');
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -41,5 +48,8 @@ test('an adapter request against a missing adapter root is a 404 without server 
   assert.ok(error !== undefined, 'refused');
   const http = toHttpError(error);
   assert.equal(http.status, 404, `404, not 500: ${JSON.stringify(http)}`);
-  assert.ok(!http.message.includes(root) && !http.message.includes(tmpdir()), `no server path in the body: ${http.message}`);
+  assert.ok(
+    !http.message.includes(root) && !http.message.includes(tmpdir()),
+    `no server path in the body: ${http.message}`,
+  );
 });

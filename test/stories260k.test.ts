@@ -35,7 +35,10 @@ for (const backend of ['cpu', 'wasm']) {
     const kernel = await createKernel({ backend, logger: { warn() {}, info() {} } });
     const tf = kernel.tf;
     const model = new LlamaModel(tf, c.config, { kind: 'tensors', tensors: c.tensors });
-    const reference = hfLlamaReference(c.config, new Map([...c.tensors].map(([n, v]) => [n, { shape: v.shape, data: v.values }])));
+    const reference = hfLlamaReference(
+      c.config,
+      new Map([...c.tensors].map(([n, v]) => [n, { shape: v.shape, data: v.values }])),
+    );
     const positions = 100;
     const ids = [1];
     const cache = model.createCache();
@@ -45,7 +48,8 @@ for (const backend of ['cpu', 'wasm']) {
       const out = model.forward({ ids: [[ids[pos] as number]] }, { cache });
       const got = out.dataSync() as Float32Array;
       out.dispose();
-      for (let i = 0; i < got.length; i++) worstCached = Math.max(worstCached, Math.abs((got[i] as number) - (expected[i] as number)));
+      for (let i = 0; i < got.length; i++)
+        worstCached = Math.max(worstCached, Math.abs((got[i] as number) - (expected[i] as number)));
       ids.push(argmax(expected));
     }
     cache.dispose();
@@ -54,11 +58,15 @@ for (const backend of ['cpu', 'wasm']) {
     const all = full.dataSync() as Float32Array;
     full.dispose();
     const vocab = c.config.vocab_size as number;
-    const replay = hfLlamaReference(c.config, new Map([...c.tensors].map(([n, v]) => [n, { shape: v.shape, data: v.values }])));
+    const replay = hfLlamaReference(
+      c.config,
+      new Map([...c.tensors].map(([n, v]) => [n, { shape: v.shape, data: v.values }])),
+    );
     let worstFull = 0;
     for (let pos = 0; pos < positions; pos++) {
       const expected = replay.logits(ids[pos] as number, pos);
-      for (let i = 0; i < vocab; i++) worstFull = Math.max(worstFull, Math.abs((all[pos * vocab + i] as number) - (expected[i] as number)));
+      for (let i = 0; i < vocab; i++)
+        worstFull = Math.max(worstFull, Math.abs((all[pos * vocab + i] as number) - (expected[i] as number)));
     }
     assert.ok(worstCached <= 1e-4, `cached max abs diff ${worstCached}`);
     assert.ok(worstFull <= 1e-4, `full max abs diff ${worstFull}`);
@@ -94,8 +102,20 @@ test('stories260K: greedy generation from BOS tells the expected story; streamin
     alone.map((r) => r?.ids),
   );
   // Sampling is seeded.
-  const s1 = generate(model, tokenizer, [{ prompt: '' }], { maxTokens: 30, temperature: 0.8, topK: 40, topP: 0.9, seed: 5 });
-  const s2 = generate(model, tokenizer, [{ prompt: '' }], { maxTokens: 30, temperature: 0.8, topK: 40, topP: 0.9, seed: 5 });
+  const s1 = generate(model, tokenizer, [{ prompt: '' }], {
+    maxTokens: 30,
+    temperature: 0.8,
+    topK: 40,
+    topP: 0.9,
+    seed: 5,
+  });
+  const s2 = generate(model, tokenizer, [{ prompt: '' }], {
+    maxTokens: 30,
+    temperature: 0.8,
+    topK: 40,
+    topP: 0.9,
+    seed: 5,
+  });
   assert.deepEqual(s1[0]?.ids, s2[0]?.ids);
   const stop = generate(model, tokenizer, [{ prompt: '' }], { maxTokens: 100, temperature: 0, stop: ['Lily'] });
   assert.equal(stop[0]?.finishReason, 'stop');

@@ -23,7 +23,9 @@ test('kernel.import also accepts a file path', async () => {
 
 test('kernel.import fails with coded errors for missing modules and modules without a plugin', async () => {
   const other = await createKernel({ logger: { warn() {}, info() {} } });
-  await assert.rejects(other.import('./test/fixtures/does-not-exist.ts'), (e) => isPeftkitError(e, 'PEFTKIT_E_PLUGIN_IMPORT'));
+  await assert.rejects(other.import('./test/fixtures/does-not-exist.ts'), (e) =>
+    isPeftkitError(e, 'PEFTKIT_E_PLUGIN_IMPORT'),
+  );
   await assert.rejects(other.import('node:path'), (e) => isPeftkitError(e, 'PEFTKIT_E_PLUGIN_INVALID'));
 });
 

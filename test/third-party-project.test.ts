@@ -15,18 +15,49 @@ const g = globalThis as { Deno?: unknown };
 test('a third-party plugin package trains and serves from the project directory', { timeout: 300_000 }, async () => {
   const project = await createPluginProject();
   try {
-    const lines = ['Call me Ishmael.', 'The whale swam away.', 'The sea was calm that night.', 'Ahab stood on the deck.'];
+    const lines = [
+      'Call me Ishmael.',
+      'The whale swam away.',
+      'The sea was calm that night.',
+      'Ahab stood on the deck.',
+    ];
     await writeFile(join(project.dir, 'data.jsonl'), lines.map((text) => JSON.stringify({ text })).join('\n'));
     const out = join(project.dir, 'adapters', 'ia3-demo');
     const train = await runCli(
-      ['train', '--model', MODEL, '--method', 'ia3', '--data', 'data.jsonl', '--out', out, '--steps', '2', '--plugin', PLUGIN_PACKAGE],
+      [
+        'train',
+        '--model',
+        MODEL,
+        '--method',
+        'ia3',
+        '--data',
+        'data.jsonl',
+        '--out',
+        out,
+        '--steps',
+        '2',
+        '--plugin',
+        PLUGIN_PACKAGE,
+      ],
       { cwd: project.dir },
     );
     assert.equal(train.code, 0, train.stderr);
     assert.match(train.stderr, /trained 2 steps/);
 
     const child = spawnCli(
-      ['serve', '--model', MODEL, '--adapters', join(project.dir, 'adapters'), '--preload', 'ia3-demo', '--port', '0', '--plugin', PLUGIN_PACKAGE],
+      [
+        'serve',
+        '--model',
+        MODEL,
+        '--adapters',
+        join(project.dir, 'adapters'),
+        '--preload',
+        'ia3-demo',
+        '--port',
+        '0',
+        '--plugin',
+        PLUGIN_PACKAGE,
+      ],
       { cwd: project.dir, env: { PEFTKIT_ADMIN_KEY: 'k' } },
     );
     let stderr = '';
@@ -42,7 +73,12 @@ test('a third-party plugin package trains and serves from the project directory'
         models.data.some((m) => m.id === 'ia3-demo'),
         'the adapter trained with the third-party method is loaded',
       );
-      const completion = await client.completions.create({ model: 'ia3-demo', prompt: 'Call me', max_tokens: 4, temperature: 0 });
+      const completion = await client.completions.create({
+        model: 'ia3-demo',
+        prompt: 'Call me',
+        max_tokens: 4,
+        temperature: 0,
+      });
       assert.equal(completion.model, 'ia3-demo');
       assert.equal(typeof completion.choices[0]?.text, 'string');
       assert.ok((completion.usage?.completion_tokens ?? 0) > 0);

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPeftkitError } from '@peftkit/core';
-import { byteToUnicode, GPT2_SPLIT_PATTERN, mergesFileText, trainByteLevelBpe } from '../packages/models/src/tokenizers/bpe-train.ts';
+import {
+  byteToUnicode,
+  GPT2_SPLIT_PATTERN,
+  mergesFileText,
+  trainByteLevelBpe,
+} from '../packages/models/src/tokenizers/bpe-train.ts';
 
 const CORPUS = [
   'The whale, the whale! There she blows! The white whale breaches.',
@@ -53,7 +58,8 @@ test('the first merge is the most frequent adjacent byte pair (counted independe
   for (const text of CORPUS) {
     for (const m of text.matchAll(GPT2_SPLIT_PATTERN)) {
       const s = [...new TextEncoder().encode(m[0])].map((b) => table[b] as string);
-      for (let i = 0; i + 1 < s.length; i++) counts.set(`${s[i]} ${s[i + 1]}`, (counts.get(`${s[i]} ${s[i + 1]}`) ?? 0) + 1);
+      for (let i = 0; i + 1 < s.length; i++)
+        counts.set(`${s[i]} ${s[i + 1]}`, (counts.get(`${s[i]} ${s[i + 1]}`) ?? 0) + 1);
     }
   }
   const top = Math.max(...counts.values());

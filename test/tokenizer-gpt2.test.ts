@@ -6,7 +6,11 @@ import { test } from 'node:test';
 import { isPeftkitError, Rng } from '@peftkit/core';
 import { decode as openaiDecode, encode as openaiEncode } from 'gpt-3-encoder';
 import { main } from '../app/src/cli/main.ts';
-import { GPT2_END_OF_TEXT, gpt2TokenizerConfig, gpt2TokenizerJson } from '../packages/models/src/tokenizers/gpt2-bpe.ts';
+import {
+  GPT2_END_OF_TEXT,
+  gpt2TokenizerConfig,
+  gpt2TokenizerJson,
+} from '../packages/models/src/tokenizers/gpt2-bpe.ts';
 import { gpt3EncoderDir, writeGpt2TokenizerFiles } from '../packages/models/src/tokenizers/gpt2-bpe-files.ts';
 import { HfTokenizer } from '../packages/models/src/tokenizers/hf.ts';
 import { loadTokenizer } from '../packages/models/src/tokenizers/load.ts';
@@ -54,14 +58,55 @@ const HAND_PICKED = [
 function randomStrings(count: number, seed: number): string[] {
   const rng = new Rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)] as T;
-  const words = ['the', 'The', 'cat', 'sat', 'on', 'mat', 'Once', 'upon', 'a', 'time', 'little', 'girl', 'named', 'Lily', 'tokenizer', 'BPE'];
+  const words = [
+    'the',
+    'The',
+    'cat',
+    'sat',
+    'on',
+    'mat',
+    'Once',
+    'upon',
+    'a',
+    'time',
+    'little',
+    'girl',
+    'named',
+    'Lily',
+    'tokenizer',
+    'BPE',
+  ];
   const fragments: Array<() => string> = [
     () => pick(words),
     () => String(rng.int(100000)),
     () => `${rng.int(10)}.${rng.int(1000)}`,
     () => pick(["'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "n't", "'S", "'"]),
-    () => pick(['.', ',', '!', '?', ';', ':', '--', '...', '"', '(', ')', '[', ']', '{', '}', '/', '\\', '#', '@', '&', '*']),
-    () => pick(['é', 'ß', 'ñ', 'ø', 'ü', 'Ω', 'π', 'Ж', 'я', '中', '文', '日', '本', 'ア', 'ㄱ', '한', 'ع', 'ש', '१', '٣']),
+    () =>
+      pick([
+        '.',
+        ',',
+        '!',
+        '?',
+        ';',
+        ':',
+        '--',
+        '...',
+        '"',
+        '(',
+        ')',
+        '[',
+        ']',
+        '{',
+        '}',
+        '/',
+        '\\',
+        '#',
+        '@',
+        '&',
+        '*',
+      ]),
+    () =>
+      pick(['é', 'ß', 'ñ', 'ø', 'ü', 'Ω', 'π', 'Ж', 'я', '中', '文', '日', '本', 'ア', 'ㄱ', '한', 'ع', 'ש', '१', '٣']),
     () => pick(['😀', '👍', '👍🏽', '🚀', '❤️', '🇯🇵', '👨‍💻', '🤖', '✨', '∑', '∞', '→']),
     () => String.fromCodePoint(0x20 + rng.int(0x2fff - 0x20)),
     () => ' '.repeat(1 + rng.int(5)),
@@ -92,7 +137,8 @@ test('GPT-2 tokenizer.json: same ids as gpt-3-encoder on 560+ varied strings, an
     tokens += actual.length;
     if (JSON.stringify(expected) !== JSON.stringify(actual)) {
       mismatches++;
-      if (firstMismatch === '') firstMismatch = `${JSON.stringify(text)}: ${JSON.stringify(expected)} vs ${JSON.stringify(actual)}`;
+      if (firstMismatch === '')
+        firstMismatch = `${JSON.stringify(text)}: ${JSON.stringify(expected)} vs ${JSON.stringify(actual)}`;
     }
     assert.equal(tokenizer.decode(actual), text, `decode(encode(${JSON.stringify(text)})) must give the text back`);
   }
@@ -107,9 +153,17 @@ test('GPT-2 tokenizer.json: vocab, merges and specials match the source files', 
   assert.equal(json.model.merges[0], vocabBpe.split('\n')[1], 'the first merge is the first line after #version');
   assert.equal(tokenizer.vocabSize, 50257, 'vocab size seen by the tokenizer');
   assert.equal(tokenizer.eosId, 50256, '<|endoftext|> is id 50256');
-  assert.deepEqual(tokenizer.encode(`a${GPT2_END_OF_TEXT}b`), [64, 50256, 65], 'the literal special text maps to the special id (HF behaviour)');
+  assert.deepEqual(
+    tokenizer.encode(`a${GPT2_END_OF_TEXT}b`),
+    [64, 50256, 65],
+    'the literal special text maps to the special id (HF behaviour)',
+  );
   assert.equal(tokenizer.decode([64, 50256, 65]), 'ab', 'special tokens are skipped on decode by default');
-  assert.equal(tokenizer.decode([64, 50256, 65], { skipSpecialTokens: false }), `a${GPT2_END_OF_TEXT}b`, 'kept when asked');
+  assert.equal(
+    tokenizer.decode([64, 50256, 65], { skipSpecialTokens: false }),
+    `a${GPT2_END_OF_TEXT}b`,
+    'kept when asked',
+  );
   const ids = openaiEncode('round trip through both decoders ✓');
   assert.equal(tokenizer.decode(ids), openaiDecode(ids), 'both decoders agree');
 });
@@ -144,18 +198,30 @@ test('peftkit convert gpt2-tokenizer writes files that loadTokenizer reads; refu
   try {
     const lines: string[] = [];
     const io = { out: (t: string) => void lines.push(t), err: (t: string) => void lines.push(t) };
-    assert.equal(await main(['convert', 'gpt2-tokenizer', '--out', dir], io), 0, `convert exits 0: ${lines.join('\n')}`);
+    assert.equal(
+      await main(['convert', 'gpt2-tokenizer', '--out', dir], io),
+      0,
+      `convert exits 0: ${lines.join('\n')}`,
+    );
     const loaded = await loadTokenizer(dir);
     const text = "It's 2026 — tokenizers 🚀 work!";
     assert.deepEqual(loaded.encode(text), openaiEncode(text), 'the written directory encodes like gpt-3-encoder');
     assert.equal(loaded.bosId, 50256, 'bos is <|endoftext|> (tokenizer_config.json)');
-    assert.equal(await main(['convert', 'gpt2-tokenizer', '--out', dir], io), 1, 'a second run without --overwrite fails');
+    assert.equal(
+      await main(['convert', 'gpt2-tokenizer', '--out', dir], io),
+      1,
+      'a second run without --overwrite fails',
+    );
     assert.ok(
       lines.some((l) => l.includes('PEFTKIT_E_OUTPUT_EXISTS')),
       `the failure names the code: ${lines.join('\n')}`,
     );
     await writeGpt2TokenizerFiles(dir, { overwrite: true });
-    assert.deepEqual((await loadTokenizer(dir)).encode(text), openaiEncode(text), 'overwrite rewrites a working tokenizer');
+    assert.deepEqual(
+      (await loadTokenizer(dir)).encode(text),
+      openaiEncode(text),
+      'overwrite rewrites a working tokenizer',
+    );
     await assert.rejects(
       writeGpt2TokenizerFiles(join(dir, 'x'), { sourceDir: join(dir, 'missing') }),
       (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_TOKENIZER_READ'),

@@ -18,7 +18,27 @@ function syntheticVocab(pieces: string[]): Llama2cVocab {
   return { maxTokenLength: 16, pieces: all, scores };
 }
 
-const SMALL = syntheticVocab([' h', 'll', 'he', ' he', 'llo', ' hello', ' w', 'or', ' wor', 'ld', ' world', ' ', 'h', 'e', 'l', 'o', 'w', 'r', 'd']);
+const SMALL = syntheticVocab([
+  ' h',
+  'll',
+  'he',
+  ' he',
+  'llo',
+  ' hello',
+  ' w',
+  'or',
+  ' wor',
+  'ld',
+  ' world',
+  ' ',
+  'h',
+  'e',
+  'l',
+  'o',
+  'w',
+  'r',
+  'd',
+]);
 
 function hfTwin(tok: Llama2cTokenizer): HfTokenizer {
   // Through JSON text, as a file would carry it.
@@ -35,7 +55,9 @@ function randomTexts(seed: number, alphabet: string[], count: number, maxLength:
     state = (state * 1103515245 + 12345) % 2147483648;
     return state % n;
   };
-  return Array.from({ length: count }, () => Array.from({ length: next(maxLength) }, () => alphabet[next(alphabet.length)]).join(''));
+  return Array.from({ length: count }, () =>
+    Array.from({ length: next(maxLength) }, () => alphabet[next(alphabet.length)]).join(''),
+  );
 }
 
 test('tokenizer.json export: shape of the Hugging Face file', () => {
@@ -65,9 +87,19 @@ test('tokenizer.json export: @huggingface/tokenizers encodes like llama2.c (synt
   const tok = new Llama2cTokenizer(SMALL);
   const hf = hfTwin(tok);
   assert.deepEqual([hf.vocabSize, hf.bosId, hf.eosId, hf.unkId, hf.padId], [tok.vocabSize, 1, 2, 0, undefined]);
-  for (const text of ['hello world', 'hello  world ', '\nhello', 'héllo wörld 😀', ...randomTexts(3, [...'helowrd ', 'll', 'ß'], 200, 30)]) {
+  for (const text of [
+    'hello world',
+    'hello  world ',
+    '\nhello',
+    'héllo wörld 😀',
+    ...randomTexts(3, [...'helowrd ', 'll', 'ß'], 200, 30),
+  ]) {
     assert.deepEqual(hf.encode(text, { bos: false }), tok.encode(text), JSON.stringify(text));
-    assert.equal(hf.decode(tok.encode(text, { bos: true })), tok.decode(tok.encode(text, { bos: true })), JSON.stringify(text));
+    assert.equal(
+      hf.decode(tok.encode(text, { bos: true })),
+      tok.decode(tok.encode(text, { bos: true })),
+      JSON.stringify(text),
+    );
   }
 });
 

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import test from 'node:test';
 import { isPeftkitError } from '../packages/io/src/errors.ts';
-import { Llama2cTokenizer, type Llama2cVocab, parseLlama2cTokenizer, serializeLlama2cTokenizer } from '../packages/models/src/tokenizers/llama2c.ts';
+import {
+  Llama2cTokenizer,
+  type Llama2cVocab,
+  parseLlama2cTokenizer,
+  serializeLlama2cTokenizer,
+} from '../packages/models/src/tokenizers/llama2c.ts';
 import { fixturePath } from './support/shared.ts';
 
 const TOK512 = 'stories260K/tok512.bin';
@@ -16,7 +21,28 @@ function syntheticVocab(pieces: string[]): Llama2cVocab {
 }
 
 // Merged tokens first (higher scores), single characters last, as SentencePiece orders them.
-const SMALL = syntheticVocab([' h', 'll', 'he', ' he', 'llo', ' hello', ' w', 'or', ' wor', 'ld', ' world', ' ', 'h', 'e', 'l', 'o', 'w', 'r', 'd', 'é']);
+const SMALL = syntheticVocab([
+  ' h',
+  'll',
+  'he',
+  ' he',
+  'llo',
+  ' hello',
+  ' w',
+  'or',
+  ' wor',
+  'ld',
+  ' world',
+  ' ',
+  'h',
+  'e',
+  'l',
+  'o',
+  'w',
+  'r',
+  'd',
+  'é',
+]);
 
 /** llama2.c's encode, transcribed literally: rescan for the best pair after every merge. */
 function naiveEncode(tok: Llama2cTokenizer, text: string): number[] {
@@ -61,7 +87,9 @@ function randomText(seed: number, alphabet: string[], maxLength: number): string
     state = (state * 1103515245 + 12345) % 2147483648;
     return state % n;
   };
-  return Array.from({ length: 150 }, () => Array.from({ length: next(maxLength) }, () => alphabet[next(alphabet.length)]).join(''));
+  return Array.from({ length: 150 }, () =>
+    Array.from({ length: next(maxLength) }, () => alphabet[next(alphabet.length)]).join(''),
+  );
 }
 
 test('llama2c tokenizer: file format round-trips', () => {
@@ -149,7 +177,8 @@ test('llama2c tokenizer: malformed files raise coded errors', () => {
 
 test('llama2c tokenizer: heap merge equals the literal llama2.c loop (synthetic vocab)', () => {
   const tok = new Llama2cTokenizer(SMALL);
-  for (const text of randomText(7, [...'helowrdé ßx', ' ', 'll'], 40)) assert.deepEqual(tok.encode(text), naiveEncode(tok, text), JSON.stringify(text));
+  for (const text of randomText(7, [...'helowrdé ßx', ' ', 'll'], 40))
+    assert.deepEqual(tok.encode(text), naiveEncode(tok, text), JSON.stringify(text));
 });
 
 test('tok512.bin: pieces, encodings and round trips', () => {
@@ -190,5 +219,6 @@ test('tok512.bin: heap merge equals the literal llama2.c loop on random text', (
   const path = fixturePath(TOK512);
   const tok = Llama2cTokenizer.fromBytes(readFileSync(path));
   const alphabet = [...'abcdefghilmnoprstuwy ,.!\'"\nTOL0123é😀', ' the', 'ing', 'ed '];
-  for (const text of randomText(42, alphabet, 80)) assert.deepEqual(tok.encode(text), naiveEncode(tok, text), JSON.stringify(text));
+  for (const text of randomText(42, alphabet, 80))
+    assert.deepEqual(tok.encode(text), naiveEncode(tok, text), JSON.stringify(text));
 });

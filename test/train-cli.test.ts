@@ -45,9 +45,21 @@ test('peftkit train: lora and full on stories260K write adapter, checkpoints, me
     });
     const lora = await run([...base, '--method', 'lora', '--lr', '0.01', '--config', config]);
     assert.equal(lora.code, 0, `exit 0: ${lora.err}`);
-    assert.match(lora.err, /adapter: [\d,]+ trainable, 0 frozen parameters, [\d.]+ (B|KiB|MiB) resident/, 'plugin stats in the summary');
+    assert.match(
+      lora.err,
+      /adapter: [\d,]+ trainable, 0 frozen parameters, [\d.]+ (B|KiB|MiB) resident/,
+      'plugin stats in the summary',
+    );
     const files = await readdir(out);
-    for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'metrics.jsonl', 'loss.svg', 'report.html', 'checkpoint-2', 'checkpoint-4']) {
+    for (const f of [
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'metrics.jsonl',
+      'loss.svg',
+      'report.html',
+      'checkpoint-2',
+      'checkpoint-4',
+    ]) {
       assert.ok(files.includes(f), `${f} in the output directory (got ${files})`);
     }
     const records = (await readFile(join(out, 'metrics.jsonl'), 'utf8'))
@@ -73,10 +85,22 @@ test('peftkit train: lora and full on stories260K write adapter, checkpoints, me
     const resumed = await run([...base, '--method', 'lora', '--config', config, '--resume']);
     assert.equal(resumed.code, 0, `resume from the last checkpoint (already complete): ${resumed.err}`);
 
-    const fullRun = await run([...base, '--method', 'full', '--lr', '0.001', '--overwrite', '--config', JSON.stringify({ data: { maxLength: 32 } })]);
+    const fullRun = await run([
+      ...base,
+      '--method',
+      'full',
+      '--lr',
+      '0.001',
+      '--overwrite',
+      '--config',
+      JSON.stringify({ data: { maxLength: 32 } }),
+    ]);
     assert.equal(fullRun.code, 0, `full fine-tuning with --overwrite: ${fullRun.err}`);
     const after = await readdir(out);
-    assert.ok(after.includes('model.safetensors') && after.includes('peftkit_full_config.json'), `full weights written (got ${after})`);
+    assert.ok(
+      after.includes('model.safetensors') && after.includes('peftkit_full_config.json'),
+      `full weights written (got ${after})`,
+    );
     assert.ok(!after.includes('checkpoint-2'), '--overwrite cleared the old checkpoints');
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -86,7 +110,17 @@ test('peftkit train: lora and full on stories260K write adapter, checkpoints, me
 test('peftkit train: bad arguments exit 2 with PEFTKIT_E_USAGE', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'peftkit-train-usage-'));
   try {
-    const base = ['train', '--model', dir, '--method', 'lora', '--data', join(dir, 'x.jsonl'), '--out', join(dir, 'out')];
+    const base = [
+      'train',
+      '--model',
+      dir,
+      '--method',
+      'lora',
+      '--data',
+      join(dir, 'x.jsonl'),
+      '--out',
+      join(dir, 'out'),
+    ];
     const cases: [string, string[]][] = [
       ['missing --method', ['train', '--model', dir, '--data', 'x', '--out', 'y']],
       ['missing --out', ['train', '--model', dir, '--method', 'lora', '--data', 'x']],

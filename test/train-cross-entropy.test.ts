@@ -41,9 +41,11 @@ for (const backend of ['cpu', 'wasm']) {
     for (let i = 0; i < ga.length; i++) worst = Math.max(worst, Math.abs((ga[i] as number) - (gb[i] as number)));
     assert.ok(worst <= 1e-5, `gradient max abs difference ${worst}`);
     for (let r = 3; r < rows; r += 7) {
-      for (let c = 0; c < vocab; c++) assert.equal(Math.abs(ga[r * vocab + c] as number), 0, `ignored row ${r} gets no gradient`);
+      for (let c = 0; c < vocab; c++)
+        assert.equal(Math.abs(ga[r * vocab + c] as number), 0, `ignored row ${r} gets no gradient`);
     }
-    for (const t of [fused.value, composed.value, ...Object.values(fused.grads), ...Object.values(composed.grads)]) t.dispose();
+    for (const t of [fused.value, composed.value, ...Object.values(fused.grads), ...Object.values(composed.grads)])
+      t.dispose();
     assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
     x.dispose();
   });
@@ -69,7 +71,10 @@ test('fused cross-entropy stays exact where the target probability underflows fl
     expected += (weights[r] as number) * (lse - (row[targets[r] as number] as number));
   }
   const got = fused.dataSync()[0] as number;
-  assert.ok(Number.isFinite(got) && Math.abs(got - expected) <= 1e-5 * Math.abs(expected), `loss ${got} vs ${expected}`);
+  assert.ok(
+    Number.isFinite(got) && Math.abs(got - expected) <= 1e-5 * Math.abs(expected),
+    `loss ${got} vs ${expected}`,
+  );
   tf.dispose([x, fused]);
 });
 

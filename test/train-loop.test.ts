@@ -3,7 +3,16 @@ import { test } from 'node:test';
 import { isPeftkitError, Rng } from '@peftkit/core';
 import { createKernel } from 'peftkit';
 import { createTinyLlama, maxParameterDiff, snapshotParameters } from '@peftkit/testing';
-import { BatchStream, batchLossSum, IGNORE_INDEX, type Optimizer, Sgd, type StepEvent, type TrainExample, train } from '@peftkit/core/train';
+import {
+  BatchStream,
+  batchLossSum,
+  IGNORE_INDEX,
+  type Optimizer,
+  Sgd,
+  type StepEvent,
+  type TrainExample,
+  train,
+} from '@peftkit/core/train';
 import { collate } from '@peftkit/data';
 import lora from '@peftkit/lora';
 
@@ -24,7 +33,10 @@ function examples(count: number, seed: number): TrainExample[] {
   });
 }
 
-function setup(config: Record<string, unknown> = { target_modules: ['q_proj', 'v_proj'], r: 4 }, task: 'causal-lm' | 'seq-cls' = 'causal-lm') {
+function setup(
+  config: Record<string, unknown> = { target_modules: ['q_proj', 'v_proj'], r: 4 },
+  task: 'causal-lm' | 'seq-cls' = 'causal-lm',
+) {
   const model = createTinyLlama(tf, { seed: 4, task, labels: ['a', 'b'] });
   const manager = kernel.adapters(model);
   manager.create('t', 'lora', config, { seed: 3 });
@@ -68,7 +80,16 @@ test('gradient accumulation of 2 micro-batches equals one batch of both (token-w
       adapter: 't',
       trainData: data,
       padId: 0,
-      options: { steps: 2, batchSize, gradAccum, lr: 0.5, optimizer: 'sgd', shuffle: false, maxGradNorm: 0, schedule: 'constant' },
+      options: {
+        steps: 2,
+        batchSize,
+        gradAccum,
+        lr: 0.5,
+        optimizer: 'sgd',
+        shuffle: false,
+        maxGradNorm: 0,
+        schedule: 'constant',
+      },
     });
     const weights = manager.trainableVariables('t').map((v) => Array.from(v.dataSync()));
     manager.dispose();
@@ -78,10 +99,14 @@ test('gradient accumulation of 2 micro-batches equals one batch of both (token-w
   const big = await run(4, 1);
   const accumulated = await run(2, 2);
   for (const [i, loss] of big.losses.entries()) {
-    assert.ok(Math.abs(loss - (accumulated.losses[i] as number)) < 1e-5, `step ${i + 1} loss ${loss} vs ${accumulated.losses[i]}`);
+    assert.ok(
+      Math.abs(loss - (accumulated.losses[i] as number)) < 1e-5,
+      `step ${i + 1} loss ${loss} vs ${accumulated.losses[i]}`,
+    );
   }
   let worst = 0;
-  for (const [i, w] of big.weights.entries()) for (const [j, x] of w.entries()) worst = Math.max(worst, Math.abs(x - (accumulated.weights[i]?.[j] ?? 0)));
+  for (const [i, w] of big.weights.entries())
+    for (const [j, x] of w.entries()) worst = Math.max(worst, Math.abs(x - (accumulated.weights[i]?.[j] ?? 0)));
   assert.ok(worst < 1e-5, `weights differ by ${worst}`);
 });
 
@@ -89,13 +114,16 @@ test('label masking: only positions with a label count, shifted by one (transfor
   const { model, manager } = setup();
   const ids = [5, 9, 14, 20, 3];
   // prompt tokens 0..2 masked: the loss predicts ids[3] from position 2 and ids[4] from position 3
-  const batch = collate([{ ids, labels: [IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX, 20, 3] }, { ids: [7, 8] }], { padId: 0 });
+  const batch = collate([{ ids, labels: [IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX, 20, 3] }, { ids: [7, 8] }], {
+    padId: 0,
+  });
   assert.equal(batch.lossTokens, 3, 'two completion tokens + one token of the short row');
   const { sum } = batchLossSum(tf, model, batch, { selection: { active: ['t'] } });
   const expected = tf.tidy(() => {
     const logp = tf.logSoftmax(model.forward({ ids: [ids] }, { selection: { active: ['t'] } }));
     const short = tf.logSoftmax(model.forward({ ids: [[7, 8]] }, { selection: { active: ['t'] } }));
-    const at = (t: ReturnType<typeof tf.logSoftmax>, pos: number, id: number) => (t.arraySync() as number[][][])[0]?.[pos]?.[id] as number;
+    const at = (t: ReturnType<typeof tf.logSoftmax>, pos: number, id: number) =>
+      (t.arraySync() as number[][][])[0]?.[pos]?.[id] as number;
     return -(at(logp, 2, 20) + at(logp, 3, 3) + at(short, 0, 8));
   });
   const got = sum.dataSync()[0] as number;
@@ -164,7 +192,11 @@ test('bad input: empty data, bad padId, unknown adapter, out-of-vocabulary label
   const { model, manager } = setup();
   const base = { tf, model, manager, adapter: 't', padId: 0, options: { steps: 1 } };
   await assert.rejects(train({ ...base, trainData: [] }), (e) => isPeftkitError(e, 'PEFTKIT_E_DATA'), 'empty data');
-  await assert.rejects(train({ ...base, trainData: examples(2, 1), padId: 999 }), (e) => isPeftkitError(e, 'PEFTKIT_E_TRAIN_OPTIONS'), 'bad padId');
+  await assert.rejects(
+    train({ ...base, trainData: examples(2, 1), padId: 999 }),
+    (e) => isPeftkitError(e, 'PEFTKIT_E_TRAIN_OPTIONS'),
+    'bad padId',
+  );
   await assert.rejects(
     train({ ...base, trainData: examples(2, 1), adapter: 'nope' }),
     (e) => isPeftkitError(e, 'PEFTKIT_E_ADAPTER_UNKNOWN'),

@@ -14,7 +14,8 @@ const gradsAt = (t: number) => start.map((_, i) => Math.sin(1 + t * 3 + i) * (i 
 
 function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)) / Math.max(1, Math.abs(b[i] as number)));
+  for (let i = 0; i < a.length; i++)
+    worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)) / Math.max(1, Math.abs(b[i] as number)));
   return worst;
 }
 
@@ -35,7 +36,9 @@ test('AdamW follows torch.optim.AdamW (decoupled weight decay, bias correction)'
     p = p.map((x) => x - lr * 0.1 * x);
     m = m.map((x, i) => 0.9 * x + 0.1 * (g[i] as number));
     s = s.map((x, i) => 0.95 * x + 0.05 * (g[i] as number) ** 2);
-    p = p.map((x, i) => x - (lr * ((m[i] as number) / (1 - 0.9 ** t))) / (Math.sqrt((s[i] as number) / (1 - 0.95 ** t)) + 1e-8));
+    p = p.map(
+      (x, i) => x - (lr * ((m[i] as number) / (1 - 0.9 ** t))) / (Math.sqrt((s[i] as number) / (1 - 0.95 ** t)) + 1e-8),
+    );
   }
   assert.ok(maxRelDiff(v.dataSync(), p) <= 1e-6, `weights ${Array.from(v.dataSync())} vs ${p}`);
   const state = opt.state();
@@ -108,7 +111,10 @@ test('schedules match transformers get_*_schedule_with_warmup', () => {
   assert.equal(scheduleFactor('constant', 1, 10, 2), 0.5, 'constant with warmup');
   assert.equal(scheduleFactor('constant', 7, 10, 2), 1, 'constant after warmup');
   assert.ok(Math.abs(scheduleFactor('cosine', 6, 10, 2) - 0.5) < 1e-12, 'cosine midpoint is 0.5');
-  assert.ok(Math.abs(scheduleFactor('cosine', 4, 10, 2) - (1 + Math.SQRT1_2) / 2) < 1e-12, 'cosine at a quarter: (1+cos(π/4))/2');
+  assert.ok(
+    Math.abs(scheduleFactor('cosine', 4, 10, 2) - (1 + Math.SQRT1_2) / 2) < 1e-12,
+    'cosine at a quarter: (1+cos(π/4))/2',
+  );
   assert.equal(scheduleFactor('cosine', 0, 10, 0), 1, 'no warmup: full lr at once');
   assert.equal(warmupStepsFor(10, null, 0.25), 3, 'ceil(ratio · total)');
   assert.equal(warmupStepsFor(10, 4, 0.25), 4, 'explicit warmup steps win');
@@ -136,7 +142,13 @@ test('training options are strict, with defaults', () => {
   assert.deepEqual(o.betas, [0.9, 0.999], 'default betas');
   assert.equal(o.eps, 1e-8, 'default eps');
   assert.equal(o.weightDecay, 0, 'default weight decay');
-  for (const bad of [{ lr: -1 }, { batchSize: 0 }, { nope: 1 }, { schedule: 'step' }, { earlyStopping: { patience: 0 } }]) {
+  for (const bad of [
+    { lr: -1 },
+    { batchSize: 0 },
+    { nope: 1 },
+    { schedule: 'step' },
+    { earlyStopping: { patience: 0 } },
+  ]) {
     assert.throws(
       () => parseTrainOptions(bad),
       (e) => isPeftkitError(e, 'PEFTKIT_E_TRAIN_OPTIONS'),

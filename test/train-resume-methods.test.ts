@@ -30,12 +30,32 @@ function examples(count: number, seed: number): TrainExample[] {
 }
 
 const trainData = examples(8, 3);
-const options = { steps: 6, batchSize: 2, lr: 2e-2, schedule: 'linear' as const, warmupSteps: 1, saveEvery: 3, seed: 4 };
+const options = {
+  steps: 6,
+  batchSize: 2,
+  lr: 2e-2,
+  schedule: 'linear' as const,
+  warmupSteps: 1,
+  saveEvery: 3,
+  seed: 4,
+};
 
 const CASES: [string, string, Record<string, unknown>][] = [
-  ['P-Tuning (LSTM encoder)', 'p-tuning', { num_virtual_tokens: 3, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 8 }],
-  ['prefix tuning (projection MLP)', 'prefix-tuning', { num_virtual_tokens: 3, prefix_projection: true, encoder_hidden_size: 8 }],
-  ['P-Tuning v2 (prefix dropout)', 'p-tuning-v2', { num_virtual_tokens: 3, prefix_projection: true, encoder_hidden_size: 8, prefix_dropout: 0.2 }],
+  [
+    'P-Tuning (LSTM encoder)',
+    'p-tuning',
+    { num_virtual_tokens: 3, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 8 },
+  ],
+  [
+    'prefix tuning (projection MLP)',
+    'prefix-tuning',
+    { num_virtual_tokens: 3, prefix_projection: true, encoder_hidden_size: 8 },
+  ],
+  [
+    'P-Tuning v2 (prefix dropout)',
+    'p-tuning-v2',
+    { num_virtual_tokens: 3, prefix_projection: true, encoder_hidden_size: 8, prefix_dropout: 0.2 },
+  ],
   ['bottleneck (Houlsby)', 'bottleneck', { preset: 'houlsby', reduction_factor: 4, dropout: 0.1 }],
 ];
 
@@ -50,7 +70,16 @@ for (const [label, method, config] of CASES) {
         return { model, manager };
       };
       const a = fresh(true);
-      const straight = await train({ tf, model: a.model, manager: a.manager, adapter: 'm', trainData, padId: 0, options, outDir: join(dir, 'straight') });
+      const straight = await train({
+        tf,
+        model: a.model,
+        manager: a.manager,
+        adapter: 'm',
+        trainData,
+        padId: 0,
+        options,
+        outDir: join(dir, 'straight'),
+      });
       const want = a.manager.trainableVariables('m').map((v) => Array.from(v.dataSync()));
       a.manager.dispose();
       a.model.dispose();
@@ -86,10 +115,17 @@ for (const [label, method, config] of CASES) {
       });
       const losses = [...first.history, ...resumed.history].map((e) => e.loss);
       for (const [i, e] of straight.history.entries()) {
-        assert.ok(Math.abs(e.loss - (losses[i] as number)) <= 1e-6, `${label} step ${i + 1}: ${e.loss} vs ${losses[i]}`);
+        assert.ok(
+          Math.abs(e.loss - (losses[i] as number)) <= 1e-6,
+          `${label} step ${i + 1}: ${e.loss} vs ${losses[i]}`,
+        );
       }
       const got = c.manager.trainableVariables('m').map((v) => Array.from(v.dataSync()));
-      assert.equal(got.length, want.length, `${label}: the resumed adapter has every trainable variable (encoder included)`);
+      assert.equal(
+        got.length,
+        want.length,
+        `${label}: the resumed adapter has every trainable variable (encoder included)`,
+      );
       assert.deepEqual(got, want, `${label}: identical final weights`);
       c.manager.dispose();
       c.model.dispose();
@@ -111,7 +147,17 @@ test('resuming over an adapter of another shape or method is refused before the 
     const other = manager.create('m', 'bottleneck', { preset: 'houlsby', reduction_factor: 2 }, { seed: 1 });
     const before = other.handle.trainableVariables.map((v) => Array.from(v.dataSync()));
     await assert.rejects(
-      train({ tf, model, manager, adapter: 'm', trainData, padId: 0, options, outDir: join(dir, 'run'), resumeFrom: checkpoint }),
+      train({
+        tf,
+        model,
+        manager,
+        adapter: 'm',
+        trainData,
+        padId: 0,
+        options,
+        outDir: join(dir, 'run'),
+        resumeFrom: checkpoint,
+      }),
       (e: unknown) => (e as { code?: string }).code === 'PEFTKIT_E_OPTIMIZER_STATE',
       'a checkpoint of another shape is refused',
     );
@@ -124,7 +170,17 @@ test('resuming over an adapter of another shape or method is refused before the 
     manager.delete('m');
     manager.create('m', 'prompt-tuning', { num_virtual_tokens: 3 }, { seed: 1 });
     await assert.rejects(
-      train({ tf, model, manager, adapter: 'm', trainData, padId: 0, options, outDir: join(dir, 'run'), resumeFrom: checkpoint }),
+      train({
+        tf,
+        model,
+        manager,
+        adapter: 'm',
+        trainData,
+        padId: 0,
+        options,
+        outDir: join(dir, 'run'),
+        resumeFrom: checkpoint,
+      }),
       (e: unknown) => (e as { code?: string }).code === 'PEFTKIT_E_CHECKPOINT',
       'a checkpoint of another method is refused',
     );

@@ -55,7 +55,17 @@ test('resume continues bit-exactly: same loss at every step and identical final 
   const dirB = await mkdtemp(join(tmpdir(), 'peftkit-train-b-'));
   try {
     const a = fresh(true);
-    const full = await train({ tf, model: a.model, manager: a.manager, adapter: 't', trainData, evalData, padId: 0, options, outDir: dirA });
+    const full = await train({
+      tf,
+      model: a.model,
+      manager: a.manager,
+      adapter: 't',
+      trainData,
+      evalData,
+      padId: 0,
+      options,
+      outDir: dirA,
+    });
     const wantWeights = a.manager.trainableVariables('t').map((v) => Array.from(v.dataSync()));
     a.manager.dispose();
     a.model.dispose();
@@ -119,10 +129,18 @@ test('resume continues bit-exactly: same loss at every step and identical final 
     assert.ok(tf.memory().numTensors <= before, 'nothing leaked by the resumed run');
     c.model.dispose();
     const names = await readdir(join(dirB, 'checkpoint-10'));
-    for (const file of ['adapter_config.json', 'adapter_model.safetensors', 'optimizer.safetensors', 'trainer_state.json']) {
+    for (const file of [
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'optimizer.safetensors',
+      'trainer_state.json',
+    ]) {
       assert.ok(names.includes(file), `checkpoint holds ${file}`);
     }
-    assert.ok((await readdir(dirB)).includes('adapter_model.safetensors'), 'final adapter written to the output directory');
+    assert.ok(
+      (await readdir(dirB)).includes('adapter_model.safetensors'),
+      'final adapter written to the output directory',
+    );
   } finally {
     await rm(dirA, { recursive: true, force: true });
     await rm(dirB, { recursive: true, force: true });

@@ -61,6 +61,9 @@ test('wasm Slice and SplitV equal the cpu backend', async () => {
   const expected = run(cpu);
   const wasm = (await createKernel({ backend: 'wasm', logger: { warn() {}, info() {} } })).tf;
   assert.equal(wasm.getBackend(), 'wasm');
-  assert.equal(wasm.getKernel('Slice', 'wasm') !== undefined && (wasm.getKernel('Slice', 'wasm') as { peftkit?: boolean }).peftkit, true);
+  assert.equal(
+    wasm.getKernel('Slice', 'wasm') !== undefined && (wasm.getKernel('Slice', 'wasm') as { peftkit?: boolean }).peftkit,
+    true,
+  );
   assert.deepEqual(run(wasm), expected);
 });

@@ -34,7 +34,15 @@ export interface BlasStatus {
 
 /** Standard names and paths per OS, fastest first; names go through the dynamic loader's search path. */
 const CANDIDATES: Record<string, readonly string[]> = {
-  linux: ['libopenblas.so.0', 'libopenblas.so', 'libblis.so.4', 'libblis.so', 'libmkl_rt.so.2', 'libmkl_rt.so', 'libcblas.so.3'],
+  linux: [
+    'libopenblas.so.0',
+    'libopenblas.so',
+    'libblis.so.4',
+    'libblis.so',
+    'libmkl_rt.so.2',
+    'libmkl_rt.so',
+    'libcblas.so.3',
+  ],
   darwin: [
     '/System/Library/Frameworks/Accelerate.framework/Accelerate',
     '/opt/homebrew/opt/openblas/lib/libopenblas.dylib',
@@ -44,7 +52,8 @@ const CANDIDATES: Record<string, readonly string[]> = {
 };
 
 /** What Linux users install to get the fast path (README, diagnostics). */
-export const BLAS_INSTALL_HINT = 'apt-get install libopenblas0-pthread (Debian/Ubuntu) or your distribution’s OpenBLAS package';
+export const BLAS_INSTALL_HINT =
+  'apt-get install libopenblas0-pthread (Debian/Ubuntu) or your distribution’s OpenBLAS package';
 
 interface Env {
   process?: { env?: Record<string, string | undefined>; platform?: string };
@@ -100,9 +109,11 @@ function errorText(error: unknown): string {
 
 function load(): BlasStatus {
   const chosen = envValue('PEFTKIT_BLAS')?.trim();
-  if (chosen !== undefined && /^(off|0|false|none|no)$/i.test(chosen)) return { library: null, reason: 'disabled by PEFTKIT_BLAS', tried: [] };
+  if (chosen !== undefined && /^(off|0|false|none|no)$/i.test(chosen))
+    return { library: null, reason: 'disabled by PEFTKIT_BLAS', tried: [] };
   const candidates = chosen ? [chosen] : (CANDIDATES[osName()] ?? []);
-  if (candidates.length === 0) return { library: null, reason: `no standard BLAS names known for ${osName()}`, tried: [] };
+  if (candidates.length === 0)
+    return { library: null, reason: `no standard BLAS names known for ${osName()}`, tried: [] };
   let open: BlasOpener;
   try {
     open = opener();
@@ -114,7 +125,10 @@ function load(): BlasStatus {
     try {
       const binding = open(candidate);
       const path = resolvedPath(candidate);
-      return { library: { name: displayName(path), path, threads: binding.threads(), config: binding.config(), binding }, tried };
+      return {
+        library: { name: displayName(path), path, threads: binding.threads(), config: binding.config(), binding },
+        tried,
+      };
     } catch (error) {
       tried.push(`${candidate}: ${errorText(error)}`);
       // Deno without --allow-ffi: every candidate would fail the same way.
@@ -150,6 +164,8 @@ export function describeBlas(s: BlasStatus = blasStatus()): string {
 export const nativeLibraries: NativeLibraries = {
   list() {
     const lib = blasLibrary();
-    return lib === null ? [] : [{ name: `BLAS ${lib.name}${lib.threads === undefined ? '' : ` (${lib.threads} threads)`}`, path: lib.path }];
+    return lib === null
+      ? []
+      : [{ name: `BLAS ${lib.name}${lib.threads === undefined ? '' : ` (${lib.threads} threads)`}`, path: lib.path }];
   },
 };

@@ -32,10 +32,26 @@ export function bunOpener(): BlasOpener {
 
 function open(ffi: BunFfi, path: string): BlasBinding {
   const { symbols } = ffi.dlopen(path, {
-    cblas_sgemm: { args: ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'ptr', 'i32', 'ptr', 'i32', 'f32', 'ptr', 'i32'], returns: 'void' },
+    cblas_sgemm: {
+      args: ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'ptr', 'i32', 'ptr', 'i32', 'f32', 'ptr', 'i32'],
+      returns: 'void',
+    },
   });
   const sgemm = symbols.cblas_sgemm as Fn;
-  const sgemv = optional(ffi, path, 'cblas_sgemv', 'void', ['i32', 'i32', 'i32', 'i32', 'f32', 'ptr', 'i32', 'ptr', 'i32', 'f32', 'ptr', 'i32']);
+  const sgemv = optional(ffi, path, 'cblas_sgemv', 'void', [
+    'i32',
+    'i32',
+    'i32',
+    'i32',
+    'f32',
+    'ptr',
+    'i32',
+    'ptr',
+    'i32',
+    'f32',
+    'ptr',
+    'i32',
+  ]);
   const threadGetter = THREAD_GETTERS.map((name) => optional(ffi, path, name, 'i32')).find((f) => f !== undefined);
   const configGetter = optional(ffi, path, 'openblas_get_config', 'ptr');
   return {

@@ -13,7 +13,10 @@ interface SymbolDef {
   optional?: boolean;
 }
 interface DenoFfi {
-  dlopen(path: string, symbols: Record<string, SymbolDef>): { symbols: Record<string, ((...args: unknown[]) => unknown) | null | undefined> };
+  dlopen(
+    path: string,
+    symbols: Record<string, SymbolDef>,
+  ): { symbols: Record<string, ((...args: unknown[]) => unknown) | null | undefined> };
   UnsafePointerView: { getCString(pointer: unknown): string };
 }
 
@@ -26,8 +29,30 @@ export function denoOpener(): BlasOpener {
 function open(deno: DenoFfi, path: string): BlasBinding {
   const int: SymbolDef = { parameters: [], result: 'i32', optional: true };
   const { symbols } = deno.dlopen(path, {
-    cblas_sgemm: { parameters: ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'buffer', 'i32', 'buffer', 'i32', 'f32', 'buffer', 'i32'], result: 'void' },
-    cblas_sgemv: { parameters: ['i32', 'i32', 'i32', 'i32', 'f32', 'buffer', 'i32', 'buffer', 'i32', 'f32', 'buffer', 'i32'], result: 'void', optional: true },
+    cblas_sgemm: {
+      parameters: [
+        'i32',
+        'i32',
+        'i32',
+        'i32',
+        'i32',
+        'i32',
+        'f32',
+        'buffer',
+        'i32',
+        'buffer',
+        'i32',
+        'f32',
+        'buffer',
+        'i32',
+      ],
+      result: 'void',
+    },
+    cblas_sgemv: {
+      parameters: ['i32', 'i32', 'i32', 'i32', 'f32', 'buffer', 'i32', 'buffer', 'i32', 'f32', 'buffer', 'i32'],
+      result: 'void',
+      optional: true,
+    },
     openblas_get_config: { parameters: [], result: 'pointer', optional: true },
     ...Object.fromEntries(THREAD_GETTERS.map((name) => [name, int])),
   });

@@ -31,8 +31,13 @@ export function koffiOpener(): BlasOpener {
 
 function open(koffi: Koffi, path: string): BlasBinding {
   const lib = koffi.load(path);
-  const sgemm = lib.func('void cblas_sgemm(int, int, int, int, int, int, float, float *, int, float *, int, float, float *, int)');
-  const sgemv = optional(lib, 'void cblas_sgemv(int, int, int, int, float, float *, int, float *, int, float, float *, int)');
+  const sgemm = lib.func(
+    'void cblas_sgemm(int, int, int, int, int, int, float, float *, int, float *, int, float, float *, int)',
+  );
+  const sgemv = optional(
+    lib,
+    'void cblas_sgemv(int, int, int, int, float, float *, int, float *, int, float, float *, int)',
+  );
   const threadGetter = THREAD_GETTERS.map((name) => optional(lib, `int ${name}()`)).find((f) => f !== undefined);
   const configGetter = optional(lib, 'const char *openblas_get_config()');
   return {

@@ -23,7 +23,17 @@ export interface BlasBinding {
    * Row-major y = alpha·op(A)·x + beta·y (cblas_sgemv), A of `rows` x `cols`; x and y with unit stride. For products
    * with one row or column: sgemm packs the whole matrix per call, sgemv streams it once (2-3x faster measured).
    */
-  sgemv?(trans: boolean, rows: number, cols: number, alpha: number, a: Float32Array, lda: number, x: Float32Array, beta: number, y: Float32Array): void;
+  sgemv?(
+    trans: boolean,
+    rows: number,
+    cols: number,
+    alpha: number,
+    a: Float32Array,
+    lda: number,
+    x: Float32Array,
+    beta: number,
+    y: Float32Array,
+  ): void;
   /** The library's own thread count where it exposes one (OpenBLAS, BLIS, MKL). */
   threads(): number | undefined;
   /** A build description where the library has one (OpenBLAS's openblas_get_config). */
@@ -37,12 +47,19 @@ export type BlasOpener = (path: string) => BlasBinding;
 export const CBLAS = { rowMajor: 101, noTrans: 111, trans: 112 } as const;
 
 /** Optional `int f(void)` symbols that report a BLAS's thread count, tried in order. */
-export const THREAD_GETTERS = ['openblas_get_num_threads', 'bli_thread_get_num_threads', 'MKL_Get_Max_Threads'] as const;
+export const THREAD_GETTERS = [
+  'openblas_get_num_threads',
+  'bli_thread_get_num_threads',
+  'MKL_Get_Max_Threads',
+] as const;
 
 type CFunction = (...args: unknown[]) => unknown;
 
 /** The BlasBinding products over raw FFI functions with cblas_sgemm's and cblas_sgemv's C signatures. */
-export function cblasProducts(sgemm: CFunction, sgemv: CFunction | null | undefined): Pick<BlasBinding, 'sgemm' | 'sgemv'> {
+export function cblasProducts(
+  sgemm: CFunction,
+  sgemv: CFunction | null | undefined,
+): Pick<BlasBinding, 'sgemm' | 'sgemv'> {
   const op = (t: boolean) => (t ? CBLAS.trans : CBLAS.noTrans);
   return {
     sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
@@ -50,6 +67,9 @@ export function cblasProducts(sgemm: CFunction, sgemv: CFunction | null | undefi
     },
     ...(sgemv == null
       ? {}
-      : { sgemv: (t, rows, cols, alpha, a, lda, x, beta, y) => void sgemv(CBLAS.rowMajor, op(t), rows, cols, alpha, a, lda, x, 1, beta, y, 1) }),
+      : {
+          sgemv: (t, rows, cols, alpha, a, lda, x, beta, y) =>
+            void sgemv(CBLAS.rowMajor, op(t), rows, cols, alpha, a, lda, x, 1, beta, y, 1),
+        }),
   };
 }

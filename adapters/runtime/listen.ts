@@ -1,4 +1,10 @@
-import { type FetchHandler, type HttpListener, type HttpListening, PeftkitError, type PlatformInfo } from '@peftkit/core';
+import {
+  type FetchHandler,
+  type HttpListener,
+  type HttpListening,
+  PeftkitError,
+  type PlatformInfo,
+} from '@peftkit/core';
 
 interface RuntimeServers {
   Deno: {
@@ -15,7 +21,8 @@ interface RuntimeServers {
   };
 }
 
-const urlOf = (hostname: string, port: number) => `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
+const urlOf = (hostname: string, port: number) =>
+  `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
 
 /**
  * A port that cannot be bound is one coded error on every runtime (node:net's EADDRINUSE / EACCES, Deno's AddrInUse /
@@ -49,7 +56,11 @@ export function httpListener(platform: PlatformInfo): HttpListener {
   };
 }
 
-async function listenWith(platform: PlatformInfo, handler: FetchHandler, { port, hostname }: { port: number; hostname: string }): Promise<HttpListening> {
+async function listenWith(
+  platform: PlatformInfo,
+  handler: FetchHandler,
+  { port, hostname }: { port: number; hostname: string },
+): Promise<HttpListening> {
   const g = globalThis as unknown as RuntimeServers;
   if (platform.runtime === 'deno') {
     const server = g.Deno.serve({ port, hostname, onListen: () => {} }, handler);

@@ -22,7 +22,8 @@ globalThis.addEventListener = (type, listener) => {
   for (const data of early.splice(0)) listener({ data });
 };
 if (workerData.module.endsWith('.ts')) {
-  const hook = 'export function resolve(s, c, next) { return next(s, { ...c, conditions: ["peftkit:source", ...c.conditions] }); }';
+  const hook =
+    'export function resolve(s, c, next) { return next(s, { ...c, conditions: ["peftkit:source", ...c.conditions] }); }';
   registerHooks(`data:text/javascript,${encodeURIComponent(hook)}`);
   try {
     const { register } = await import('tsx/esm/api');

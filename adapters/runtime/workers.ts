@@ -31,7 +31,9 @@ export function workerSpawner(platform: PlatformInfo): WorkerSpawner {
         };
       }
       const { Worker } = await import('node:worker_threads');
-      const worker = new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), { workerData: { module: module.href } });
+      const worker = new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), {
+        workerData: { module: module.href },
+      });
       worker.unref();
       let exited = false;
       const exits: ((reason: string) => void)[] = [];

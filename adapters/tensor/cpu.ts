@@ -26,10 +26,19 @@ export const cpuBackend: TensorBackendAdapter = {
     try {
       await importCpu();
     } catch (cause) {
-      throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', 'cannot import @tensorflow/tfjs-backend-cpu', { backend: 'cpu' }, { cause });
+      throw new PeftkitError(
+        'PEFTKIT_E_BACKEND_INIT',
+        'cannot import @tensorflow/tfjs-backend-cpu',
+        { backend: 'cpu' },
+        { cause },
+      );
     }
     if (tf.findBackendFactory('cpu') == null) {
-      throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', 'tfjs-backend-cpu did not register with this tfjs-core instance', { backend: 'cpu' });
+      throw new PeftkitError(
+        'PEFTKIT_E_BACKEND_INIT',
+        'tfjs-backend-cpu did not register with this tfjs-core instance',
+        { backend: 'cpu' },
+      );
     }
     installCpuKernels(tf);
   },

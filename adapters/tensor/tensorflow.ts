@@ -42,13 +42,19 @@ export const tensorflowBackend: TensorBackendAdapter = {
   async register(tf: Tf) {
     const specifier = await loadOnce();
     if (specifier === undefined) {
-      throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', `none of ${CANDIDATES.join(', ')} can be imported`, { backend: 'tensorflow' });
+      throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', `none of ${CANDIDATES.join(', ')} can be imported`, {
+        backend: 'tensorflow',
+      });
     }
     if (tf.findBackendFactory('tensorflow') == null) {
-      throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', `${specifier} did not register the 'tensorflow' backend with this tfjs-core instance`, {
-        backend: 'tensorflow',
-        package: specifier,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_BACKEND_INIT',
+        `${specifier} did not register the 'tensorflow' backend with this tfjs-core instance`,
+        {
+          backend: 'tensorflow',
+          package: specifier,
+        },
+      );
     }
   },
 };

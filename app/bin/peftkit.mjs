@@ -14,7 +14,8 @@ if (checkout) {
   // Child node processes (bench scripts, …) inherit it; worker threads get it from worker-bootstrap.mjs.
   const options = process.env.NODE_OPTIONS ?? '';
   if (!options.includes(flag)) process.env.NODE_OPTIONS = `${options} ${flag}`.trim();
-  const hook = 'export function resolve(s, c, next) { return next(s, { ...c, conditions: ["peftkit:source", ...c.conditions] }); }';
+  const hook =
+    'export function resolve(s, c, next) { return next(s, { ...c, conditions: ["peftkit:source", ...c.conditions] }); }';
   register(`data:text/javascript,${encodeURIComponent(hook)}`);
   const tsx = await import('tsx/esm/api');
   tsx.register();

@@ -39,11 +39,15 @@ function selecting(bench: BenchModel, active: string[] | undefined): BenchModel 
   if (active === undefined) return bench;
   const model = bench.model;
   const wrapped = Object.create(model) as typeof model;
-  wrapped.forward = (input: ForwardInput, options: ForwardOptions = {}) => model.forward(input, { ...options, selection: { active } });
+  wrapped.forward = (input: ForwardInput, options: ForwardOptions = {}) =>
+    model.forward(input, { ...options, selection: { active } });
   return { ...bench, model: wrapped };
 }
 
-async function measurePeftkit(argv: string[], batches: number[]): Promise<{ backend: string; cells: (InferenceCell & { variant: Variant })[] }> {
+async function measurePeftkit(
+  argv: string[],
+  batches: number[],
+): Promise<{ backend: string; cells: (InferenceCell & { variant: Variant })[] }> {
   const s = parseSettings(argv);
   const plugins: unknown[] = [lora];
   const prefix = await import('@peftkit/prefix-tuning').then((m) => m.default as unknown).catch(() => undefined);
@@ -58,7 +62,13 @@ async function measurePeftkit(argv: string[], batches: number[]): Promise<{ back
   const bench: BenchModel = {
     name: 'stories15M-shape (random)',
     model,
-    tokenizer: { vocabSize: vocab, bosId: 1, eosId: 2, encode: () => [1], decode: (ids) => ids.map((id) => `t${id} `).join('') },
+    tokenizer: {
+      vocabSize: vocab,
+      bosId: 1,
+      eosId: 2,
+      encode: () => [1],
+      decode: (ids) => ids.map((id) => `t${id} `).join(''),
+    },
     prompt: (length) => [1, ...Array.from({ length: length - 1 }, () => 3 + rng.int(vocab - 3))],
     parameters: 0,
     dispose: async () => model.dispose(),
@@ -118,7 +128,11 @@ function ratio(a: number, b: number | undefined, blas: PeerBlas | undefined): st
   return b > 0 ? `${(a / b).toFixed(2)}x` : '';
 }
 
-export function inferenceTable(cells: readonly (InferenceCell & { variant: Variant })[], peer: readonly PeerCell[], blas: PeerBlas | undefined): string {
+export function inferenceTable(
+  cells: readonly (InferenceCell & { variant: Variant })[],
+  peer: readonly PeerCell[],
+  blas: PeerBlas | undefined,
+): string {
   const rows = cells.map((c) => {
     const p = peer.find((x) => x.variant === c.variant && x.batch === c.batch);
     return [
@@ -132,7 +146,19 @@ export function inferenceTable(cells: readonly (InferenceCell & { variant: Varia
       ratio(c.decodeTokensPerSecond, p?.decodeTokensPerSecond, blas),
     ];
   });
-  return formatTable(['variant', 'batch', 'peftkit prefill tok/s', 'PyTorch prefill', 'ratio', 'peftkit decode tok/s', 'PyTorch decode', 'ratio'], rows);
+  return formatTable(
+    [
+      'variant',
+      'batch',
+      'peftkit prefill tok/s',
+      'PyTorch prefill',
+      'ratio',
+      'peftkit decode tok/s',
+      'PyTorch decode',
+      'ratio',
+    ],
+    rows,
+  );
 }
 
 function option(argv: readonly string[], name: string): string | undefined {
@@ -179,7 +205,8 @@ async function main(): Promise<void> {
     );
     const ok = runs.filter((r): r is { cells: PeerCell[]; threads: number } => 'cells' in r);
     peerRuns = ok;
-    if (ok.length === 0) peerNote = `PyTorch peer failed: ${runs.map((r) => ('skipped' in r ? r.skipped : '')).join('; ')}`;
+    if (ok.length === 0)
+      peerNote = `PyTorch peer failed: ${runs.map((r) => ('skipped' in r ? r.skipped : '')).join('; ')}`;
     else {
       peerCells = bestCells(ok.flatMap((r) => r.cells));
       peerNote = `PyTorch ${blas.torch}, best of ${ok.map((r) => r.threads).join(' and ')} threads per cell, BLAS ${blas.blas}, 1024² matmul ${blas.matmulGflops.toFixed(1)} GFLOP/s`;
@@ -192,7 +219,9 @@ async function main(): Promise<void> {
     `prompt ${s.prompt}, ${s.newTokens} new tokens, backend ${peftkit.backend}; load average ${started.loadavg.join(' ')} at start, ${ended.loadavg.join(' ')} at end`,
   );
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-  const out = resolve(option(argv, 'out') ?? fileURLToPath(new URL(`../results/peer-inference-${stamp}.json`, import.meta.url)));
+  const out = resolve(
+    option(argv, 'out') ?? fileURLToPath(new URL(`../results/peer-inference-${stamp}.json`, import.meta.url)),
+  );
   mkdirSync(dirname(out), { recursive: true });
   const report = {
     bench: 'peer-inference',
@@ -207,10 +236,14 @@ async function main(): Promise<void> {
   for (const c of peftkit.cells) {
     bars.push({ label: `${c.variant} b${c.batch} decode (peftkit)`, value: c.decodeTokensPerSecond, peer: false });
     const p = peerCells.find((x) => x.variant === c.variant && x.batch === c.batch);
-    if (p) bars.push({ label: `${c.variant} b${c.batch} decode (PyTorch)`, value: p.decodeTokensPerSecond, peer: true });
+    if (p)
+      bars.push({ label: `${c.variant} b${c.batch} decode (PyTorch)`, value: p.decodeTokensPerSecond, peer: true });
   }
   const svg = out.replace(/\.json$/, '.svg');
-  writeFileSync(svg, barChartSvg(`Decode tokens/s with KV cache, stories15M-shaped Llama (load ${started.loadavg[0]})`, bars));
+  writeFileSync(
+    svg,
+    barChartSvg(`Decode tokens/s with KV cache, stories15M-shaped Llama (load ${started.loadavg[0]})`, bars),
+  );
   console.error(`[inference] wrote ${out} and ${svg}`);
 }
 

@@ -7,7 +7,8 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { PeerBlas } from '../train-report.ts';
 
-export const PEER_INSTALL_HINT = 'install it (Debian 12, as root): apt-get install -y python3-torch libopenblas0-pthread';
+export const PEER_INSTALL_HINT =
+  'install it (Debian 12, as root): apt-get install -y python3-torch libopenblas0-pthread';
 
 export function runPython(exe: string, args: readonly string[], timeoutS: number, env: Record<string, string> = {}) {
   const cwd = fileURLToPath(new URL('./', import.meta.url));
@@ -36,7 +37,9 @@ export function peerThreadOptions(): number[] {
  * (a pyenv or venv python3 on PATH does not see Debian's python3-torch).
  */
 export function findTorchPython(): string | undefined {
-  const candidates = [process.env.PEFTKIT_PYTHON, 'python3', '/usr/bin/python3'].filter((c): c is string => c !== undefined && c !== '');
+  const candidates = [process.env.PEFTKIT_PYTHON, 'python3', '/usr/bin/python3'].filter(
+    (c): c is string => c !== undefined && c !== '',
+  );
   return candidates.find((exe) => {
     const probe = runPython(exe, ['-c', 'import torch'], 120);
     return probe.error === undefined && probe.status === 0;
@@ -44,7 +47,12 @@ export function findTorchPython(): string | undefined {
 }
 
 /** The last stdout line that parses as JSON, or the reason (last stderr line naming an error) there is none. */
-export function lastJsonLine<T>(stdout: string, stderr: string, status: number | null, signal: string | null): T | { skipped: string } {
+export function lastJsonLine<T>(
+  stdout: string,
+  stderr: string,
+  status: number | null,
+  signal: string | null,
+): T | { skipped: string } {
   for (const line of stdout.trim().split('\n').reverse()) {
     try {
       return JSON.parse(line) as T;
@@ -60,15 +68,27 @@ export function lastJsonLine<T>(stdout: string, stderr: string, status: number |
 }
 
 /** Runs a peer script and parses its JSON line. */
-export function runPeerScript<T>(exe: string, script: string, settings: unknown, timeoutS: number, threads?: number): T | { skipped: string } {
-  const r = runPython(exe, [script, JSON.stringify(settings)], timeoutS, threads === undefined ? {} : { PEFTKIT_PEER_THREADS: String(threads) });
+export function runPeerScript<T>(
+  exe: string,
+  script: string,
+  settings: unknown,
+  timeoutS: number,
+  threads?: number,
+): T | { skipped: string } {
+  const r = runPython(
+    exe,
+    [script, JSON.stringify(settings)],
+    timeoutS,
+    threads === undefined ? {} : { PEFTKIT_PEER_THREADS: String(threads) },
+  );
   return lastJsonLine<T>(r.stdout ?? '', r.stderr ?? '', r.status, r.signal);
 }
 
 /** The torch interpreter and its BLAS, or why the peer cannot run. */
 export function probePeer(): { exe: string; blas: PeerBlas } | { reason: string } {
   const exe = findTorchPython();
-  if (exe === undefined) return { reason: `python3 with torch not found (PEFTKIT_PYTHON, python3, /usr/bin/python3); ${PEER_INSTALL_HINT}` };
+  if (exe === undefined)
+    return { reason: `python3 with torch not found (PEFTKIT_PYTHON, python3, /usr/bin/python3); ${PEER_INSTALL_HINT}` };
   const blas = runPeerScript<PeerBlas>(exe, 'blas.py', null, 300);
   if ('skipped' in blas) return { reason: `bench/peer/blas.py failed: ${blas.skipped}` };
   return { exe, blas: { ...blas, python: exe } };

@@ -34,8 +34,13 @@ const BUILT_IN = {
   PEFTKIT_E_ADAPTER_NOT_FOUND: status(404, 'no adapter config or weights in the given directory'),
   PEFTKIT_E_ADAPTER_PATH: bad('the adapter path lies outside the allowed adapter root'),
   PEFTKIT_E_ADAPTER_RANK: bad("the adapter's rank is above the server's --max-lora-rank"),
-  PEFTKIT_E_ADAPTER_SLOTS: status(503, 'every adapter slot (--max-loras) is held by a pinned adapter or an in-flight request; retry later'),
-  PEFTKIT_E_ADAPTER_TOO_LARGE: bad("an adapter file or the loaded adapter is larger than the server's limit (file cap or memory budget)"),
+  PEFTKIT_E_ADAPTER_SLOTS: status(
+    503,
+    'every adapter slot (--max-loras) is held by a pinned adapter or an in-flight request; retry later',
+  ),
+  PEFTKIT_E_ADAPTER_TOO_LARGE: bad(
+    "an adapter file or the loaded adapter is larger than the server's limit (file cap or memory budget)",
+  ),
   PEFTKIT_E_ADAPTER_UNKNOWN: status(404, 'no adapter with that name is loaded'),
   PEFTKIT_E_BACKEND_INIT: fail('the tensor backend failed to initialise'),
   PEFTKIT_E_BACKEND_NONE: fail('no tensor backend adapter was provided to the kernel'),
@@ -48,7 +53,9 @@ const BUILT_IN = {
   PEFTKIT_E_BOTTLENECK_CONFIG: bad('the bottleneck adapter config does not fit the model'),
   PEFTKIT_E_CHECKPOINT: fail('a training checkpoint is missing, incomplete or does not match the run'),
   PEFTKIT_E_COMBINATION: bad('the adapters cannot be combined as asked'),
-  PEFTKIT_E_COMBINATION_NONFINITE: bad('the weighted combination of adapters holds NaN or Inf (weights too large?); nothing was served'),
+  PEFTKIT_E_COMBINATION_NONFINITE: bad(
+    'the weighted combination of adapters holds NaN or Inf (weights too large?); nothing was served',
+  ),
   PEFTKIT_E_CONFIG_INVALID: bad('the method config is invalid (unknown keys, wrong types or values)'),
   PEFTKIT_E_CONTEXT_LENGTH: bad("the input (virtual tokens included) is longer than the model's positions"),
   PEFTKIT_E_DATA: fail('a training batch or example is malformed'),
@@ -71,7 +78,9 @@ const BUILT_IN = {
   PEFTKIT_E_ERROR_CODE_INVALID: fail('a registered error code or its HTTP status / exit code is malformed'),
   PEFTKIT_E_GENERATE_OPTIONS: bad('invalid generation options or no prompts'),
   PEFTKIT_E_GRAD_UNSUPPORTED: fail('the operation is not differentiable in peftkit'),
-  PEFTKIT_E_FILE_INVALID: bad('an uploaded fine-tuning file is not valid training data (file:line and the data code say why)'),
+  PEFTKIT_E_FILE_INVALID: bad(
+    'an uploaded fine-tuning file is not valid training data (file:line and the data code say why)',
+  ),
   PEFTKIT_E_FILE_NOT_FOUND: status(404, 'no uploaded file with that id for this API key'),
   PEFTKIT_E_FILE_TOO_LARGE: status(413, 'an uploaded file is larger than the server accepts'),
   PEFTKIT_E_HUB_AUTH: fail('the Hugging Face Hub refused access (HTTP 401/403)'),
@@ -123,7 +132,10 @@ const BUILT_IN = {
   PEFTKIT_E_PLUGIN_UNKNOWN: bad('no method plugin with that name is registered'),
   PEFTKIT_E_PLUGIN_VERSION: bad('the plugin expects a plugin API version this core does not provide'),
   PEFTKIT_E_PORT_IN_USE: fail('the server cannot listen: the port is in use or not allowed (pick another with --port)'),
-  PEFTKIT_E_PROMPT_TOO_LARGE: status(413, 'the prompt is longer in bytes than --max-input-tokens allows (refused before tokenizing)'),
+  PEFTKIT_E_PROMPT_TOO_LARGE: status(
+    413,
+    'the prompt is longer in bytes than --max-input-tokens allows (refused before tokenizing)',
+  ),
   PEFTKIT_E_PROMPT_TOO_LONG: bad('the prompt has more tokens than --max-input-tokens'),
   PEFTKIT_E_PROJECT_CONFIG: status(400, 'peftkit.config.json (or the "peftkit" field of package.json) is not valid', 2),
   PEFTKIT_E_QLORA_BLOCK_SIZE: fail('the 4-bit quantization block size is not a power of two in 32..4096'),
@@ -166,7 +178,9 @@ const BUILT_IN = {
   PEFTKIT_E_TOKENIZER_TRAIN: fail('invalid tokenizer training options'),
   PEFTKIT_E_TRAIN_NOTHING: fail('the adapter has no trainable variables'),
   PEFTKIT_E_TRAIN_OPTIONS: fail('invalid training options'),
-  PEFTKIT_E_UNEXPECTED: fail('an error without a peftkit code (a bug or an uncaught runtime error; --verbose shows the stack)'),
+  PEFTKIT_E_UNEXPECTED: fail(
+    'an error without a peftkit code (a bug or an uncaught runtime error; --verbose shows the stack)',
+  ),
   PEFTKIT_E_UNSUPPORTED: bad('the request asks for something this server does not support'),
   // CLI-only; the server never sees it (500 is what it answered before the catalog).
   PEFTKIT_E_USAGE: status(500, 'wrong command-line usage (see --help)', 2),
@@ -191,7 +205,8 @@ export function errorInfo(code: string): ErrorInfo {
 }
 
 const same = (a: ErrorInfo, b: ErrorInfo) => a.meaning === b.meaning && a.http === b.http && a.exit === b.exit;
-const inRange = (n: unknown, min: number, max: number) => Number.isInteger(n) && (n as number) >= min && (n as number) <= max;
+const inRange = (n: unknown, min: number, max: number) =>
+  Number.isInteger(n) && (n as number) >= min && (n as number) <= max;
 
 /**
  * Adds a plugin's own codes to the catalog. Registering a code again with the same values is a no-op; with different
@@ -211,7 +226,8 @@ export function registerErrorCodes(entries: Readonly<Record<string, ErrorInfo>>)
       const message = `error code '${code}' is already defined with different values`;
       throw new PeftkitError('PEFTKIT_E_ERROR_CODE_CONFLICT', message, { code, existing, requested: info });
     }
-    if (existing === undefined) adds.push([code, Object.freeze({ meaning: info.meaning, http: info.http, exit: info.exit })]);
+    if (existing === undefined)
+      adds.push([code, Object.freeze({ meaning: info.meaning, http: info.http, exit: info.exit })]);
   }
   for (const [code, info] of adds) registered.set(code, info);
 }

@@ -3,7 +3,13 @@ export { z } from 'zod';
 /** Tensor types, so plugins need not derive them from `tf`'s return types. */
 export type { Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
 export { PeftkitError, isPeftkitError } from './errors.ts';
-export { ERROR_CATALOG, errorInfo, registerErrorCodes, type BuiltInErrorCode, type ErrorInfo } from './error-catalog.ts';
+export {
+  ERROR_CATALOG,
+  errorInfo,
+  registerErrorCodes,
+  type BuiltInErrorCode,
+  type ErrorInfo,
+} from './error-catalog.ts';
 export { createKernel, type Kernel, type KernelOptions } from './kernel.ts';
 export { Scope } from './di/scope.ts';
 export { TOKENS, token, type Token, type KernelSettings } from './di/tokens.ts';
@@ -39,14 +45,26 @@ export {
   type SavedAdapter,
 } from './plugin/contract.ts';
 export { PluginRegistry } from './plugin/registry.ts';
-export { importPlugin, type PluginImportAllOptions, type PluginImportFailure, type PluginImportOptions } from './plugin/loader.ts';
+export {
+  importPlugin,
+  type PluginImportAllOptions,
+  type PluginImportFailure,
+  type PluginImportOptions,
+} from './plugin/loader.ts';
 export { isPathSpecifier, resolvePluginSpecifier } from './plugin/resolve.ts';
 export { parseConfig, validatePluginObject } from './plugin/validate.ts';
 export { applyWeightUpdates, type WeightUpdate } from './plugin/merge-helpers.ts';
 export { CONFIG_TABLE_END, CONFIG_TABLE_START, configTable, withConfigTable } from './plugin/config-table.ts';
 export { AdapterManager, assertAdapterName, findPluginForConfig, type AdapterRecord } from './adapter/manager.ts';
 export { defaultAdapterStats, tensorBytes } from './adapter/stats.ts';
-export { decodeAdapter, encodeAdapter, readAdapterDir, writeAdapterDir, sortedJson, disposeSaved } from './adapter/files.ts';
+export {
+  decodeAdapter,
+  encodeAdapter,
+  readAdapterDir,
+  writeAdapterDir,
+  sortedJson,
+  disposeSaved,
+} from './adapter/files.ts';
 export type {
   AdapterSelection,
   BlockSite,
@@ -76,7 +94,14 @@ export { SiteGraph, createEmbeddingSite } from './model/site-graph.ts';
 export { createNormSite, runNorm, type NormSiteOptions } from './model/norm.ts';
 export { KvCache } from './model/kv-cache.ts';
 export { CallMemo } from './model/memo.ts';
-export { lastRealIndex, selectLastPosition, validateInput, type ForwardInput, type ForwardOptions, type LoadedModelGraph } from './model/forward.ts';
+export {
+  lastRealIndex,
+  selectLastPosition,
+  validateInput,
+  type ForwardInput,
+  type ForwardOptions,
+  type LoadedModelGraph,
+} from './model/forward.ts';
 export * from './model/weights.ts';
 export type { DecodeOptions, EncodeOptions, Tokenizer } from './model/tokenizer.ts';
 export { createTensorRuntime, type TensorRuntime, type TensorRuntimeOptions } from './runtime/runtime.ts';

@@ -53,7 +53,8 @@ const consoleLogger: Logger = {
  */
 export async function createKernel(options: KernelOptions = {}): Promise<Kernel> {
   const scope = options.scope?.child() ?? new Scope();
-  const backends = options.backends ?? (scope.has(PORTS.TensorBackends) ? scope.resolve(PORTS.TensorBackends) : undefined);
+  const backends =
+    options.backends ?? (scope.has(PORTS.TensorBackends) ? scope.resolve(PORTS.TensorBackends) : undefined);
   const runtime = await createTensorRuntime(backends === undefined ? options : { ...options, backends });
   const log = options.logger ?? consoleLogger;
   scope.provideValue<TensorRuntime>(TOKENS.TensorRuntime, runtime);

@@ -37,7 +37,11 @@ try {
   console.log(`POST /peft/v1/completions → ${response.status} ${JSON.stringify(text ?? completion)}`);
   checks['mounted POST /peft/v1/completions'] = response.status === 200 && typeof text === 'string' && text.length > 0;
   checks['adapter version header'] = response.headers.get('x-peftkit-adapter-version') === 'base';
-  const plain = await fetch(`${base}/peft/v1/completions`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
+  const plain = await fetch(`${base}/peft/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain' },
+    body: '{}',
+  });
   checks['non-JSON body refused (415)'] = plain.status === 415;
   checks['admin route needs the admin key (401)'] = (await fetch(`${base}/peft/v1/adapters`)).status === 401;
   const admin = await fetch(`${base}/peft/v1/adapters`, { headers: { authorization: 'Bearer example-admin-key' } });

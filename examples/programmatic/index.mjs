@@ -53,7 +53,9 @@ base.dispose();
 const reloaded = await readAdapterDir(kernel.tf, out); // what was saved reads back
 const [first, last] = [result.history[0].loss, result.history.at(-1).loss];
 console.log(`${runtime}: ${result.step} steps, loss ${first.toFixed(3)} → ${last.toFixed(3)}, adapter in ${out}`);
-console.log(`${runtime}: mixed batch: row 0 (support) differs from base by ${adapted.toExponential(2)}, row 1 (none) by ${plain.toExponential(2)}`);
+console.log(
+  `${runtime}: mixed batch: row 0 (support) differs from base by ${adapted.toExponential(2)}, row 1 (none) by ${plain.toExponential(2)}`,
+);
 const checks = {
   'trained 30 steps': result.step === 30,
   'loss went down': last < first,

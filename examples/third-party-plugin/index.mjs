@@ -41,7 +41,11 @@ function inject(ctx, config) {
     handle.layers.push({ site, feedforward, scale });
   }
   if (handle.layers.length === 0) {
-    throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', `no module matches target_modules ${JSON.stringify(config.target_modules)}`, {});
+    throw new PeftkitError(
+      'PEFTKIT_E_CONFIG_INVALID',
+      `no module matches target_modules ${JSON.stringify(config.target_modules)}`,
+      {},
+    );
   }
   for (const { site, scale, feedforward } of handle.layers) {
     site.hooks.attach(adapterName, {
@@ -59,7 +63,8 @@ function inject(ctx, config) {
 }
 
 /** The scale as a row (feed-forward: scales inputs) or a column (scales outputs) of W [out, in]. */
-const shaped = (/** @type {MethodContext['tf']} */ tf, /** @type {Ia3Layer} */ layer) => tf.reshape(layer.scale, layer.feedforward ? [1, -1] : [-1, 1]);
+const shaped = (/** @type {MethodContext['tf']} */ tf, /** @type {Ia3Layer} */ layer) =>
+  tf.reshape(layer.scale, layer.feedforward ? [1, -1] : [-1, 1]);
 
 /** @param {MethodContext} ctx @param {Ia3Handle} handle @param {{ safe: boolean }} options */
 function merge(ctx, handle, options) {
@@ -123,7 +128,10 @@ function save(ctx, handle, config) {
 function load(ctx, saved) {
   // PEFT's configs carry keys this plugin does not know: keep only its own.
   const known = new Set(Object.keys(Config.shape));
-  const config = Config.parse({ ...Object.fromEntries(Object.entries(saved.config).filter(([k]) => known.has(k))), init_ia3_weights: true });
+  const config = Config.parse({
+    ...Object.fromEntries(Object.entries(saved.config).filter(([k]) => known.has(k))),
+    init_ia3_weights: true,
+  });
   const handle = inject(ctx, config);
   for (const layer of handle.layers) {
     const key = `${PREFIX}${layer.site.name}.ia3_l`;
@@ -148,7 +156,14 @@ function dispose(ctx, handle) {
 }
 
 const plugin = definePlugin({
-  meta: { name: 'ia3', version: '0.1.0', core: '^1.0.0', family: 'reparam', peftType: 'IA3', description: '(IA)³ activation scaling' },
+  meta: {
+    name: 'ia3',
+    version: '0.1.0',
+    core: '^1.0.0',
+    family: 'reparam',
+    peftType: 'IA3',
+    description: '(IA)³ activation scaling',
+  },
   configSchema: Config,
   capabilities: { merge: 'exact', identityAtInit: true, mixedBatch: true, mergeTolerance: 1e-5 },
   inject,

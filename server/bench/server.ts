@@ -12,13 +12,19 @@ import { createServing, LocalEngine } from '../src/index.ts';
 import { createFixture } from '../test/fixture.ts';
 
 const { values } = parseArgs({
-  options: { requests: { type: 'string' }, tokens: { type: 'string' }, adapters: { type: 'string' }, out: { type: 'string' } },
+  options: {
+    requests: { type: 'string' },
+    tokens: { type: 'string' },
+    adapters: { type: 'string' },
+    out: { type: 'string' },
+  },
 });
 const REQUESTS = Number(values.requests ?? 64);
 const TOKENS = Number(values.tokens ?? 16);
 const COUNTS = (values.adapters ?? '1,8,32').split(',').map(Number);
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 const names = (n: number) => Array.from({ length: n }, (_, i) => `a${i}`);
 
 const fixture = await createFixture();
@@ -44,7 +50,12 @@ for (const mixed of [true, false]) {
       const res = await app.request('/v1/completions', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: adapters[i % count], prompt: 'Once upon a time', max_tokens: TOKENS, temperature: 0 }),
+        body: JSON.stringify({
+          model: adapters[i % count],
+          prompt: 'Once upon a time',
+          max_tokens: TOKENS,
+          temperature: 0,
+        }),
       });
       await res.text();
       if (res.status !== 200) throw new Error(`status ${res.status}`);
@@ -81,11 +92,19 @@ for (const mixed of [true, false]) {
     }
     load.sort((a, b) => a - b);
     swap.sort((a, b) => a - b);
-    const row = { adapterLoadP50ms: +percentile(load, 50).toFixed(2), adapterSwapP50ms: +percentile(swap, 50).toFixed(2), adapterRank: 4 };
+    const row = {
+      adapterLoadP50ms: +percentile(load, 50).toFixed(2),
+      adapterSwapP50ms: +percentile(swap, 50).toFixed(2),
+      adapterRank: 4,
+    };
     rows.push(row);
     console.log(JSON.stringify(row));
   }
   await shutdown();
 }
 await fixture.cleanup();
-if (values.out) await writeFile(values.out, `${JSON.stringify({ date: new Date().toISOString(), runtime: `node ${process.version}`, rows }, null, 2)}\n`);
+if (values.out)
+  await writeFile(
+    values.out,
+    `${JSON.stringify({ date: new Date().toISOString(), runtime: `node ${process.version}`, rows }, null, 2)}\n`,
+  );

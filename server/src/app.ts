@@ -53,7 +53,8 @@ function bearer(header: string | undefined): string | null {
 function sameKey(given: string | null, expected: string): boolean {
   if (given === null) return false;
   let diff = given.length ^ expected.length;
-  for (let i = 0; i < expected.length; i++) diff |= (given.charCodeAt(i % Math.max(given.length, 1)) || 0) ^ expected.charCodeAt(i);
+  for (let i = 0; i < expected.length; i++)
+    diff |= (given.charCodeAt(i % Math.max(given.length, 1)) || 0) ^ expected.charCodeAt(i);
   return diff === 0;
 }
 
@@ -77,7 +78,11 @@ export function createServing(engine: Engine, options: ServerOptions = {}): Serv
     }
     return next();
   });
-  const guardOptions = { allowedHosts: ctx.options.allowedHosts, allowedOrigins: ctx.options.allowedOrigins, cors: ctx.options.cors };
+  const guardOptions = {
+    allowedHosts: ctx.options.allowedHosts,
+    allowedOrigins: ctx.options.allowedOrigins,
+    cors: ctx.options.cors,
+  };
   if (guardOptions.cors) app.use('*', corsFor(guardOptions));
   app.use(
     '*',
@@ -90,7 +95,11 @@ export function createServing(engine: Engine, options: ServerOptions = {}): Serv
     const key = ADMIN.test(path) ? ctx.options.adminKey : ctx.options.apiKey;
     if (key !== undefined && !sameKey(bearer(c.req.header('authorization')), key)) {
       const what = ADMIN.test(path) ? 'admin' : 'API';
-      return sendError(c, httpError(401, 'invalid_api_key', `missing or wrong ${what} key (Authorization: Bearer <key>)`), lorax(path) ? 'lorax' : 'openai');
+      return sendError(
+        c,
+        httpError(401, 'invalid_api_key', `missing or wrong ${what} key (Authorization: Bearer <key>)`),
+        lorax(path) ? 'lorax' : 'openai',
+      );
     }
     return next();
   });
@@ -135,7 +144,11 @@ export function createServing(engine: Engine, options: ServerOptions = {}): Serv
   app.notFound((c) => {
     const allow = allowedMethods(localPath(c));
     if (allow !== null)
-      return sendError(c, { ...httpError(405, 'method_not_allowed', `${c.req.method} is not allowed here (allowed: ${allow})`), allow }, style(localPath(c)));
+      return sendError(
+        c,
+        { ...httpError(405, 'method_not_allowed', `${c.req.method} is not allowed here (allowed: ${allow})`), allow },
+        style(localPath(c)),
+      );
     return sendError(c, httpError(404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
   });
   app.onError((error, c) => errorResponse(c, error, lorax(localPath(c)) ? 'lorax' : 'openai'));

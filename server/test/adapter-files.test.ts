@@ -22,7 +22,8 @@ describe('server hardening: adapter files', () => {
   ];
   const available = ['lora'];
   const put = (name: string, path: string) => call(serving.app, 'PUT', `/v1/adapters/${name}`, { path });
-  const ask = (model: string) => call(serving.app, 'POST', '/v1/completions', { model, prompt: 'Once upon a time', max_tokens: 6, temperature: 0 });
+  const ask = (model: string) =>
+    call(serving.app, 'POST', '/v1/completions', { model, prompt: 'Once upon a time', max_tokens: 6, temperature: 0 });
 
   before(async () => {
     fixture = await createFixture({ a: 1, b: 2, 'lora-good': 3, 'lora-nan': 3, 'lora-inf': 3 });
@@ -68,7 +69,11 @@ describe('server hardening: adapter files', () => {
       }
       const served = await ask(name);
       assert.equal(served.status, 200, served.text);
-      assert.equal(served.headers.get('x-peftkit-adapter-version'), `${name}@v${good.json.version}`, 'the good version still serves');
+      assert.equal(
+        served.headers.get('x-peftkit-adapter-version'),
+        `${name}@v${good.json.version}`,
+        'the good version still serves',
+      );
       const text: string = served.json.choices[0].text;
       assert.ok(text === '' || [...text].some((ch) => ch.charCodeAt(0) !== 0), 'not only NUL characters');
       await call(serving.app, 'DELETE', `/v1/adapters/${name}`);
@@ -134,7 +139,10 @@ describe('server hardening: adapter files', () => {
     const [ra, rb] = await Promise.all([ask('a'), ask('b')]);
     assert.equal(ra.status, 200, ra.text);
     assert.equal(rb.status, 200, rb.text);
-    assert.ok(engine.stats().adapterBytes <= BUDGET, `idle adapters evicted down to the budget: ${engine.stats().adapterBytes}`);
+    assert.ok(
+      engine.stats().adapterBytes <= BUDGET,
+      `idle adapters evicted down to the budget: ${engine.stats().adapterBytes}`,
+    );
   });
 
   it('D14: a config whose target modules match nothing is a 400, not a 500', async () => {

@@ -39,13 +39,25 @@ describe('adapter management, validation and safety', () => {
   });
 
   it('loads and unloads with vLLM bodies and answers', async () => {
-    const load = await call(serving.app, 'POST', '/v1/load_lora_adapter', { lora_name: 'two', lora_path: 'two' }, admin);
+    const load = await call(
+      serving.app,
+      'POST',
+      '/v1/load_lora_adapter',
+      { lora_name: 'two', lora_path: 'two' },
+      admin,
+    );
     assert.equal(load.status, 200, load.text);
     assert.equal(load.text, "Success: LoRA adapter 'two' added successfully.", 'vLLM success text');
     const dup = await call(serving.app, 'POST', '/v1/load_lora_adapter', { lora_name: 'two', lora_path: 'two' }, admin);
     assert.equal(dup.status, 400, 'duplicate without load_inplace');
     assert.equal(dup.json.error.code, 'adapter_exists', 'stable code');
-    const inplace = await call(serving.app, 'POST', '/v1/load_lora_adapter', { lora_name: 'two', lora_path: 'three', load_inplace: true }, admin);
+    const inplace = await call(
+      serving.app,
+      'POST',
+      '/v1/load_lora_adapter',
+      { lora_name: 'two', lora_path: 'three', load_inplace: true },
+      admin,
+    );
     assert.equal(inplace.status, 200, inplace.text);
     const unload = await call(serving.app, 'POST', '/v1/unload_lora_adapter', { lora_name: 'two' }, admin);
     assert.equal(unload.text, "Success: LoRA adapter 'two' removed successfully.", 'vLLM unload text');
@@ -93,7 +105,13 @@ describe('adapter management, validation and safety', () => {
     }
     const encoded = await call(serving.app, 'PUT', `/v1/adapters/${encodeURIComponent('../x')}`, {}, admin);
     assert.equal(encoded.status, 400, `encoded name in the URL: ${encoded.text}`);
-    const nested = await call(serving.app, 'POST', '/v1/load_lora_adapter', { lora_name: 'inner', lora_path: 'nested/inner' }, admin);
+    const nested = await call(
+      serving.app,
+      'POST',
+      '/v1/load_lora_adapter',
+      { lora_name: 'inner', lora_path: 'nested/inner' },
+      admin,
+    );
     assert.equal(nested.status, 200, `a nested directory inside the root is fine: ${nested.text}`);
     await call(serving.app, 'DELETE', '/v1/adapters/inner', undefined, admin);
   });
@@ -102,7 +120,13 @@ describe('adapter management, validation and safety', () => {
     const none = await call(serving.app, 'GET', '/v1/adapters');
     assert.equal(none.status, 401, 'no key');
     assert.equal(none.json.error.code, 'invalid_api_key', 'stable code');
-    const wrong = await call(serving.app, 'POST', '/v1/load_lora_adapter', { lora_name: 'two', lora_path: 'two' }, { authorization: 'Bearer nope' });
+    const wrong = await call(
+      serving.app,
+      'POST',
+      '/v1/load_lora_adapter',
+      { lora_name: 'two', lora_path: 'two' },
+      { authorization: 'Bearer nope' },
+    );
     assert.equal(wrong.status, 401, 'wrong key');
     const inference = await call(serving.app, 'POST', '/v1/completions', { prompt: 'Hi', max_tokens: 2 });
     assert.equal(inference.status, 200, 'inference needs no key here');
@@ -161,9 +185,11 @@ describe('adapter management, validation and safety', () => {
     });
     const s = createServing(other);
     let settled = false;
-    const inflight = call(s.app, 'POST', '/v1/completions', { prompt: 'Once', max_tokens: 20, temperature: 0 }).finally(() => {
-      settled = true;
-    });
+    const inflight = call(s.app, 'POST', '/v1/completions', { prompt: 'Once', max_tokens: 20, temperature: 0 }).finally(
+      () => {
+        settled = true;
+      },
+    );
     // Shut down once the engine holds the request.
     while (other.stats().running === 0 && !settled) await new Promise((resolve) => setTimeout(resolve, 1));
     const closing = s.shutdown();

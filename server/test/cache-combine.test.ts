@@ -20,7 +20,12 @@ const root = await mkdtemp(join(tmpdir(), 'peftkit-cache-'));
 after(() => rm(root, { recursive: true, force: true }));
 
 /** Writes adapter `name` of `method` (perturbed) under the root. */
-async function writeAdapter(name: string, method: string, config: Record<string, unknown>, seed: number): Promise<void> {
+async function writeAdapter(
+  name: string,
+  method: string,
+  config: Record<string, unknown>,
+  seed: number,
+): Promise<void> {
   const model = createTinyLlama(tf);
   const manager = kernel.adapters(model);
   perturb(tf, manager.create(name, method, config, { seed }).handle.trainableVariables, seed);
@@ -51,7 +56,10 @@ test('merged_adapters are built by the plugin combine hook; methods without one 
     { strategy: 'ties', density: 0.5 },
   );
   const ids = tinyBatch(2, 5);
-  assert.ok(maxAbsDiff(logits(model, ids, { active: [lease.internal] }), logits(model, ids, { active: ['direct'] })) <= 1e-6, 'same as manager.combine');
+  assert.ok(
+    maxAbsDiff(logits(model, ids, { active: [lease.internal] }), logits(model, ids, { active: ['direct'] })) <= 1e-6,
+    'same as manager.combine',
+  );
   assert.equal(manager.get(lease.internal).plugin, lora);
   for (const l of [lease, x, y]) l.release();
 

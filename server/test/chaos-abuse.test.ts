@@ -68,7 +68,9 @@ describe('chaos and abuse', () => {
 
   it('a flood beyond the queue gets 429 + Retry-After, everything else is answered', async () => {
     const answers = await Promise.all(
-      Array.from({ length: 24 }, () => post('/v1/completions', { model: 'good', prompt: 'Once upon a time', max_tokens: 24, temperature: 0 })),
+      Array.from({ length: 24 }, () =>
+        post('/v1/completions', { model: 'good', prompt: 'Once upon a time', max_tokens: 24, temperature: 0 }),
+      ),
     );
     const statuses = answers.map((r) => r.status);
     const rejected = answers.filter((r) => r.status === 429);
@@ -130,7 +132,11 @@ describe('chaos and abuse', () => {
 
   it('corrupt and non-finite adapters are refused with codes, the old version keeps serving', async () => {
     const put = (path: string) =>
-      fetch(new URL('/v1/adapters/target', server.url), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path }) });
+      fetch(new URL('/v1/adapters/target', server.url), {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ path }),
+      });
     assert.equal((await put('good')).status, 201);
     for (const path of ['nan', 'truncated', 'garbage', 'bad-header', 'array-config']) {
       const res = await put(path);
@@ -147,15 +153,22 @@ describe('chaos and abuse', () => {
   it('client aborts free their rows and leave the gauges at rest', async () => {
     const controllers = Array.from({ length: 6 }, () => new AbortController());
     const streams = controllers.map((c) =>
-      post('/v1/completions', { model: 'good', prompt: 'Once', max_tokens: 200, stream: true }, {}, c.signal).then(async (res) => {
-        const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-        await reader.read();
-        c.abort();
-        await reader.read().catch(() => {});
-      }),
+      post('/v1/completions', { model: 'good', prompt: 'Once', max_tokens: 200, stream: true }, {}, c.signal).then(
+        async (res) => {
+          const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+          await reader.read();
+          c.abort();
+          await reader.read().catch(() => {});
+        },
+      ),
     );
     await Promise.allSettled(streams);
-    for (let waited = 0; waited < 10_000 && (engine.stats().running > 0 || serving.context.state.inFlight > 0); waited += 20) await sleep(20);
+    for (
+      let waited = 0;
+      waited < 10_000 && (engine.stats().running > 0 || serving.context.state.inFlight > 0);
+      waited += 20
+    )
+      await sleep(20);
     assert.equal(engine.stats().running, 0, 'no generation left running');
     assert.equal(serving.context.state.inFlight, 0, 'aborted streams left the in-flight gauge');
     await stillServing();

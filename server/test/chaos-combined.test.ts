@@ -12,7 +12,8 @@ import { createServing, type Serving, WorkerEngine } from '../src/index.ts';
 import { createFixture, type Fixture, sseData } from './fixture.ts';
 import { type Listening, listen } from './listen.ts';
 
-const FULL = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.PEFTKIT_CHAOS_SMALL !== '1';
+const FULL =
+  (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.PEFTKIT_CHAOS_SMALL !== '1';
 const REQUESTS = FULL ? 400 : 200;
 const CONCURRENCY = FULL ? 32 : 16;
 const SWAPS = FULL ? 20 : 10;
@@ -77,7 +78,14 @@ describe('chaos: load + hot swaps + a worker kill', () => {
     await fixture.writeAdapter('prefix', 'prefix-tuning', { num_virtual_tokens: 4 }, 95);
     await fixture.writeAdapter('bn', 'bottleneck', {}, 96);
     engine = await WorkerEngine.create(
-      { composition: ENGINE_COMPOSITION, modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, maxBatch: 32, maxQueue: 1024, batchWindowMs: 5 },
+      {
+        composition: ENGINE_COMPOSITION,
+        modelDir: fixture.modelDir,
+        adapterRoot: fixture.adapterRoot,
+        maxBatch: 32,
+        maxQueue: 1024,
+        batchWindowMs: 5,
+      },
       platformScope().resolve(PORTS.WorkerSpawner),
     );
     serving = createServing(engine);
@@ -98,7 +106,9 @@ describe('chaos: load + hot swaps + a worker kill', () => {
     await fixture.cleanup();
   });
 
-  it(`${REQUESTS} requests at concurrency ${CONCURRENCY}, ${SWAPS} hot swaps, one worker kill`, { timeout: 240_000 }, async () => {
+  it(`${REQUESTS} requests at concurrency ${CONCURRENCY}, ${SWAPS} hot swaps, one worker kill`, {
+    timeout: 240_000,
+  }, async () => {
     const versionDir = new Map<number, string>();
     const put = async (dir: string): Promise<void> => {
       const res = await fetch(`${server.url}/v1/adapters/sw`, {
@@ -147,9 +157,11 @@ describe('chaos: load + hot swaps + a worker kill', () => {
         health.push({ at: performance.now(), status });
       }
       // The version the restart restored (its source is the last PUT before the kill).
-      const sw = ((await (await fetch(`${server.url}/v1/adapters`)).json()) as { data: { name: string; version: number; source: string }[] }).data.find(
-        (a) => a.name === 'sw',
-      );
+      const sw = (
+        (await (await fetch(`${server.url}/v1/adapters`)).json()) as {
+          data: { name: string; version: number; source: string }[];
+        }
+      ).data.find((a) => a.name === 'sw');
       if (sw) versionDir.set(sw.version, sw.source);
       killing = false;
     };
@@ -192,11 +204,16 @@ describe('chaos: load + hot swaps + a worker kill', () => {
     const streamedSw = outcomes.filter((o) => o.model === 'sw' && o.stream && o.status === 200 && o.code === null);
     assert.ok(streamedSw.length > 0, 'some sw answers were streamed');
     // The failed ones succeed once retried.
-    for (const o of failed.slice(0, 4)) assert.equal((await complete(o.model, o.stream)).status, 200, 'retry after the restart');
+    for (const o of failed.slice(0, 4))
+      assert.equal((await complete(o.model, o.stream)).status, 200, 'retry after the restart');
 
     for (const m of models) assert.equal((await complete(m, false)).status, 200, `warm ${m}`);
     // Stats are snapshots the worker pushes every 100 ms: wait for one that shows the level (a loaded machine delays them).
-    for (const deadline = performance.now() + 10_000; engine.stats().numTensors !== tensorsBefore && performance.now() < deadline; ) await sleep(50);
+    for (
+      const deadline = performance.now() + 10_000;
+      engine.stats().numTensors !== tensorsBefore && performance.now() < deadline;
+    )
+      await sleep(50);
     assert.equal(engine.stats().numTensors, tensorsBefore, 'tensor count back to its level');
     assert.equal(engine.stats().engineRestarts, 1);
     console.log(

@@ -19,7 +19,17 @@ describe('peftkit serve', () => {
     const fixture = await createFixture({ cli: 41 });
     const child = spawn(
       process.execPath,
-      cliCommand(['serve', '--model', fixture.modelDir, '--adapters', fixture.adapterRoot, '--preload', 'cli', '--port', '0']),
+      cliCommand([
+        'serve',
+        '--model',
+        fixture.modelDir,
+        '--adapters',
+        fixture.adapterRoot,
+        '--preload',
+        'cli',
+        '--port',
+        '0',
+      ]),
       {
         cwd: root,
         env: { ...process.env, PEFTKIT_ADMIN_KEY: 'k' },
@@ -43,7 +53,9 @@ describe('peftkit serve', () => {
       });
       const health = await fetch(`${url}/health`);
       assert.equal(health.status, 200, 'health');
-      const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string; parent: string | null }[] };
+      const models = (await (await fetch(`${url}/v1/models`)).json()) as {
+        data: { id: string; parent: string | null }[];
+      };
       assert.ok(
         models.data.some((m) => m.id === 'cli' && m.parent !== null),
         'preloaded adapter listed',
@@ -54,7 +66,11 @@ describe('peftkit serve', () => {
       child.kill('SIGTERM');
       const code = await exited;
       // Deno's node:child_process reports a child it signalled with a null code even when the child exits 0.
-      assert.equal(code === 0 || (g.Deno !== undefined && code === null), true, `clean exit after draining (code ${code}, ${stderr})`);
+      assert.equal(
+        code === 0 || (g.Deno !== undefined && code === null),
+        true,
+        `clean exit after draining (code ${code}, ${stderr})`,
+      );
       assert.match(stderr, /draining in-flight requests/, 'the signal started a drain');
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');

@@ -10,13 +10,20 @@ import { after, before, describe, it } from 'node:test';
 import { createServing, type EngineOptions, LocalEngine } from '../src/index.ts';
 import { call, createFixture, type Fixture, GREEDY } from './fixture.ts';
 
-const codeOf = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : 'ok');
+const codeOf = (r: PromiseSettledResult<unknown>) =>
+  r.status === 'rejected' ? (r.reason as { code?: string }).code : 'ok';
 
 describe('engine hardening', () => {
   let fixture: Fixture;
   let engine: LocalEngine;
   const open = (extra: Partial<EngineOptions> = {}) =>
-    LocalEngine.create({ composition: ENGINE_COMPOSITION, modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, plugins: ['@peftkit/lora'], ...extra });
+    LocalEngine.create({
+      composition: ENGINE_COMPOSITION,
+      modelDir: fixture.modelDir,
+      adapterRoot: fixture.adapterRoot,
+      plugins: ['@peftkit/lora'],
+      ...extra,
+    });
 
   before(async () => {
     fixture = await createFixture({ red: 61, fresh: 62 });
@@ -32,7 +39,9 @@ describe('engine hardening', () => {
     const { maxPositions } = await engine.info();
     const long = Array.from({ length: maxPositions - 16 }, (_, i) => 1 + (i % 300));
     const results = await Promise.allSettled([
-      ...Array.from({ length: 4 }, () => engine.generate({ prompt: 'Once upon a time', adapter: null, params: { ...GREEDY, maxTokens: 64 } })),
+      ...Array.from({ length: 4 }, () =>
+        engine.generate({ prompt: 'Once upon a time', adapter: null, params: { ...GREEDY, maxTokens: 64 } }),
+      ),
       engine.generate({ ids: long, adapter: null, params: { ...GREEDY, maxTokens: 8 } }),
       // Invalid alone: fails alone.
       engine.generate({ ids: long, adapter: null, params: { ...GREEDY, maxTokens: 64 } }),
@@ -45,7 +54,12 @@ describe('engine hardening', () => {
   it('D11: unseeded sampling varies, a seed reproduces alone and batched', async () => {
     const sample = { ...GREEDY, temperature: 1, maxTokens: 16 };
     const { seed: _none, ...unseeded } = sample;
-    const ask = (seed?: number) => engine.generate({ prompt: 'Once upon a time', adapter: null, params: seed === undefined ? unseeded : { ...sample, seed } });
+    const ask = (seed?: number) =>
+      engine.generate({
+        prompt: 'Once upon a time',
+        adapter: null,
+        params: seed === undefined ? unseeded : { ...sample, seed },
+      });
     const free = await Promise.all([ask(), ask(), ask(), ask()]);
     assert.ok(new Set(free.map((o) => o.text)).size > 1, 'unseeded answers differ');
     const alone = (await ask(1234)).text;
@@ -76,7 +90,8 @@ describe('engine hardening', () => {
       const put = await engine.loadAdapter(name, { path: 'fresh', replace: true });
       await lazy;
       const after = await engine.generate({ prompt: 'Once', adapter: name, params: { ...GREEDY, maxTokens: 2 } });
-      if (after.adapterVersion !== `${name}@v${put.version}`) reverted.push(`${name}: ${after.adapterVersion} after PUT v${put.version}`);
+      if (after.adapterVersion !== `${name}@v${put.version}`)
+        reverted.push(`${name}: ${after.adapterVersion} after PUT v${put.version}`);
       const listed = (await engine.listAdapters()).find((a) => a.name === name);
       if (listed?.source !== 'fresh') reverted.push(`${name}: source ${listed?.source}`);
     }
@@ -91,17 +106,27 @@ describe('engine hardening', () => {
       assert.equal(info.maxInputTokens, 32);
       const huge = 'x'.repeat(2 ** 20 - 100);
       const started = performance.now();
-      await assert.rejects(capped.generate({ prompt: huge, adapter: null, params: GREEDY }), { code: 'PEFTKIT_E_PROMPT_TOO_LARGE' });
+      await assert.rejects(capped.generate({ prompt: huge, adapter: null, params: GREEDY }), {
+        code: 'PEFTKIT_E_PROMPT_TOO_LARGE',
+      });
       const refusal = performance.now() - started;
       // Against the cost of tokenizing a sixteenth of it, on this machine at this load (not a fixed budget).
       const tokenizer = await loadTokenizer(fixture.modelDir);
       const tokenizing = performance.now();
       tokenizer.encode(huge.slice(0, huge.length / 16));
       const sixteenth = performance.now() - tokenizing;
-      assert.ok(refusal < sixteenth, `refused in ${refusal.toFixed(1)} ms, before tokenizing (1/16 of it: ${sixteenth.toFixed(1)} ms)`);
+      assert.ok(
+        refusal < sixteenth,
+        `refused in ${refusal.toFixed(1)} ms, before tokenizing (1/16 of it: ${sixteenth.toFixed(1)} ms)`,
+      );
       const words = Array.from({ length: 60 }, (_, i) => `w${i}`).join(' ');
-      await assert.rejects(capped.generate({ prompt: words, adapter: null, params: GREEDY }), { code: 'PEFTKIT_E_PROMPT_TOO_LONG' });
-      const bytes = await call(serving.app, 'POST', '/v1/completions', { prompt: 'x'.repeat(info.maxInputBytes + 1), max_tokens: 2 });
+      await assert.rejects(capped.generate({ prompt: words, adapter: null, params: GREEDY }), {
+        code: 'PEFTKIT_E_PROMPT_TOO_LONG',
+      });
+      const bytes = await call(serving.app, 'POST', '/v1/completions', {
+        prompt: 'x'.repeat(info.maxInputBytes + 1),
+        max_tokens: 2,
+      });
       assert.equal(bytes.status, 413, bytes.text);
       assert.equal(bytes.json.error.code, 'prompt_too_large');
       const tokens = await call(serving.app, 'POST', '/v1/completions', { prompt: words, max_tokens: 2 });
@@ -116,7 +141,9 @@ describe('engine hardening', () => {
 
   it('D15: close() stops waiting after the drain timeout and fails what still runs', async () => {
     const slow = await open({ drainTimeoutMs: 50, maxBatch: 32 });
-    const running = Array.from({ length: 16 }, () => slow.generate({ prompt: 'Once upon a time', adapter: null, params: { ...GREEDY, maxTokens: 200 } }));
+    const running = Array.from({ length: 16 }, () =>
+      slow.generate({ prompt: 'Once upon a time', adapter: null, params: { ...GREEDY, maxTokens: 200 } }),
+    );
     while (slow.stats().steps === 0) await new Promise((resolve) => setTimeout(resolve, 2));
     const started = performance.now();
     await slow.close();

@@ -32,7 +32,11 @@ export async function createFixture(adapters: Record<string, number> = {}): Prom
   const modelDir = join(dir, 'model');
   const adapterRoot = join(dir, 'adapters');
   await mkdir(adapterRoot, { recursive: true });
-  await convertLlama2cFiles(fileURLToPath(new URL('stories260K.bin', STORIES)), fileURLToPath(new URL('tok512.bin', STORIES)), modelDir);
+  await convertLlama2cFiles(
+    fileURLToPath(new URL('stories260K.bin', STORIES)),
+    fileURLToPath(new URL('tok512.bin', STORIES)),
+    modelDir,
+  );
   const tokConfigPath = join(modelDir, 'tokenizer_config.json');
   const tokConfig = JSON.parse(await readFile(tokConfigPath, 'utf8')) as Record<string, unknown>;
   await writeFile(tokConfigPath, JSON.stringify({ ...tokConfig, chat_template: CHAT_TEMPLATE }, null, 2));
@@ -53,7 +57,12 @@ export async function createFixture(adapters: Record<string, number> = {}): Prom
   };
   const writeLora = async (name: string, seed: number, options: { r?: number } = {}) => {
     const r = options.r ?? 4;
-    const config = { r, lora_alpha: 16 * r, init_lora_weights: false, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'up_proj', 'down_proj'] };
+    const config = {
+      r,
+      lora_alpha: 16 * r,
+      init_lora_weights: false,
+      target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'up_proj', 'down_proj'],
+    };
     manager.create('tmp', 'lora', config, { seed });
     const saved = manager.save('tmp');
     try {
@@ -78,7 +87,15 @@ export async function createFixture(adapters: Record<string, number> = {}): Prom
 }
 
 /** Greedy sampling settings for engine-level calls. */
-export const GREEDY = { maxTokens: 12, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, stop: [] as string[], seed: 0 };
+export const GREEDY = {
+  maxTokens: 12,
+  temperature: 0,
+  topK: 0,
+  topP: 1,
+  repetitionPenalty: 1,
+  stop: [] as string[],
+  seed: 0,
+};
 
 export interface Requester {
   request(input: string, init?: RequestInit): Response | Promise<Response>;

@@ -38,15 +38,31 @@ describe('server hardening: HTTP', () => {
 
   it('D3: refuses non-JSON bodies (415), foreign Origins and Hosts (403); loopback and SDK requests pass', async () => {
     const unload = { lora_name: 'alpha' };
-    const plain = await call(serving.app, 'POST', '/v1/unload_lora_adapter', JSON.stringify(unload), { 'content-type': 'text/plain' });
+    const plain = await call(serving.app, 'POST', '/v1/unload_lora_adapter', JSON.stringify(unload), {
+      'content-type': 'text/plain',
+    });
     assert.equal(plain.status, 415, plain.text);
     assert.equal(plain.json.error.code, 'unsupported_media_type');
-    const form = await call(serving.app, 'POST', '/v1/load_lora_adapter', 'lora_name=x', { 'content-type': 'application/x-www-form-urlencoded' });
+    const form = await call(serving.app, 'POST', '/v1/load_lora_adapter', 'lora_name=x', {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
     assert.equal(form.status, 415, form.text);
-    const origin = await call(serving.app, 'POST', '/v1/load_lora_adapter', { lora_name: 'alpha', lora_path: 'beta' }, { origin: 'https://evil.example' });
+    const origin = await call(
+      serving.app,
+      'POST',
+      '/v1/load_lora_adapter',
+      { lora_name: 'alpha', lora_path: 'beta' },
+      { origin: 'https://evil.example' },
+    );
     assert.equal(origin.status, 403, origin.text);
     assert.equal(origin.json.error.code, 'forbidden_origin');
-    const nullOrigin = await call(serving.app, 'POST', '/v1/completions', { prompt: 'x', max_tokens: 1 }, { origin: 'null' });
+    const nullOrigin = await call(
+      serving.app,
+      'POST',
+      '/v1/completions',
+      { prompt: 'x', max_tokens: 1 },
+      { origin: 'null' },
+    );
     assert.equal(nullOrigin.status, 403, 'sandboxed frames send Origin: null');
     const rebound = await call(serving.app, 'GET', '/v1/adapters', undefined, { host: 'attacker.example:8000' });
     assert.equal(rebound.status, 403, rebound.text);
@@ -61,20 +77,41 @@ describe('server hardening: HTTP', () => {
       const ok = await call(serving.app, 'GET', '/v1/adapters', undefined, headers);
       assert.equal(ok.status, 200, `${JSON.stringify(headers)}: ${ok.text}`);
     }
-    assert.equal(serving.context.engine.stats().adaptersLoaded, 0, 'nothing was unloaded or loaded by the refused requests');
-    assert.equal((await call(serving.app, 'GET', '/health', undefined, { host: 'anything.example' })).status, 200, 'probes are not host-checked');
+    assert.equal(
+      serving.context.engine.stats().adaptersLoaded,
+      0,
+      'nothing was unloaded or loaded by the refused requests',
+    );
+    assert.equal(
+      (await call(serving.app, 'GET', '/health', undefined, { host: 'anything.example' })).status,
+      200,
+      'probes are not host-checked',
+    );
   });
 
   it('D3: CORS is off by default and explicit when enabled; allow-lists are options', async () => {
     const preflight = { origin: 'http://localhost:5173', 'access-control-request-method': 'POST' };
     const off = await serving.app.request('/v1/completions', { method: 'OPTIONS', headers: preflight });
     assert.equal(off.headers.get('access-control-allow-origin'), null, 'no CORS by default');
-    const open = createServing(engine, { cors: true, allowedOrigins: ['https://app.example'], allowedHosts: ['api.example'] });
-    const ok = await open.app.request('/v1/completions', { method: 'OPTIONS', headers: { ...preflight, origin: 'https://app.example' } });
+    const open = createServing(engine, {
+      cors: true,
+      allowedOrigins: ['https://app.example'],
+      allowedHosts: ['api.example'],
+    });
+    const ok = await open.app.request('/v1/completions', {
+      method: 'OPTIONS',
+      headers: { ...preflight, origin: 'https://app.example' },
+    });
     assert.equal(ok.headers.get('access-control-allow-origin'), 'https://app.example');
-    const evil = await open.app.request('/v1/completions', { method: 'OPTIONS', headers: { ...preflight, origin: 'https://evil.example' } });
+    const evil = await open.app.request('/v1/completions', {
+      method: 'OPTIONS',
+      headers: { ...preflight, origin: 'https://evil.example' },
+    });
     assert.equal(evil.headers.get('access-control-allow-origin'), null, 'other origins get no CORS grant');
-    const viaProxy = await call(open.app, 'GET', '/v1/models', undefined, { host: 'api.example', origin: 'https://app.example' });
+    const viaProxy = await call(open.app, 'GET', '/v1/models', undefined, {
+      host: 'api.example',
+      origin: 'https://app.example',
+    });
     assert.equal(viaProxy.status, 200, viaProxy.text);
   });
 
@@ -84,7 +121,19 @@ describe('server hardening: HTTP', () => {
     assert.equal(parseServeArgs([...argv, '--allow-open-admin'], {}).host, '0.0.0.0');
     assert.equal(parseServeArgs(argv, { PEFTKIT_ADMIN_KEY: 'k' }).host, '0.0.0.0');
     const local = parseServeArgs(
-      ['--model', 'm', '--adapters', 'a', '--allowed-origins', 'https://a.example', '--cors', '--body-limit-kb', '8', '--request-timeout-s', '5'],
+      [
+        '--model',
+        'm',
+        '--adapters',
+        'a',
+        '--allowed-origins',
+        'https://a.example',
+        '--cors',
+        '--body-limit-kb',
+        '8',
+        '--request-timeout-s',
+        '5',
+      ],
       {},
     );
     assert.deepEqual(local.server.allowedOrigins, ['https://a.example']);
@@ -99,35 +148,59 @@ describe('server hardening: HTTP', () => {
 
   it('D8: streams carry the adapter version, count as in flight and are timed to their last event', async () => {
     const latencySum = async () =>
-      metricValue((await call(serving.app, 'GET', '/metrics')).text, 'peftkit_request_duration_seconds_sum{route="/v1/completions"}') || 0;
+      metricValue(
+        (await call(serving.app, 'GET', '/metrics')).text,
+        'peftkit_request_duration_seconds_sum{route="/v1/completions"}',
+      ) || 0;
     const before = await latencySum();
     const t0 = performance.now();
     const res = await serving.app.request('/v1/completions', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'alpha', prompt: 'Once upon a time', max_tokens: 80, temperature: 0, stream: true }),
+      body: JSON.stringify({
+        model: 'alpha',
+        prompt: 'Once upon a time',
+        max_tokens: 80,
+        temperature: 0,
+        stream: true,
+      }),
     });
     const t1 = performance.now();
-    assert.match(res.headers.get('x-peftkit-adapter-version') ?? '', /^alpha@v\d+$/, 'stream names its adapter version');
+    assert.match(
+      res.headers.get('x-peftkit-adapter-version') ?? '',
+      /^alpha@v\d+$/,
+      'stream names its adapter version',
+    );
     const inFlight = metricValue((await call(serving.app, 'GET', '/metrics')).text, 'peftkit_requests_in_flight');
     assert.ok(inFlight >= 2, `the open stream is in flight (plus the scrape itself): ${inFlight}`);
     const text = await res.text();
     const t2 = performance.now();
     assert.equal(sseData(text).at(-1), '[DONE]');
     const recorded = (await latencySum()) - before;
-    assert.ok(recorded * 1000 >= t1 - t0 + (t2 - t1) * 0.5, `recorded ${recorded * 1000} ms; headers ${t1 - t0} ms, body ${t2 - t1} ms`);
+    assert.ok(
+      recorded * 1000 >= t1 - t0 + (t2 - t1) * 0.5,
+      `recorded ${recorded * 1000} ms; headers ${t1 - t0} ms, body ${t2 - t1} ms`,
+    );
     for (const [path, body] of [
-      ['/v1/chat/completions', { model: 'beta', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3, stream: true }],
+      [
+        '/v1/chat/completions',
+        { model: 'beta', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3, stream: true },
+      ],
       ['/generate_stream', { inputs: 'Once', parameters: { adapter_id: 'beta', max_new_tokens: 3 } }],
     ] as const) {
-      const streamed = await serving.app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const streamed = await serving.app.request(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       assert.match(streamed.headers.get('x-peftkit-adapter-version') ?? '', /^beta@v\d+$/, path);
       await streamed.text();
     }
   });
 
   it('D9: unknown models are 404 model_not_found; unload → load of the same name is a clean state machine', async () => {
-    const ask = (model: string) => call(serving.app, 'POST', '/v1/completions', { model, prompt: 'Once', max_tokens: 2, temperature: 0 });
+    const ask = (model: string) =>
+      call(serving.app, 'POST', '/v1/completions', { model, prompt: 'Once', max_tokens: 2, temperature: 0 });
     const unknown = await ask('no-such-model');
     assert.equal(unknown.status, 404, unknown.text);
     assert.equal(unknown.json.error.code, 'model_not_found');
@@ -147,8 +220,15 @@ describe('server hardening: HTTP', () => {
     const original = console.error;
     console.error = (...args: unknown[]) => logged.push(args.map(String).join(' '));
     try {
-      for (const thrown of [new Error('secret /home/op/models/x.bin'), new PeftkitError('PEFTKIT_E_INTERNAL', 'invariant broke at /srv/secret', {})]) {
-        const broken = createServing({ ...engine, info: () => engine.info(), generate: () => Promise.reject(thrown) } as unknown as Engine);
+      for (const thrown of [
+        new Error('secret /home/op/models/x.bin'),
+        new PeftkitError('PEFTKIT_E_INTERNAL', 'invariant broke at /srv/secret', {}),
+      ]) {
+        const broken = createServing({
+          ...engine,
+          info: () => engine.info(),
+          generate: () => Promise.reject(thrown),
+        } as unknown as Engine);
         const res = await call(broken.app, 'POST', '/v1/completions', { prompt: 'x', max_tokens: 1 });
         assert.equal(res.status, 500, res.text);
         assert.doesNotMatch(res.text, /secret|\/home|\/srv/, 'no internals reach the client');
@@ -156,7 +236,10 @@ describe('server hardening: HTTP', () => {
     } finally {
       console.error = original;
     }
-    assert.ok(logged.some((l) => l.includes('/srv/secret')) && logged.some((l) => l.includes('/home/op')), 'both logged server-side');
+    assert.ok(
+      logged.some((l) => l.includes('/srv/secret')) && logged.some((l) => l.includes('/home/op')),
+      'both logged server-side',
+    );
   });
 
   it('D16: 405 + Allow, WWW-Authenticate, Retry-After, reserved and nested names, available, unsupported fields', async () => {
@@ -171,11 +254,18 @@ describe('server hardening: HTTP', () => {
     const reserved = await call(serving.app, 'POST', '/v1/load_lora_adapter', { lora_name: base, lora_path: 'alpha' });
     assert.equal(reserved.status, 400, reserved.text);
     assert.equal(reserved.json.error.code, 'adapter_name');
-    const nested = await call(serving.app, 'POST', '/v1/completions', { model: 'team/nested', prompt: 'x', max_tokens: 1 });
+    const nested = await call(serving.app, 'POST', '/v1/completions', {
+      model: 'team/nested',
+      prompt: 'x',
+      max_tokens: 1,
+    });
     assert.equal(nested.status, 400, nested.text);
     assert.equal(nested.json.error.code, 'adapter_name');
     const listed = await call(serving.app, 'GET', '/v1/adapters');
-    assert.ok(!listed.json.available.includes('empty-dir'), `a directory without an adapter is not available: ${listed.text}`);
+    assert.ok(
+      !listed.json.available.includes('empty-dir'),
+      `a directory without an adapter is not available: ${listed.text}`,
+    );
     for (const [field, value] of [
       ['best_of', 2],
       ['logprobs', 1],
@@ -185,11 +275,19 @@ describe('server hardening: HTTP', () => {
       assert.equal(res.json.error.param, field);
       assert.match(res.json.error.message, /not supported/);
     }
-    assert.equal((await call(serving.app, 'POST', '/v1/completions', { prompt: 'x', max_tokens: 1, best_of: 1, logprobs: null })).status, 200, 'defaults pass');
+    assert.equal(
+      (await call(serving.app, 'POST', '/v1/completions', { prompt: 'x', max_tokens: 1, best_of: 1, logprobs: null }))
+        .status,
+      200,
+      'defaults pass',
+    );
     const warnings: string[] = [];
     const onWarning = (w: Error) => warnings.push(w.name);
     process.on('warning', onWarning);
-    const many = await call(serving.app, 'POST', '/v1/completions', { prompt: Array.from({ length: 16 }, (_, i) => `p${i}`), max_tokens: 1 });
+    const many = await call(serving.app, 'POST', '/v1/completions', {
+      prompt: Array.from({ length: 16 }, (_, i) => `p${i}`),
+      max_tokens: 1,
+    });
     await new Promise((resolve) => setTimeout(resolve, 20));
     process.off('warning', onWarning);
     assert.equal(many.status, 200, many.text);
@@ -224,7 +322,11 @@ describe('server hardening: HTTP', () => {
     const fresh = await call(serving.app, 'GET', '/health');
     assert.match(fresh.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, 'generated when absent');
     const text = (await call(logged.app, 'GET', '/metrics')).text;
-    for (const series of ['peftkit_time_to_first_token_seconds_count', 'peftkit_inter_token_latency_seconds_count', 'peftkit_batch_size_sum']) {
+    for (const series of [
+      'peftkit_time_to_first_token_seconds_count',
+      'peftkit_inter_token_latency_seconds_count',
+      'peftkit_batch_size_sum',
+    ]) {
       assert.ok(metricValue(text, series) > 0, `${series} in\n${text}`);
     }
     assert.ok(metricValue(text, 'peftkit_adapter_requests_total{adapter="beta"}') >= 1, 'per-adapter counter');

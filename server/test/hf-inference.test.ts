@@ -35,8 +35,16 @@ describe('@huggingface/inference client on loopback', () => {
 
   it('textGeneration returns the same text the OpenAI route gives for the same greedy request', async () => {
     const client = new InferenceClient();
-    const out = await client.textGeneration({ endpointUrl: server.url, inputs: 'Once upon a time', parameters: { max_new_tokens: 8, temperature: 0 } });
-    const direct = await call(serving.app, 'POST', '/v1/completions', { prompt: 'Once upon a time', max_tokens: 8, temperature: 0 });
+    const out = await client.textGeneration({
+      endpointUrl: server.url,
+      inputs: 'Once upon a time',
+      parameters: { max_new_tokens: 8, temperature: 0 },
+    });
+    const direct = await call(serving.app, 'POST', '/v1/completions', {
+      prompt: 'Once upon a time',
+      max_tokens: 8,
+      temperature: 0,
+    });
     assert.equal(typeof out.generated_text, 'string', 'generated_text');
     assert.equal(out.generated_text, direct.json.choices[0].text, 'same greedy text');
   });
@@ -45,13 +53,21 @@ describe('@huggingface/inference client on loopback', () => {
     const client = new InferenceClient();
     let text = '';
     let tokens = 0;
-    for await (const event of client.textGenerationStream({ endpointUrl: server.url, inputs: 'Lily saw', parameters: { max_new_tokens: 6, temperature: 0 } })) {
+    for await (const event of client.textGenerationStream({
+      endpointUrl: server.url,
+      inputs: 'Lily saw',
+      parameters: { max_new_tokens: 6, temperature: 0 },
+    })) {
       if (event.token) {
         text += event.token.text;
         tokens++;
       }
     }
-    const direct = await call(serving.app, 'POST', '/v1/completions', { prompt: 'Lily saw', max_tokens: 6, temperature: 0 });
+    const direct = await call(serving.app, 'POST', '/v1/completions', {
+      prompt: 'Lily saw',
+      max_tokens: 6,
+      temperature: 0,
+    });
     assert.ok(tokens >= 1, 'streamed tokens');
     assert.equal(text, direct.json.choices[0].text, 'streamed text equals the non-streamed text');
   });

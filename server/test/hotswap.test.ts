@@ -28,7 +28,12 @@ describe('hot swap under load', () => {
     serving = createServing(engine);
     const dirs = ['s0', 's1', 's2', 's3', ...Array.from({ length: VERSIONS }, (_, i) => `s0-v${i + 1}`)];
     for (const dir of dirs) {
-      const res = await call(serving.app, 'POST', '/v1/completions', { model: dir, prompt: PROMPT, max_tokens: TOKENS, temperature: 0 });
+      const res = await call(serving.app, 'POST', '/v1/completions', {
+        model: dir,
+        prompt: PROMPT,
+        max_tokens: TOKENS,
+        temperature: 0,
+      });
       expected.set(dir, res.json.choices[0].text);
     }
     for (const dir of dirs.slice(4)) await engine.unloadAdapter(dir);
@@ -40,7 +45,11 @@ describe('hot swap under load', () => {
 
   it('serves 200 concurrent requests over 4 adapters while one is replaced 10 times and another unloaded and reloaded', async () => {
     const s0Dirs = ['s0', ...Array.from({ length: VERSIONS }, (_, i) => `s0-v${i + 1}`)];
-    assert.equal(new Set(s0Dirs.map((d) => expected.get(d))).size, s0Dirs.length, 'every s0 version writes a different text');
+    assert.equal(
+      new Set(s0Dirs.map((d) => expected.get(d))).size,
+      s0Dirs.length,
+      'every s0 version writes a different text',
+    );
 
     const versionDir = new Map<number, string>();
     const current = (await engine.listAdapters()).find((a) => a.name === 's0');
@@ -53,7 +62,12 @@ describe('hot swap under load', () => {
       for (let i = 0; i < 20; i++) {
         const model = `s${i % 4}`;
         requests.push(
-          call(serving.app, 'POST', '/v1/completions', { model, prompt: PROMPT, max_tokens: TOKENS, temperature: 0 }).then((r) => ({ ...r, model })),
+          call(serving.app, 'POST', '/v1/completions', {
+            model,
+            prompt: PROMPT,
+            max_tokens: TOKENS,
+            temperature: 0,
+          }).then((r) => ({ ...r, model })),
         );
       }
       // Replace s0 while this wave is in flight.
@@ -71,7 +85,8 @@ describe('hot swap under load', () => {
     await Promise.all(admin);
 
     // Between an unload and the next load a name is unknown (D9: 404, never the base); nothing else may fail.
-    const gap = (r: (typeof responses)[number]) => r.model === 's1' && r.status === 404 && r.json?.error?.code === 'model_not_found';
+    const gap = (r: (typeof responses)[number]) =>
+      r.model === 's1' && r.status === 404 && r.json?.error?.code === 'model_not_found';
     const failed = responses.filter((r) => r.status !== 200 && !gap(r));
     assert.equal(failed.length, 0, `failed requests: ${failed.map((f) => f.text).join(' | ')}`);
     const seenS0 = new Set<string>();
@@ -81,7 +96,11 @@ describe('hot swap under load', () => {
       assert.equal(name, r.model, `served by the requested adapter (${label})`);
       const dir = r.model === 's0' ? versionDir.get(Number(version)) : r.model;
       assert.ok(dir, `known version ${label}`);
-      assert.equal(r.json.choices[0].text, expected.get(dir as string), `${label}: output of exactly its version ${dir}`);
+      assert.equal(
+        r.json.choices[0].text,
+        expected.get(dir as string),
+        `${label}: output of exactly its version ${dir}`,
+      );
       if (r.model === 's0') seenS0.add(dir as string);
       const matches = [...expected.values()].filter((t) => t === r.json.choices[0].text).length;
       assert.equal(matches, 1, `${label}: the text matches exactly one adapter version`);
@@ -96,7 +115,12 @@ describe('hot swap under load', () => {
     for (let round = 0; round < 3; round++) {
       await engine.unloadAdapter('s3').catch(() => {});
       const asks = Array.from({ length: 4 }, () =>
-        call(serving.app, 'POST', '/v1/completions', { model: 's3', prompt: PROMPT, max_tokens: TOKENS, temperature: 0 }),
+        call(serving.app, 'POST', '/v1/completions', {
+          model: 's3',
+          prompt: PROMPT,
+          max_tokens: TOKENS,
+          temperature: 0,
+        }),
       );
       const loads = [engine.loadAdapter('s3', { replace: true }), engine.loadAdapter('s3', { replace: true })];
       const results = await Promise.all(asks);
@@ -104,13 +128,19 @@ describe('hot swap under load', () => {
       for (const r of results) {
         // Asked before a load took effect: unknown since the unload (D9), never the base or a retired version.
         if (r.status === 404) assert.equal(r.json.error.code, 'model_not_found', r.text);
-        else assert.equal(r.json.choices[0].text, want, `round ${round}: ${r.headers.get('x-peftkit-adapter-version')} served s3`);
+        else
+          assert.equal(
+            r.json.choices[0].text,
+            want,
+            `round ${round}: ${r.headers.get('x-peftkit-adapter-version')} served s3`,
+          );
       }
     }
   });
 
   it('frees retired versions once their requests finish (no tensor growth)', async () => {
-    const ask = () => call(serving.app, 'POST', '/v1/completions', { model: 's2', prompt: PROMPT, max_tokens: 2, temperature: 0 });
+    const ask = () =>
+      call(serving.app, 'POST', '/v1/completions', { model: 's2', prompt: PROMPT, max_tokens: 2, temperature: 0 });
     await ask();
     const start = engine.stats().numTensors;
     for (let i = 0; i < 3; i++) {

@@ -13,7 +13,10 @@ class FakeRunner implements JobRunner {
   delayMs = 15;
   async run(input: RunInput) {
     if (input.job.user_provided_suffix === 'bad')
-      throw new PeftkitError('PEFTKIT_E_DATA_FIELD', 'train.jsonl:3: missing field completion', { file: 'train.jsonl', line: 3 });
+      throw new PeftkitError('PEFTKIT_E_DATA_FIELD', 'train.jsonl:3: missing field completion', {
+        file: 'train.jsonl',
+        line: 3,
+      });
     const total = input.job.peftkit.steps ?? 6;
     await mkdir(input.workDir, { recursive: true });
     const marker = join(input.workDir, 'step');
@@ -27,7 +30,13 @@ class FakeRunner implements JobRunner {
       step++;
       await writeFile(marker, String(step));
       await input.progress({ step, totalSteps: total, loss: 1 / step, tokens: 10 });
-      if (step % 2 === 0) await input.checkpoint({ step, dir: input.workDir, name: `${input.adapter}.ckpt-step-${step}`, loss: 1 / step });
+      if (step % 2 === 0)
+        await input.checkpoint({
+          step,
+          dir: input.workDir,
+          name: `${input.adapter}.ckpt-step-${step}`,
+          loss: 1 / step,
+        });
     }
     if (abortedAt >= 0) this.stepsAfterAbort = step - abortedAt;
     return { completed: step >= total, step, totalSteps: total, trainedTokens: step * 10 };
@@ -128,7 +137,10 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
       suffix: 'math',
       seed: 7,
       metadata: { team: 'a' },
-      method: { type: 'supervised', supervised: { hyperparameters: { n_epochs: 2, batch_size: 1, learning_rate_multiplier: 2 } } },
+      method: {
+        type: 'supervised',
+        supervised: { hyperparameters: { n_epochs: 2, batch_size: 1, learning_rate_multiplier: 2 } },
+      },
       peftkit: { method: 'lora', config: { r: 4 }, steps: 4 },
     });
     assert.equal(created.status, 200, created.text);
@@ -142,7 +154,11 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
     const events = await call('GET', `/v1/fine_tuning/jobs/${job.id}/events?limit=100`, KEY_A);
     assert.equal(events.json.object, 'list');
     assert.match(events.json.data[0].message, /successfully completed/, 'newest first');
-    assert.ok(events.json.data.some((e: { type: string; data: { step?: number } }) => e.type === 'metrics' && e.data.step === 4));
+    assert.ok(
+      events.json.data.some(
+        (e: { type: string; data: { step?: number } }) => e.type === 'metrics' && e.data.step === 4,
+      ),
+    );
     const ckpts = await call('GET', `/v1/fine_tuning/jobs/${job.id}/checkpoints`, KEY_A);
     assert.deepEqual(
       ckpts.json.data.map((c: { step_number: number }) => c.step_number),
@@ -168,13 +184,25 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
     }
     assert.equal((await call('POST', `/v1/fine_tuning/jobs/${job.id}/cancel`, KEY_B)).status, 404);
     assert.equal((await call('DELETE', `/v1/files/${job.training_file}`, KEY_B)).status, 404);
-    const completion = await call('POST', '/v1/completions', KEY_B, { model: job.fine_tuned_model, prompt: 'hi', max_tokens: 1 });
+    const completion = await call('POST', '/v1/completions', KEY_B, {
+      model: job.fine_tuned_model,
+      prompt: 'hi',
+      max_tokens: 1,
+    });
     assert.equal(completion.status, 404, completion.text);
     assert.equal(completion.json.error.code, 'model_not_found');
-    assert.equal((await call('POST', '/v1/completions', KEY_B, { model: job.id, prompt: 'hi' })).status, 404, 'the adapter name too');
+    assert.equal(
+      (await call('POST', '/v1/completions', KEY_B, { model: job.id, prompt: 'hi' })).status,
+      404,
+      'the adapter name too',
+    );
     assert.equal((await call('GET', `/v1/models/${job.fine_tuned_model}`, KEY_B)).status, 404);
     // the owner passes the guard (the route then answers as for any adapter)
-    const own = await call('POST', '/v1/completions', KEY_A, { model: job.fine_tuned_model, prompt: 'hi', max_tokens: 1 });
+    const own = await call('POST', '/v1/completions', KEY_A, {
+      model: job.fine_tuned_model,
+      prompt: 'hi',
+      max_tokens: 1,
+    });
     assert.notEqual(own.json?.error?.code, 'model_not_found', own.text);
     const models = await call('GET', '/v1/models', KEY_B);
     assert.ok(!models.text.includes(job.id), 'another key does not see the model listed');
@@ -186,7 +214,15 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
     const file = (await upload(KEY_B, GOOD)).json;
     const ids: string[] = [];
     for (let i = 0; i < 3; i++)
-      ids.push((await call('POST', '/v1/fine_tuning/jobs', KEY_B, { model: 'base', training_file: file.id, peftkit: { steps: 1 } })).json.id);
+      ids.push(
+        (
+          await call('POST', '/v1/fine_tuning/jobs', KEY_B, {
+            model: 'base',
+            training_file: file.id,
+            peftkit: { steps: 1 },
+          })
+        ).json.id,
+      );
     const first = await call('GET', '/v1/fine_tuning/jobs?limit=2', KEY_B);
     assert.equal(first.json.data.length, 2);
     assert.equal(first.json.has_more, true);
@@ -200,7 +236,13 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
   it('cancels a running job within one step, pauses and resumes from the step it reached', async () => {
     const file = (await upload(KEY_A, GOOD)).json;
     runner.delayMs = 40;
-    const job = (await call('POST', '/v1/fine_tuning/jobs', KEY_A, { model: 'base', training_file: file.id, peftkit: { steps: 200 } })).json;
+    const job = (
+      await call('POST', '/v1/fine_tuning/jobs', KEY_A, {
+        model: 'base',
+        training_file: file.id,
+        peftkit: { steps: 200 },
+      })
+    ).json;
     await waitFor(job.id, KEY_A, (s) => s === 'running');
     await new Promise((r) => setTimeout(r, 120));
     assert.equal((await call('POST', `/v1/fine_tuning/jobs/${job.id}/cancel`, KEY_A)).status, 200);
@@ -211,7 +253,13 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
 
     // Paused once it has made progress (not after a fixed sleep: under load the first step can take longer), with
     // enough steps left that it cannot finish before the pause lands.
-    const second = (await call('POST', '/v1/fine_tuning/jobs', KEY_A, { model: 'base', training_file: file.id, peftkit: { steps: 60 } })).json;
+    const second = (
+      await call('POST', '/v1/fine_tuning/jobs', KEY_A, {
+        model: 'base',
+        training_file: file.id,
+        peftkit: { steps: 60 },
+      })
+    ).json;
     await waitFor(second.id, KEY_A, (s, j) => s === 'running' && j.peftkit.step > 0);
     await call('POST', `/v1/fine_tuning/jobs/${second.id}/pause`, KEY_A);
     const paused = await waitFor(second.id, KEY_A, (s) => s === 'paused');
@@ -224,7 +272,9 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
 
   it('fails a job with bad data, the coded error in the job and its events', async () => {
     const file = (await upload(KEY_A, GOOD)).json;
-    const job = (await call('POST', '/v1/fine_tuning/jobs', KEY_A, { model: 'base', training_file: file.id, suffix: 'bad' })).json;
+    const job = (
+      await call('POST', '/v1/fine_tuning/jobs', KEY_A, { model: 'base', training_file: file.id, suffix: 'bad' })
+    ).json;
     const failed = await waitFor(job.id, KEY_A, (s) => s === 'failed');
     assert.equal(failed.error.code, 'PEFTKIT_E_DATA_FIELD');
     assert.match(failed.error.message, /train\.jsonl:3/);
@@ -235,10 +285,22 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
 
   it('refuses an unknown base model, a file of another key and an unknown method', async () => {
     const mine = (await upload(KEY_A, GOOD)).json;
-    assert.equal((await call('POST', '/v1/fine_tuning/jobs', KEY_A, { model: 'gpt-4o', training_file: mine.id })).json.error.code, 'job_model');
-    assert.equal((await call('POST', '/v1/fine_tuning/jobs', KEY_B, { model: 'base', training_file: mine.id })).status, 404);
     assert.equal(
-      (await call('POST', '/v1/fine_tuning/jobs', KEY_A, { model: 'base', training_file: mine.id, peftkit: { method: 'nope' } })).json.error.code,
+      (await call('POST', '/v1/fine_tuning/jobs', KEY_A, { model: 'gpt-4o', training_file: mine.id })).json.error.code,
+      'job_model',
+    );
+    assert.equal(
+      (await call('POST', '/v1/fine_tuning/jobs', KEY_B, { model: 'base', training_file: mine.id })).status,
+      404,
+    );
+    assert.equal(
+      (
+        await call('POST', '/v1/fine_tuning/jobs', KEY_A, {
+          model: 'base',
+          training_file: mine.id,
+          peftkit: { method: 'nope' },
+        })
+      ).json.error.code,
       'job_method',
     );
   });
@@ -246,7 +308,13 @@ describe('files and fine-tuning jobs API (embedded queue, fake runner)', () => {
   it('loses nothing across a restart: records reload and a job left running resumes', async () => {
     const file = (await upload(KEY_A, GOOD)).json;
     runner.delayMs = 30;
-    const job = (await call('POST', '/v1/fine_tuning/jobs', KEY_A, { model: 'base', training_file: file.id, peftkit: { steps: 20 } })).json;
+    const job = (
+      await call('POST', '/v1/fine_tuning/jobs', KEY_A, {
+        model: 'base',
+        training_file: file.id,
+        peftkit: { steps: 20 },
+      })
+    ).json;
     await waitFor(job.id, KEY_A, (s) => s === 'running');
     await new Promise((r) => setTimeout(r, 100));
     const before = (await call('GET', '/v1/fine_tuning/jobs?limit=100', KEY_A)).json.data.length;

@@ -4,6 +4,10 @@ import { platformScope } from 'peftkit';
 
 export type Listening = HttpListening;
 
-export function listen(app: { fetch: (request: Request) => Response | Promise<Response> }, port = 0, hostname = '127.0.0.1'): Promise<Listening> {
+export function listen(
+  app: { fetch: (request: Request) => Response | Promise<Response> },
+  port = 0,
+  hostname = '127.0.0.1',
+): Promise<Listening> {
   return platformScope().resolve(PORTS.HttpListener).listen(app.fetch, { port, hostname });
 }

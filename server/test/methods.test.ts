@@ -26,7 +26,12 @@ describe('serving other method plugins', () => {
         console.warn(`methods.test: ${method} unavailable (${(error as Error).message.split('\n')[0]})`);
       }
     }
-    engine = await LocalEngine.create({ composition: ENGINE_COMPOSITION, modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, batchWindowMs: 20 });
+    engine = await LocalEngine.create({
+      composition: ENGINE_COMPOSITION,
+      modelDir: fixture.modelDir,
+      adapterRoot: fixture.adapterRoot,
+      batchWindowMs: 20,
+    });
     serving = createServing(engine);
   });
   after(async () => {
@@ -52,7 +57,8 @@ describe('serving other method plugins', () => {
       return t.skip('no other method plugin available');
     }
     const models = ['lo', ...available];
-    const ask = (model: string) => call(serving.app, 'POST', '/v1/completions', { model, prompt: 'One day', max_tokens: 6, temperature: 0 });
+    const ask = (model: string) =>
+      call(serving.app, 'POST', '/v1/completions', { model, prompt: 'One day', max_tokens: 6, temperature: 0 });
     const solo: string[] = [];
     for (const m of models) {
       const r = await ask(m);

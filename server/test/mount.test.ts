@@ -11,7 +11,8 @@ describe('createServing mounted inside a host Hono app', () => {
   const host = new Hono();
   host.get('/hello', (c) => c.text('host'));
   host.route('/peft', serving.app);
-  const get = (path: string, key?: string) => host.request(`http://127.0.0.1${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+  const get = (path: string, key?: string) =>
+    host.request(`http://127.0.0.1${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
 
   it('checks the admin key on admin routes under the mount prefix', async () => {
     assert.equal((await get('/peft/v1/adapters')).status, 401, 'no key: refused');

@@ -52,7 +52,8 @@ describe('unknown model names: decided by the engine in one call', () => {
   let counted: ReturnType<typeof counting>;
   let serving: Serving;
   let strict: Serving;
-  const ask = (app: Serving, model: string) => call(app.app, 'POST', '/v1/completions', { model, prompt: 'Once upon a time', max_tokens: 4, temperature: 0 });
+  const ask = (app: Serving, model: string) =>
+    call(app.app, 'POST', '/v1/completions', { model, prompt: 'Once upon a time', max_tokens: 4, temperature: 0 });
 
   before(async () => {
     fixture = await createFixture({ alpha: 1 });
@@ -95,10 +96,18 @@ describe('unknown model names: decided by the engine in one call', () => {
   it('sees an adapter written after a miss once adapters are loaded or unloaded', async () => {
     assert.equal((await ask(serving, 'late')).headers.get('x-peftkit-adapter-version'), 'base', 'not there yet');
     await fixture.writeLora('late', 5);
-    assert.equal((await ask(serving, 'late')).headers.get('x-peftkit-adapter-version'), 'base', 'the miss is remembered');
+    assert.equal(
+      (await ask(serving, 'late')).headers.get('x-peftkit-adapter-version'),
+      'base',
+      'the miss is remembered',
+    );
     await fixture.writeLora('other', 6);
     const put = await call(serving.app, 'PUT', '/v1/adapters/other', {});
     assert.ok(put.status === 201 || put.status === 200, put.text);
-    assert.match((await ask(serving, 'late')).headers.get('x-peftkit-adapter-version') ?? '', /^late@v\d+$/, 'probed again after the load');
+    assert.match(
+      (await ask(serving, 'late')).headers.get('x-peftkit-adapter-version') ?? '',
+      /^late@v\d+$/,
+      'probed again after the load',
+    );
   });
 });

@@ -14,7 +14,12 @@ describe('engine worker death and restart', () => {
   let engine: WorkerEngine;
   let serving: Serving;
   const ask = (model: string, maxTokens = 6) =>
-    call(serving.app, 'POST', '/v1/completions', { model, prompt: 'Once upon a time', max_tokens: maxTokens, temperature: 0 });
+    call(serving.app, 'POST', '/v1/completions', {
+      model,
+      prompt: 'Once upon a time',
+      max_tokens: maxTokens,
+      temperature: 0,
+    });
 
   before(async () => {
     fixture = await createFixture({ red: 81, blue: 82, blue2: 83 });

@@ -18,7 +18,12 @@ describe('worker engine behind a real loopback server', () => {
   before(async () => {
     fixture = await createFixture({ red: 21, blue: 22 });
     engine = await WorkerEngine.create(
-      { composition: ENGINE_COMPOSITION, modelDir: fixture.modelDir, adapterRoot: fixture.adapterRoot, plugins: ['@peftkit/lora'] },
+      {
+        composition: ENGINE_COMPOSITION,
+        modelDir: fixture.modelDir,
+        adapterRoot: fixture.adapterRoot,
+        plugins: ['@peftkit/lora'],
+      },
       platformScope().resolve(PORTS.WorkerSpawner),
     );
     serving = createServing(engine);
@@ -39,17 +44,33 @@ describe('worker engine behind a real loopback server', () => {
     const red = await client.models.retrieve('red');
     assert.equal((red as unknown as { parent: string }).parent, base, 'parent of an adapter');
 
-    const completion = await client.completions.create({ model: 'red', prompt: 'Once upon a time', max_tokens: 10, temperature: 0 });
+    const completion = await client.completions.create({
+      model: 'red',
+      prompt: 'Once upon a time',
+      max_tokens: 10,
+      temperature: 0,
+    });
     assert.equal(completion.choices.length, 1, 'one choice');
     assert.equal(typeof completion.choices[0]?.text, 'string', 'text');
     assert.equal(completion.usage?.completion_tokens, 10, 'usage');
 
-    const stream = await client.completions.create({ model: 'red', prompt: 'Once upon a time', max_tokens: 10, temperature: 0, stream: true });
+    const stream = await client.completions.create({
+      model: 'red',
+      prompt: 'Once upon a time',
+      max_tokens: 10,
+      temperature: 0,
+      stream: true,
+    });
     let streamed = '';
     for await (const chunk of stream) streamed += chunk.choices[0]?.text ?? '';
     assert.equal(streamed, completion.choices[0]?.text, 'streamed text equals the completion');
 
-    const chat = await client.chat.completions.create({ model: 'blue', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 8, temperature: 0 });
+    const chat = await client.chat.completions.create({
+      model: 'blue',
+      messages: [{ role: 'user', content: 'Hello' }],
+      max_tokens: 8,
+      temperature: 0,
+    });
     assert.equal(chat.choices[0]?.message.role, 'assistant', 'assistant reply');
     const chatStream = await client.chat.completions.create({
       model: 'blue',
@@ -76,7 +97,8 @@ describe('worker engine behind a real loopback server', () => {
         return body as { usage: { completion_tokens: number } };
       });
     // Wait until the worker reports the request running, then probe the HTTP thread.
-    while (serving.context.engine.stats().running === 0 && !generationDone) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (serving.context.engine.stats().running === 0 && !generationDone)
+      await new Promise((resolve) => setTimeout(resolve, 5));
     const health = await fetch(`${server.url}/health`);
     const healthBeforeEnd = !generationDone;
     const metrics = await (await fetch(`${server.url}/metrics`)).text();

@@ -77,7 +77,12 @@ export function spamAssassin(count: number, options: { seed?: number; chars?: nu
 }
 
 /** Mean cross-entropy of next-token prediction over positions where `mask` is 1 (logits [b, s, v]). */
-export function causalLmLoss(tf: Tf, logits: Tensor, ids: readonly (readonly number[])[], mask?: readonly (readonly number[])[]): Tensor {
+export function causalLmLoss(
+  tf: Tf,
+  logits: Tensor,
+  ids: readonly (readonly number[])[],
+  mask?: readonly (readonly number[])[],
+): Tensor {
   return tf.tidy(() => {
     const [b, s, v] = logits.shape as [number, number, number];
     const pred = tf.slice(logits, [0, 0, 0], [b, s - 1, v]);
@@ -109,7 +114,13 @@ export function classificationLoss(tf: Tf, logits: Tensor, labels: readonly numb
  * Plain Adam over `variables` for `steps` steps; `loss(step)` builds the scalar loss of one batch. Returns the loss
  * of every step. Frees everything it creates.
  */
-export function adamSteps(tf: Tf, variables: readonly Variable[], steps: number, lr: number, loss: (step: number) => Tensor): number[] {
+export function adamSteps(
+  tf: Tf,
+  variables: readonly Variable[],
+  steps: number,
+  lr: number,
+  loss: (step: number) => Tensor,
+): number[] {
   const optimizer = tf.train.adam(lr);
   const losses: number[] = [];
   try {

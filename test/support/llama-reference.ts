@@ -81,7 +81,14 @@ function rmsnorm(x: Float32Array, weight: Float32Array, eps: number): Float32Arr
 }
 
 /** Rotates every head of `v` (heads × headDim) in place for position `pos`. */
-function rope(v: Float32Array, heads: number, headDim: number, pos: number, theta: number, style: 'half' | 'pairs'): void {
+function rope(
+  v: Float32Array,
+  heads: number,
+  headDim: number,
+  pos: number,
+  theta: number,
+  style: 'half' | 'pairs',
+): void {
   const half = headDim / 2;
   for (let h = 0; h < heads; h++) {
     for (let j = 0; j < half; j++) {
@@ -128,7 +135,8 @@ function createModel(w: Weights): ReferenceModel {
           const scores = new Float64Array(pos + 1);
           for (let t = 0; t <= pos; t++) {
             let dot = 0;
-            for (let d = 0; d < headDim; d++) dot += (q[h * headDim + d] as number) * (kc[t * kvDim + kvOff + d] as number);
+            for (let d = 0; d < headDim; d++)
+              dot += (q[h * headDim + d] as number) * (kc[t * kvDim + kvOff + d] as number);
             scores[t] = dot / Math.sqrt(headDim);
           }
           const max = Math.max(...scores);
@@ -139,7 +147,8 @@ function createModel(w: Weights): ReferenceModel {
           }
           for (let d = 0; d < headDim; d++) {
             let acc = 0;
-            for (let t = 0; t <= pos; t++) acc += ((scores[t] as number) / total) * (vc[t * kvDim + kvOff + d] as number);
+            for (let t = 0; t <= pos; t++)
+              acc += ((scores[t] as number) / total) * (vc[t * kvDim + kvOff + d] as number);
             attn[h * headDim + d] = acc;
           }
         }
@@ -168,7 +177,10 @@ function tensor(tensors: ReadonlyMap<string, ReferenceTensor>, name: string, sha
 }
 
 /** Forward pass over Hugging Face LlamaForCausalLM tensors (names and [out, in] layout of transformers). */
-export function hfLlamaReference(config: ReferenceHfConfig, tensors: ReadonlyMap<string, ReferenceTensor>): ReferenceModel {
+export function hfLlamaReference(
+  config: ReferenceHfConfig,
+  tensors: ReadonlyMap<string, ReferenceTensor>,
+): ReferenceModel {
   const dim = config.hidden_size;
   const hidden = config.intermediate_size;
   const kvDim = (dim / config.num_attention_heads) * config.num_key_value_heads;

@@ -26,6 +26,9 @@ export async function createPluginProject(): Promise<PluginProject> {
   await mkdir(join(dir, 'node_modules', '@peftkit'), { recursive: true });
   await symlink(join('..', 'vendor', 'ia3'), join(dir, 'node_modules', PLUGIN_PACKAGE), 'dir');
   await symlink(join(ROOT, 'core'), join(dir, 'node_modules', '@peftkit', 'core'), 'dir');
-  await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'my-project', private: true, type: 'module' }, null, 2));
+  await writeFile(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'my-project', private: true, type: 'module' }, null, 2),
+  );
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }

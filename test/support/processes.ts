@@ -68,7 +68,11 @@ function track(child: ChildProcess, name: string): Proc {
           if (waiters.has(check)) {
             waiters.delete(check);
             clearTimeout(timer);
-            reject(new Error(`${name} exited (${child.exitCode ?? child.signalCode}) before ${pattern}; output:\n${out.slice(-3000)}`));
+            reject(
+              new Error(
+                `${name} exited (${child.exitCode ?? child.signalCode}) before ${pattern}; output:\n${out.slice(-3000)}`,
+              ),
+            );
           }
         });
       });

@@ -44,7 +44,15 @@ export function fineTuneTest(method: 'full' | 'lora'): void {
         trainData,
         evalData,
         padId: 0,
-        options: { steps: 24, batchSize: 8, lr: method === 'full' ? 1e-3 : 1e-2, warmupSteps: 2, schedule: 'cosine', weightDecay: 0.01, seed: 1 },
+        options: {
+          steps: 24,
+          batchSize: 8,
+          lr: method === 'full' ? 1e-3 : 1e-2,
+          warmupSteps: 2,
+          schedule: 'cosine',
+          weightDecay: 0.01,
+          seed: 1,
+        },
         callbacks: { onStep: () => void counts.push(tf.memory().numTensors) },
       });
       const after = result.evals.at(-1);

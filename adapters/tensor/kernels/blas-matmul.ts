@@ -84,7 +84,8 @@ function product(
   const ldb = tB ? k : n;
   if (blas.sgemv !== undefined && (m === 1 || n === 1)) {
     // The vector side is contiguous whatever its transpose flag: [1, k] and [k, 1] store the same k floats.
-    if (m === 1) blas.sgemv(!tB, tB ? n : k, tB ? k : n, 1, heap.subarray(bi), ldb, heap.subarray(ai), beta, heap.subarray(ci));
+    if (m === 1)
+      blas.sgemv(!tB, tB ? n : k, tB ? k : n, 1, heap.subarray(bi), ldb, heap.subarray(ai), beta, heap.subarray(ci));
     else blas.sgemv(tA, tA ? k : m, tA ? m : k, 1, heap.subarray(ai), lda, heap.subarray(bi), beta, heap.subarray(ci));
     return;
   }
@@ -113,7 +114,19 @@ function gemmInto(
     return;
   }
   for (let i = 0; i < p.batch; i++) {
-    product(blas, heap, tA, tB, m, n, k, aOff + (p.aIndex[i] as number) * m * k, bOff + (p.bIndex[i] as number) * k * n, beta, cOff + i * m * n);
+    product(
+      blas,
+      heap,
+      tA,
+      tB,
+      m,
+      n,
+      k,
+      aOff + (p.aIndex[i] as number) * m * k,
+      bOff + (p.bIndex[i] as number) * k * n,
+      beta,
+      cOff + i * m * n,
+    );
   }
 }
 
@@ -142,7 +155,12 @@ interface FusedInputs {
 /** A float32 bias of n values that broadcasts over rows only ([n], [1, n], …) without raising the output rank. */
 function isRowBias(bias: TensorInfo, p: MatMulPlan): boolean {
   const dims = bias.shape;
-  return bias.dtype === 'float32' && dims.length <= p.outShape.length && dims[dims.length - 1] === p.n && dims.slice(0, -1).every((d) => d === 1);
+  return (
+    bias.dtype === 'float32' &&
+    dims.length <= p.outShape.length &&
+    dims[dims.length - 1] === p.n &&
+    dims.slice(0, -1).every((d) => d === 1)
+  );
 }
 
 /** Writes the bias into every row of `out`, so sgemm with beta = 1 adds the product to it. */

@@ -3,10 +3,20 @@ import { blasLibrary } from '../../native/blas.ts';
 import { makeBlasBatchMatMul, makeBlasFusedMatMul } from './blas-matmul.ts';
 import { installKernel } from './registry.ts';
 import { cpuUnsortedSegmentSum, wasmUnsortedSegmentSum } from './segment-sum.ts';
-import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, makeWasmCrossEntropy, makeWasmCrossEntropyGrad } from './wasm-cross-entropy.ts';
+import {
+  CROSS_ENTROPY_GRAD_KERNEL,
+  CROSS_ENTROPY_KERNEL,
+  makeWasmCrossEntropy,
+  makeWasmCrossEntropyGrad,
+} from './wasm-cross-entropy.ts';
 import { makeWasmFusedMatMul } from './wasm-fused-matmul.ts';
 import { makeWasmIdentity } from './wasm-identity.ts';
-import { MASKED_SOFTMAX_GRAD_KERNEL, MASKED_SOFTMAX_KERNEL, makeWasmMaskedSoftmax, makeWasmMaskedSoftmaxGrad } from './wasm-masked-softmax.ts';
+import {
+  MASKED_SOFTMAX_GRAD_KERNEL,
+  MASKED_SOFTMAX_KERNEL,
+  makeWasmMaskedSoftmax,
+  makeWasmMaskedSoftmaxGrad,
+} from './wasm-masked-softmax.ts';
 import { makeWasmRope, ROPE_KERNEL } from './wasm-rope.ts';
 import { makeWasmSlice, makeWasmSplitV } from './wasm-slice.ts';
 import { makeWasmSwiGlu, makeWasmSwiGluGrad, SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL } from './wasm-swiglu.ts';

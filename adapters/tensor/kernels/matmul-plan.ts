@@ -31,7 +31,8 @@ function broadcastIndex(dims: readonly number[], outDims: readonly number[]): In
   const coord = new Array<number>(rank).fill(0);
   for (let flat = 0; flat < index.length; flat++) {
     let src = 0;
-    for (let d = 0; d < rank; d++) src = src * (padded[d] as number) + ((padded[d] as number) === 1 ? 0 : (coord[d] as number));
+    for (let d = 0; d < rank; d++)
+      src = src * (padded[d] as number) + ((padded[d] as number) === 1 ? 0 : (coord[d] as number));
     index[flat] = src;
     for (let d = rank - 1; d >= 0; d--) {
       coord[d] = (coord[d] as number) + 1;
@@ -43,7 +44,12 @@ function broadcastIndex(dims: readonly number[], outDims: readonly number[]): In
 }
 
 /** Returns null when the shapes are not a valid product (the caller lets tfjs raise its own error). */
-export function planMatMul(aShape: readonly number[], bShape: readonly number[], transposeA: boolean, transposeB: boolean): MatMulPlan | null {
+export function planMatMul(
+  aShape: readonly number[],
+  bShape: readonly number[],
+  transposeA: boolean,
+  transposeB: boolean,
+): MatMulPlan | null {
   if (aShape.length < 2 || bShape.length < 2) return null;
   const aRows = aShape[aShape.length - 2] as number;
   const aCols = aShape[aShape.length - 1] as number;

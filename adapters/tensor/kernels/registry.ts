@@ -17,7 +17,12 @@ export function isPeftkitKernel(config: KernelConfig | undefined): config is Pef
  * installed is left alone. The original's setup/dispose hooks are kept because wasm kernels cwrap
  * their C entry points in setupFunc, which the engine runs when the backend is initialised.
  */
-export function installKernel(tf: Tf, kernelName: string, backendName: string, make: (original: KernelConfig | undefined) => KernelFunc): void {
+export function installKernel(
+  tf: Tf,
+  kernelName: string,
+  backendName: string,
+  make: (original: KernelConfig | undefined) => KernelFunc,
+): void {
   const current = tf.getKernel(kernelName, backendName);
   if (isPeftkitKernel(current)) return;
   const config: PeftkitKernelConfig = {

@@ -25,20 +25,32 @@ function product(dims: readonly number[]): number {
   return size;
 }
 
-function analyse(x: TensorInfo, segmentIds: TensorInfo, attrs: NamedAttrMap | undefined): SegmentSumShape & { numSegments: number } {
+function analyse(
+  x: TensorInfo,
+  segmentIds: TensorInfo,
+  attrs: NamedAttrMap | undefined,
+): SegmentSumShape & { numSegments: number } {
   const numSegments = attrs?.numSegments;
   if (typeof numSegments !== 'number' || !Number.isInteger(numSegments) || numSegments < 0) {
     throw new Error(`UnsortedSegmentSum: numSegments must be a non-negative integer, got ${String(numSegments)}`);
   }
   if (x.dtype !== 'float32' && x.dtype !== 'int32') throw new Error(`UnsortedSegmentSum: unsupported dtype ${x.dtype}`);
-  if (segmentIds.dtype !== 'int32') throw new Error(`UnsortedSegmentSum: segmentIds must be int32, got ${segmentIds.dtype}`);
+  if (segmentIds.dtype !== 'int32')
+    throw new Error(`UnsortedSegmentSum: segmentIds must be int32, got ${segmentIds.dtype}`);
   const idRank = segmentIds.shape.length;
   const prefix = x.shape.slice(0, idRank);
   if (prefix.length !== idRank || prefix.some((d, i) => d !== segmentIds.shape[i])) {
-    throw new Error(`UnsortedSegmentSum: segmentIds shape [${segmentIds.shape}] must be a prefix of x shape [${x.shape}]`);
+    throw new Error(
+      `UnsortedSegmentSum: segmentIds shape [${segmentIds.shape}] must be a prefix of x shape [${x.shape}]`,
+    );
   }
   const innerShape = x.shape.slice(idRank);
-  return { numSegments, outShape: [numSegments, ...innerShape], inner: product(innerShape), rows: product(segmentIds.shape) };
+  return {
+    numSegments,
+    outShape: [numSegments, ...innerShape],
+    inner: product(innerShape),
+    rows: product(segmentIds.shape),
+  };
 }
 
 /** Adds row r of `x` into row ids[r] of `out` (which must start zeroed). */

@@ -25,12 +25,18 @@ interface Rows {
 }
 
 function rowsOf(backend: BackendWasm, x: TensorInfo, targets: TensorInfo, weights: TensorInfo): Rows {
-  if (x.shape.length !== 2 || x.dtype !== 'float32') throw new Error(`${CROSS_ENTROPY_KERNEL}: logits must be float32 [rows, vocab]`);
+  if (x.shape.length !== 2 || x.dtype !== 'float32')
+    throw new Error(`${CROSS_ENTROPY_KERNEL}: logits must be float32 [rows, vocab]`);
   const [rows, vocab] = x.shape as [number, number];
   if (targets.dtype !== 'int32' || targets.shape[0] !== rows || weights.shape[0] !== rows) {
     throw new Error(`${CROSS_ENTROPY_KERNEL}: targets (int32) and weights need one entry per row`);
   }
-  return { rows, vocab, targets: backend.typedArrayFromHeap(targets) as Int32Array, weights: backend.typedArrayFromHeap(weights) as Float32Array };
+  return {
+    rows,
+    vocab,
+    targets: backend.typedArrayFromHeap(targets) as Int32Array,
+    weights: backend.typedArrayFromHeap(weights) as Float32Array,
+  };
 }
 
 const loopsByBackend = new WeakMap<BackendWasm, CrossEntropyLoops>();
@@ -40,7 +46,8 @@ function loopsOf(backend: BackendWasm): CrossEntropyLoops {
   let loops = loopsByBackend.get(backend);
   if (loops === undefined) {
     const heap = heapMemory(backend);
-    const simd = wasmApi !== undefined && heap.memory instanceof wasmApi.Memory ? simdCrossEntropyLoops(heap.memory) : null;
+    const simd =
+      wasmApi !== undefined && heap.memory instanceof wasmApi.Memory ? simdCrossEntropyLoops(heap.memory) : null;
     loops = simd ?? jsCrossEntropyLoops(heap.buffer);
     loopsByBackend.set(backend, loops);
   }
@@ -73,7 +80,12 @@ export function makeWasmCrossEntropy(tf: Tf): KernelFunc {
     const probs = runWasmKernel(tf, backend, tf.Softmax, { logits: x }, { dim: 1 });
     const sum = backend.makeOutput([], 'float32');
     // views after the last allocation: growing the heap detaches older views
-    const { rows, vocab, targets, weights } = rowsOf(backend, x, inputs.targets as TensorInfo, inputs.weights as TensorInfo);
+    const { rows, vocab, targets, weights } = rowsOf(
+      backend,
+      x,
+      inputs.targets as TensorInfo,
+      inputs.weights as TensorInfo,
+    );
     const ps = backend.typedArrayFromHeap(probs) as Float32Array;
     let total = 0;
     for (let r = 0; r < rows; r++) {
@@ -82,7 +94,10 @@ export function makeWasmCrossEntropy(tf: Tf): KernelFunc {
       const base = r * vocab;
       const t = targets[r] as number;
       const p = ps[base + t] as number;
-      const loss = p >= SMALLEST_USABLE_P ? -Math.log(p) : lossFromMaximum(backend.typedArrayFromHeap(x) as Float32Array, ps, base, vocab, t);
+      const loss =
+        p >= SMALLEST_USABLE_P
+          ? -Math.log(p)
+          : lossFromMaximum(backend.typedArrayFromHeap(x) as Float32Array, ps, base, vocab, t);
       total += w * loss;
     }
     (backend.typedArrayFromHeap(sum) as Float32Array)[0] = total;
@@ -98,11 +113,22 @@ export function makeWasmCrossEntropyGrad(): KernelFunc {
     const out = backend.makeOutput([...p.shape], 'float32');
     const coefficients = backend.makeOutput([p.shape[0] as number], 'float32');
     try {
-      const { rows, vocab, targets, weights } = rowsOf(backend, p, inputs.targets as TensorInfo, inputs.weights as TensorInfo);
+      const { rows, vocab, targets, weights } = rowsOf(
+        backend,
+        p,
+        inputs.targets as TensorInfo,
+        inputs.weights as TensorInfo,
+      );
       const dy = (backend.typedArrayFromHeap(inputs.dy as TensorInfo) as Float32Array)[0] as number;
       const c = backend.typedArrayFromHeap(coefficients) as Float32Array;
       for (let r = 0; r < rows; r++) c[r] = dy * (weights[r] as number);
-      loopsOf(backend).scaleRows(heapOffset(backend, out), heapOffset(backend, p), rows, vocab, heapOffset(backend, coefficients));
+      loopsOf(backend).scaleRows(
+        heapOffset(backend, out),
+        heapOffset(backend, p),
+        rows,
+        vocab,
+        heapOffset(backend, coefficients),
+      );
       const g = backend.typedArrayFromHeap(out) as Float32Array;
       for (let r = 0; r < rows; r++) {
         const base = r * vocab;

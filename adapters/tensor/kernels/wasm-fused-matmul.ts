@@ -23,7 +23,13 @@ interface FusedInputs {
 
 const CLAMP_ACTIVATIONS = new Set(['linear', 'relu', 'relu6']);
 
-export function activate(tf: Tf, backend: BackendWasm, x: TensorInfo, attrs: NamedAttrMap, prelu: TensorInfo | null | undefined): TensorInfo {
+export function activate(
+  tf: Tf,
+  backend: BackendWasm,
+  x: TensorInfo,
+  attrs: NamedAttrMap,
+  prelu: TensorInfo | null | undefined,
+): TensorInfo {
   const activation = (attrs.activation as string | undefined) ?? 'linear';
   switch (activation) {
     case 'linear':
@@ -37,7 +43,13 @@ export function activate(tf: Tf, backend: BackendWasm, x: TensorInfo, attrs: Nam
     case 'elu':
       return runWasmKernel(tf, backend, tf.Elu, { x });
     case 'leakyrelu':
-      return runWasmKernel(tf, backend, tf.LeakyRelu, { x }, { alpha: (attrs.leakyreluAlpha as number | undefined) ?? 0.2 });
+      return runWasmKernel(
+        tf,
+        backend,
+        tf.LeakyRelu,
+        { x },
+        { alpha: (attrs.leakyreluAlpha as number | undefined) ?? 0.2 },
+      );
     case 'prelu':
       if (prelu == null) throw new Error('_FusedMatMul: prelu activation without preluActivationWeights');
       return runWasmKernel(tf, backend, tf.Prelu, { x, alpha: prelu });
@@ -71,8 +83,16 @@ export function makeWasmFusedMatMul(tf: Tf, original: KernelConfig): KernelFunc 
       const b3 = tB ? transposeLast(tf, backend, inputs.b, 1, p.n, p.k) : inputs.b;
       try {
         const out = withWeights(backend, view(b3, [p.k, p.n]), tB, (w) => {
-          const fusedInputs = { a: view(a3, [1, p.batchA * p.m, p.k]), b: view(w, [1, p.k, p.n]), ...(bias === null ? {} : { bias }) };
-          return original.kernelFunc({ inputs: fusedInputs, backend, attrs: { ...attrs, transposeA: false, transposeB: false } }) as TensorInfo;
+          const fusedInputs = {
+            a: view(a3, [1, p.batchA * p.m, p.k]),
+            b: view(w, [1, p.k, p.n]),
+            ...(bias === null ? {} : { bias }),
+          };
+          return original.kernelFunc({
+            inputs: fusedInputs,
+            backend,
+            attrs: { ...attrs, transposeA: false, transposeB: false },
+          }) as TensorInfo;
         });
         return view(out, p.outShape);
       } finally {

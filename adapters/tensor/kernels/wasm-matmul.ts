@@ -28,7 +28,15 @@ interface Operands {
   bIsCopy: boolean;
 }
 
-function normalise(tf: Tf, backend: BackendWasm, a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean, p: MatMulPlan): Operands {
+function normalise(
+  tf: Tf,
+  backend: BackendWasm,
+  a: TensorInfo,
+  b: TensorInfo,
+  tA: boolean,
+  tB: boolean,
+  p: MatMulPlan,
+): Operands {
   const owned: TensorInfo[] = [];
   let a3 = view(a, [p.batchA, p.m, p.k]);
   let b3 = view(b, [p.batchB, p.k, p.n]);
@@ -64,13 +72,18 @@ function batchedProduct(backend: BackendWasm, ops: Operands, p: MatMulPlan, prod
   const { m, k, n } = p;
   if (p.batchB === 1) {
     // B broadcasts over every batch of A: one tall product, no copies.
-    const out = withWeights(backend, view(ops.b, [k, n]), ops.bIsCopy, (b) => product2d(view(ops.a, [p.batchA * m, k]), b));
+    const out = withWeights(backend, view(ops.b, [k, n]), ops.bIsCopy, (b) =>
+      product2d(view(ops.a, [p.batchA * m, k]), b),
+    );
     return view(out, p.outShape);
   }
   const out = backend.makeOutput([p.batch, m, n], 'float32');
   try {
     for (let i = 0; i < p.batch; i++) {
-      const ai = p.batchA === 1 ? view(ops.a, [m, k]) : copyRange(backend, ops.a, (p.aIndex[i] as number) * m * k, m * k, [m, k]);
+      const ai =
+        p.batchA === 1
+          ? view(ops.a, [m, k])
+          : copyRange(backend, ops.a, (p.aIndex[i] as number) * m * k, m * k, [m, k]);
       const bi = copyRange(backend, ops.b, (p.bIndex[i] as number) * k * n, k * n, [k, n]);
       try {
         const prod = product2d(ai, bi);
@@ -111,7 +124,8 @@ export function wasmProduct(
   tB: boolean,
   p: MatMulPlan,
 ): TensorInfo {
-  const product2d: Product2d = (x, y) => original({ inputs: { a: x, b: y }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+  const product2d: Product2d = (x, y) =>
+    original({ inputs: { a: x, b: y }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
   const ops = normalise(tf, backend, a, b, tA, tB, p);
   try {
     return batchedProduct(backend, ops, p, product2d);
@@ -130,7 +144,9 @@ export function makeWasmBatchMatMul(tf: Tf, original: KernelConfig): KernelFunc 
     if (p === null) return original.kernelFunc(args);
     const backend = args.backend as BackendWasm;
     if (isFastAlready(p, tA, tB)) {
-      const out = withWeights(backend, view(b, [p.k, p.n]), false, (w) => original.kernelFunc({ ...args, inputs: { a, b: view(w, b.shape) } })) as TensorInfo;
+      const out = withWeights(backend, view(b, [p.k, p.n]), false, (w) =>
+        original.kernelFunc({ ...args, inputs: { a, b: view(w, b.shape) } }),
+      ) as TensorInfo;
       return view(out, p.outShape);
     }
     return wasmProduct(tf, backend, original.kernelFunc, a, b, tA, tB, p);

@@ -31,14 +31,27 @@ export function release(backend: BackendWasm, info: TensorInfo): void {
 }
 
 /** Runs the currently registered wasm kernel `name` (looked up per call so later replacements apply). */
-export function runWasmKernel(tf: Tf, backend: BackendWasm, name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
+export function runWasmKernel(
+  tf: Tf,
+  backend: BackendWasm,
+  name: string,
+  inputs: NamedTensorInfoMap,
+  attrs: NamedAttrMap = {},
+): TensorInfo {
   const kernel = tf.getKernel(name, 'wasm');
   if (kernel === undefined) throw new Error(`wasm kernel ${name} is not registered`);
   return kernel.kernelFunc({ inputs, backend, attrs }) as TensorInfo;
 }
 
 /** [batch, rows, cols] -> [batch, cols, rows] as a new contiguous tensor (wasm Transpose kernel). */
-export function transposeLast(tf: Tf, backend: BackendWasm, x: TensorInfo, batch: number, rows: number, cols: number): TensorInfo {
+export function transposeLast(
+  tf: Tf,
+  backend: BackendWasm,
+  x: TensorInfo,
+  batch: number,
+  rows: number,
+  cols: number,
+): TensorInfo {
   const input = batch === 1 ? view(x, [rows, cols]) : view(x, [batch, rows, cols]);
   const perm = batch === 1 ? [1, 0] : [0, 2, 1];
   const out = runWasmKernel(tf, backend, tf.Transpose, { x: input }, { perm });
@@ -49,7 +62,13 @@ export function transposeLast(tf: Tf, backend: BackendWasm, x: TensorInfo, batch
  * Copies `size` float32 elements starting at element `offset` of `src` into a new tensor of `shape`.
  * Heap views are taken after the allocation because growing the wasm heap detaches older views.
  */
-export function copyRange(backend: BackendWasm, src: TensorInfo, offset: number, size: number, shape: number[]): TensorInfo {
+export function copyRange(
+  backend: BackendWasm,
+  src: TensorInfo,
+  offset: number,
+  size: number,
+  shape: number[],
+): TensorInfo {
   const out = backend.makeOutput(shape, src.dtype);
   const from = backend.typedArrayFromHeap(src) as Float32Array;
   (backend.typedArrayFromHeap(out) as Float32Array).set(from.subarray(offset, offset + size));

@@ -12,7 +12,13 @@ import type { Tf } from '@peftkit/core';
 type Floats = Float32Array | Int32Array | Uint8Array;
 
 /** Copies x[begin : begin + size] (row-major, any rank) into `out`; runs of full trailing axes are one copy. */
-export function copySlice(x: Floats, shape: readonly number[], begin: readonly number[], size: readonly number[], out: Floats): void {
+export function copySlice(
+  x: Floats,
+  shape: readonly number[],
+  begin: readonly number[],
+  size: readonly number[],
+  out: Floats,
+): void {
   const rank = shape.length;
   const strides = new Array<number>(rank);
   let stride = 1;
@@ -47,7 +53,13 @@ export function copySlice(x: Floats, shape: readonly number[], begin: readonly n
   }
 }
 
-function sliceInfo(tf: Tf, backend: BackendWasm, x: TensorInfo, beginIn: number | number[], sizeIn: number | number[]): TensorInfo {
+function sliceInfo(
+  tf: Tf,
+  backend: BackendWasm,
+  x: TensorInfo,
+  beginIn: number | number[],
+  sizeIn: number | number[],
+): TensorInfo {
   const [begin, size] = tf.slice_util.parseSliceParams(x, beginIn, sizeIn) as [number[], number[]];
   const out = backend.makeOutput(size, x.dtype);
   if (size.some((d) => d === 0)) return out;

@@ -24,7 +24,11 @@ export async function bnb4bitConfig(dir: string): Promise<Record<string, unknown
  * dequantized to float first (through a temporary directory, removed again), since the model loader reads float
  * checkpoints only. QLoRA then quantizes the base again when it injects (defaults taken from `qloraDefaults`).
  */
-export async function loadModelDir(tf: Tf, dir: string, options: LoadModelOptions = {}): Promise<LoadedModel & { bnb: Record<string, unknown> | null }> {
+export async function loadModelDir(
+  tf: Tf,
+  dir: string,
+  options: LoadModelOptions = {},
+): Promise<LoadedModel & { bnb: Record<string, unknown> | null }> {
   const bnb = await bnb4bitConfig(dir);
   if (bnb === null) return { ...(await loadModel(tf, dir, options)), bnb };
   const tmp = await mkdtemp(join(tmpdir(), 'peftkit-bnb-float-'));

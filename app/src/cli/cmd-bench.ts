@@ -41,18 +41,28 @@ export const benchCommand: Command = {
     const name = positionals[0];
     const rel = name === undefined ? undefined : BENCHES[name];
     if (rel === undefined)
-      throw new PeftkitError('PEFTKIT_E_USAGE', `bench: unknown benchmark '${name ?? ''}' (available: ${Object.keys(BENCHES).join(', ')})`, {
-        command: 'bench',
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_USAGE',
+        `bench: unknown benchmark '${name ?? ''}' (available: ${Object.keys(BENCHES).join(', ')})`,
+        {
+          command: 'bench',
+        },
+      );
     // The benches live in the repository, not in the package: run them from a checkout.
     const script = resolve(rel);
     if (!existsSync(script)) {
-      throw new PeftkitError('PEFTKIT_E_BENCH_MISSING', `bench: ${rel} not found; run 'peftkit bench' from the root of a peftkit repository checkout`, {
-        script,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_BENCH_MISSING',
+        `bench: ${rel} not found; run 'peftkit bench' from the root of a peftkit repository checkout`,
+        {
+          script,
+        },
+      );
     }
     // Benchmarks run as their own process so their backend choices and memory stay out of this one.
-    const result = spawnSync(process.execPath, ['--conditions=peftkit:source', '--import', 'tsx', script, ...rest], { stdio: 'inherit' });
+    const result = spawnSync(process.execPath, ['--conditions=peftkit:source', '--import', 'tsx', script, ...rest], {
+      stdio: 'inherit',
+    });
     return result.status ?? 1;
   },
 };

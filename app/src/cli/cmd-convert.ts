@@ -29,7 +29,12 @@ export const convertCommand: Command = {
   async run(argv, io) {
     const { values, positionals } = parseCommand(
       argv,
-      { tokenizer: { type: 'string' }, out: { type: 'string' }, overwrite: { type: 'boolean' }, to: { type: 'string' } },
+      {
+        tokenizer: { type: 'string' },
+        out: { type: 'string' },
+        overwrite: { type: 'boolean' },
+        to: { type: 'string' },
+      },
       'convert',
     );
     if (values.help) {
@@ -46,15 +51,24 @@ export const convertCommand: Command = {
     if (format === 'bnb') {
       const to = requireString(values, 'to', 'convert');
       if (!(BNB_TARGETS as readonly string[]).includes(to)) {
-        throw new PeftkitError('PEFTKIT_E_USAGE', `convert bnb: --to must be one of ${BNB_TARGETS.join(', ')}, got '${to}'`, {
-          command: 'convert',
-          option: 'to',
-        });
+        throw new PeftkitError(
+          'PEFTKIT_E_USAGE',
+          `convert bnb: --to must be one of ${BNB_TARGETS.join(', ')}, got '${to}'`,
+          {
+            command: 'convert',
+            option: 'to',
+          },
+        );
       }
       if (input === undefined)
-        throw new PeftkitError('PEFTKIT_E_USAGE', "convert bnb: missing <in-dir> (see 'peftkit convert --help')", { command: 'convert' });
+        throw new PeftkitError('PEFTKIT_E_USAGE', "convert bnb: missing <in-dir> (see 'peftkit convert --help')", {
+          command: 'convert',
+        });
       const out = requireString(values, 'out', 'convert');
-      const result = await convertBnbDirectory(input, out, { to: to as (typeof BNB_TARGETS)[number], overwrite: values.overwrite === true });
+      const result = await convertBnbDirectory(input, out, {
+        to: to as (typeof BNB_TARGETS)[number],
+        overwrite: values.overwrite === true,
+      });
       io.err(
         to === 'float'
           ? `wrote ${out}: ${result.dequantized} bnb weight(s) dequantized to float32`
@@ -71,7 +85,10 @@ export const convertCommand: Command = {
         },
       );
     }
-    if (input === undefined) throw new PeftkitError('PEFTKIT_E_USAGE', "convert: missing <model.bin> (see 'peftkit convert --help')", { command: 'convert' });
+    if (input === undefined)
+      throw new PeftkitError('PEFTKIT_E_USAGE', "convert: missing <model.bin> (see 'peftkit convert --help')", {
+        command: 'convert',
+      });
     const tokenizer = requireString(values, 'tokenizer', 'convert');
     const out = requireString(values, 'out', 'convert');
     const result = await convertLlama2cFiles(input, tokenizer, out, { overwrite: values.overwrite === true });

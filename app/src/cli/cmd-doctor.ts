@@ -21,7 +21,12 @@ the embedded default model is present. Exit code 1 when the backend or a plugin 
 export interface DoctorReport {
   peftkit: string;
   runtime: { name: string; version: string };
-  backend: { chosen: string | null; reason: string; error?: string; available: { name: string; priority: number; available: boolean }[] };
+  backend: {
+    chosen: string | null;
+    reason: string;
+    error?: string;
+    available: { name: string; priority: number; available: boolean }[];
+  };
   native: { name: string; path: string }[];
   pluginApi: string;
   plugins: { name: string; version: string; core: string }[];
@@ -35,12 +40,19 @@ export const doctorCommand: Command = {
   summary: 'report runtime, tensor backends, native libraries, plugins and the embedded model',
   usage,
   async run(argv, io) {
-    const { values } = parseCommand(argv, { backend: { type: 'string' }, plugin: { type: 'string', multiple: true }, json: { type: 'boolean' } }, 'doctor');
+    const { values } = parseCommand(
+      argv,
+      { backend: { type: 'string' }, plugin: { type: 'string', multiple: true }, json: { type: 'boolean' } },
+      'doctor',
+    );
     if (values.help) {
       io.out(usage);
       return 0;
     }
-    const report = await diagnose((values.backend as string | undefined) ?? undefined, (values.plugin as string[] | undefined) ?? []);
+    const report = await diagnose(
+      (values.backend as string | undefined) ?? undefined,
+      (values.plugin as string[] | undefined) ?? [],
+    );
     const failed = report.backend.error !== undefined || report.pluginError !== undefined;
     if (values.json) {
       io.out(JSON.stringify(report, null, 2));
@@ -51,7 +63,10 @@ export const doctorCommand: Command = {
       `peftkit ${report.peftkit} (plugin API ${report.pluginApi})`,
       `runtime: ${report.runtime.name} ${report.runtime.version}`,
       `tensor backend: ${b.chosen ?? 'none'} (${b.reason})${b.error ? ` — ${b.error}` : ''}`,
-      ...b.available.map((a) => `  ${a.name.padEnd(10)} priority ${String(a.priority).padStart(3)}  ${a.available ? 'available' : 'not available'}`),
+      ...b.available.map(
+        (a) =>
+          `  ${a.name.padEnd(10)} priority ${String(a.priority).padStart(3)}  ${a.available ? 'available' : 'not available'}`,
+      ),
       `native accelerations: ${report.native.length === 0 ? 'none' : report.native.map((n) => `${n.name} (${n.path})`).join(', ')}`,
       `method plugins (${report.plugins.length}):${report.pluginError ? ` — ${report.pluginError}` : ''}`,
       ...report.plugins.map((p) => `  ${p.name.padEnd(16)} ${p.version.padEnd(8)} core ${p.core}`),
@@ -68,7 +83,9 @@ export async function diagnose(requested: string | undefined, extraPlugins: read
   const scope = platformScope();
   const platform = scope.resolve(PORTS.Platform);
   const adapters = scope.resolve(PORTS.TensorBackends);
-  const available = await Promise.all(adapters.map(async (a) => ({ name: a.name, priority: a.priority, available: await a.isAvailable() })));
+  const available = await Promise.all(
+    adapters.map(async (a) => ({ name: a.name, priority: a.priority, available: await a.isAvailable() })),
+  );
   available.sort((x, y) => y.priority - x.priority);
   const project = readProjectConfig();
   const env = globalThis.process?.env?.PEFTKIT_BACKEND || undefined;
@@ -106,6 +123,8 @@ export async function diagnose(requested: string | undefined, extraPlugins: read
   } catch (error) {
     report.pluginError = toCoded(error).message;
   }
-  report.plugins = kernel.registry.list().map((p) => ({ name: p.meta.name, version: p.meta.version, core: p.meta.core }));
+  report.plugins = kernel.registry
+    .list()
+    .map((p) => ({ name: p.meta.name, version: p.meta.version, core: p.meta.core }));
   return report;
 }

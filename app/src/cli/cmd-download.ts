@@ -33,7 +33,11 @@ export const downloadCommand: Command = {
     }
     const [repo, extra] = positionals;
     if (repo === undefined || extra !== undefined) {
-      throw new PeftkitError('PEFTKIT_E_USAGE', "download: expected exactly one <owner/name> (see 'peftkit download --help')", { command: 'download' });
+      throw new PeftkitError(
+        'PEFTKIT_E_USAGE',
+        "download: expected exactly one <owner/name> (see 'peftkit download --help')",
+        { command: 'download' },
+      );
     }
     const env = typeof process === 'undefined' ? {} : process.env;
     const files = values.file as string[] | undefined;
@@ -51,11 +55,15 @@ export const downloadCommand: Command = {
         const now = Date.now();
         if (now - lastLine < 1000) return;
         lastLine = now;
-        io.err(`${file}: ${(received / 1e6).toFixed(1)}${total === undefined ? '' : ` / ${(total / 1e6).toFixed(1)}`} MB`);
+        io.err(
+          `${file}: ${(received / 1e6).toFixed(1)}${total === undefined ? '' : ` / ${(total / 1e6).toFixed(1)}`} MB`,
+        );
       },
     });
     for (const f of result.files) {
-      io.err(`${f.cached ? 'kept  ' : 'fetched'} ${f.file}${f.cached ? '' : ` (${f.size} bytes, verified: ${f.verified})`}`);
+      io.err(
+        `${f.cached ? 'kept  ' : 'fetched'} ${f.file}${f.cached ? '' : ` (${f.size} bytes, verified: ${f.verified})`}`,
+      );
     }
     io.out(result.dir);
     return 0;

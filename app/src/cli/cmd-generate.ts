@@ -52,10 +52,14 @@ export const generateCommand: Command = {
       seed: numberOption(values, 'seed', c, 0, (n) => Number.isInteger(n), 'an integer'),
       stop: (values.stop as string[] | undefined) ?? [],
     };
-    const kernel = await createKernel({ ...(values.backend ? { backend: values.backend as string } : {}), logger: { warn: io.err, info() {} } });
+    const kernel = await createKernel({
+      ...(values.backend ? { backend: values.backend as string } : {}),
+      logger: { warn: io.err, info() {} },
+    });
     await loadPlugins(kernel, (values.plugin as string[] | undefined) ?? []);
     const { model, tokenizer } = await loadModelDir(kernel.tf, modelDir);
-    if (tokenizer === null) throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', `no tokenizer in '${modelDir}'`, { dir: modelDir });
+    if (tokenizer === null)
+      throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', `no tokenizer in '${modelDir}'`, { dir: modelDir });
     if (typeof (model as Partial<CausalLanguageModel>).forward !== 'function' || model.task !== 'causal-lm') {
       throw new PeftkitError('PEFTKIT_E_MODEL_TASK', `'${modelDir}' is not a causal language model`, { dir: modelDir });
     }

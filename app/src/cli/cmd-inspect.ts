@@ -89,20 +89,28 @@ async function inspectModel(dir: string, config: Record<string, unknown>): Promi
     tiedEmbeddings: config.tie_word_embeddings ?? null,
     weights: weights.kind === 'single' ? 'model.safetensors' : `${weights.shards.length} shards`,
     ...s,
-    tokenizer: (await readJsonFile(join(dir, 'tokenizer_config.json'))) !== null || (await readJsonFile(join(dir, 'tokenizer.json'))) !== null,
+    tokenizer:
+      (await readJsonFile(join(dir, 'tokenizer_config.json'))) !== null ||
+      (await readJsonFile(join(dir, 'tokenizer.json'))) !== null,
     // `train --method full` leaves its record next to the model it wrote
     fullFineTuning: await readJsonFile(join(dir, 'peftkit_full_config.json')),
   };
 }
 
-async function inspectAdapter(dir: string, config: Record<string, unknown>, modelDir: string | undefined, plugins: readonly string[]) {
+async function inspectAdapter(
+  dir: string,
+  config: Record<string, unknown>,
+  modelDir: string | undefined,
+  plugins: readonly string[],
+) {
   const kernel = await createKernel({ backend: 'cpu', logger: { warn() {}, info() {} } });
   await loadPlugins(kernel, plugins);
   const plugin = findPluginForConfig(kernel.registry.list(), config);
   const { file, tensors } = await adapterWeights(dir);
   const s = stats(tensors);
   let baseParameters: number | null = null;
-  const base = modelDir ?? (typeof config.base_model_name_or_path === 'string' ? config.base_model_name_or_path : undefined);
+  const base =
+    modelDir ?? (typeof config.base_model_name_or_path === 'string' ? config.base_model_name_or_path : undefined);
   if (base !== undefined) {
     try {
       baseParameters = stats((await readModelWeights(base)).tensors).parameters;
@@ -121,7 +129,12 @@ async function inspectAdapter(dir: string, config: Record<string, unknown>, mode
     }
   }
   await kernel.dispose();
-  const warnings = fitWarnings(config, modelDir, base, plugin !== undefined && baseParameters !== null ? statsError : null);
+  const warnings = fitWarnings(
+    config,
+    modelDir,
+    base,
+    plugin !== undefined && baseParameters !== null ? statsError : null,
+  );
   return {
     kind: 'adapter',
     dir,
@@ -146,12 +159,25 @@ async function inspectAdapter(dir: string, config: Record<string, unknown>, mode
  * Why the adapter may not belong to the base it is inspected on: its plugin refused to load it there (shapes,
  * missing target modules), or its config names another base. Printed as warnings, and listed in --json.
  */
-function fitWarnings(config: Record<string, unknown>, modelDir: string | undefined, base: string | undefined, loadError: string | null): string[] {
+function fitWarnings(
+  config: Record<string, unknown>,
+  modelDir: string | undefined,
+  base: string | undefined,
+  loadError: string | null,
+): string[] {
   const warnings: string[] = [];
-  if (loadError !== null && base !== undefined) warnings.push(`the adapter does not fit the model '${base}': ${loadError}`);
+  if (loadError !== null && base !== undefined)
+    warnings.push(`the adapter does not fit the model '${base}': ${loadError}`);
   const named = typeof config.base_model_name_or_path === 'string' ? config.base_model_name_or_path : undefined;
-  if (modelDir !== undefined && named !== undefined && resolve(named) !== resolve(modelDir) && basename(named) !== basename(resolve(modelDir))) {
-    warnings.push(`the adapter was saved for base '${named}', not '${modelDir}': counts and percentages may not mean what they seem`);
+  if (
+    modelDir !== undefined &&
+    named !== undefined &&
+    resolve(named) !== resolve(modelDir) &&
+    basename(named) !== basename(resolve(modelDir))
+  ) {
+    warnings.push(
+      `the adapter was saved for base '${named}', not '${modelDir}': counts and percentages may not mean what they seem`,
+    );
   }
   return warnings;
 }
@@ -159,7 +185,8 @@ function fitWarnings(config: Record<string, unknown>, modelDir: string | undefin
 function render(info: Record<string, unknown>): string {
   const rows: [string, string][] = [];
   const add = (label: string, value: unknown) => {
-    if (value !== null && value !== undefined) rows.push([label, typeof value === 'string' ? value : JSON.stringify(value)]);
+    if (value !== null && value !== undefined)
+      rows.push([label, typeof value === 'string' ? value : JSON.stringify(value)]);
   };
   if (info.kind === 'model') {
     add('model', info.dir);
@@ -168,12 +195,15 @@ function render(info: Record<string, unknown>): string {
     add('hidden / layers / heads / kv heads', `${info.hiddenSize} / ${info.layers} / ${info.heads} / ${info.kvHeads}`);
     add('vocabulary / max positions', `${info.vocabSize} / ${info.maxPositions}`);
     add('tied embeddings', info.tiedEmbeddings);
-    if (info.fullFineTuning) add('trained by', 'peftkit train --method full (a complete model: use it as --model, nothing to merge)');
+    if (info.fullFineTuning)
+      add('trained by', 'peftkit train --method full (a complete model: use it as --model, nothing to merge)');
   } else {
     add('adapter', info.dir);
     add(
       'method',
-      info.method === null ? `unknown (peft_type ${JSON.stringify(info.peftType)}: no installed plugin reads it)` : `${info.method} ${info.pluginVersion}`,
+      info.method === null
+        ? `unknown (peft_type ${JSON.stringify(info.peftType)}: no installed plugin reads it)`
+        : `${info.method} ${info.pluginVersion}`,
     );
     add('peft_type', info.peftType);
     add('saved by version', info.savedBy);
@@ -196,8 +226,12 @@ function render(info: Record<string, unknown>): string {
         : `${fmtCount(info.trainableParameters as number)} / ${fmtCount(info.frozenParameters as number)} parameters, ${fmtBytes(info.residentBytes as number)} resident`,
     );
     if (info.baseParameters !== null && info.trainablePercent !== null)
-      add('trainable', `${(info.trainablePercent as number).toFixed(4)}% of ${fmtCount(info.baseParameters as number)} base parameters`);
-    for (const [k, v] of Object.entries(info.config as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) add(`  ${k}`, v);
+      add(
+        'trainable',
+        `${(info.trainablePercent as number).toFixed(4)}% of ${fmtCount(info.baseParameters as number)} base parameters`,
+      );
+    for (const [k, v] of Object.entries(info.config as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      add(`  ${k}`, v);
   } else add('tokenizer', info.tokenizer ? 'yes' : 'no');
   const width = Math.max(...rows.map(([l]) => l.length));
   return rows.map(([l, v]) => `${l.padEnd(width)}  ${v}`).join('\n');
@@ -219,17 +253,26 @@ export const inspectCommand: Command = {
     }
     const dir = positionals[0];
     if (dir === undefined || positionals.length > 1) {
-      throw new PeftkitError('PEFTKIT_E_USAGE', `inspect: expected exactly one <dir> (see 'peftkit inspect --help')`, { command: 'inspect' });
+      throw new PeftkitError('PEFTKIT_E_USAGE', `inspect: expected exactly one <dir> (see 'peftkit inspect --help')`, {
+        command: 'inspect',
+      });
     }
     const adapterConfig = await readJsonFile(join(dir, 'adapter_config.json'));
     const modelConfig = adapterConfig === null ? await readJsonFile(join(dir, 'config.json')) : null;
     let info: Record<string, unknown>;
     if (adapterConfig !== null) {
-      info = await inspectAdapter(dir, adapterConfig, values.model as string | undefined, (values.plugin as string[] | undefined) ?? []);
+      info = await inspectAdapter(
+        dir,
+        adapterConfig,
+        values.model as string | undefined,
+        (values.plugin as string[] | undefined) ?? [],
+      );
     } else if (modelConfig !== null) {
       info = await inspectModel(dir, modelConfig);
     } else {
-      throw new PeftkitError('PEFTKIT_E_INSPECT', `'${dir}' holds neither adapter_config.json nor config.json`, { dir });
+      throw new PeftkitError('PEFTKIT_E_INSPECT', `'${dir}' holds neither adapter_config.json nor config.json`, {
+        dir,
+      });
     }
     for (const w of (info.warnings as string[] | undefined) ?? []) io.err(`peftkit inspect: warning: ${w}`);
     io.out(values.json ? JSON.stringify(info, null, 2) : render(info));

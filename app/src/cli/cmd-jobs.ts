@@ -34,7 +34,9 @@ function client(url: string, key: string | undefined): Client {
       try {
         res = await fetch(`${base}${path}`, { method, headers, ...(payload === undefined ? {} : { body: payload }) });
       } catch (error) {
-        throw new PeftkitError('PEFTKIT_E_USAGE', `jobs: cannot reach ${base}: ${(error as Error).message}`, { url: base });
+        throw new PeftkitError('PEFTKIT_E_USAGE', `jobs: cannot reach ${base}: ${(error as Error).message}`, {
+          url: base,
+        });
       }
       const text = await res.text();
       let json: unknown = text;
@@ -44,7 +46,11 @@ function client(url: string, key: string | undefined): Client {
       if (!res.ok) {
         const e = (json as { error?: { code?: string; message?: string } }).error;
         const code = res.status === 404 ? 'PEFTKIT_E_JOB_NOT_FOUND' : 'PEFTKIT_E_JOB_STATE';
-        throw new PeftkitError(code, `jobs: ${method} ${path} → ${res.status} ${e?.code ?? ''}: ${e?.message ?? text}`, { status: res.status });
+        throw new PeftkitError(
+          code,
+          `jobs: ${method} ${path} → ${res.status} ${e?.code ?? ''}: ${e?.message ?? text}`,
+          { status: res.status },
+        );
       }
       return json;
     },
@@ -54,12 +60,14 @@ function client(url: string, key: string | undefined): Client {
 const num = (v: unknown, name: string): number | undefined => {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new PeftkitError('PEFTKIT_E_USAGE', `jobs: --${name} must be a number, got '${String(v)}'`, { option: name });
+  if (!Number.isFinite(n))
+    throw new PeftkitError('PEFTKIT_E_USAGE', `jobs: --${name} must be a number, got '${String(v)}'`, { option: name });
   return n;
 };
 
 async function create(api: Client, values: Record<string, unknown>, io: CommandIo): Promise<number> {
-  if (typeof values.model !== 'string') throw new PeftkitError('PEFTKIT_E_USAGE', 'jobs create: --model is required', { option: 'model' });
+  if (typeof values.model !== 'string')
+    throw new PeftkitError('PEFTKIT_E_USAGE', 'jobs create: --model is required', { option: 'model' });
   let training = values['training-file'] as string | undefined;
   if (typeof values.file === 'string') {
     const form = new FormData();
@@ -68,7 +76,8 @@ async function create(api: Client, values: Record<string, unknown>, io: CommandI
     training = ((await api.call('POST', '/v1/files', form)) as { id: string }).id;
     io.err(`uploaded ${values.file} as ${training}`);
   }
-  if (training === undefined) throw new PeftkitError('PEFTKIT_E_USAGE', 'jobs create: give --file or --training-file', { option: 'file' });
+  if (training === undefined)
+    throw new PeftkitError('PEFTKIT_E_USAGE', 'jobs create: give --file or --training-file', { option: 'file' });
   const peftkit: Record<string, unknown> = { method: (values.method as string | undefined) ?? 'lora' };
   if (typeof values.config === 'string') {
     try {
@@ -171,7 +180,11 @@ export const jobsCommand: Command = {
       case 'events':
         return print(await api.call('GET', `/v1/fine_tuning/jobs/${needId()}/events${qs}`));
       default:
-        throw new PeftkitError('PEFTKIT_E_USAGE', `jobs: unknown action '${action}' (create, list, get, cancel, pause, resume, events)`, { command: 'jobs' });
+        throw new PeftkitError(
+          'PEFTKIT_E_USAGE',
+          `jobs: unknown action '${action}' (create, list, get, cancel, pause, resume, events)`,
+          { command: 'jobs' },
+        );
     }
   },
 };

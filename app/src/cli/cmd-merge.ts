@@ -53,12 +53,23 @@ export const mergeCommand: Command = {
     const modelDir = requireString(values, 'model', 'merge');
     const out = requireString(values, 'out', 'merge');
     const adapters = (values.adapter as string[] | undefined) ?? [];
-    if (adapters.length === 0) throw new PeftkitError('PEFTKIT_E_USAGE', `merge: --adapter is required (see 'peftkit merge --help')`, { command: 'merge' });
-    if (resolve(out) === resolve(modelDir)) throw new PeftkitError('PEFTKIT_E_USAGE', 'merge: --out must differ from --model', { command: 'merge' });
+    if (adapters.length === 0)
+      throw new PeftkitError('PEFTKIT_E_USAGE', `merge: --adapter is required (see 'peftkit merge --help')`, {
+        command: 'merge',
+      });
+    if (resolve(out) === resolve(modelDir))
+      throw new PeftkitError('PEFTKIT_E_USAGE', 'merge: --out must differ from --model', { command: 'merge' });
     if (!values.overwrite && (await isNonEmptyDir(out))) {
-      throw new PeftkitError('PEFTKIT_E_OUTPUT_EXISTS', `'${out}' exists and is not empty (pass --overwrite to replace its files)`, { out });
+      throw new PeftkitError(
+        'PEFTKIT_E_OUTPUT_EXISTS',
+        `'${out}' exists and is not empty (pass --overwrite to replace its files)`,
+        { out },
+      );
     }
-    const kernel = await createKernel({ ...(values.backend ? { backend: values.backend as string } : {}), logger: { warn: io.err, info() {} } });
+    const kernel = await createKernel({
+      ...(values.backend ? { backend: values.backend as string } : {}),
+      logger: { warn: io.err, info() {} },
+    });
     await loadPlugins(kernel, (values.plugin as string[] | undefined) ?? []);
     const loaded = await loadModelDir(kernel.tf, modelDir);
     const manager = kernel.adapters(loaded.model);
@@ -71,11 +82,16 @@ export const mergeCommand: Command = {
       }
       const files: Record<string, Uint8Array> = {};
       for (const name of await readdir(modelDir)) {
-        if (COPIED.test(name) && name !== 'generation_config.json') files[name] = new Uint8Array(await readFile(join(modelDir, name)));
+        if (COPIED.test(name) && name !== 'generation_config.json')
+          files[name] = new Uint8Array(await readFile(join(modelDir, name)));
       }
       // a bnb 4-bit base was dequantized on load: the merged model is float, so its config drops quantization_config
       const { quantization_config: _quantized, ...config } = loaded.config;
-      const written = await saveModel(loaded.model, out, { config, tokenizerFiles: files, generationConfig: loaded.generationConfig });
+      const written = await saveModel(loaded.model, out, {
+        config,
+        tokenizerFiles: files,
+        generationConfig: loaded.generationConfig,
+      });
       io.out(`wrote ${out}: ${written.files.join(', ')}`);
     } finally {
       // the merged weights are already on disk; free everything (delete unmerges, which is fine now)

@@ -14,12 +14,19 @@ export const pluginsCommand: Command = {
   summary: 'list installed method plugins with versions and supported core range',
   usage,
   async run(argv, io) {
-    const { values } = parseCommand(argv, { plugin: { type: 'string', multiple: true }, json: { type: 'boolean' }, backend: { type: 'string' } }, 'plugins');
+    const { values } = parseCommand(
+      argv,
+      { plugin: { type: 'string', multiple: true }, json: { type: 'boolean' }, backend: { type: 'string' } },
+      'plugins',
+    );
     if (values.help) {
       io.out(usage);
       return 0;
     }
-    const kernel = await createKernel({ backend: (values.backend as string | undefined) ?? 'cpu', logger: { warn: io.err, info() {} } });
+    const kernel = await createKernel({
+      backend: (values.backend as string | undefined) ?? 'cpu',
+      logger: { warn: io.err, info() {} },
+    });
     const { loaded } = await loadPlugins(kernel, (values.plugin as string[] | undefined) ?? []);
     const rows = loaded.map((p) => ({
       name: p.meta.name,
@@ -40,7 +47,10 @@ export const pluginsCommand: Command = {
       return 0;
     }
     const header = ['name', 'version', 'family', 'core range', 'merge', 'mixed batch', 'peft_type'];
-    const table = [header, ...rows.map((r) => [r.name, r.version, r.family, r.core, r.merge, String(r.mixedBatch), r.peftType])];
+    const table = [
+      header,
+      ...rows.map((r) => [r.name, r.version, r.family, r.core, r.merge, String(r.mixedBatch), r.peftType]),
+    ];
     const widths = header.map((_, i) => Math.max(...table.map((row) => (row[i] as string).length)));
     for (const row of table)
       io.out(

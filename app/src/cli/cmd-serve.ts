@@ -33,11 +33,14 @@ export const serveCommand: Command = {
     try {
       settings = parseServeArgs(argv, process.env);
     } catch (error) {
-      throw new PeftkitError('PEFTKIT_E_USAGE', `serve: ${(error as Error).message} (see 'peftkit serve --help')`, { command: 'serve' });
+      throw new PeftkitError('PEFTKIT_E_USAGE', `serve: ${(error as Error).message} (see 'peftkit serve --help')`, {
+        command: 'serve',
+      });
     }
     const plugins = pluginSpecifiers(settings.engine.plugins ?? [], { absolute: true });
     if (plugins.length > 0) settings.engine.plugins = plugins;
-    if (settings.server.adminKey === undefined) io.err('peftkit serve: PEFTKIT_ADMIN_KEY is not set; adapter management routes are open');
+    if (settings.server.adminKey === undefined)
+      io.err('peftkit serve: PEFTKIT_ADMIN_KEY is not set; adapter management routes are open');
     const running = await startServer(settings);
     io.out(`peftkit server listening on ${running.url}`);
     await untilShutdown();

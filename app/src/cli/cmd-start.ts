@@ -56,7 +56,14 @@ export const startCommand: Command = {
       io.out(usage);
       return 0;
     }
-    const port = numberOption(values, 'port', 'start', 8787, (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number (0 picks a free one)');
+    const port = numberOption(
+      values,
+      'port',
+      'start',
+      8787,
+      (n) => Number.isInteger(n) && n >= 0 && n < 65536,
+      'a port number (0 picks a free one)',
+    );
     const modelDir = resolve((values.model as string | undefined) ?? DEFAULT_MODEL_DIR);
     if (!existsSync(join(modelDir, 'config.json'))) {
       throw new PeftkitError(
@@ -69,18 +76,32 @@ export const startCommand: Command = {
     }
     const outDir = resolve((values.out as string | undefined) ?? join('.peftkit-cache', 'main-job'));
     const started = performance.now();
-    const kernel = await createKernel({ ...(values.backend ? { backend: values.backend as string } : {}), logger: { warn: io.err, info() {} } });
+    const kernel = await createKernel({
+      ...(values.backend ? { backend: values.backend as string } : {}),
+      logger: { warn: io.err, info() {} },
+    });
     const { loaded: plugins } = await loadPlugins(kernel);
-    io.out(`peftkit main job — backend '${kernel.backend}', method plugins: ${plugins.map((p) => `${p.meta.name}@${p.meta.version}`).join(', ')}`);
+    io.out(
+      `peftkit main job — backend '${kernel.backend}', method plugins: ${plugins.map((p) => `${p.meta.name}@${p.meta.version}`).join(', ')}`,
+    );
     const model = await loadModel(kernel.tf, modelDir);
     if (model.tokenizer === null || model.model.task !== 'causal-lm') {
       model.model.dispose();
-      throw new PeftkitError('PEFTKIT_E_MODEL_TASK', `'${modelDir}' needs a tokenizer and a causal-LM head for the main job`, { dir: modelDir });
+      throw new PeftkitError(
+        'PEFTKIT_E_MODEL_TASK',
+        `'${modelDir}' needs a tokenizer and a causal-LM head for the main job`,
+        { dir: modelDir },
+      );
     }
     const parameters = [...model.model.parameters().values()].reduce((n, v) => n + v.size, 0);
-    io.out(`model: ${modelDir} (${model.model.arch}, ${(parameters / 1e6).toFixed(2)} M parameters, vocabulary ${model.model.dims.vocabSize})`);
+    io.out(
+      `model: ${modelDir} (${model.model.arch}, ${(parameters / 1e6).toFixed(2)} M parameters, vocabulary ${model.model.dims.vocabSize})`,
+    );
     // saved adapters name their base (base_model_name_or_path), as `peftkit train` does
-    const manager = kernel.adapters(model.model, { tokenizer: model.tokenizer, baseModel: baseModelName(modelDir, model.config) });
+    const manager = kernel.adapters(model.model, {
+      tokenizer: model.tokenizer,
+      baseModel: baseModelName(modelDir, model.config),
+    });
     let outcomes: Awaited<ReturnType<typeof runJobs>>;
     try {
       outcomes = await runJobs(kernel, model, manager, {
@@ -97,14 +118,24 @@ export const startCommand: Command = {
     io.out(`\n${outcomeTable(outcomes, { judged })}\n`);
     io.out(`report: ${join(outDir, 'comparison.html')}   adapters: ${join(outDir, 'adapters')}`);
     io.out(`main job finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-    if (!judged) io.out('smoke test (--quick): a few training steps only, so the comparison is not judged; run without --quick for it');
+    if (!judged)
+      io.out(
+        'smoke test (--quick): a few training steps only, so the comparison is not judged; run without --quick for it',
+      );
     const worse = outcomes.filter((o) => !o.improved).map((o) => o.name);
     if (values['no-serve'] && judged && worse.length > 0) {
-      io.err(`exit ${EXIT_NOT_BETTER}: the adapter(s) ${worse.join(', ')} did not beat the base model on their held-out metric (see the table)`);
+      io.err(
+        `exit ${EXIT_NOT_BETTER}: the adapter(s) ${worse.join(', ')} did not beat the base model on their held-out metric (see the table)`,
+      );
       return EXIT_NOT_BETTER;
     }
     if (values['no-serve']) return 0;
-    const server = await startMainJobServer({ modelDir, adaptersDir: join(outDir, 'adapters'), adapters: outcomes.map((o) => o.name), port });
+    const server = await startMainJobServer({
+      modelDir,
+      adaptersDir: join(outDir, 'adapters'),
+      adapters: outcomes.map((o) => o.name),
+      port,
+    });
     io.out(`\nserving on ${server.url} with adapters ${outcomes.map((o) => o.name).join(', ')} — try:\n`);
     for (const command of server.examples) io.out(`  ${command}\n`);
     io.out('Ctrl-C stops the server.');

@@ -54,7 +54,11 @@ async function readRunConfig(source: string | undefined): Promise<z.output<typeo
     try {
       text = await readFile(source, 'utf8');
     } catch (error) {
-      throw new PeftkitError('PEFTKIT_E_USAGE', `train: cannot read --config file '${source}': ${(error as Error).message}`, { option: 'config' });
+      throw new PeftkitError(
+        'PEFTKIT_E_USAGE',
+        `train: cannot read --config file '${source}': ${(error as Error).message}`,
+        { option: 'config' },
+      );
     }
   }
   let raw: unknown;
@@ -62,12 +66,18 @@ async function readRunConfig(source: string | undefined): Promise<z.output<typeo
     raw = JSON.parse(text);
   } catch (error) {
     const what = inline ? '--config' : `--config file '${source}'`;
-    throw new PeftkitError('PEFTKIT_E_USAGE', `train: ${what} is not valid JSON: ${(error as Error).message}`, { option: 'config' });
+    throw new PeftkitError('PEFTKIT_E_USAGE', `train: ${what} is not valid JSON: ${(error as Error).message}`, {
+      option: 'config',
+    });
   }
   const parsed = RunConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new PeftkitError('PEFTKIT_E_USAGE', `train: --config must be {"method", "training", "data"} objects: ${issues}`, { option: 'config' });
+    throw new PeftkitError(
+      'PEFTKIT_E_USAGE',
+      `train: --config must be {"method", "training", "data"} objects: ${issues}`,
+      { option: 'config' },
+    );
   }
   return parsed.data;
 }
@@ -89,16 +99,21 @@ async function outEntries(out: string): Promise<string[]> {
 /** Refuses to reuse a non-empty output directory unless resuming or told to overwrite; writes nothing. */
 async function checkOutDir(out: string, resume: boolean, overwrite: boolean): Promise<void> {
   if (resume || overwrite || (await outEntries(out)).length === 0) return;
-  throw new PeftkitError('PEFTKIT_E_OUTPUT_EXISTS', `output directory '${out}' is not empty: pass --resume to continue or --overwrite to replace it`, {
-    dir: out,
-  });
+  throw new PeftkitError(
+    'PEFTKIT_E_OUTPUT_EXISTS',
+    `output directory '${out}' is not empty: pass --resume to continue or --overwrite to replace it`,
+    {
+      dir: out,
+    },
+  );
 }
 
 /** With --overwrite, clears our files from --out; called only once every option has been validated. */
 async function clearOutDir(out: string, resume: boolean): Promise<void> {
   if (resume) return;
   for (const name of await readdir(out).catch(() => [] as string[])) {
-    if (/^checkpoint-\d+$/.test(name) || name === REPORT_FILES.metrics) await rm(join(out, name), { recursive: true, force: true });
+    if (/^checkpoint-\d+$/.test(name) || name === REPORT_FILES.metrics)
+      await rm(join(out, name), { recursive: true, force: true });
   }
 }
 
@@ -150,11 +165,14 @@ export const trainCommand: Command = {
     const method = requireString(values, 'method', c);
     const dataFile = requireString(values, 'data', c);
     const out = requireString(values, 'out', c);
-    if (values.resume && values.overwrite) throw new PeftkitError('PEFTKIT_E_USAGE', 'train: --resume and --overwrite exclude each other', { command: c });
+    if (values.resume && values.overwrite)
+      throw new PeftkitError('PEFTKIT_E_USAGE', 'train: --resume and --overwrite exclude each other', { command: c });
     const overrides: Record<string, number> = {};
-    if (values.steps !== undefined) overrides.steps = numberOption(values, 'steps', c, 0, (n) => Number.isInteger(n) && n > 0, 'an integer > 0');
+    if (values.steps !== undefined)
+      overrides.steps = numberOption(values, 'steps', c, 0, (n) => Number.isInteger(n) && n > 0, 'an integer > 0');
     if (values.lr !== undefined) overrides.lr = numberOption(values, 'lr', c, 0, (n) => n >= 0, 'a number ≥ 0');
-    if (values.batch !== undefined) overrides.batchSize = numberOption(values, 'batch', c, 0, (n) => Number.isInteger(n) && n > 0, 'an integer > 0');
+    if (values.batch !== undefined)
+      overrides.batchSize = numberOption(values, 'batch', c, 0, (n) => Number.isInteger(n) && n > 0, 'an integer > 0');
     const config = await readRunConfig(values.config as string | undefined);
     // checkpoints by default so that --resume has something to continue from
     const trainingOptions = { saveEvery: 50, ...config.training, ...overrides };
@@ -162,9 +180,14 @@ export const trainCommand: Command = {
     await checkOutDir(out, values.resume === true, values.overwrite === true);
     const resumeFrom = values.resume ? await latestCheckpoint(out) : null;
     if (values.resume && resumeFrom === null)
-      throw new PeftkitError('PEFTKIT_E_CHECKPOINT', `nothing to resume: no complete checkpoint in '${out}'`, { dir: out });
+      throw new PeftkitError('PEFTKIT_E_CHECKPOINT', `nothing to resume: no complete checkpoint in '${out}'`, {
+        dir: out,
+      });
 
-    const kernel = await createKernel({ ...(values.backend ? { backend: values.backend as string } : {}), logger: { warn: io.err, info() {} } });
+    const kernel = await createKernel({
+      ...(values.backend ? { backend: values.backend as string } : {}),
+      logger: { warn: io.err, info() {} },
+    });
     await loadPlugins(kernel, (values.plugin as string[] | undefined) ?? []);
     if (!kernel.registry.has(method)) {
       throw new PeftkitError(
@@ -180,7 +203,8 @@ export const trainCommand: Command = {
     }
     const { model, tokenizer, config: modelConfig, generationConfig, bnb } = await loadModelDir(kernel.tf, modelDir);
     try {
-      if (tokenizer === null) throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', `no tokenizer in '${modelDir}'`, { dir: modelDir });
+      if (tokenizer === null)
+        throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', `no tokenizer in '${modelDir}'`, { dir: modelDir });
       const dataConfig = {
         maxLength: Math.min(model.dims.maxPositions, 1024),
         ...(model.labels ? { labels: [...model.labels] } : {}),
@@ -191,14 +215,37 @@ export const trainCommand: Command = {
       const dataset = await loadDataset(dataFile, context, dataConfig);
       const evalData =
         values.eval !== undefined
-          ? (await loadDataset(values.eval as string, context, { ...dataConfig, evalFraction: 0, evalCount: 0, shuffle: false })).train
+          ? (
+              await loadDataset(values.eval as string, context, {
+                ...dataConfig,
+                evalFraction: 0,
+                evalCount: 0,
+                shuffle: false,
+              })
+            ).train
           : dataset.eval;
       // the tokenizer for prompt tuning's TEXT init; the base's name for the saved configs (PEFT's AutoPeftModel)
       const manager = kernel.adapters(model, { tokenizer, baseModel: baseModelName(modelDir, modelConfig) });
-      if (!resumeFrom) manager.create(ADAPTER, method, method === 'qlora' ? { ...qloraDefaults(bnb), ...config.method } : config.method);
+      if (!resumeFrom)
+        manager.create(
+          ADAPTER,
+          method,
+          method === 'qlora' ? { ...qloraDefaults(bnb), ...config.method } : config.method,
+        );
       const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
       await clearOutDir(out, values.resume === true);
-      const aborted = await runTraining(io, { kernel, model, manager, method, dataset, evalData, padId, out, trainingOptions, resumeFrom });
+      const aborted = await runTraining(io, {
+        kernel,
+        model,
+        manager,
+        method,
+        dataset,
+        evalData,
+        padId,
+        out,
+        trainingOptions,
+        resumeFrom,
+      });
       if (aborted) return EXIT_INTERRUPTED;
       if (method === 'full') {
         // full fine-tuning trained the base itself: write it out as a model directory, not an adapter
@@ -231,7 +278,10 @@ async function runTraining(
   const tf = kernel.tf;
   await mkdir(out, { recursive: true });
   const metrics = await MetricsLog.open(join(out, REPORT_FILES.metrics));
-  const progress = new ProgressBar({ write: (text: string) => io.out(text, false), isTTY: process.stdout?.isTTY === true });
+  const progress = new ProgressBar({
+    write: (text: string) => io.out(text, false),
+    isTTY: process.stdout?.isTTY === true,
+  });
   const stop = new AbortController();
   const onSigint = () => stop.abort();
   process.on?.('SIGINT', onSigint);

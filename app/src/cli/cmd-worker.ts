@@ -39,7 +39,9 @@ export const workerCommand: Command = {
     const storeDir = requireString(values, 'store', 'worker');
     const url = requireString(values, 'redis', 'worker');
     const lockMs =
-      values['lock-ms'] === undefined ? 30_000 : numberOption(values, 'lock-ms', 'worker', 0, (n) => Number.isInteger(n) && n >= 1000, 'an integer ≥ 1000');
+      values['lock-ms'] === undefined
+        ? 30_000
+        : numberOption(values, 'lock-ms', 'worker', 0, (n) => Number.isInteger(n) && n >= 1000, 'an integer ≥ 1000');
     // loaded on demand: only this command needs BullMQ and the server package
     const { FsStore } = await import('@peftkit/server');
     const { createJobRunner } = await import('../jobs/runner.ts');

@@ -23,7 +23,10 @@ const isAbsent = (error: PeftkitError) => error.details.reason === 'not-found' |
  * PEFTKIT_PLUGINS (comma-separated), then --plugin. With `absolute`, relative paths become absolute against `cwd`,
  * so that a worker, or any module resolving them later, finds the same files (error messages keep the user's form).
  */
-export function pluginSpecifiers(extra: readonly string[] = [], options: { cwd?: string; absolute?: boolean } = {}): string[] {
+export function pluginSpecifiers(
+  extra: readonly string[] = [],
+  options: { cwd?: string; absolute?: boolean } = {},
+): string[] {
   const cwd = options.cwd ?? process.cwd();
   const env = (globalThis.process?.env?.PEFTKIT_PLUGINS ?? '').split(',').map((s) => s.trim());
   const all = [...readProjectConfig(cwd).plugins, ...env, ...extra].filter(Boolean);

@@ -8,7 +8,8 @@ import { errorInfo, PeftkitError } from '@peftkit/core';
 function codeFor(error: unknown): string {
   const e = error as { code?: unknown; name?: unknown; message?: unknown };
   const text = typeof e?.message === 'string' ? e.message : '';
-  if (e?.code === 'EADDRINUSE' || e?.name === 'AddrInUse' || /address already in use|EADDRINUSE/i.test(text)) return 'PEFTKIT_E_PORT_IN_USE';
+  if (e?.code === 'EADDRINUSE' || e?.name === 'AddrInUse' || /address already in use|EADDRINUSE/i.test(text))
+    return 'PEFTKIT_E_PORT_IN_USE';
   if (e?.code === 'ENOENT') return 'PEFTKIT_E_IO_NOT_FOUND';
   return 'PEFTKIT_E_UNEXPECTED';
 }
@@ -41,7 +42,11 @@ function stacks(error: unknown): string {
 }
 
 /** The text to print on stderr and the exit code. */
-export function reportError(command: string | undefined, error: unknown, verbose: boolean): { text: string; exit: number } {
+export function reportError(
+  command: string | undefined,
+  error: unknown,
+  verbose: boolean,
+): { text: string; exit: number } {
   const coded = toCoded(error);
   const line = `peftkit${command ? ` ${command}` : ''}: ${coded.message}`;
   const original = coded.cause !== undefined && !(error instanceof PeftkitError) ? coded.cause : error;
@@ -58,7 +63,11 @@ interface ProcessLike {
  * Errors that escape every command (an emitter's 'error' event, a rejection nobody awaits) still print one coded
  * line and exit with the catalog's code instead of the runtime's dump (which can quote a minified library line).
  */
-export function installFatalHandlers(command: () => string | undefined, verbose: () => boolean, write: (text: string) => void): void {
+export function installFatalHandlers(
+  command: () => string | undefined,
+  verbose: () => boolean,
+  write: (text: string) => void,
+): void {
   const proc = globalThis.process as unknown as ProcessLike | undefined;
   if (typeof proc?.on !== 'function') return;
   const fatal = (error: unknown) => {

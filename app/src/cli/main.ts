@@ -46,7 +46,8 @@ let verbose = false;
 /** Commands whose --model / --backend may come from the project config (peftkit.config.json). */
 const TAKES_MODEL = new Set(['generate', 'train', 'serve', 'merge', 'start']);
 const TAKES_BACKEND = new Set([...TAKES_MODEL, 'plugins']);
-const given = (argv: readonly string[], flag: string) => argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`));
+const given = (argv: readonly string[], flag: string) =>
+  argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`));
 
 /** Adds the project config's defaults as options the user did not give (flags and PEFTKIT_BACKEND win). */
 function withProjectDefaults(name: string, argv: readonly string[]): string[] {
@@ -54,7 +55,13 @@ function withProjectDefaults(name: string, argv: readonly string[]): string[] {
   if (given(argv, 'help') || argv.includes('-h') || (!TAKES_MODEL.has(name) && !TAKES_BACKEND.has(name))) return out;
   const config = readProjectConfig();
   if (config.model !== undefined && TAKES_MODEL.has(name) && !given(argv, 'model')) out.push('--model', config.model);
-  if (config.backend !== undefined && TAKES_BACKEND.has(name) && !given(argv, 'backend') && !process.env.PEFTKIT_BACKEND) out.push('--backend', config.backend);
+  if (
+    config.backend !== undefined &&
+    TAKES_BACKEND.has(name) &&
+    !given(argv, 'backend') &&
+    !process.env.PEFTKIT_BACKEND
+  )
+    out.push('--backend', config.backend);
   return out;
 }
 

@@ -21,7 +21,10 @@ export const BUILTIN_CHAT_TEMPLATES: Readonly<Record<string, string>> = {
  * The chat template for training data: `--chat-template` (a builtin name, a .jinja file, or a tokenizer_config.json
  * holding `chat_template`), else the model directory's own (undefined when it has none).
  */
-export async function resolveChatTemplate(option: string | undefined, modelDir: string): Promise<ChatTemplate | undefined> {
+export async function resolveChatTemplate(
+  option: string | undefined,
+  modelDir: string,
+): Promise<ChatTemplate | undefined> {
   if (option === undefined) return loadChatTemplate(modelDir);
   const builtin = BUILTIN_CHAT_TEMPLATES[option];
   if (builtin !== undefined) return new ChatTemplate(builtin);
@@ -43,12 +46,17 @@ export async function resolveChatTemplate(option: string | undefined, modelDir: 
   try {
     config = JSON.parse(text) as Record<string, unknown>;
   } catch (error) {
-    throw new PeftkitError('PEFTKIT_E_USAGE', `train: --chat-template file '${option}' is not valid JSON: ${(error as Error).message}`, {
-      option: 'chat-template',
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_USAGE',
+      `train: --chat-template file '${option}' is not valid JSON: ${(error as Error).message}`,
+      {
+        option: 'chat-template',
+      },
+    );
   }
   const template = ChatTemplate.fromTokenizerConfig(config);
-  if (template === undefined) throw new PeftkitError('PEFTKIT_E_USAGE', `train: '${option}' has no "chat_template"`, { option: 'chat-template' });
+  if (template === undefined)
+    throw new PeftkitError('PEFTKIT_E_USAGE', `train: '${option}' has no "chat_template"`, { option: 'chat-template' });
   return template;
 }
 
@@ -82,6 +90,10 @@ export async function writeFullModelDir(
   }
   // the weights written are float, whatever the source was (a bnb 4-bit directory is dequantized on load)
   const { quantization_config: _quantized, ...config } = source.config;
-  const written = await saveModel(model, out, { config, tokenizerFiles: files, generationConfig: source.generationConfig });
+  const written = await saveModel(model, out, {
+    config,
+    tokenizerFiles: files,
+    generationConfig: source.generationConfig,
+  });
   return written.files;
 }

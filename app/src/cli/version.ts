@@ -4,7 +4,9 @@ import { PLUGIN_API_VERSION } from '@peftkit/core';
 /** The `peftkit` package's version, read from its package.json (next to src/ and dist/ alike). */
 export function appVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
     return typeof pkg.version === 'string' ? pkg.version : 'unknown';
   } catch {
     return 'unknown';

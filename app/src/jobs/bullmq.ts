@@ -52,7 +52,9 @@ export async function connectRedisJobs(options: {
   await subscriber.subscribe(ADAPTER_CHANNEL);
   subscriber.on('message', (channel: string, message: string) => {
     if (channel !== ADAPTER_CHANNEL) return;
-    options.onAdapter(message).catch((error: unknown) => console.error(`peftkit serve: hot load of ${message} failed:`, error));
+    options
+      .onAdapter(message)
+      .catch((error: unknown) => console.error(`peftkit serve: hot load of ${message} failed:`, error));
   });
   return {
     queue: {
@@ -84,7 +86,9 @@ export interface RedisWorkerOptions {
  * mid-job stops renewing its lock; BullMQ's stalled-job check hands the job to another worker, whose executor
  * finds it `running` and continues from the latest checkpoint in the shared store.
  */
-export async function startRedisWorker(options: RedisWorkerOptions): Promise<{ close(): Promise<void>; done: Promise<void> }> {
+export async function startRedisWorker(
+  options: RedisWorkerOptions,
+): Promise<{ close(): Promise<void>; done: Promise<void> }> {
   const queue = new Queue(QUEUE_NAME, { connection: connection(options.url) });
   await reachable(queue, options.url);
   const publisher = (await clientOf(queue)).duplicate();

@@ -61,7 +61,11 @@ export async function composeJobs(settings: JobsSettings, engine: Engine, side: 
     ...(side.backend ? { backend: side.backend } : {}),
     ...(side.plugins ? { plugins: side.plugins } : {}),
   });
-  const queue: JobQueue & { recover(): Promise<number> } = new EmbeddedQueue({ store, runner, onSucceeded: hotLoad(engine) });
+  const queue: JobQueue & { recover(): Promise<number> } = new EmbeddedQueue({
+    store,
+    runner,
+    onSucceeded: hotLoad(engine),
+  });
   await queue.recover();
   return {
     options: { ...base, queue, methods: () => runner.methods() },

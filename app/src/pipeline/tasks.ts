@@ -48,17 +48,23 @@ const source = (file: string, line: number) => ({ file, line });
 export function sotuTask(tokenizer: Tokenizer, sizes: TaskSizes, maxLength: number): LanguageTask {
   const addresses = stateOfTheUnion().filter((a) => a.year >= 1946);
   const chunks = (which: 'train' | 'eval') =>
-    addresses.filter((_, i) => (i % 5 === 4) === (which === 'eval')).flatMap((a) => chunkText(a.text, maxLength * 3).map((text) => ({ text, year: a.year })));
+    addresses
+      .filter((_, i) => (i % 5 === 4) === (which === 'eval'))
+      .flatMap((a) => chunkText(a.text, maxLength * 3).map((text) => ({ text, year: a.year })));
   const records = (list: { text: string; year: number }[], n: number): DataRecord[] => {
     // take evenly spaced chunks so every era is represented
     const step = Math.max(1, list.length / n);
-    return Array.from({ length: Math.min(n, list.length) }, (_, i) => list[Math.floor(i * step)] as { text: string; year: number }).map((c, i) => ({
+    return Array.from(
+      { length: Math.min(n, list.length) },
+      (_, i) => list[Math.floor(i * step)] as { text: string; year: number },
+    ).map((c, i) => ({
       format: 'text',
       text: c.text,
       source: source(`sotu-${c.year}`, i + 1),
     }));
   };
-  const tokenize = (recs: DataRecord[]) => prepareDataset('text', recs, { tokenizer }, { maxLength, evalCount: 0, shuffle: false }).train;
+  const tokenize = (recs: DataRecord[]) =>
+    prepareDataset('text', recs, { tokenizer }, { maxLength, evalCount: 0, shuffle: false }).train;
   return {
     kind: 'language',
     name: 'sotu-style',
@@ -78,7 +84,9 @@ export function spamPrompt(email: string): string {
 /** Balanced SpamAssassin e-mails; train and eval are disjoint draws of one seeded shuffle. */
 export function spamTask(tokenizer: Tokenizer, sizes: TaskSizes, maxLength: number): ChoiceTask {
   const emails = spamAssassinEmails(sizes.train + sizes.eval, { seed: 7, chars: Math.floor(maxLength * 2.2) });
-  const evalEmails = emails.filter((_, i) => i % (Math.round((sizes.train + sizes.eval) / sizes.eval) || 1) === 0).slice(0, sizes.eval);
+  const evalEmails = emails
+    .filter((_, i) => i % (Math.round((sizes.train + sizes.eval) / sizes.eval) || 1) === 0)
+    .slice(0, sizes.eval);
   const evalSet = new Set(evalEmails);
   const trainEmails = emails.filter((e) => !evalSet.has(e));
   const records = (list: typeof emails): DataRecord[] =>
@@ -88,7 +96,8 @@ export function spamTask(tokenizer: Tokenizer, sizes: TaskSizes, maxLength: numb
       completion: SPAM_CHOICES[e.spam ? 1 : 0],
       source: source('spamassassin', i + 1),
     }));
-  const tokenize = (list: typeof emails) => prepareDataset('completion', records(list), { tokenizer }, { maxLength, evalCount: 0, shuffle: false }).train;
+  const tokenize = (list: typeof emails) =>
+    prepareDataset('completion', records(list), { tokenizer }, { maxLength, evalCount: 0, shuffle: false }).train;
   return {
     kind: 'choice',
     name: 'spam-filter',
@@ -97,6 +106,8 @@ export function spamTask(tokenizer: Tokenizer, sizes: TaskSizes, maxLength: numb
     eval: tokenize(evalEmails),
     questions: evalEmails.map((e) => ({ prompt: spamPrompt(e.text), answer: e.spam ? 1 : 0 })),
     choices: SPAM_CHOICES,
-    samplePrompt: spamPrompt('Congratulations! You have been selected to receive a FREE vacation. Click here to claim your prize now.'),
+    samplePrompt: spamPrompt(
+      'Congratulations! You have been selected to receive a FREE vacation. Click here to claim your prize now.',
+    ),
   };
 }

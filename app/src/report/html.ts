@@ -18,9 +18,17 @@ function page(title: string, body: string): string {
   return `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>${escapeHtml(title)}</title>\n<style>${STYLE}</style>\n</head>\n<body>\n<h1>${escapeHtml(title)}</h1>\n${body}\n</body>\n</html>\n`;
 }
 
-function table(header: readonly string[], rows: readonly (readonly string[])[], numeric: (col: number) => boolean = () => false): string {
-  const head = header.every((h) => h === '') ? '' : `<tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>\n`;
-  const body = rows.map((r) => `<tr>${r.map((c, k) => `<td${numeric(k) ? ' class="num"' : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`).join('\n');
+function table(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  numeric: (col: number) => boolean = () => false,
+): string {
+  const head = header.every((h) => h === '')
+    ? ''
+    : `<tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>\n`;
+  const body = rows
+    .map((r) => `<tr>${r.map((c, k) => `<td${numeric(k) ? ' class="num"' : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`)
+    .join('\n');
   return `<table>\n${head}${body}\n</table>`;
 }
 
@@ -29,7 +37,8 @@ export function flattenConfig(config: Readonly<Record<string, unknown>>, prefix 
   const out: [string, string][] = [];
   for (const [key, value] of Object.entries(config)) {
     const path = prefix === '' ? key : `${prefix}.${key}`;
-    if (value !== null && typeof value === 'object' && !Array.isArray(value)) out.push(...flattenConfig(value as Record<string, unknown>, path));
+    if (value !== null && typeof value === 'object' && !Array.isArray(value))
+      out.push(...flattenConfig(value as Record<string, unknown>, path));
     else out.push([path, value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value))]);
   }
   return out;
@@ -39,11 +48,13 @@ function trainedShare(run: RunSummary): string {
   // Frozen tensors an adapter holds (e.g. shared random projections) are shown apart: they are not trained.
   const frozen = run.frozenParams ? ` + ${formatCount(run.frozenParams)} frozen` : '';
   const trainable = formatCount(run.trainableParams);
-  if (run.trainableParams === undefined || run.totalParams === undefined || run.totalParams <= 0) return `${trainable}${frozen}`;
+  if (run.trainableParams === undefined || run.totalParams === undefined || run.totalParams <= 0)
+    return `${trainable}${frozen}`;
   return `${trainable} (${formatPercent(run.trainableParams / run.totalParams, 2)})${frozen}`;
 }
 
-const perplexity = (e: EvalSnapshot | undefined): number | undefined => e?.perplexity ?? (e?.loss === undefined ? undefined : Math.exp(e.loss));
+const perplexity = (e: EvalSnapshot | undefined): number | undefined =>
+  e?.perplexity ?? (e?.loss === undefined ? undefined : Math.exp(e.loss));
 const arrow = (a: string, b: string): string => `${a} → ${b}`;
 
 /** Train loss (raw, faint, and smoothed) and eval loss of each run as chart series. */
@@ -54,12 +65,25 @@ export function runSeries(runs: readonly RunSummary[], smoothing?: number): Char
     const prefix = runs.length > 1 ? `${run.name}: ` : '';
     const series: ChartSeries[] = [];
     if (weight > 0) {
-      series.push({ name: `${prefix}train loss (raw)`, points: run.trainCurve, color, opacity: 0.25, markers: false, hideInLegend: true });
-      series.push({ name: `${prefix}train loss (EMA ${weight})`, points: smoothEma(run.trainCurve, weight), color, markers: false });
+      series.push({
+        name: `${prefix}train loss (raw)`,
+        points: run.trainCurve,
+        color,
+        opacity: 0.25,
+        markers: false,
+        hideInLegend: true,
+      });
+      series.push({
+        name: `${prefix}train loss (EMA ${weight})`,
+        points: smoothEma(run.trainCurve, weight),
+        color,
+        markers: false,
+      });
     } else {
       series.push({ name: `${prefix}train loss`, points: run.trainCurve, color });
     }
-    if (run.evalCurve.length > 0) series.push({ name: `${prefix}eval loss`, points: run.evalCurve, color, dashed: true, markers: true });
+    if (run.evalCurve.length > 0)
+      series.push({ name: `${prefix}eval loss`, points: run.evalCurve, color, dashed: true, markers: true });
     return series;
   });
 }
@@ -81,7 +105,9 @@ export function lossPanelsSvg(runs: readonly RunSummary[], options: ReportOption
   if (runs.length <= 1) return lossChartSvg(runs, options);
   const width = 720;
   const height = 400;
-  const panels = runs.map((run, k) => lossChartSvg([run], options).replace('<svg xmlns="http://www.w3.org/2000/svg"', `<svg x="0" y="${k * height}"`));
+  const panels = runs.map((run, k) =>
+    lossChartSvg([run], options).replace('<svg xmlns="http://www.w3.org/2000/svg"', `<svg x="0" y="${k * height}"`),
+  );
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height * runs.length}" viewBox="0 0 ${width} ${height * runs.length}">`,
     ...panels,
@@ -110,9 +136,13 @@ export function runReportHtml(run: RunSummary, options: ReportOptions = {}): str
     );
   }
   if (run.after?.accuracy !== undefined || run.before?.accuracy !== undefined) {
-    summary.push(['accuracy before → after', arrow(formatPercent(run.before?.accuracy), formatPercent(run.after?.accuracy))]);
+    summary.push([
+      'accuracy before → after',
+      arrow(formatPercent(run.before?.accuracy), formatPercent(run.after?.accuracy)),
+    ]);
   }
-  const config = run.config === undefined ? '<p>No config recorded.</p>' : table(['key', 'value'], flattenConfig(run.config));
+  const config =
+    run.config === undefined ? '<p>No config recorded.</p>' : table(['key', 'value'], flattenConfig(run.config));
   return page(
     options.title ?? `peftkit run: ${run.name}`,
     `<h2>Summary</h2>\n${table(['', ''], summary)}\n<h2>Loss</h2>\n${lossChartSvg([run], options)}\n<h2>Config</h2>\n${config}`,
@@ -122,7 +152,16 @@ export function runReportHtml(run: RunSummary, options: ReportOptions = {}): str
 /** Rows of the comparison table (also used for the console). */
 export function comparisonRows(runs: readonly RunSummary[]): { header: string[]; rows: string[][] } {
   const anyAccuracy = runs.some((r) => r.after?.accuracy !== undefined);
-  const header = ['run', 'method', 'trained params', 'steps', 'time', 'tokens/s', 'eval loss before → after', 'perplexity before → after'];
+  const header = [
+    'run',
+    'method',
+    'trained params',
+    'steps',
+    'time',
+    'tokens/s',
+    'eval loss before → after',
+    'perplexity before → after',
+  ];
   if (anyAccuracy) header.push('accuracy before → after');
   const rows = runs.map((run) => {
     const row = [
@@ -157,7 +196,10 @@ export function comparisonText(runs: readonly RunSummary[]): string {
 export function comparisonReportHtml(runs: readonly RunSummary[], options: ReportOptions = {}): string {
   const { header, rows } = comparisonRows(runs);
   const configs = runs
-    .map((r) => `<h3>${escapeHtml(r.name)}</h3>\n${r.config === undefined ? '<p>No config recorded.</p>' : table(['key', 'value'], flattenConfig(r.config))}`)
+    .map(
+      (r) =>
+        `<h3>${escapeHtml(r.name)}</h3>\n${r.config === undefined ? '<p>No config recorded.</p>' : table(['key', 'value'], flattenConfig(r.config))}`,
+    )
     .join('\n');
   // one chart per run: each task's loss has its own scale (see lossPanelsSvg)
   const charts = runs.map((r) => lossChartSvg([r], options)).join('\n');

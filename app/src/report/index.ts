@@ -13,7 +13,22 @@ export {
   runReportHtml,
   runSeries,
 } from './html.ts';
-export { METRICS_ERROR_CODES, MetricsLog, type MetricsRecord, metricsLine, parseMetricsLog, readMetricsLog } from './metrics.ts';
-export { formatEvalLine, formatSaveLine, formatStepLine, ProgressBar, type ProgressOptions, type ProgressRates, type TextSink } from './progress.ts';
+export {
+  METRICS_ERROR_CODES,
+  MetricsLog,
+  type MetricsRecord,
+  metricsLine,
+  parseMetricsLog,
+  readMetricsLog,
+} from './metrics.ts';
+export {
+  formatEvalLine,
+  formatSaveLine,
+  formatStepLine,
+  ProgressBar,
+  type ProgressOptions,
+  type ProgressRates,
+  type TextSink,
+} from './progress.ts';
 export { type EvalSnapshot, type RunInfo, type RunSummary, summarizeRun } from './summary.ts';
 export { REPORT_FILES, writeComparisonReport, writeRunReport } from './write.ts';

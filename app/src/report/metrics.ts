@@ -36,7 +36,15 @@ const recordSchema = z.discriminatedUnion('type', [
     tokens: count,
     elapsed: z.number().min(0),
   }),
-  z.object({ type: z.literal('eval'), time, step: count, loss: real, perplexity: real, accuracy: real.optional(), examples: count }),
+  z.object({
+    type: z.literal('eval'),
+    time,
+    step: count,
+    loss: real,
+    perplexity: real,
+    accuracy: real.optional(),
+    examples: count,
+  }),
   z.object({ type: z.literal('save'), time, step: count, dir: z.string() }),
 ]);
 
@@ -56,13 +64,21 @@ export function parseMetricsLog(text: string, file = 'metrics.jsonl'): MetricsRe
       value = JSON.parse(raw);
     } catch (cause) {
       if (torn) break;
-      throw new PeftkitError(METRICS_ERROR_CODES.INVALID, `${file}:${k + 1}: not valid JSON`, { file, line: k + 1 }, { cause });
+      throw new PeftkitError(
+        METRICS_ERROR_CODES.INVALID,
+        `${file}:${k + 1}: not valid JSON`,
+        { file, line: k + 1 },
+        { cause },
+      );
     }
     const parsed = recordSchema.safeParse(value);
     if (!parsed.success) {
       if (torn) break;
       const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-      throw new PeftkitError(METRICS_ERROR_CODES.INVALID, `${file}:${k + 1}: invalid metrics record (${issues})`, { file, line: k + 1 });
+      throw new PeftkitError(METRICS_ERROR_CODES.INVALID, `${file}:${k + 1}: invalid metrics record (${issues})`, {
+        file,
+        line: k + 1,
+      });
     }
     records.push(parsed.data as MetricsRecord);
   }
@@ -126,13 +142,21 @@ export class MetricsLog implements TrainCallbacks {
   }
 
   append(record: MetricsRecord): Promise<void> {
-    if (this.#closed) return Promise.reject(new PeftkitError(METRICS_ERROR_CODES.CLOSED, `${this.file} is closed`, { file: this.file }));
+    if (this.#closed)
+      return Promise.reject(
+        new PeftkitError(METRICS_ERROR_CODES.CLOSED, `${this.file} is closed`, { file: this.file }),
+      );
     const line = metricsLine(record);
     const write = this.#queue.then(async () => {
       try {
         await this.#handle.write(line);
       } catch (cause) {
-        throw new PeftkitError(METRICS_ERROR_CODES.IO, `cannot write ${this.file}: ${String(cause)}`, { file: this.file }, { cause });
+        throw new PeftkitError(
+          METRICS_ERROR_CODES.IO,
+          `cannot write ${this.file}: ${String(cause)}`,
+          { file: this.file },
+          { cause },
+        );
       }
     });
     // Later writes wait for this one, but one failure must not poison the queue silently: the caller sees it.

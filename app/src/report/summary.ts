@@ -93,7 +93,10 @@ export function summarizeRun(records: readonly MetricsRecord[], info: RunInfo): 
     tokens: stepList.reduce((n, s) => n + s.tokens, 0),
     finalTrainLoss: stepList.at(-1)?.loss,
     before: info.before ?? (zero === undefined ? undefined : snapshot(zero)),
-    after: last === undefined && info.after === undefined ? undefined : { ...(last === undefined ? {} : snapshot(last)), ...info.after },
+    after:
+      last === undefined && info.after === undefined
+        ? undefined
+        : { ...(last === undefined ? {} : snapshot(last)), ...info.after },
     best: best === undefined ? undefined : snapshot(best),
     config: info.config,
     trainCurve: stepList.map((s) => ({ x: s.step, y: s.loss })),

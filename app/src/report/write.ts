@@ -1,6 +1,13 @@
 import { join } from 'node:path';
 import { atomicWriteFile } from '@peftkit/io';
-import { comparisonReportHtml, comparisonText, lossChartSvg, lossPanelsSvg, type ReportOptions, runReportHtml } from './html.ts';
+import {
+  comparisonReportHtml,
+  comparisonText,
+  lossChartSvg,
+  lossPanelsSvg,
+  type ReportOptions,
+  runReportHtml,
+} from './html.ts';
 import type { RunSummary } from './summary.ts';
 
 /** File names inside a run's output directory. */
@@ -16,7 +23,11 @@ export const REPORT_FILES = {
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
 
 /** Writes `loss.svg` and `report.html` into `dir` (atomically each); returns their paths. */
-export async function writeRunReport(dir: string, run: RunSummary, options: ReportOptions = {}): Promise<{ curve: string; report: string }> {
+export async function writeRunReport(
+  dir: string,
+  run: RunSummary,
+  options: ReportOptions = {},
+): Promise<{ curve: string; report: string }> {
   const curve = join(dir, REPORT_FILES.curve);
   const report = join(dir, REPORT_FILES.report);
   await atomicWriteFile(curve, utf8(lossChartSvg([run], options)));

@@ -7,8 +7,15 @@ import { loadServerPlugins } from '@peftkit/server';
 import { FIRST_PARTY_PLUGINS } from '../cli/discover.ts';
 import { createKernel } from '../compose.ts';
 
-export async function createEngineKernel(options: { backend?: string; plugins?: readonly string[]; logger: Logger }): Promise<Kernel> {
-  const kernel = await createKernel({ ...(options.backend ? { backend: options.backend } : {}), logger: options.logger });
+export async function createEngineKernel(options: {
+  backend?: string;
+  plugins?: readonly string[];
+  logger: Logger;
+}): Promise<Kernel> {
+  const kernel = await createKernel({
+    ...(options.backend ? { backend: options.backend } : {}),
+    logger: options.logger,
+  });
   // First-party plugins resolve from this package (as shipped), the extra ones (absolute paths or bare names, see
   // pluginSpecifiers) from the user's working directory, which a worker shares with the process that spawned it.
   await loadServerPlugins(kernel, FIRST_PARTY_PLUGINS, { from: import.meta.url });

@@ -46,7 +46,11 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /** Applies the flags to `settings`; refuses open admin routes on a reachable address without --allow-open-admin. */
-export function applyHardening(values: ReadonlyMap<string, string>, settings: ServeSettings, env: Record<string, string | undefined>): void {
+export function applyHardening(
+  values: ReadonlyMap<string, string>,
+  settings: ServeSettings,
+  env: Record<string, string | undefined>,
+): void {
   const { server, engine } = settings;
   const hosts = list(values.get('allowed-hosts'));
   if (hosts) server.allowedHosts = hosts;
@@ -64,9 +68,12 @@ export function applyHardening(values: ReadonlyMap<string, string>, settings: Se
   if (loras !== undefined) engine.maxLoras = loras;
   const fileMb = count('max-adapter-file-mb', values.get('max-adapter-file-mb'));
   if (fileMb !== undefined) engine.maxAdapterFileBytes = Math.min(fileMb * 2 ** 20, 2 ** 31 - 1);
-  if (engine.adapterBudgetBytes === 0) throw new Error('--adapter-budget-mb must be at least 1 (adapters larger than the budget are refused)');
+  if (engine.adapterBudgetBytes === 0)
+    throw new Error('--adapter-budget-mb must be at least 1 (adapters larger than the budget are refused)');
   // Without PEFTKIT_ADMIN_KEY anyone who reaches the port can load, replace and unload adapters.
   if (!env.PEFTKIT_ADMIN_KEY && !isLoopbackHost(settings.host) && !values.has('allow-open-admin')) {
-    throw new Error(`refusing to serve open admin routes on ${settings.host}: set PEFTKIT_ADMIN_KEY, listen on 127.0.0.1, or pass --allow-open-admin`);
+    throw new Error(
+      `refusing to serve open admin routes on ${settings.host}: set PEFTKIT_ADMIN_KEY, listen on 127.0.0.1, or pass --allow-open-admin`,
+    );
   }
 }

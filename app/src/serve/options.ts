@@ -120,13 +120,20 @@ export function parseServeArgs(argv: readonly string[], env: Record<string, stri
 }
 
 /** `--store` enables files and fine-tuning jobs (embedded queue), `--redis` puts them on BullMQ; keys from PEFTKIT_API_KEYS. */
-function jobsSettings(values: ReadonlyMap<string, string>, env: Record<string, string | undefined>): JobsSettings | undefined {
+function jobsSettings(
+  values: ReadonlyMap<string, string>,
+  env: Record<string, string | undefined>,
+): JobsSettings | undefined {
   const store = values.get('store');
   if (store === undefined) {
-    if (values.has('redis')) throw new Error('--redis needs --store <dir> (the shared store of files, jobs and checkpoints)');
+    if (values.has('redis'))
+      throw new Error('--redis needs --store <dir> (the shared store of files, jobs and checkpoints)');
     return undefined;
   }
-  const jobs: JobsSettings = { store, maxFileBytes: (positiveInt('max-file-mb', values.get('max-file-mb'), 8) || 1) * 2 ** 20 };
+  const jobs: JobsSettings = {
+    store,
+    maxFileBytes: (positiveInt('max-file-mb', values.get('max-file-mb'), 8) || 1) * 2 ** 20,
+  };
   const redis = values.get('redis');
   if (redis !== undefined) jobs.redis = redis;
   const keys = (env.PEFTKIT_API_KEYS ?? '')

@@ -31,7 +31,11 @@ export async function checkServeDirs(settings: ServeSettings): Promise<void> {
       () => false,
     ))
   ) {
-    throw new PeftkitError('PEFTKIT_E_MODEL_NOT_FOUND', `serve: --model '${modelDir}' is not a model directory (no config.json)`, { dir: modelDir });
+    throw new PeftkitError(
+      'PEFTKIT_E_MODEL_NOT_FOUND',
+      `serve: --model '${modelDir}' is not a model directory (no config.json)`,
+      { dir: modelDir },
+    );
   }
   if (!(await isDirectory(adapterRoot))) {
     throw new PeftkitError(
@@ -55,7 +59,9 @@ export async function startServer(settings: ServeSettings): Promise<RunningServe
   const serving = createServing(engine, jobs ? { ...settings.server, jobs: jobs.options } : settings.server);
   let listening: HttpListening;
   try {
-    listening = await scope.resolve(PORTS.HttpListener).listen(serving.app.fetch, { port: settings.port, hostname: settings.host });
+    listening = await scope
+      .resolve(PORTS.HttpListener)
+      .listen(serving.app.fetch, { port: settings.port, hostname: settings.host });
   } catch (error) {
     await jobs?.close();
     await serving.shutdown();

@@ -43,16 +43,27 @@ function tensorToWrite(name: string, t: Tensor): TensorToWrite {
   if (t.dtype === 'float32') return { name, dtype: 'F32', shape: t.shape, data: data as Float32Array };
   if (t.dtype === 'int32') return { name, dtype: 'I32', shape: t.shape, data: data as Int32Array };
   if (t.dtype === 'bool') return { name, dtype: 'BOOL', shape: t.shape, data: data as Uint8Array };
-  throw new PeftkitError('PEFTKIT_E_ADAPTER_DTYPE', `cannot save tensor '${name}' of dtype ${t.dtype}`, { tensor: name });
+  throw new PeftkitError('PEFTKIT_E_ADAPTER_DTYPE', `cannot save tensor '${name}' of dtype ${t.dtype}`, {
+    tensor: name,
+  });
 }
 
 /** Decodes config text and safetensors bytes into a SavedAdapter whose tensors the caller must dispose. */
-export function decodeAdapter(tf: Tf, configText: string, weights: Uint8Array, files?: SavedAdapter['files']): SavedAdapter {
+export function decodeAdapter(
+  tf: Tf,
+  configText: string,
+  weights: Uint8Array,
+  files?: SavedAdapter['files'],
+): SavedAdapter {
   let config: unknown;
   try {
     config = JSON.parse(configText);
   } catch (error) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `adapter config is not valid JSON: ${(error as Error).message}`, {});
+    throw new PeftkitError(
+      'PEFTKIT_E_ADAPTER_CONFIG',
+      `adapter config is not valid JSON: ${(error as Error).message}`,
+      {},
+    );
   }
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', 'adapter config must be a JSON object', {});
@@ -63,7 +74,9 @@ export function decodeAdapter(tf: Tf, configText: string, weights: Uint8Array, f
     const decoded = decodeTensor(entry);
     tensors[name] = tf.tensor(decoded.values, decoded.shape, decoded.dtype);
   }
-  return files ? { config: config as Record<string, unknown>, tensors, files } : { config: config as Record<string, unknown>, tensors };
+  return files
+    ? { config: config as Record<string, unknown>, tensors, files }
+    : { config: config as Record<string, unknown>, tensors };
 }
 
 /** Writes an adapter directory atomically file by file (config last, so a half-written dir has no config). */
@@ -106,7 +119,11 @@ export async function readAdapterDir(tf: Tf, dir: string): Promise<SavedAdapter>
       pickle === -1
         ? ''
         : `: ${PICKLE_FILES[pickle]} is a PyTorch pickle, which is not read; re-save it as safetensors (PEFT: save_pretrained(safe_serialization=True), AdapterHub: save_adapter(..., use_safetensors=True))`;
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no adapter weights (${WEIGHT_FILES.join(' or ')}) in '${dir}'${hint}`, { dir });
+    throw new PeftkitError(
+      'PEFTKIT_E_ADAPTER_NOT_FOUND',
+      `no adapter weights (${WEIGHT_FILES.join(' or ')}) in '${dir}'${hint}`,
+      { dir },
+    );
   }
   const weightsPath = join(dir, weightsFile);
   const [configText, weights] = await Promise.all([readFile(configPath, 'utf8'), readFile(weightsPath)]);
@@ -119,7 +136,9 @@ export async function readAdapterDir(tf: Tf, dir: string): Promise<SavedAdapter>
     // name the file that is wrong: the config's errors are PEFTKIT_E_ADAPTER_CONFIG, the rest come from the weights
     if (!(error instanceof PeftkitError)) throw error;
     const path = error.code === 'PEFTKIT_E_ADAPTER_CONFIG' ? configPath : weightsPath;
-    const message = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
+    const message = error.message.startsWith(`${error.code}: `)
+      ? error.message.slice(error.code.length + 2)
+      : error.message;
     throw new PeftkitError(error.code, `${path}: ${message}`, { ...error.details, path }, { cause: error });
   }
 }

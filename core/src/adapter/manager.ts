@@ -3,7 +3,15 @@ import { PeftkitError } from '@peftkit/io';
 import type { ModelGraph } from '../model/graph.ts';
 import { BASE_ADAPTER } from '../model/selection.ts';
 import { callHook } from '../plugin/call-hook.ts';
-import type { AdapterStats, CombineOptions, Logger, MethodContext, MethodHandle, MethodPlugin, SavedAdapter } from '../plugin/contract.ts';
+import type {
+  AdapterStats,
+  CombineOptions,
+  Logger,
+  MethodContext,
+  MethodHandle,
+  MethodPlugin,
+  SavedAdapter,
+} from '../plugin/contract.ts';
 import type { PluginRegistry } from '../plugin/registry.ts';
 import { parseConfig } from '../plugin/validate.ts';
 import type { Tf } from '../runtime/types.ts';
@@ -27,8 +35,13 @@ export function assertAdapterName(name: string): void {
  * The plugin whose file format a saved config is in: its `recognizes` says yes, or (without one) its peft_type
  * matches. A plugin that recognizes the file explicitly (QLoRA's marked LoRA files) outranks a plain peft_type match.
  */
-export function findPluginForConfig(plugins: readonly MethodPlugin[], config: Readonly<Record<string, unknown>>): MethodPlugin | undefined {
-  const matches = plugins.filter((p) => (p.recognizes ? p.recognizes(config) : p.meta.peftType !== undefined && config.peft_type === p.meta.peftType));
+export function findPluginForConfig(
+  plugins: readonly MethodPlugin[],
+  config: Readonly<Record<string, unknown>>,
+): MethodPlugin | undefined {
+  const matches = plugins.filter((p) =>
+    p.recognizes ? p.recognizes(config) : p.meta.peftType !== undefined && config.peft_type === p.meta.peftType,
+  );
   return matches.find((p) => p.recognizes !== undefined) ?? matches[0];
 }
 
@@ -60,7 +73,8 @@ export function withBaseModel(saved: SavedAdapter, baseModel: string | undefined
   if (peft && (config.base_model_name_or_path === null || config.base_model_name_or_path === undefined)) {
     return { ...saved, config: { ...config, base_model_name_or_path: baseModel } };
   }
-  if ('model_name' in config && config.model_name === null) return { ...saved, config: { ...config, model_name: baseModel } };
+  if ('model_name' in config && config.model_name === null)
+    return { ...saved, config: { ...config, model_name: baseModel } };
   return saved;
 }
 
@@ -85,13 +99,20 @@ export class AdapterManager {
   }
 
   #context(name: string, seed: number | undefined): MethodContext {
-    const ctx: MethodContext = { tf: this.#tf, model: this.model, adapterName: name, rng: new Rng(seed ?? this.#options.seed ?? 0), log: this.#options.log };
+    const ctx: MethodContext = {
+      tf: this.#tf,
+      model: this.model,
+      adapterName: name,
+      rng: new Rng(seed ?? this.#options.seed ?? 0),
+      log: this.#options.log,
+    };
     return this.#options.tokenizer ? { ...ctx, tokenizer: this.#options.tokenizer } : ctx;
   }
 
   #assertFree(name: string): void {
     assertAdapterName(name);
-    if (this.#records.has(name)) throw new PeftkitError('PEFTKIT_E_ADAPTER_EXISTS', `adapter '${name}' already exists`, { adapter: name });
+    if (this.#records.has(name))
+      throw new PeftkitError('PEFTKIT_E_ADAPTER_EXISTS', `adapter '${name}' already exists`, { adapter: name });
   }
 
   /** Injects a new adapter of `method` with a config validated strictly against the plugin's schema. */
@@ -136,7 +157,8 @@ export class AdapterManager {
 
   get(name: string): AdapterRecord {
     const record = this.#records.get(name);
-    if (record === undefined) throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}'`, { adapter: name });
+    if (record === undefined)
+      throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}'`, { adapter: name });
     return record;
   }
 
@@ -164,9 +186,14 @@ export class AdapterManager {
    * Creates adapter `name` from weighted adapters of one method through its plugin's `combine` hook (LoRA's
    * add_weighted_adapter); PEFTKIT_E_MERGE_UNSUPPORTED when the method has none.
    */
-  combine(name: string, sources: readonly { adapter: string; weight: number }[], options: CombineOptions): AdapterRecord {
+  combine(
+    name: string,
+    sources: readonly { adapter: string; weight: number }[],
+    options: CombineOptions,
+  ): AdapterRecord {
     this.#assertFree(name);
-    if (sources.length === 0) throw new PeftkitError('PEFTKIT_E_COMBINATION', 'combine needs at least one adapter', { adapter: name });
+    if (sources.length === 0)
+      throw new PeftkitError('PEFTKIT_E_COMBINATION', 'combine needs at least one adapter', { adapter: name });
     const records = sources.map((s) => this.get(s.adapter));
     const plugin = (records[0] as AdapterRecord).plugin;
     const stranger = records.find((r) => r.plugin !== plugin);
@@ -179,14 +206,25 @@ export class AdapterManager {
     }
     const combine = plugin.combine;
     if (combine === undefined) {
-      throw new PeftkitError('PEFTKIT_E_MERGE_UNSUPPORTED', `method '${plugin.meta.name}' cannot combine adapters (its plugin has no combine hook)`, {
-        adapter: name,
-        method: plugin.meta.name,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_MERGE_UNSUPPORTED',
+        `method '${plugin.meta.name}' cannot combine adapters (its plugin has no combine hook)`,
+        {
+          adapter: name,
+          method: plugin.meta.name,
+        },
+      );
     }
     const ctx = this.#context(name, options.seed);
-    const parts = records.map((r, i) => ({ name: r.name, handle: r.handle, config: r.config, weight: (sources[i] as { weight: number }).weight }));
-    const { handle, config } = callHook(plugin.meta.name, 'combine', name, () => combine.call(plugin, ctx, parts, options));
+    const parts = records.map((r, i) => ({
+      name: r.name,
+      handle: r.handle,
+      config: r.config,
+      weight: (sources[i] as { weight: number }).weight,
+    }));
+    const { handle, config } = callHook(plugin.meta.name, 'combine', name, () =>
+      combine.call(plugin, ctx, parts, options),
+    );
     const record: AdapterRecord = { name, plugin, config, handle, ctx, merged: false };
     this.#records.set(name, record);
     this.#names.add(name);
@@ -214,10 +252,16 @@ export class AdapterManager {
     const r = this.get(name);
     const merge = r.plugin.merge;
     if (r.plugin.capabilities.merge === 'never' || merge === undefined) {
-      throw new PeftkitError('PEFTKIT_E_MERGE_UNSUPPORTED', `method '${r.plugin.meta.name}' cannot be merged into the base weights`, { adapter: name });
+      throw new PeftkitError(
+        'PEFTKIT_E_MERGE_UNSUPPORTED',
+        `method '${r.plugin.meta.name}' cannot be merged into the base weights`,
+        { adapter: name },
+      );
     }
     if (r.merged) return;
-    callHook(r.plugin.meta.name, 'merge', name, () => merge.call(r.plugin, r.ctx, r.handle, { safe: options.safe ?? false }));
+    callHook(r.plugin.meta.name, 'merge', name, () =>
+      merge.call(r.plugin, r.ctx, r.handle, { safe: options.safe ?? false }),
+    );
     r.merged = true;
   }
 

@@ -25,7 +25,9 @@ export class Scope {
 
   resolve<T>(token: Token<T>): T {
     if (!this.#container.isRegistered(token.key, true)) {
-      throw new PeftkitError('PEFTKIT_E_DI_UNREGISTERED', `nothing is registered for '${token.name}'`, { token: token.name });
+      throw new PeftkitError('PEFTKIT_E_DI_UNREGISTERED', `nothing is registered for '${token.name}'`, {
+        token: token.name,
+      });
     }
     return this.#container.resolve<T>(token.key);
   }

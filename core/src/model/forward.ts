@@ -34,16 +34,26 @@ export function selectLastPosition(tf: Tf, hidden: Tensor3D, options: ForwardOpt
 }
 
 /** Checks that the batch is rectangular and ids are in range; returns the mask (all ones when absent). */
-export function validateInput(input: ForwardInput, vocabSize: number): { batch: number; seq: number; mask: number[][] } {
+export function validateInput(
+  input: ForwardInput,
+  vocabSize: number,
+): { batch: number; seq: number; mask: number[][] } {
   const batch = input.ids.length;
   if (batch === 0) throw new PeftkitError('PEFTKIT_E_INPUT', 'empty batch', {});
   const seq = input.ids[0]?.length ?? 0;
   if (seq === 0) throw new PeftkitError('PEFTKIT_E_INPUT', 'empty sequence', {});
   for (const [b, row] of input.ids.entries()) {
-    if (row.length !== seq) throw new PeftkitError('PEFTKIT_E_INPUT', `row ${b} has ${row.length} tokens, expected ${seq} (pad the batch)`, { row: b });
+    if (row.length !== seq)
+      throw new PeftkitError('PEFTKIT_E_INPUT', `row ${b} has ${row.length} tokens, expected ${seq} (pad the batch)`, {
+        row: b,
+      });
     for (const id of row) {
       if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-        throw new PeftkitError('PEFTKIT_E_INPUT', `token id ${id} in row ${b} is outside the vocabulary (size ${vocabSize})`, { row: b, id });
+        throw new PeftkitError(
+          'PEFTKIT_E_INPUT',
+          `token id ${id} in row ${b} is outside the vocabulary (size ${vocabSize})`,
+          { row: b, id },
+        );
       }
     }
   }

@@ -24,10 +24,14 @@ export class HookTable<H> {
   /** `plugin` defaults to the plugin whose inject/load is running (set by the AdapterManager). */
   attach(adapter: string, hook: H, options: { plugin?: string } = {}): void {
     if (this.#hooks.has(adapter)) {
-      throw new PeftkitError('PEFTKIT_E_ADAPTER_EXISTS', `adapter '${adapter}' already has a hook on '${this.#owner}'`, {
-        adapter,
-        site: this.#owner,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_ADAPTER_EXISTS',
+        `adapter '${adapter}' already has a hook on '${this.#owner}'`,
+        {
+          adapter,
+          site: this.#owner,
+        },
+      );
     }
     this.#hooks.set(adapter, { hook, plugin: options.plugin ?? currentHookOwner()?.plugin ?? UNKNOWN_PLUGIN });
   }

@@ -64,8 +64,20 @@ export class DenseLinearBase implements LinearBase {
   }
 }
 
-export function createLinearSite(name: string, base: LinearBase, options: { layer: number | null; layout: 'out_in' | 'in_out'; isHead?: boolean }): LinearSite {
-  return { kind: 'linear', name, layer: options.layer, layout: options.layout, isHead: options.isHead ?? false, base, hooks: new HookTable<SiteHook>(name) };
+export function createLinearSite(
+  name: string,
+  base: LinearBase,
+  options: { layer: number | null; layout: 'out_in' | 'in_out'; isHead?: boolean },
+): LinearSite {
+  return {
+    kind: 'linear',
+    name,
+    layer: options.layer,
+    layout: options.layout,
+    isHead: options.isHead ?? false,
+    base,
+    hooks: new HookTable<SiteHook>(name),
+  };
 }
 
 /** Runs a linear site on x [B, S, in]: base output for the whole batch, then the selected adapters' hooks. */

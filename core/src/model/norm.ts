@@ -15,7 +15,17 @@ export interface NormSiteOptions {
 export function createNormSite(name: string, options: NormSiteOptions): NormSite {
   const { layer, normKind, eps, weight } = options;
   const bias = options.bias ?? null;
-  return { kind: 'norm', name, layer, normKind, dim: weight.shape[0] as number, eps, weight, bias, hooks: new HookTable<NormHook>(name) };
+  return {
+    kind: 'norm',
+    name,
+    layer,
+    normKind,
+    dim: weight.shape[0] as number,
+    eps,
+    weight,
+    bias,
+    hooks: new HookTable<NormHook>(name),
+  };
 }
 
 /** The normalised input before the affine step, with the exact ops (and order) the models always used. */

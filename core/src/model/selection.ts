@@ -10,7 +10,11 @@ export const BASE_ADAPTER = '__base__';
 /** A selected name that no adapter on the model has: running the base instead would be a silent wrong answer. */
 function assertKnown(name: string, known: ((name: string) => boolean) | undefined): void {
   if (known !== undefined && !known(name)) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `the selection names adapter '${name}', which this model does not have`, { adapter: name });
+    throw new PeftkitError(
+      'PEFTKIT_E_ADAPTER_UNKNOWN',
+      `the selection names adapter '${name}', which this model does not have`,
+      { adapter: name },
+    );
   }
 }
 
@@ -18,7 +22,11 @@ function assertKnown(name: string, known: ((name: string) => boolean) | undefine
  * Turns a selection into row groups. Rows whose adapter is null or `__base__` get no group. With `known` (does the
  * model have this adapter?), an unknown name is a coded error.
  */
-export function resolveSelection(selection: AdapterSelection | undefined, batchSize: number, known?: (name: string) => boolean): SelectionGroup[] {
+export function resolveSelection(
+  selection: AdapterSelection | undefined,
+  batchSize: number,
+  known?: (name: string) => boolean,
+): SelectionGroup[] {
   if (selection === undefined) return [];
   if ('active' in selection) {
     const active = selection.active.filter((name) => name !== BASE_ADAPTER);
@@ -26,10 +34,14 @@ export function resolveSelection(selection: AdapterSelection | undefined, batchS
     return active.length === 0 ? [] : [{ adapters: active, rows: null }];
   }
   if (selection.perRow.length !== batchSize) {
-    throw new PeftkitError('PEFTKIT_E_SELECTION', `perRow selection has ${selection.perRow.length} entries for a batch of ${batchSize}`, {
-      rows: selection.perRow.length,
-      batchSize,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_SELECTION',
+      `perRow selection has ${selection.perRow.length} entries for a batch of ${batchSize}`,
+      {
+        rows: selection.perRow.length,
+        batchSize,
+      },
+    );
   }
   const byAdapter = new Map<string, number[]>();
   selection.perRow.forEach((name, row) => {
@@ -40,7 +52,8 @@ export function resolveSelection(selection: AdapterSelection | undefined, batchS
     else rows.push(row);
   });
   const groups: SelectionGroup[] = [];
-  for (const [name, rows] of byAdapter) groups.push({ adapters: [name], rows: rows.length === batchSize ? null : rows });
+  for (const [name, rows] of byAdapter)
+    groups.push({ adapters: [name], rows: rows.length === batchSize ? null : rows });
   return groups;
 }
 
@@ -70,7 +83,10 @@ interface RowHook {
  * The batcher shared by every hook a call selects at this site (one adapter per group, as a perRow selection
  * gives), or undefined when any selected hook has none or they differ (then each adapter runs on its own rows).
  */
-function sharedBatcher(hooks: HookTable<RowHook>, call: ForwardCall): { batcher: RowBatcher; first: string } | undefined {
+function sharedBatcher(
+  hooks: HookTable<RowHook>,
+  call: ForwardCall,
+): { batcher: RowBatcher; first: string } | undefined {
   let shared: { batcher: RowBatcher; first: string } | undefined;
   for (const group of call.groups) {
     const name = group.adapters[0];
@@ -101,7 +117,13 @@ function rowNames(hooks: HookTable<RowHook>, call: ForwardCall): (string | null)
  * group's rows are gathered, transformed and put back in place, so a mixed batch gives the same rows as per-row
  * calls either way. Must run inside a tidy scope.
  */
-export function applyHooks(tf: Tf, hooks: HookTable<RowHook>, input: Tensor, output: Tensor3D, call: ForwardCall): Tensor3D {
+export function applyHooks(
+  tf: Tf,
+  hooks: HookTable<RowHook>,
+  input: Tensor,
+  output: Tensor3D,
+  call: ForwardCall,
+): Tensor3D {
   if (hooks.size === 0 || call.groups.length === 0) return output;
   const chain = (adapters: readonly string[], x: Tensor, y: Tensor3D): Tensor3D => {
     let out = y;
@@ -110,7 +132,8 @@ export function applyHooks(tf: Tf, hooks: HookTable<RowHook>, input: Tensor, out
     return out;
   };
   const first = call.groups[0];
-  if (call.groups.length === 1 && first !== undefined && first.rows === null) return chain(first.adapters, input, output);
+  if (call.groups.length === 1 && first !== undefined && first.rows === null)
+    return chain(first.adapters, input, output);
   const shared = sharedBatcher(hooks, call);
   if (shared !== undefined) {
     // One product for all rows; an error is tagged with the first adapter (the batch has no single owner).

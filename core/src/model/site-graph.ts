@@ -77,5 +77,13 @@ export abstract class SiteGraph {
 /** An embedding site over a [rows, dim] weight. */
 export function createEmbeddingSite(name: string, weight: Variable): EmbeddingSite {
   const [rows, dim] = weight.shape as [number, number];
-  return { kind: 'embedding', name, layer: null, numEmbeddings: rows, dim, weight, hooks: new HookTable<SiteHook>(name) };
+  return {
+    kind: 'embedding',
+    name,
+    layer: null,
+    numEmbeddings: rows,
+    dim,
+    weight,
+    hooks: new HookTable<SiteHook>(name),
+  };
 }

@@ -35,14 +35,20 @@ export class WeightLoader {
     if (this.#source.kind === 'tensors') {
       const entry = this.#source.tensors.get(name);
       if (entry === undefined) {
-        throw new PeftkitError('PEFTKIT_E_MODEL_MISSING_TENSOR', `checkpoint has no tensor '${name}'`, { tensor: name });
+        throw new PeftkitError('PEFTKIT_E_MODEL_MISSING_TENSOR', `checkpoint has no tensor '${name}'`, {
+          tensor: name,
+        });
       }
       if (entry.shape.length !== shape.length || entry.shape.some((d, i) => d !== shape[i])) {
-        throw new PeftkitError('PEFTKIT_E_MODEL_TENSOR_SHAPE', `tensor '${name}' has shape [${entry.shape}], expected [${shape}]`, {
-          tensor: name,
-          shape: entry.shape,
-          expected: shape,
-        });
+        throw new PeftkitError(
+          'PEFTKIT_E_MODEL_TENSOR_SHAPE',
+          `tensor '${name}' has shape [${entry.shape}], expected [${shape}]`,
+          {
+            tensor: name,
+            shape: entry.shape,
+            expected: shape,
+          },
+        );
       }
       this.#used.add(name);
       return entry.values;

@@ -33,7 +33,12 @@ export function tagHookError(error: unknown, where: HookWhere): never {
   const prefix = `${plugin}.${hook} (${place})`;
   const details = site === undefined ? { plugin, hook, adapter } : { plugin, hook, adapter, site };
   if (isPeftkitError(error)) {
-    throw new PeftkitError(error.code, `${prefix}: ${error.message.replace(`${error.code}: `, '')}`, { ...error.details, ...details }, { cause: error });
+    throw new PeftkitError(
+      error.code,
+      `${prefix}: ${error.message.replace(`${error.code}: `, '')}`,
+      { ...error.details, ...details },
+      { cause: error },
+    );
   }
   const message = error instanceof Error ? error.message : String(error);
   throw new PeftkitError('PEFTKIT_E_PLUGIN_HOOK', `${prefix} failed: ${message}`, details, { cause: error });

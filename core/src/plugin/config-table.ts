@@ -50,7 +50,9 @@ export function describeType(s: JsonSchema | boolean | undefined): string {
   if (type === 'array') return `${describeType(s.items)}[]`.replace(/^(.*\\\|.*)\[\]$/, '($1)[]');
   if (type === 'object') {
     if (s.properties && Object.keys(s.properties).length > 0) return `{ ${Object.keys(s.properties).join(', ')} }`;
-    return s.additionalProperties && s.additionalProperties !== true ? `{ [key]: ${describeType(s.additionalProperties)} }` : 'object';
+    return s.additionalProperties && s.additionalProperties !== true
+      ? `{ [key]: ${describeType(s.additionalProperties)} }`
+      : 'object';
   }
   return `${type ?? 'any'}${bounds(s)}`;
 }
@@ -59,7 +61,12 @@ export function describeType(s: JsonSchema | boolean | undefined): string {
 export function configTable(schema: unknown): string {
   const json = z.toJSONSchema(schema as z.ZodType, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
   const rows = Object.entries(json.properties ?? {}).map(([name, s]) => {
-    const fallback = s.default === undefined ? (json.required?.includes(name) ? '*(required)*' : '—') : `\`${JSON.stringify(s.default)}\``;
+    const fallback =
+      s.default === undefined
+        ? json.required?.includes(name)
+          ? '*(required)*'
+          : '—'
+        : `\`${JSON.stringify(s.default)}\``;
     const note = s.description ? ` ${s.description}` : '';
     return `| \`${name}\` | ${describeType(s)}${note} | ${fallback} |`;
   });

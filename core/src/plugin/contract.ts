@@ -141,13 +141,19 @@ export interface MethodPlugin<Cfg = unknown, H extends MethodHandle = MethodHand
    * Optional: a new adapter (injected on `ctx.model` under `ctx.adapterName`) combining weighted adapters of this
    * plugin, e.g. LoRA's add_weighted_adapter. Without it the core refuses with PEFTKIT_E_MERGE_UNSUPPORTED.
    */
-  combine?(ctx: MethodContext, sources: readonly CombineSource<Cfg, H>[], options: CombineOptions): { handle: H; config: Cfg };
+  combine?(
+    ctx: MethodContext,
+    sources: readonly CombineSource<Cfg, H>[],
+    options: CombineOptions,
+  ): { handle: H; config: Cfg };
   /** Optional: parameter counts and resident bytes; the core's default counts trainableVariables + frozenTensors. */
   stats?(ctx: MethodContext, handle: H): AdapterStats;
 }
 
 export interface ConfigSchema<Cfg> {
-  safeParse(value: unknown): { success: true; data: Cfg } | { success: false; error: { issues: readonly ConfigIssue[] } };
+  safeParse(
+    value: unknown,
+  ): { success: true; data: Cfg } | { success: false; error: { issues: readonly ConfigIssue[] } };
 }
 
 export interface ConfigIssue {
@@ -159,7 +165,16 @@ export interface ConfigIssue {
 
 /** The hook names of the contract; `Record<HookName, 1>` lets the compiler catch a missing one. */
 export type HookName = 'inject' | 'merge' | 'unmerge' | 'save' | 'load' | 'dispose' | 'combine' | 'stats';
-export const HOOK_NAMES: Record<HookName, 1> = { inject: 1, merge: 1, unmerge: 1, save: 1, load: 1, dispose: 1, combine: 1, stats: 1 };
+export const HOOK_NAMES: Record<HookName, 1> = {
+  inject: 1,
+  merge: 1,
+  unmerge: 1,
+  save: 1,
+  load: 1,
+  dispose: 1,
+  combine: 1,
+  stats: 1,
+};
 
 /** Identity helper giving plugin authors inference on their object literal. */
 export function definePlugin<Cfg, H extends MethodHandle>(plugin: MethodPlugin<Cfg, H>): MethodPlugin<Cfg, H> {

@@ -46,7 +46,10 @@ export async function importPlugin(specifier: string, options: PluginImportOptio
   const candidate = mod.default ?? mod.plugin;
   if (candidate === undefined) {
     const reason: PluginImportFailure = 'empty';
-    throw new PeftkitError('PEFTKIT_E_PLUGIN_INVALID', `'${specifier}' has no default export (or 'plugin' export)`, { specifier, reason });
+    throw new PeftkitError('PEFTKIT_E_PLUGIN_INVALID', `'${specifier}' has no default export (or 'plugin' export)`, {
+      specifier,
+      reason,
+    });
   }
   return validatePluginObject(candidate, specifier);
 }
@@ -54,7 +57,12 @@ export async function importPlugin(specifier: string, options: PluginImportOptio
 const asPeftkitError = (error: unknown, specifier: string): PeftkitError =>
   error instanceof PeftkitError
     ? error
-    : new PeftkitError('PEFTKIT_E_PLUGIN_IMPORT', `plugin '${specifier}': ${firstLine(error)}`, { specifier }, { cause: error });
+    : new PeftkitError(
+        'PEFTKIT_E_PLUGIN_IMPORT',
+        `plugin '${specifier}': ${firstLine(error)}`,
+        { specifier },
+        { cause: error },
+      );
 
 /**
  * Imports every specifier, then hands the plugins to `register` dependencies first (a plugin whose dependencies
@@ -63,7 +71,11 @@ const asPeftkitError = (error: unknown, specifier: string): PeftkitError =>
 export async function importPlugins(
   specifiers: readonly string[],
   options: PluginImportAllOptions,
-  registry: { has(name: string): boolean; get(name: string): MethodPlugin; register(plugin: unknown, source?: string): MethodPlugin },
+  registry: {
+    has(name: string): boolean;
+    get(name: string): MethodPlugin;
+    register(plugin: unknown, source?: string): MethodPlugin;
+  },
 ): Promise<MethodPlugin[]> {
   const fail = (specifier: string, error: unknown) => {
     const coded = asPeftkitError(error, specifier);

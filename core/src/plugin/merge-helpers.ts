@@ -14,7 +14,11 @@ export interface WeightUpdate {
  * computed for every site first, checked for non-finite values when `safe`, and only then assigned, so a rejected
  * safe merge leaves every base weight untouched.
  */
-export function applyWeightUpdates(tf: Tf, updates: readonly WeightUpdate[], options: { safe: boolean; sign?: 1 | -1 }): void {
+export function applyWeightUpdates(
+  tf: Tf,
+  updates: readonly WeightUpdate[],
+  options: { safe: boolean; sign?: 1 | -1 },
+): void {
   const sign = options.sign ?? 1;
   const candidates = updates.map(({ site, delta }) =>
     tf.tidy(() => {
@@ -27,7 +31,11 @@ export function applyWeightUpdates(tf: Tf, updates: readonly WeightUpdate[], opt
       updates.forEach(({ site }, i) => {
         const finite = tf.tidy(() => tf.all(tf.isFinite(candidates[i] as Tensor2D)).dataSync()[0] === 1);
         if (!finite) {
-          throw new PeftkitError('PEFTKIT_E_MERGE_NONFINITE', `merging into '${site.name}' would produce NaN or Inf; nothing was merged`, { site: site.name });
+          throw new PeftkitError(
+            'PEFTKIT_E_MERGE_NONFINITE',
+            `merging into '${site.name}' would produce NaN or Inf; nothing was merged`,
+            { site: site.name },
+          );
         }
       });
     }

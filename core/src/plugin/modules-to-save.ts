@@ -48,9 +48,13 @@ export function modulesToSaveSites(
     for (const site of ctx.model.sites()) {
       if (!moduleMatches(site.name, entry)) continue;
       if (site.kind !== 'linear') {
-        throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', `modules_to_save: '${site.name}' is not a linear module; only linear modules can be saved`, {
-          site: site.name,
-        });
+        throw new PeftkitError(
+          'PEFTKIT_E_CONFIG_INVALID',
+          `modules_to_save: '${site.name}' is not a linear module; only linear modules can be saved`,
+          {
+            site: site.name,
+          },
+        );
       }
       hit = true;
       if (!found.includes(site)) found.push(site);

@@ -90,7 +90,10 @@ function packageEntry(pkgDir: string, subpath: string): string | undefined {
 
 /** The `exports` entry for a subpath: exact keys, then `*` patterns, then conditions. */
 function exportsTarget(exports: unknown, subpath: string, active: Set<string>): string | undefined {
-  const isSubpathMap = typeof exports === 'object' && !Array.isArray(exports) && Object.keys(exports as object).some((k) => k.startsWith('.'));
+  const isSubpathMap =
+    typeof exports === 'object' &&
+    !Array.isArray(exports) &&
+    Object.keys(exports as object).some((k) => k.startsWith('.'));
   if (!isSubpathMap) return subpath === '.' ? conditional(exports, undefined, active) : undefined;
   const map = exports as Record<string, unknown>;
   if (Object.hasOwn(map, subpath)) return conditional(map[subpath], undefined, active);

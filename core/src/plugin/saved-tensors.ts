@@ -19,16 +19,22 @@ export function assignSavedTensor(
   const candidates = typeof keys === 'string' ? [keys] : keys;
   const key = candidates.find((k) => saved.tensors[k] !== undefined);
   if (key === undefined) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_MISSING', `adapter weights lack '${candidates[0]}'`, { key: candidates[0] });
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_MISSING', `adapter weights lack '${candidates[0]}'`, {
+      key: candidates[0],
+    });
   }
   const tensor = saved.tensors[key] as NonNullable<SavedAdapter['tensors'][string]>;
   const expected = options.transpose ? [...target.shape].reverse() : target.shape;
   if (tensor.shape.length !== expected.length || tensor.shape.some((d, i) => d !== expected[i])) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_SHAPE', `'${key}' has shape [${tensor.shape}], expected [${expected}]`, {
-      key,
-      shape: tensor.shape,
-      expected,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_ADAPTER_KEY_SHAPE',
+      `'${key}' has shape [${tensor.shape}], expected [${expected}]`,
+      {
+        key,
+        shape: tensor.shape,
+        expected,
+      },
+    );
   }
   used.add(key);
   tf.tidy(() => target.assign(options.transpose ? tf.transpose(tensor) : tf.cast(tensor, 'float32')));

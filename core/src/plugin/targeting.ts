@@ -35,7 +35,10 @@ export function targetingIssues(c: TargetingConfig): { path: string[]; message: 
   const issues: { path: string[]; message: string }[] = [];
   const layered = (c.layers_to_transform ?? null) !== null || (c.layers_pattern ?? null) !== null;
   if (typeof c.target_modules === 'string' && layered) {
-    issues.push({ path: ['layers_to_transform'], message: 'layers_to_transform / layers_pattern cannot be used when target_modules is a string' });
+    issues.push({
+      path: ['layers_to_transform'],
+      message: 'layers_to_transform / layers_pattern cannot be used when target_modules is a string',
+    });
   }
   if ((c.layers_pattern ?? null) !== null && (c.layers_to_transform ?? null) === null) {
     issues.push({ path: ['layers_pattern'], message: 'layers_pattern requires layers_to_transform' });
@@ -48,10 +51,14 @@ export function fullRegex(pattern: string, field: string): RegExp {
   try {
     return new RegExp(`^(?:${pattern})$`);
   } catch (error) {
-    throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', `${field}: invalid regular expression '${pattern}': ${(error as Error).message}`, {
-      field,
-      pattern,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_CONFIG_INVALID',
+      `${field}: invalid regular expression '${pattern}': ${(error as Error).message}`,
+      {
+        field,
+        pattern,
+      },
+    );
   }
 }
 
@@ -69,7 +76,10 @@ function excluded(name: string, exclude: TargetingConfig['exclude_modules']): bo
 /** Layer index as PEFT reads it from the module name: `<anything>.<layers_pattern>.<index>.`. */
 export function layerIndex(name: string, patterns: TargetingConfig['layers_pattern']): number | null {
   const list = patterns === null || patterns === undefined ? [] : typeof patterns === 'string' ? [patterns] : patterns;
-  const regexes = list.length === 0 ? [/^.*\.[^.]*\.(\d+)\./] : list.map((p) => fullRegex(`.*\\.${p}\\.(\\d+)\\..*`, 'layers_pattern'));
+  const regexes =
+    list.length === 0
+      ? [/^.*\.[^.]*\.(\d+)\./]
+      : list.map((p) => fullRegex(`.*\\.${p}\\.(\\d+)\\..*`, 'layers_pattern'));
   for (const re of regexes) {
     const m = re.exec(name);
     if (m?.[1] !== undefined) return Number(m[1]);

@@ -47,7 +47,10 @@ export function validatePluginObject(value: unknown, source = 'plugin'): MethodP
   const parsed = PluginShape.safeParse(value);
   if (!parsed.success) {
     const where = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new PeftkitError('PEFTKIT_E_PLUGIN_INVALID', `${source} is not a valid method plugin: ${where}`, { source, issues: parsed.error.issues });
+    throw new PeftkitError('PEFTKIT_E_PLUGIN_INVALID', `${source} is not a valid method plugin: ${where}`, {
+      source,
+      issues: parsed.error.issues,
+    });
   }
   const plugin = value as MethodPlugin;
   const { name, core } = plugin.meta;
@@ -62,11 +65,15 @@ export function validatePluginObject(value: unknown, source = 'plugin'): MethodP
     );
   }
   if (!semver.satisfies(PLUGIN_API_VERSION, core)) {
-    throw new PeftkitError('PEFTKIT_E_PLUGIN_VERSION', `plugin '${name}' expects plugin API '${core}', but this core provides '${PLUGIN_API_VERSION}'`, {
-      plugin: name,
-      expected: core,
-      actual: PLUGIN_API_VERSION,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_PLUGIN_VERSION',
+      `plugin '${name}' expects plugin API '${core}', but this core provides '${PLUGIN_API_VERSION}'`,
+      {
+        plugin: name,
+        expected: core,
+        actual: PLUGIN_API_VERSION,
+      },
+    );
   }
   assertStrictSchema(plugin);
   return plugin;
@@ -77,9 +84,13 @@ function assertStrictSchema(plugin: MethodPlugin): void {
   const probe = plugin.configSchema.safeParse({ __peftkit_unknown_key__: true });
   const strict = !probe.success && probe.error.issues.some((i: ConfigIssue) => i.code === 'unrecognized_keys');
   if (!strict) {
-    throw new PeftkitError('PEFTKIT_E_PLUGIN_INVALID', `plugin '${plugin.meta.name}': configSchema must reject unknown keys (use z.strictObject)`, {
-      plugin: plugin.meta.name,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_PLUGIN_INVALID',
+      `plugin '${plugin.meta.name}': configSchema must reject unknown keys (use z.strictObject)`,
+      {
+        plugin: plugin.meta.name,
+      },
+    );
   }
 }
 
@@ -93,8 +104,13 @@ export function parseConfig<Cfg>(
   const issues = result.error.issues;
   const text = issues
     .map((i) =>
-      i.code === 'unrecognized_keys' ? `unknown key(s) ${(i.keys ?? []).map((k) => `'${k}'`).join(', ')}` : `${i.path.join('.') || '(root)'}: ${i.message}`,
+      i.code === 'unrecognized_keys'
+        ? `unknown key(s) ${(i.keys ?? []).map((k) => `'${k}'`).join(', ')}`
+        : `${i.path.join('.') || '(root)'}: ${i.message}`,
     )
     .join('; ');
-  throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', `invalid ${plugin.meta.name} config: ${text}`, { plugin: plugin.meta.name, issues });
+  throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', `invalid ${plugin.meta.name} config: ${text}`, {
+    plugin: plugin.meta.name,
+    issues,
+  });
 }

@@ -29,14 +29,22 @@ async function pickAdapter(adapters: readonly TensorBackendAdapter[], requested:
   if (requested !== undefined) {
     const adapter = adapters.find((a) => a.name === requested);
     if (adapter === undefined) {
-      throw new PeftkitError('PEFTKIT_E_BACKEND_UNKNOWN', `unknown tensor backend '${requested}'; known: ${adapters.map((a) => a.name).join(', ')}`, {
-        backend: requested,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_BACKEND_UNKNOWN',
+        `unknown tensor backend '${requested}'; known: ${adapters.map((a) => a.name).join(', ')}`,
+        {
+          backend: requested,
+        },
+      );
     }
     if (!(await adapter.isAvailable())) {
-      throw new PeftkitError('PEFTKIT_E_BACKEND_UNAVAILABLE', `tensor backend '${requested}' cannot be loaded on this runtime (is its package installed?)`, {
-        backend: requested,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_BACKEND_UNAVAILABLE',
+        `tensor backend '${requested}' cannot be loaded on this runtime (is its package installed?)`,
+        {
+          backend: requested,
+        },
+      );
     }
     return adapter;
   }
@@ -92,7 +100,9 @@ export async function createTensorRuntime(options: TensorRuntimeOptions = {}): P
   const ok = await tf.setBackend(adapter.name);
   if (!ok || tf.getBackend() !== adapter.name) {
     if (previous !== undefined && previous !== adapter.name) await tf.setBackend(previous);
-    throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', `tensor backend '${adapter.name}' failed to initialise`, { backend: adapter.name });
+    throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', `tensor backend '${adapter.name}' failed to initialise`, {
+      backend: adapter.name,
+    });
   }
   await tf.ready();
   return { tf, backend: adapter.name, adapter };

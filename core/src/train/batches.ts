@@ -24,7 +24,13 @@ export class BatchStream {
   #position: DataPosition;
   #order: number[];
 
-  constructor(count: number, batchSize: number, seed: number, shuffle: boolean, start: DataPosition = { epoch: 0, cursor: 0 }) {
+  constructor(
+    count: number,
+    batchSize: number,
+    seed: number,
+    shuffle: boolean,
+    start: DataPosition = { epoch: 0, cursor: 0 },
+  ) {
     this.#count = count;
     this.#batchSize = batchSize;
     this.#seed = seed;

@@ -45,7 +45,12 @@ export interface Checkpoint {
 }
 
 function checkpointError(dir: string, message: string, cause?: unknown): PeftkitError {
-  return new PeftkitError('PEFTKIT_E_CHECKPOINT', `checkpoint '${dir}': ${message}`, { dir }, cause === undefined ? undefined : { cause });
+  return new PeftkitError(
+    'PEFTKIT_E_CHECKPOINT',
+    `checkpoint '${dir}': ${message}`,
+    { dir },
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /**
@@ -57,7 +62,12 @@ export async function writeCheckpoint(outDir: string, checkpoint: Checkpoint): P
   const temp = join(outDir, `.checkpoint-${checkpoint.state.step}.${randomUUID()}.tmp`);
   const files = checkpoint.state.adapterFiles;
   const { config, weights } = encodeAdapter(checkpoint.adapter);
-  const slots = new Map([...checkpoint.optimizer.slots].map(([key, s]) => [key, { dtype: 'F32' as const, shape: [...s.shape], data: s.values }]));
+  const slots = new Map(
+    [...checkpoint.optimizer.slots].map(([key, s]) => [
+      key,
+      { dtype: 'F32' as const, shape: [...s.shape], data: s.values },
+    ]),
+  );
   const text = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
   try {
     await mkdir(temp, { recursive: true });
@@ -74,7 +84,12 @@ export async function writeCheckpoint(outDir: string, checkpoint: Checkpoint): P
   } catch (error) {
     await rm(temp, { recursive: true, force: true }).catch(() => undefined);
     if (error instanceof PeftkitError) throw error;
-    throw new PeftkitError('PEFTKIT_E_IO_WRITE', `cannot write checkpoint ${final}: ${String(error)}`, { path: final }, { cause: error });
+    throw new PeftkitError(
+      'PEFTKIT_E_IO_WRITE',
+      `cannot write checkpoint ${final}: ${String(error)}`,
+      { path: final },
+      { cause: error },
+    );
   }
   return final;
 }
@@ -97,7 +112,10 @@ export async function readCheckpoint(tf: Tf, dir: string): Promise<Checkpoint> {
   }
   const parsed = TrainerStateSchema.safeParse(raw);
   if (!parsed.success)
-    throw checkpointError(dir, `invalid ${TRAINER_STATE_FILE}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw checkpointError(
+      dir,
+      `invalid ${TRAINER_STATE_FILE}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   const state = parsed.data;
   let configText: string;
   let weights: Uint8Array;

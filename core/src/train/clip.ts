@@ -6,7 +6,11 @@ import type { Tf } from '../runtime/types.ts';
  * min(1, maxNorm / (total + 1e-6)). Returns the norm before clipping and the (possibly new) gradients; replaced
  * gradient tensors are disposed, so the caller owns exactly what is returned.
  */
-export function clipByGlobalNorm(tf: Tf, grads: Record<string, Tensor>, maxNorm: number): { norm: number; grads: Record<string, Tensor> } {
+export function clipByGlobalNorm(
+  tf: Tf,
+  grads: Record<string, Tensor>,
+  maxNorm: number,
+): { norm: number; grads: Record<string, Tensor> } {
   const list = Object.values(grads);
   if (list.length === 0) return { norm: 0, grads };
   const normTensor = tf.tidy(() => tf.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g))))));

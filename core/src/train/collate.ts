@@ -7,7 +7,10 @@ export function collate(examples: readonly TrainExample[], options: { padId: num
   const width = Math.max(...examples.map((e) => e.ids.length));
   if (width === 0) throw new PeftkitError('PEFTKIT_E_DATA', 'every example in the batch is empty', {});
   const classification = examples[0]?.label !== undefined;
-  const pad = (row: readonly number[], value: number): number[] => [...row, ...new Array<number>(width - row.length).fill(value)];
+  const pad = (row: readonly number[], value: number): number[] => [
+    ...row,
+    ...new Array<number>(width - row.length).fill(value),
+  ];
   const ids: number[][] = [];
   const mask: number[][] = [];
   const labels: number[][] = [];
@@ -17,7 +20,9 @@ export function collate(examples: readonly TrainExample[], options: { padId: num
   let tokens = 0;
   for (const [i, example] of examples.entries()) {
     if ((example.label !== undefined) !== classification) {
-      throw new PeftkitError('PEFTKIT_E_DATA', `example ${i} mixes classification and language-modelling fields`, { index: i });
+      throw new PeftkitError('PEFTKIT_E_DATA', `example ${i} mixes classification and language-modelling fields`, {
+        index: i,
+      });
     }
     ids.push(pad(example.ids, options.padId));
     mask.push(
@@ -33,7 +38,8 @@ export function collate(examples: readonly TrainExample[], options: { padId: num
       lossTokens += 1;
     } else {
       const row = example.labels ?? example.ids;
-      if (row.length !== example.ids.length) throw new PeftkitError('PEFTKIT_E_DATA', `example ${i}: labels and ids differ in length`, { index: i });
+      if (row.length !== example.ids.length)
+        throw new PeftkitError('PEFTKIT_E_DATA', `example ${i}: labels and ids differ in length`, { index: i });
       labels.push(pad(row, IGNORE_INDEX));
       // the shifted loss predicts labels[1..] from positions [0..n-2]
       lossTokens += row.slice(1).filter((l) => l !== IGNORE_INDEX).length;

@@ -14,7 +14,12 @@ const CHUNK_ROWS = 256;
  * [rows, vocab] tensors alive at once (exp, the one-hot, the gather's scatter): at vocab 32000 and 2048 positions
  * each is 262 MB, which overflowed the 4 GiB wasm heap. Rows with weight 0 (ignored labels) cost nothing extra.
  */
-export function weightedCrossEntropySum(tf: Tf, logits: Tensor2D, targets: readonly number[], weights: readonly number[]): Scalar {
+export function weightedCrossEntropySum(
+  tf: Tf,
+  logits: Tensor2D,
+  targets: readonly number[],
+  weights: readonly number[],
+): Scalar {
   if (tf.getKernel(FUSED, tf.getBackend()) !== undefined && tf.getKernel(FUSED_GRAD, tf.getBackend()) !== undefined) {
     return fusedCrossEntropySum(tf, logits, targets, weights);
   }
@@ -60,16 +65,29 @@ export function weightedCrossEntropySum(tf: Tf, logits: Tensor2D, targets: reado
 }
 
 /** The same sum through the backend's fused kernels; the softmax (not the logits) is saved for the backward pass. */
-function fusedCrossEntropySum(tf: Tf, logits: Tensor2D, targets: readonly number[], weights: readonly number[]): Scalar {
+function fusedCrossEntropySum(
+  tf: Tf,
+  logits: Tensor2D,
+  targets: readonly number[],
+  weights: readonly number[],
+): Scalar {
   const fn = tf.customGrad((...inputs) => {
     const save = inputs[1] as (tensors: Tensor[]) => void;
     const t = tf.tensor1d(targets as number[], 'int32');
     const w = tf.tensor1d(weights as number[], 'float32');
-    const [sum, probs] = tf.engine().runKernel(FUSED, { logits: inputs[0] as Tensor, targets: t, weights: w }) as [Scalar, Tensor];
+    const [sum, probs] = tf.engine().runKernel(FUSED, { logits: inputs[0] as Tensor, targets: t, weights: w }) as [
+      Scalar,
+      Tensor,
+    ];
     // saved tensors outlive the forward's tidy; t and w are needed again by the gradient
     save([probs, t, w]);
     const gradFunc = (dy: Tensor, saved: Tensor[]): Tensor =>
-      tf.engine().runKernel(FUSED_GRAD, { probs: saved[0] as Tensor, targets: saved[1] as Tensor, weights: saved[2] as Tensor, dy }) as Tensor;
+      tf.engine().runKernel(FUSED_GRAD, {
+        probs: saved[0] as Tensor,
+        targets: saved[1] as Tensor,
+        weights: saved[2] as Tensor,
+        dy,
+      }) as Tensor;
     return { value: sum, gradFunc };
   });
   return fn(logits) as Scalar;

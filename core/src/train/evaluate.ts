@@ -25,7 +25,12 @@ export interface EvaluationResult {
  * Loss over a whole data set without dropout: summed over every loss token and divided once at the end, so the
  * batch size does not change the result. Perplexity is exp(loss); accuracy counts argmax hits (classification).
  */
-export function evaluate(tf: Tf, model: TrainableModel, data: readonly TrainExample[], options: EvaluateOptions): EvaluationResult {
+export function evaluate(
+  tf: Tf,
+  model: TrainableModel,
+  data: readonly TrainExample[],
+  options: EvaluateOptions,
+): EvaluationResult {
   let sum = 0;
   let lossTokens = 0;
   let correct = 0;

@@ -8,6 +8,14 @@ export { clipByGlobalNorm } from './clip.ts';
 export { batchLossSum, type TrainableModel } from './loss.ts';
 export { evaluate, type EvaluateOptions, type EvaluationResult } from './evaluate.ts';
 export { BatchStream, stepsForEpochs, type DataPosition } from './batches.ts';
-export { latestCheckpoint, readCheckpoint, writeCheckpoint, OPTIMIZER_FILE, TRAINER_STATE_FILE, type Checkpoint, type TrainerState } from './checkpoint.ts';
+export {
+  latestCheckpoint,
+  readCheckpoint,
+  writeCheckpoint,
+  OPTIMIZER_FILE,
+  TRAINER_STATE_FILE,
+  type Checkpoint,
+  type TrainerState,
+} from './checkpoint.ts';
 export { collate } from './collate.ts';
 export { epochOrder, type SplitOptions, shuffled, splitTrainEval } from './split.ts';

@@ -6,10 +6,13 @@ import { weightedCrossEntropySum } from './cross-entropy.ts';
 import { IGNORE_INDEX, type TrainBatch } from './types.ts';
 
 /** What the loss needs from a model: `forward` for causal LMs, `classify` for sequence classification. */
-export type TrainableModel = Pick<LoadedModelGraph, 'task' | 'dims' | 'labels' | 'classify'> & Partial<Pick<LoadedModelGraph, 'forward'>>;
+export type TrainableModel = Pick<LoadedModelGraph, 'task' | 'dims' | 'labels' | 'classify'> &
+  Partial<Pick<LoadedModelGraph, 'forward'>>;
 
 function forwardInput(batch: TrainBatch): ForwardInput {
-  return batch.tokenTypes ? { ids: batch.ids, mask: batch.mask, tokenTypes: batch.tokenTypes } : { ids: batch.ids, mask: batch.mask };
+  return batch.tokenTypes
+    ? { ids: batch.ids, mask: batch.mask, tokenTypes: batch.tokenTypes }
+    : { ids: batch.ids, mask: batch.mask };
 }
 
 /**
@@ -30,7 +33,11 @@ export function batchLossSum(
     const count = model.labels?.length ?? 0;
     for (const [i, label] of labels.entries()) {
       if (!Number.isInteger(label) || label < 0 || label >= count) {
-        throw new PeftkitError('PEFTKIT_E_DATA', `class label ${label} of batch row ${i} is outside the model's ${count} labels`, { row: i, label });
+        throw new PeftkitError(
+          'PEFTKIT_E_DATA',
+          `class label ${label} of batch row ${i} is outside the model's ${count} labels`,
+          { row: i, label },
+        );
       }
     }
     let correct: Tensor | null = null;
@@ -46,7 +53,9 @@ export function batchLossSum(
   const rows = batch.labels;
   if (!rows) throw new PeftkitError('PEFTKIT_E_DATA', 'a language-modelling batch needs labels', {});
   if (typeof model.forward !== 'function' || model.task !== 'causal-lm') {
-    throw new PeftkitError('PEFTKIT_E_MODEL_TASK', 'language-modelling examples need a causal language model', { task: model.task });
+    throw new PeftkitError('PEFTKIT_E_MODEL_TASK', 'language-modelling examples need a causal language model', {
+      task: model.task,
+    });
   }
   const forward = model.forward.bind(model);
   const b = rows.length;
@@ -76,7 +85,11 @@ export function checkBatchLabels(batch: TrainBatch, vocabSize: number): void {
   for (const [r, row] of (batch.labels ?? []).entries()) {
     for (const l of row) {
       if (l !== IGNORE_INDEX && (!Number.isInteger(l) || l < 0 || l >= vocabSize)) {
-        throw new PeftkitError('PEFTKIT_E_DATA', `label ${l} in batch row ${r} is outside the vocabulary (size ${vocabSize})`, { row: r, label: l });
+        throw new PeftkitError(
+          'PEFTKIT_E_DATA',
+          `label ${l} in batch row ${r} is outside the vocabulary (size ${vocabSize})`,
+          { row: r, label: l },
+        );
       }
     }
   }

@@ -13,7 +13,9 @@ export function toIndexKeys(state: OptimizerState, variables: readonly Variable[
     const cut = key.lastIndexOf('/');
     const i = index.get(key.slice(0, cut));
     if (cut <= 0 || i === undefined) {
-      throw new PeftkitError('PEFTKIT_E_OPTIMIZER_STATE', `optimizer slot '${key}' belongs to no trainable variable`, { slot: key });
+      throw new PeftkitError('PEFTKIT_E_OPTIMIZER_STATE', `optimizer slot '${key}' belongs to no trainable variable`, {
+        slot: key,
+      });
     }
     slots.set(`${i}${key.slice(cut)}`, slot);
   }
@@ -27,14 +29,22 @@ export function fromIndexKeys(state: OptimizerState, variables: readonly Variabl
     const cut = key.lastIndexOf('/');
     const variable = variables[Number(key.slice(0, cut))];
     if (cut <= 0 || !/^\d+$/.test(key.slice(0, cut)) || variable === undefined) {
-      throw new PeftkitError('PEFTKIT_E_OPTIMIZER_STATE', `optimizer slot '${key}' does not match the adapter's ${variables.length} variables`, {
-        slot: key,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_OPTIMIZER_STATE',
+        `optimizer slot '${key}' does not match the adapter's ${variables.length} variables`,
+        {
+          slot: key,
+        },
+      );
     }
     if (variable.shape.join(',') !== slot.shape.join(',')) {
-      throw new PeftkitError('PEFTKIT_E_OPTIMIZER_STATE', `optimizer slot '${key}' has shape [${slot.shape}], the variable has [${variable.shape}]`, {
-        slot: key,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_OPTIMIZER_STATE',
+        `optimizer slot '${key}' has shape [${slot.shape}], the variable has [${variable.shape}]`,
+        {
+          slot: key,
+        },
+      );
     }
     slots.set(`${variable.name}${key.slice(cut)}`, slot);
   }

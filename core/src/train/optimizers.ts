@@ -34,9 +34,13 @@ abstract class SlotOptimizer implements Optimizer {
     const existing = this.slots.get(key);
     if (existing) {
       if (existing.shape.join(',') !== variable.shape.join(',')) {
-        throw new PeftkitError('PEFTKIT_E_OPTIMIZER_STATE', `optimizer slot '${key}' has shape [${existing.shape}], variable has [${variable.shape}]`, {
-          slot: key,
-        });
+        throw new PeftkitError(
+          'PEFTKIT_E_OPTIMIZER_STATE',
+          `optimizer slot '${key}' has shape [${existing.shape}], variable has [${variable.shape}]`,
+          {
+            slot: key,
+          },
+        );
       }
       return existing;
     }
@@ -53,23 +57,32 @@ abstract class SlotOptimizer implements Optimizer {
 
   state(): OptimizerState {
     const slots = new Map<string, { shape: number[]; values: Float32Array }>();
-    for (const [key, v] of this.slots) slots.set(key, { shape: [...v.shape], values: Float32Array.from(v.dataSync() as Float32Array) });
+    for (const [key, v] of this.slots)
+      slots.set(key, { shape: [...v.shape], values: Float32Array.from(v.dataSync() as Float32Array) });
     return { kind: this.kind, scalars: { ...this.scalars }, slots };
   }
 
   loadState(state: OptimizerState): void {
     if (state.kind !== this.kind) {
-      throw new PeftkitError('PEFTKIT_E_OPTIMIZER_STATE', `optimizer state is for '${state.kind}', this optimizer is '${this.kind}'`, {
-        expected: this.kind,
-        got: state.kind,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_OPTIMIZER_STATE',
+        `optimizer state is for '${state.kind}', this optimizer is '${this.kind}'`,
+        {
+          expected: this.kind,
+          got: state.kind,
+        },
+      );
     }
     for (const [key, slot] of state.slots) {
       const size = slot.shape.reduce((a, b) => a * b, 1);
       if (slot.values.length !== size) {
-        throw new PeftkitError('PEFTKIT_E_OPTIMIZER_STATE', `optimizer slot '${key}' holds ${slot.values.length} values for shape [${slot.shape}]`, {
-          slot: key,
-        });
+        throw new PeftkitError(
+          'PEFTKIT_E_OPTIMIZER_STATE',
+          `optimizer slot '${key}' holds ${slot.values.length} values for shape [${slot.shape}]`,
+          {
+            slot: key,
+          },
+        );
       }
     }
     this.#clear();
@@ -168,7 +181,11 @@ export class Sgd extends SlotOptimizer {
   }
 }
 
-export function createOptimizer(tf: Tf, kind: 'adamw' | 'sgd' | OptimizerFactory, settings: OptimizerSettings): Optimizer {
+export function createOptimizer(
+  tf: Tf,
+  kind: 'adamw' | 'sgd' | OptimizerFactory,
+  settings: OptimizerSettings,
+): Optimizer {
   if (typeof kind === 'function') return kind(tf, settings);
   return kind === 'adamw' ? new AdamW(tf, settings) : new Sgd(tf, settings);
 }

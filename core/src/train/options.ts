@@ -19,7 +19,10 @@ export const TrainOptionsSchema = z
     lr: z.number().nonnegative().default(2e-4),
     /** 'adamw', 'sgd', or a factory for another Optimizer (QLoRA's paged AdamW). */
     optimizer: z
-      .union([z.enum(['adamw', 'sgd']), z.custom<OptimizerFactory>((v) => typeof v === 'function', 'expected adamw, sgd or an optimizer factory')])
+      .union([
+        z.enum(['adamw', 'sgd']),
+        z.custom<OptimizerFactory>((v) => typeof v === 'function', 'expected adamw, sgd or an optimizer factory'),
+      ])
       .default('adamw'),
     schedule: z.enum(['constant', 'linear', 'cosine']).default('linear'),
     /** Warmup steps; when null, `warmupRatio · totalSteps` rounded up. */

@@ -22,7 +22,10 @@ export function shuffled<T>(items: readonly T[], seed: number): T[] {
  */
 export function epochOrder(count: number, seed: number, epoch: number): number[] {
   if (!(Number.isInteger(count) && count >= 0 && Number.isInteger(epoch) && epoch >= 0)) {
-    throw new PeftkitError('PEFTKIT_E_DATA_OPTIONS', `epochOrder needs integers count >= 0 and epoch >= 0, got ${count}, ${epoch}`);
+    throw new PeftkitError(
+      'PEFTKIT_E_DATA_OPTIONS',
+      `epochOrder needs integers count >= 0 and epoch >= 0, got ${count}, ${epoch}`,
+    );
   }
   // Epoch e uses the (e+1)-th generator forked from the seed's: independent streams, no saved state needed.
   const base = new Rng(seed);
@@ -45,7 +48,10 @@ export function splitTrainEval<T>(items: readonly T[], options: SplitOptions = {
   }
   const count = evalCount ?? Math.round((evalFraction ?? 0) * items.length);
   if (count >= items.length) {
-    throw new PeftkitError('PEFTKIT_E_DATA_OPTIONS', `an eval split of ${count} leaves no training data (${items.length} records)`);
+    throw new PeftkitError(
+      'PEFTKIT_E_DATA_OPTIONS',
+      `an eval split of ${count} leaves no training data (${items.length} records)`,
+    );
   }
   const order = (options.shuffle ?? true) ? shuffled(items, options.seed ?? 0) : [...items];
   return { eval: order.slice(0, count), train: order.slice(count) };

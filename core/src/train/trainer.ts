@@ -87,9 +87,15 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   if (options.saveEvery > 0 && args.outDir === undefined) {
     throw new PeftkitError('PEFTKIT_E_TRAIN_OPTIONS', 'saveEvery needs an output directory (outDir)', {});
   }
-  const totalSteps = options.steps ?? stepsForEpochs(trainData.length, options.batchSize, options.gradAccum, options.epochs);
+  const totalSteps =
+    options.steps ?? stepsForEpochs(trainData.length, options.batchSize, options.gradAccum, options.epochs);
   const warmup = warmupStepsFor(totalSteps, options.warmupSteps, options.warmupRatio);
-  const settings = { betas: options.betas, eps: options.eps, weightDecay: options.weightDecay, momentum: options.momentum };
+  const settings = {
+    betas: options.betas,
+    eps: options.eps,
+    weightDecay: options.weightDecay,
+    momentum: options.momentum,
+  };
   const optimizer = createOptimizer(tf, options.optimizer, settings);
   // dropout draws from its own stream, derived from the seed (its state is checkpointed)
   const dropoutRng = new Rng((Math.imul(options.seed ^ 0x5bd1e995, 0x01000193) + 0x7f4a7c15) >>> 0);
@@ -97,7 +103,8 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   try {
     if (args.resumeFrom !== undefined) await restore(args, args.resumeFrom, totalSteps, optimizer, dropoutRng, state);
     const variables = manager.trainableVariables(adapter);
-    if (variables.length === 0) throw new PeftkitError('PEFTKIT_E_TRAIN_NOTHING', `adapter '${adapter}' has no trainable variables`, { adapter });
+    if (variables.length === 0)
+      throw new PeftkitError('PEFTKIT_E_TRAIN_NOTHING', `adapter '${adapter}' has no trainable variables`, { adapter });
     const method = manager.get(adapter).plugin.meta.name;
     const stream = new BatchStream(trainData.length, options.batchSize, options.seed, options.shuffle, state.position);
     const selection = { active: [adapter] };
@@ -110,7 +117,11 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
 
     const runEval = async (): Promise<void> => {
       if (!evalData || evalData.length === 0) return;
-      const r = evaluate(tf, model, evalData, { padId, batchSize: options.evalBatchSize ?? options.batchSize, selection });
+      const r = evaluate(tf, model, evalData, {
+        padId,
+        batchSize: options.evalBatchSize ?? options.batchSize,
+        selection,
+      });
       const event: EvalEvent = {
         step: state.step,
         loss: r.loss,
@@ -122,7 +133,10 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       lastEvalStep = state.step;
       if (options.earlyStopping) {
         // transformers' EarlyStoppingCallback: an improvement must beat the best by more than the threshold
-        if (state.best === null || (r.loss < state.best && Math.abs(r.loss - state.best) > options.earlyStopping.minDelta)) {
+        if (
+          state.best === null ||
+          (r.loss < state.best && Math.abs(r.loss - state.best) > options.earlyStopping.minDelta)
+        ) {
           state.best = r.loss;
           state.bad = 0;
         } else {
@@ -146,7 +160,11 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
         checkBatchLabels(batch, model.dims.vocabSize);
         batches.push(batch);
       }
-      const { loss, gradNorm } = step(tf, model, variables, batches, optimizer, lr, options.maxGradNorm, { selection, training: true, rng: dropoutRng });
+      const { loss, gradNorm } = step(tf, model, variables, batches, optimizer, lr, options.maxGradNorm, {
+        selection,
+        training: true,
+        rng: dropoutRng,
+      });
       state.step++;
       state.position = stream.position;
       const event: StepEvent = {
@@ -164,16 +182,42 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       if (state.step % options.logEvery === 0 || state.step === totalSteps) await args.callbacks?.onStep?.(event);
       if (options.evalEvery > 0 && state.step % options.evalEvery === 0) await runEval();
       if (args.outDir !== undefined && options.saveEvery > 0 && state.step % options.saveEvery === 0) {
-        const dir = await saveCheckpoint(args, method, variables, optimizer, dropoutRng, state, totalSteps, options, state.elapsedBefore + event.elapsed);
+        const dir = await saveCheckpoint(
+          args,
+          method,
+          variables,
+          optimizer,
+          dropoutRng,
+          state,
+          totalSteps,
+          options,
+          state.elapsedBefore + event.elapsed,
+        );
         checkpoints.push(dir);
         await args.callbacks?.onSave?.({ step: state.step, dir });
       }
     }
     const aborted = state.step < totalSteps && !stoppedEarly;
     const lastStep = history.at(-1);
-    if (aborted && args.outDir !== undefined && options.saveEvery > 0 && lastStep !== undefined && lastStep.step % options.saveEvery !== 0) {
+    if (
+      aborted &&
+      args.outDir !== undefined &&
+      options.saveEvery > 0 &&
+      lastStep !== undefined &&
+      lastStep.step % options.saveEvery !== 0
+    ) {
       // an interrupted run keeps the steps it made: one more checkpoint where it stopped, for --resume
-      const dir = await saveCheckpoint(args, method, variables, optimizer, dropoutRng, state, totalSteps, options, state.elapsedBefore + lastStep.elapsed);
+      const dir = await saveCheckpoint(
+        args,
+        method,
+        variables,
+        optimizer,
+        dropoutRng,
+        state,
+        totalSteps,
+        options,
+        state.elapsedBefore + lastStep.elapsed,
+      );
       checkpoints.push(dir);
       await args.callbacks?.onSave?.({ step: state.step, dir });
     }
@@ -186,7 +230,16 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
         disposeSaved(saved);
       }
     }
-    return { step: state.step, totalSteps, history, evals, stoppedEarly, aborted, checkpoints, bestEvalLoss: state.best };
+    return {
+      step: state.step,
+      totalSteps,
+      history,
+      evals,
+      stoppedEarly,
+      aborted,
+      checkpoints,
+      bestEvalLoss: state.best,
+    };
   } finally {
     optimizer.dispose();
   }
@@ -277,26 +330,41 @@ async function saveCheckpoint(
   }
 }
 
-async function restore(args: TrainArgs, dir: string, totalSteps: number, optimizer: Optimizer, rng: Rng, state: LoopState): Promise<void> {
+async function restore(
+  args: TrainArgs,
+  dir: string,
+  totalSteps: number,
+  optimizer: Optimizer,
+  rng: Rng,
+  state: LoopState,
+): Promise<void> {
   const checkpoint = await readCheckpoint(args.tf, dir);
   try {
     const s = checkpoint.state;
     if (s.totalSteps !== totalSteps) {
-      throw new PeftkitError('PEFTKIT_E_CHECKPOINT', `checkpoint '${dir}' was for ${s.totalSteps} steps, these options give ${totalSteps}`, {
-        dir,
-        checkpoint: s.totalSteps,
-        options: totalSteps,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_CHECKPOINT',
+        `checkpoint '${dir}' was for ${s.totalSteps} steps, these options give ${totalSteps}`,
+        {
+          dir,
+          checkpoint: s.totalSteps,
+          options: totalSteps,
+        },
+      );
     }
     if (args.manager.has(args.adapter)) {
       // Check before the adapter is replaced: the checkpoint must be of the same method and its optimizer state must
       // fit the adapter's variables (same count and shapes), or the run being resumed is a different one.
       const current = args.manager.get(args.adapter);
       if (current.plugin.meta.name !== s.method) {
-        throw new PeftkitError('PEFTKIT_E_CHECKPOINT', `checkpoint '${dir}' is a ${s.method} adapter; '${args.adapter}' is ${current.plugin.meta.name}`, {
-          dir,
-          method: s.method,
-        });
+        throw new PeftkitError(
+          'PEFTKIT_E_CHECKPOINT',
+          `checkpoint '${dir}' is a ${s.method} adapter; '${args.adapter}' is ${current.plugin.meta.name}`,
+          {
+            dir,
+            method: s.method,
+          },
+        );
       }
       fromIndexKeys(checkpoint.optimizer, current.handle.trainableVariables);
       args.manager.delete(args.adapter);

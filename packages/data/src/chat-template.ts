@@ -30,7 +30,13 @@ export class ChatTemplate {
     try {
       this.#template = new Template(source);
     } catch (cause) {
-      throw dataError(DATA_ERROR_CODES.CHAT_TEMPLATE, undefined, `the chat template does not parse: ${String(cause)}`, {}, cause);
+      throw dataError(
+        DATA_ERROR_CODES.CHAT_TEMPLATE,
+        undefined,
+        `the chat template does not parse: ${String(cause)}`,
+        {},
+        cause,
+      );
     }
     this.source = source;
     this.bosToken = tokens.bosToken ?? '';
@@ -48,14 +54,25 @@ export class ChatTemplate {
     if (raw === undefined || raw === null) return undefined;
     if (typeof raw === 'string') return new ChatTemplate(raw, tokens);
     if (Array.isArray(raw)) {
-      const entry = raw.find((e: unknown) => (e as { name?: unknown } | null)?.name === name) as { template?: unknown } | undefined;
+      const entry = raw.find((e: unknown) => (e as { name?: unknown } | null)?.name === name) as
+        | { template?: unknown }
+        | undefined;
       if (entry === undefined || typeof entry.template !== 'string') {
         const names = raw.map((e: unknown) => String((e as { name?: unknown } | null)?.name)).join(', ');
-        throw dataError(DATA_ERROR_CODES.CHAT_TEMPLATE, undefined, `no chat template named "${name}" (have: ${names})`, { name });
+        throw dataError(
+          DATA_ERROR_CODES.CHAT_TEMPLATE,
+          undefined,
+          `no chat template named "${name}" (have: ${names})`,
+          { name },
+        );
       }
       return new ChatTemplate(entry.template, tokens);
     }
-    throw dataError(DATA_ERROR_CODES.CHAT_TEMPLATE, undefined, 'chat_template must be a string or a list of {name, template}');
+    throw dataError(
+      DATA_ERROR_CODES.CHAT_TEMPLATE,
+      undefined,
+      'chat_template must be a string or a list of {name, template}',
+    );
   }
 
   /** Renders messages to text; render errors (incl. the template's own raise_exception) are coded. */
@@ -69,7 +86,13 @@ export class ChatTemplate {
         add_generation_prompt: addGenerationPrompt,
       });
     } catch (cause) {
-      throw dataError(DATA_ERROR_CODES.CHAT_TEMPLATE, where, `the chat template failed: ${(cause as Error).message ?? String(cause)}`, {}, cause);
+      throw dataError(
+        DATA_ERROR_CODES.CHAT_TEMPLATE,
+        where,
+        `the chat template failed: ${(cause as Error).message ?? String(cause)}`,
+        {},
+        cause,
+      );
     }
   }
 }
@@ -78,7 +101,10 @@ export class ChatTemplate {
  * Loads the chat template of a model directory: `chat_template.jinja` when present (newer transformers save it
  * there), else `chat_template` in `tokenizer_config.json`. Undefined when the model has none.
  */
-export async function loadChatTemplate(dir: string, options: { name?: string } = {}): Promise<ChatTemplate | undefined> {
+export async function loadChatTemplate(
+  dir: string,
+  options: { name?: string } = {},
+): Promise<ChatTemplate | undefined> {
   const configPath = join(dir, 'tokenizer_config.json');
   let config: Record<string, unknown> = {};
   const configText = await readText(configPath);
@@ -86,11 +112,17 @@ export async function loadChatTemplate(dir: string, options: { name?: string } =
     try {
       config = JSON.parse(configText) as Record<string, unknown>;
     } catch (cause) {
-      throw new PeftkitError(DATA_ERROR_CODES.CHAT_TEMPLATE, `${configPath} is not valid JSON`, { path: configPath }, { cause });
+      throw new PeftkitError(
+        DATA_ERROR_CODES.CHAT_TEMPLATE,
+        `${configPath} is not valid JSON`,
+        { path: configPath },
+        { cause },
+      );
     }
   }
   const jinja = await readText(join(dir, 'chat_template.jinja'));
-  if (jinja !== undefined) return new ChatTemplate(jinja, { bosToken: tokenText(config.bos_token), eosToken: tokenText(config.eos_token) });
+  if (jinja !== undefined)
+    return new ChatTemplate(jinja, { bosToken: tokenText(config.bos_token), eosToken: tokenText(config.eos_token) });
   return ChatTemplate.fromTokenizerConfig(config, options.name);
 }
 

@@ -60,14 +60,19 @@ export function parseCsv(text: string, file: string, options: CsvOptions = {}): 
         }
         const next = text.charCodeAt(i);
         if (i < n && next !== sep && next !== LF && !(next === CR && text.charCodeAt(i + 1) === LF)) {
-          throw dataError(DATA_ERROR_CODES.CSV, { file, line }, `unexpected text after a closing quote in field ${fields.length + 1}`);
+          throw dataError(
+            DATA_ERROR_CODES.CSV,
+            { file, line },
+            `unexpected text after a closing quote in field ${fields.length + 1}`,
+          );
         }
       } else {
         let j = i;
         while (j < n) {
           const c = text.charCodeAt(j);
           if (c === sep || c === LF || (c === CR && text.charCodeAt(j + 1) === LF)) break;
-          if (c === QUOTE) throw dataError(DATA_ERROR_CODES.CSV, { file, line }, `a quote inside unquoted field ${fields.length + 1}`);
+          if (c === QUOTE)
+            throw dataError(DATA_ERROR_CODES.CSV, { file, line }, `a quote inside unquoted field ${fields.length + 1}`);
           j++;
         }
         value = text.slice(i, j);
@@ -93,10 +98,15 @@ export function parseCsv(text: string, file: string, options: CsvOptions = {}): 
       continue;
     }
     if (fields.length !== header.length) {
-      throw dataError(DATA_ERROR_CODES.CSV, { file, line: rowLine }, `expected ${header.length} fields, found ${fields.length}`, {
-        expected: header.length,
-        found: fields.length,
-      });
+      throw dataError(
+        DATA_ERROR_CODES.CSV,
+        { file, line: rowLine },
+        `expected ${header.length} fields, found ${fields.length}`,
+        {
+          expected: header.length,
+          found: fields.length,
+        },
+      );
     }
     const value: Record<string, unknown> = Object.create(null);
     header.forEach((name, k) => {
@@ -119,7 +129,8 @@ function checkHeader(fields: string[], file: string, line: number): string[] {
   for (const [k, raw] of fields.entries()) {
     const name = raw.trim();
     if (name === '') throw dataError(DATA_ERROR_CODES.CSV, { file, line }, `header column ${k + 1} is empty`);
-    if (seen.has(name)) throw dataError(DATA_ERROR_CODES.CSV, { file, line }, `duplicate header column ${JSON.stringify(name)}`);
+    if (seen.has(name))
+      throw dataError(DATA_ERROR_CODES.CSV, { file, line }, `duplicate header column ${JSON.stringify(name)}`);
     seen.add(name);
   }
   return fields.map((f) => f.trim());

@@ -76,7 +76,12 @@ export interface DatasetContext {
  * Records → tokenized, split, optionally packed examples. Records are split before packing, so no document is in
  * both train and eval. Deterministic given the config's seed.
  */
-export function prepareDataset(format: DataFormat, records: readonly DataRecord[], context: DatasetContext, configInput: DataConfigInput): Dataset {
+export function prepareDataset(
+  format: DataFormat,
+  records: readonly DataRecord[],
+  context: DatasetContext,
+  configInput: DataConfigInput,
+): Dataset {
   const config = parseDataConfig(configInput);
   if (records.length === 0) throw dataError(DATA_ERROR_CODES.EMPTY, undefined, 'no records');
   if (config.packing && format !== 'text') {
@@ -116,7 +121,9 @@ export function prepareDataset(format: DataFormat, records: readonly DataRecord[
     throw dataError(
       DATA_ERROR_CODES.EMPTY,
       undefined,
-      config.packing ? `fewer than maxLength=${config.maxLength} tokens to pack into one block` : 'no trainable examples',
+      config.packing
+        ? `fewer than maxLength=${config.maxLength} tokens to pack into one block`
+        : 'no trainable examples',
     );
   }
   const tokens = (examples: readonly TrainExample[]): number => examples.reduce((n, e) => n + e.ids.length, 0);
@@ -138,7 +145,11 @@ export function prepareDataset(format: DataFormat, records: readonly DataRecord[
 }
 
 /** Reads, validates, tokenizes, splits and packs a JSONL/CSV file: the one call `peftkit train` needs per file. */
-export async function loadDataset(file: string, context: DatasetContext, configInput: DataConfigInput): Promise<Dataset> {
+export async function loadDataset(
+  file: string,
+  context: DatasetContext,
+  configInput: DataConfigInput,
+): Promise<Dataset> {
   const config = parseDataConfig(configInput);
   const data = await readDataFile(file, config);
   return prepareDataset(data.format, data.records, context, config);

@@ -40,5 +40,10 @@ export function dataError(
 ): PeftkitError {
   const prefix = where === undefined ? '' : `${where.file}:${where.line}: `;
   const location = where === undefined ? {} : { file: where.file, line: where.line };
-  return new PeftkitError(code, `${prefix}${message}`, { ...location, ...details }, cause === undefined ? undefined : { cause });
+  return new PeftkitError(
+    code,
+    `${prefix}${message}`,
+    { ...location, ...details },
+    cause === undefined ? undefined : { cause },
+  );
 }

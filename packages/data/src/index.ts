@@ -19,6 +19,20 @@ export { labelIndex, resolveLabelNames } from './labels.ts';
 export { type PackOptions, packExamples } from './pack.ts';
 export { commonPrefixLength, tokenBoundaries } from './prefix.ts';
 export { type DataFile, type DataFileType, parseDataText, type ReadDataOptions, readDataFile } from './read.ts';
-export { type ChatMessage, DATA_FORMATS, type DataFormat, type DataRecord, detectFormat, toRecord, toRecords } from './records.ts';
+export {
+  type ChatMessage,
+  DATA_FORMATS,
+  type DataFormat,
+  type DataRecord,
+  detectFormat,
+  toRecord,
+  toRecords,
+} from './records.ts';
 export { epochOrder, type SplitOptions, shuffled, splitTrainEval } from '@peftkit/core/train';
-export { chatLabels, type TokenizedRecord, type TokenizeOptions, tokenizeRecord, truncateCompletion } from './tokenize.ts';
+export {
+  chatLabels,
+  type TokenizedRecord,
+  type TokenizeOptions,
+  tokenizeRecord,
+  truncateCompletion,
+} from './tokenize.ts';

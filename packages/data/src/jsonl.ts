@@ -23,7 +23,13 @@ export function parseJsonl(text: string, file: string): RawRow[] {
       try {
         value = JSON.parse(source);
       } catch (cause) {
-        throw dataError(DATA_ERROR_CODES.JSON, { file, line }, `not valid JSON (${(cause as Error).message})`, {}, cause);
+        throw dataError(
+          DATA_ERROR_CODES.JSON,
+          { file, line },
+          `not valid JSON (${(cause as Error).message})`,
+          {},
+          cause,
+        );
       }
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
         throw dataError(DATA_ERROR_CODES.JSON, { file, line }, 'each line must be a JSON object');

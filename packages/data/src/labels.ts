@@ -10,7 +10,8 @@ const INTEGER = /^(0|[1-9][0-9]*)$/;
 export function resolveLabelNames(values: readonly (string | number)[], declared?: readonly string[]): string[] {
   if (declared !== undefined) {
     if (declared.length === 0) throw dataError(DATA_ERROR_CODES.OPTIONS, undefined, 'the label list is empty');
-    if (new Set(declared).size !== declared.length) throw dataError(DATA_ERROR_CODES.OPTIONS, undefined, 'the label list has duplicates');
+    if (new Set(declared).size !== declared.length)
+      throw dataError(DATA_ERROR_CODES.OPTIONS, undefined, 'the label list has duplicates');
     return [...declared];
   }
   const integers = values.every((v) => typeof v === 'number' || INTEGER.test(v));
@@ -32,8 +33,13 @@ export function labelIndex(value: string | number, names: readonly string[], whe
   }
   const index = typeof value === 'number' ? value : INTEGER.test(value) ? Number(value) : Number.NaN;
   if (Number.isInteger(index) && index >= 0 && index < names.length) return index;
-  throw dataError(DATA_ERROR_CODES.LABEL, where, `label ${JSON.stringify(value)} is not in the label set [${names.join(', ')}]`, {
-    label: value,
-    labels: [...names],
-  });
+  throw dataError(
+    DATA_ERROR_CODES.LABEL,
+    where,
+    `label ${JSON.stringify(value)} is not in the label set [${names.join(', ')}]`,
+    {
+      label: value,
+      labels: [...names],
+    },
+  );
 }

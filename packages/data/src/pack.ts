@@ -11,8 +11,13 @@ export interface PackOptions {
  * labels are concatenated the same way, so the loss crosses document boundaries (the token after an EOS is
  * predicted from the previous document, as in group_texts). Linear in the number of tokens.
  */
-export function packExamples(examples: readonly TrainExample[], blockSize: number, options: PackOptions = {}): TrainExample[] {
-  if (!Number.isInteger(blockSize) || blockSize < 2) throw new RangeError(`blockSize must be an integer >= 2, got ${blockSize}`);
+export function packExamples(
+  examples: readonly TrainExample[],
+  blockSize: number,
+  options: PackOptions = {},
+): TrainExample[] {
+  if (!Number.isInteger(blockSize) || blockSize < 2)
+    throw new RangeError(`blockSize must be an integer >= 2, got ${blockSize}`);
   const blocks: TrainExample[] = [];
   let ids: number[] = [];
   let labels: number[] = [];

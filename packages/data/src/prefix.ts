@@ -13,6 +13,15 @@ export function commonPrefixLength(a: readonly number[], b: readonly number[]): 
  * leading tokens encode(text[0:c]) shares with encode(text). A token that straddles c is therefore counted after
  * the boundary (it is not in the shared prefix). Special tokens are never added here (the caller does).
  */
-export function tokenBoundaries(tokenizer: Tokenizer, text: string, ids: readonly number[], offsets: readonly number[]): number[] {
-  return offsets.map((c) => (c >= text.length ? ids.length : commonPrefixLength(tokenizer.encode(text.slice(0, c), { bos: false, eos: false }), ids)));
+export function tokenBoundaries(
+  tokenizer: Tokenizer,
+  text: string,
+  ids: readonly number[],
+  offsets: readonly number[],
+): number[] {
+  return offsets.map((c) =>
+    c >= text.length
+      ? ids.length
+      : commonPrefixLength(tokenizer.encode(text.slice(0, c), { bos: false, eos: false }), ids),
+  );
 }

@@ -35,10 +35,16 @@ export function parseDataText(text: string, file: string, options: ReadDataOptio
   const byName = fileTypeOf(file);
   const type = options.fileType ?? byName?.type;
   if (type === undefined) {
-    throw dataError(DATA_ERROR_CODES.FORMAT, undefined, `${file}: unknown data file type; use .jsonl or .csv, or pass fileType`, { file });
+    throw dataError(
+      DATA_ERROR_CODES.FORMAT,
+      undefined,
+      `${file}: unknown data file type; use .jsonl or .csv, or pass fileType`,
+      { file },
+    );
   }
   const delimiter = options.delimiter ?? byName?.delimiter;
-  const rows: RawRow[] = type === 'jsonl' ? parseJsonl(text, file) : parseCsv(text, file, delimiter === undefined ? {} : { delimiter });
+  const rows: RawRow[] =
+    type === 'jsonl' ? parseJsonl(text, file) : parseCsv(text, file, delimiter === undefined ? {} : { delimiter });
   return { file, ...toRecords(rows, file, options.format) };
 }
 

@@ -13,9 +13,19 @@ export interface ChatMessage {
 /** A validated record of one of the four shapes, with where it came from. */
 export type DataRecord =
   | { readonly format: 'text'; readonly text: string; readonly source: SourceLocation }
-  | { readonly format: 'completion'; readonly prompt: string; readonly completion: string; readonly source: SourceLocation }
+  | {
+      readonly format: 'completion';
+      readonly prompt: string;
+      readonly completion: string;
+      readonly source: SourceLocation;
+    }
   | { readonly format: 'chat'; readonly messages: readonly ChatMessage[]; readonly source: SourceLocation }
-  | { readonly format: 'classification'; readonly text: string; readonly label: string | number; readonly source: SourceLocation };
+  | {
+      readonly format: 'classification';
+      readonly text: string;
+      readonly label: string | number;
+      readonly source: SourceLocation;
+    };
 
 /**
  * The format a record's fields imply: `messages` → chat; `prompt`+`completion` → completion; `text`+`label` →
@@ -32,29 +42,48 @@ export function detectFormat(value: Readonly<Record<string, unknown>>): DataForm
 
 function stringField(value: Readonly<Record<string, unknown>>, key: string, where: SourceLocation): string {
   const field = value[key];
-  if (!Object.hasOwn(value, key)) throw dataError(DATA_ERROR_CODES.FIELD, where, `missing field "${key}"`, { field: key });
-  if (typeof field !== 'string') throw dataError(DATA_ERROR_CODES.FIELD, where, `field "${key}" must be a string`, { field: key });
+  if (!Object.hasOwn(value, key))
+    throw dataError(DATA_ERROR_CODES.FIELD, where, `missing field "${key}"`, { field: key });
+  if (typeof field !== 'string')
+    throw dataError(DATA_ERROR_CODES.FIELD, where, `field "${key}" must be a string`, { field: key });
   return field;
 }
 
 function messagesField(value: Readonly<Record<string, unknown>>, where: SourceLocation): ChatMessage[] {
-  if (!Object.hasOwn(value, 'messages')) throw dataError(DATA_ERROR_CODES.FIELD, where, 'missing field "messages"', { field: 'messages' });
+  if (!Object.hasOwn(value, 'messages'))
+    throw dataError(DATA_ERROR_CODES.FIELD, where, 'missing field "messages"', { field: 'messages' });
   let field = value.messages;
   // CSV cells carry the conversation as JSON text.
   if (typeof field === 'string') {
     try {
       field = JSON.parse(field);
     } catch (cause) {
-      throw dataError(DATA_ERROR_CODES.FIELD, where, 'field "messages" is a string but not JSON', { field: 'messages' }, cause);
+      throw dataError(
+        DATA_ERROR_CODES.FIELD,
+        where,
+        'field "messages" is a string but not JSON',
+        { field: 'messages' },
+        cause,
+      );
     }
   }
   if (!Array.isArray(field) || field.length === 0) {
-    throw dataError(DATA_ERROR_CODES.FIELD, where, 'field "messages" must be a non-empty array of {role, content}', { field: 'messages' });
+    throw dataError(DATA_ERROR_CODES.FIELD, where, 'field "messages" must be a non-empty array of {role, content}', {
+      field: 'messages',
+    });
   }
   return field.map((m: unknown, k) => {
     const message = m as Record<string, unknown> | null;
-    if (message === null || typeof message !== 'object' || typeof message.role !== 'string' || typeof message.content !== 'string') {
-      throw dataError(DATA_ERROR_CODES.FIELD, where, `messages[${k}] must be {role: string, content: string}`, { field: 'messages', index: k });
+    if (
+      message === null ||
+      typeof message !== 'object' ||
+      typeof message.role !== 'string' ||
+      typeof message.content !== 'string'
+    ) {
+      throw dataError(DATA_ERROR_CODES.FIELD, where, `messages[${k}] must be {role: string, content: string}`, {
+        field: 'messages',
+        index: k,
+      });
     }
     return { role: message.role, content: message.content };
   });
@@ -63,7 +92,8 @@ function messagesField(value: Readonly<Record<string, unknown>>, where: SourceLo
 function labelField(value: Readonly<Record<string, unknown>>, where: SourceLocation): string | number {
   const label = value.label;
   if (typeof label === 'string' || (typeof label === 'number' && Number.isInteger(label))) return label;
-  if (!Object.hasOwn(value, 'label')) throw dataError(DATA_ERROR_CODES.FIELD, where, 'missing field "label"', { field: 'label' });
+  if (!Object.hasOwn(value, 'label'))
+    throw dataError(DATA_ERROR_CODES.FIELD, where, 'missing field "label"', { field: 'label' });
   throw dataError(DATA_ERROR_CODES.FIELD, where, 'field "label" must be a string or an integer', { field: 'label' });
 }
 
@@ -75,7 +105,12 @@ export function toRecord(row: RawRow, format: DataFormat, file: string): DataRec
     case 'text':
       return { format, text: stringField(v, 'text', source), source };
     case 'completion':
-      return { format, prompt: stringField(v, 'prompt', source), completion: stringField(v, 'completion', source), source };
+      return {
+        format,
+        prompt: stringField(v, 'prompt', source),
+        completion: stringField(v, 'completion', source),
+        source,
+      };
     case 'chat':
       return { format, messages: messagesField(v, source), source };
     case 'classification':
@@ -84,7 +119,11 @@ export function toRecord(row: RawRow, format: DataFormat, file: string): DataRec
 }
 
 /** Validates all rows; the format is `override` or detected from the first row, and every row must fit it. */
-export function toRecords(rows: readonly RawRow[], file: string, override?: DataFormat): { format: DataFormat; records: DataRecord[] } {
+export function toRecords(
+  rows: readonly RawRow[],
+  file: string,
+  override?: DataFormat,
+): { format: DataFormat; records: DataRecord[] } {
   const first = rows[0];
   if (first === undefined) throw dataError(DATA_ERROR_CODES.EMPTY, { file, line: 1 }, 'the file holds no records');
   const format = override ?? detectFormat(first.value);

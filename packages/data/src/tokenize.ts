@@ -29,10 +29,15 @@ export interface TokenizedRecord {
 }
 
 function tooLong(where: SourceLocation, length: number, maxLength: number): never {
-  throw dataError(DATA_ERROR_CODES.TOO_LONG, where, `example has ${length} tokens, more than maxLength ${maxLength}, and truncation is off`, {
-    length,
-    maxLength,
-  });
+  throw dataError(
+    DATA_ERROR_CODES.TOO_LONG,
+    where,
+    `example has ${length} tokens, more than maxLength ${maxLength}, and truncation is off`,
+    {
+      length,
+      maxLength,
+    },
+  );
 }
 
 const hasLoss = (labels: readonly number[]): boolean => labels.slice(1).some((l) => l !== IGNORE_INDEX);
@@ -63,7 +68,8 @@ export function tokenizeRecord(record: DataRecord, options: TokenizeOptions): To
       return { example: ids.length < 2 ? undefined : { ids, labels: ids }, truncated };
     }
     case 'classification': {
-      if (options.labelNames === undefined) throw dataError(DATA_ERROR_CODES.OPTIONS, record.source, 'classification needs label names');
+      if (options.labelNames === undefined)
+        throw dataError(DATA_ERROR_CODES.OPTIONS, record.source, 'classification needs label names');
       const label = labelIndex(record.label, options.labelNames, record.source);
       const { ids, truncated } = cut(tokenizer.encode(record.text, { eos: false }));
       return { example: ids.length === 0 ? undefined : { ids, label }, truncated };
@@ -73,7 +79,8 @@ export function tokenizeRecord(record: DataRecord, options: TokenizeOptions): To
       const promptLength = commonPrefixLength(tokenizer.encode(record.prompt, { eos: false }), full);
       const prompt = full.slice(0, promptLength);
       const completion = [...full.slice(promptLength), ...eos];
-      if (prompt.length + completion.length > maxLength && !truncation) tooLong(record.source, prompt.length + completion.length, maxLength);
+      if (prompt.length + completion.length > maxLength && !truncation)
+        tooLong(record.source, prompt.length + completion.length, maxLength);
       const kept = truncateCompletion(prompt, completion, maxLength, tokenizer.bosId);
       const ids = [...kept.prompt, ...kept.completion];
       const labels = [...kept.prompt.map(() => IGNORE_INDEX), ...kept.completion];
@@ -106,7 +113,8 @@ export function truncateCompletion(
   maxLength: number,
   bosId?: number,
 ): { prompt: number[]; completion: number[]; truncated: boolean } {
-  if (prompt.length + completion.length <= maxLength) return { prompt: [...prompt], completion: [...completion], truncated: false };
+  if (prompt.length + completion.length <= maxLength)
+    return { prompt: [...prompt], completion: [...completion], truncated: false };
   const minPrompt = Math.min(prompt.length, Math.ceil(maxLength / 2));
   const keepPrompt = Math.min(prompt.length, Math.max(minPrompt, maxLength - completion.length));
   const keepsBos = bosId !== undefined && prompt[0] === bosId && keepPrompt > 0 && keepPrompt < prompt.length;
@@ -147,7 +155,10 @@ export function chatLabels(
     }
     spans.push([start.length, end.length]);
   });
-  if (spans.length === 0) throw dataError(DATA_ERROR_CODES.FIELD, where, 'the conversation has no assistant message to train on', { field: 'messages' });
+  if (spans.length === 0)
+    throw dataError(DATA_ERROR_CODES.FIELD, where, 'the conversation has no assistant message to train on', {
+      field: 'messages',
+    });
   const ids = tokenizer.encode(text, { bos: false, eos: false });
   const labels = ids.map(() => IGNORE_INDEX);
   const bounds = tokenBoundaries(tokenizer, text, ids, spans.flat());

@@ -9,7 +9,16 @@ export interface AtomicWriteHooks {
 }
 
 /** Runtimes or filesystems that cannot open or fsync a directory report one of these. */
-const DIR_SYNC_UNSUPPORTED = new Set(['EISDIR', 'EINVAL', 'EPERM', 'EACCES', 'ENOTSUP', 'EOPNOTSUPP', 'EBADF', 'ENOSYS']);
+const DIR_SYNC_UNSUPPORTED = new Set([
+  'EISDIR',
+  'EINVAL',
+  'EPERM',
+  'EACCES',
+  'ENOTSUP',
+  'EOPNOTSUPP',
+  'EBADF',
+  'ENOSYS',
+]);
 
 /**
  * Replaces `target` with `bytes` so that readers and crashes see either the old or the new file,

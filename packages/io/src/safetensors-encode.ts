@@ -70,7 +70,9 @@ export function serializeSafetensors(tensors: TensorsToWrite, metadata?: Record<
   let offset = 0;
   for (const t of prepared) {
     const end = offset + t.bytes.byteLength;
-    parts.push(`${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`);
+    parts.push(
+      `${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`,
+    );
     offset = end;
   }
   const json = utf8.encode(`{${parts.join(',')}}`);

@@ -12,12 +12,19 @@ export async function readSafetensorsFile(path: string): Promise<SafetensorsFile
     return parseSafetensors(bytes);
   } catch (error) {
     if (!(error instanceof PeftkitError)) throw error;
-    const message = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
+    const message = error.message.startsWith(`${error.code}: `)
+      ? error.message.slice(error.code.length + 2)
+      : error.message;
     throw new PeftkitError(error.code, `${path}: ${message}`, { ...error.details, path }, { cause: error });
   }
 }
 
 /** Serializes, then atomically replaces `path` (see atomicWriteFile). */
-export async function writeSafetensorsFile(path: string, tensors: TensorsToWrite, metadata?: Record<string, string>, hooks?: AtomicWriteHooks): Promise<void> {
+export async function writeSafetensorsFile(
+  path: string,
+  tensors: TensorsToWrite,
+  metadata?: Record<string, string>,
+  hooks?: AtomicWriteHooks,
+): Promise<void> {
   await atomicWriteFile(path, serializeSafetensors(tensors, metadata), hooks);
 }

@@ -5,7 +5,13 @@
  * so corrupt or hostile input only ever yields a PeftkitError with a PEFTKIT_E_SAFETENSORS_* code.
  */
 import { scanJson } from './json-scan.ts';
-import { type SafetensorsFile, type SafetensorsTensor, SAFETENSORS_ERROR_CODES as E, MAX_HEADER_BYTES, stError } from './safetensors-types.ts';
+import {
+  type SafetensorsFile,
+  type SafetensorsTensor,
+  SAFETENSORS_ERROR_CODES as E,
+  MAX_HEADER_BYTES,
+  stError,
+} from './safetensors-types.ts';
 import { validateHeader } from './safetensors-validate.ts';
 
 /** A valid header nests at most object > entry > shape array; anything far deeper is hostile. */
@@ -24,7 +30,9 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
   const high = view.getUint32(4, true);
   if (high !== 0 || low > MAX_HEADER_BYTES) {
     // text (JSON, an HTML error page, a Git LFS pointer) read as a length is huge: say what the file is instead
-    const text = looksLikeText(bytes) ? `not a safetensors file (it starts with text: ${JSON.stringify(preview(bytes))}); ` : '';
+    const text = looksLikeText(bytes)
+      ? `not a safetensors file (it starts with text: ${JSON.stringify(preview(bytes))}); `
+      : '';
     throw stError(E.HEADER_TOO_LARGE, `${text}header length exceeds ${MAX_HEADER_BYTES} bytes`, {
       length: ((BigInt(high) << 32n) | BigInt(low)).toString(),
     });
@@ -38,7 +46,9 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
   }
   const headerBytes = bytes.subarray(8, headerEnd);
   if (headerBytes[0] !== OPEN_BRACE) {
-    const text = looksLikeText(bytes) ? ` (not a safetensors file: it starts with text: ${JSON.stringify(preview(bytes))})` : '';
+    const text = looksLikeText(bytes)
+      ? ` (not a safetensors file: it starts with text: ${JSON.stringify(preview(bytes))})`
+      : '';
     throw stError(E.HEADER_JSON, `header does not start with "{"${text}`);
   }
   const header = parseHeaderJson(headerBytes);

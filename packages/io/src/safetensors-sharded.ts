@@ -92,7 +92,10 @@ async function loadShards(dir: string, indexBytes: Uint8Array, indexPath: string
     const file = await readSafetensorsFile(join(dir, shard));
     for (const [name, tensor] of file.tensors) {
       if (weightMap.get(name) !== shard) {
-        throw stError(E.SHARD_MISMATCH, `${shard} holds "${name}", which the index does not map to it`, { shard, name });
+        throw stError(E.SHARD_MISMATCH, `${shard} holds "${name}", which the index does not map to it`, {
+          shard,
+          name,
+        });
       }
       tensors.set(name, tensor);
     }
@@ -105,7 +108,10 @@ async function loadShards(dir: string, indexBytes: Uint8Array, indexPath: string
   return { metadata, tensors, shards };
 }
 
-function parseIndex(bytes: Uint8Array, path: string): { metadata: Record<string, unknown>; weightMap: Map<string, string> } {
+function parseIndex(
+  bytes: Uint8Array,
+  path: string,
+): { metadata: Record<string, unknown>; weightMap: Map<string, string> } {
   const fail = (message: string) => stError(E.INDEX, `${path}: ${message}`, { path });
   let text: string;
   try {
@@ -172,14 +178,16 @@ export async function writeShardedSafetensors(
   if (prefix.length === 0 || /[/\\:\0]/.test(prefix) || prefix.startsWith('.')) {
     throw stError(E.WRITE_INPUT, 'prefix must be a plain file name', { prefix });
   }
-  const list: TensorToWrite[] = tensors instanceof Map ? [...tensors].map(([name, t]) => ({ ...t, name })) : [...(tensors as TensorToWrite[])];
+  const list: TensorToWrite[] =
+    tensors instanceof Map ? [...tensors].map(([name, t]) => ({ ...t, name })) : [...(tensors as TensorToWrite[])];
   const groups: TensorToWrite[][] = [];
   const seen = new Set<string>();
   let current: TensorToWrite[] = [];
   let currentBytes = 0;
   let totalSize = 0;
   for (const tensor of list) {
-    if (seen.has(tensor.name)) throw stError(E.DUPLICATE, `duplicate tensor name "${tensor.name}"`, { name: tensor.name });
+    if (seen.has(tensor.name))
+      throw stError(E.DUPLICATE, `duplicate tensor name "${tensor.name}"`, { name: tensor.name });
     seen.add(tensor.name);
     const size = byteSizeOf(tensor);
     if (current.length > 0 && currentBytes + size > maxShardBytes) {

@@ -53,7 +53,11 @@ export const SAFETENSORS_ERROR_CODES = {
 
 export type SafetensorsErrorCode = (typeof SAFETENSORS_ERROR_CODES)[keyof typeof SAFETENSORS_ERROR_CODES];
 
-export function stError(code: SafetensorsErrorCode, message: string, details: Record<string, unknown> = {}): PeftkitError {
+export function stError(
+  code: SafetensorsErrorCode,
+  message: string,
+  details: Record<string, unknown> = {},
+): PeftkitError {
   return new PeftkitError(code, message, details);
 }
 

@@ -1,4 +1,12 @@
-import { type SafetensorsDtype, SAFETENSORS_ERROR_CODES as E, checkedByteSize, dtypeSize, isSafetensorsDtype, isShape, stError } from './safetensors-types.ts';
+import {
+  type SafetensorsDtype,
+  SAFETENSORS_ERROR_CODES as E,
+  checkedByteSize,
+  dtypeSize,
+  isSafetensorsDtype,
+  isShape,
+  stError,
+} from './safetensors-types.ts';
 
 /** A header entry after field checks; offsets are relative to the data buffer. */
 export interface HeaderEntry {
@@ -70,7 +78,12 @@ function validateEntry(name: string, value: unknown): HeaderEntry {
   if (byteSize === undefined) {
     throw stError(E.SIZE_OVERFLOW, `entry "${name}" byte size overflows`, { name, shape: shape.slice(0, 16) });
   }
-  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
+  if (
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+    offsets[0] > offsets[1]
+  ) {
     throw stError(E.OFFSETS, `entry "${name}" data_offsets must be [begin, end] with 0 <= begin <= end`, { name });
   }
   const begin = offsets[0] as number;

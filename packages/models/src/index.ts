@@ -20,7 +20,12 @@ export {
 export { modelTensors, saveModel, type SaveModelOptions } from './model/save.ts';
 export * from './hub/index.ts';
 export * from './tokenizers/index.ts';
-export { GPT2_END_OF_TEXT, gpt2TokenizerConfig, gpt2TokenizerJson, type Gpt2TokenizerJson } from './tokenizers/gpt2-bpe.ts';
+export {
+  GPT2_END_OF_TEXT,
+  gpt2TokenizerConfig,
+  gpt2TokenizerJson,
+  type Gpt2TokenizerJson,
+} from './tokenizers/gpt2-bpe.ts';
 export { writeGpt2TokenizerFiles, type WriteGpt2TokenizerOptions } from './tokenizers/gpt2-bpe-files.ts';
 export * from './generate/generate.ts';
 export * from './generate/sampling.ts';

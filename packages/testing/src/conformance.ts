@@ -7,7 +7,15 @@ import type { ModelTask } from '@peftkit/core';
 import type { LlamaModel } from '@peftkit/models';
 import type { MethodPlugin } from '@peftkit/core';
 import { parseConfig } from '@peftkit/core';
-import { fill, logits, maxAbsDiff, maxParameterDiff, perturb, roundTrip, snapshotParameters } from './conformance-checks.ts';
+import {
+  fill,
+  logits,
+  maxAbsDiff,
+  maxParameterDiff,
+  perturb,
+  roundTrip,
+  snapshotParameters,
+} from './conformance-checks.ts';
 import { createTinyLlama, tinyBatch } from './tiny-model.ts';
 import { type CheckOptions, checkDeleteCleanup, checkGradientFlow, checkSaveAliasing } from './conformance-extra.ts';
 
@@ -53,7 +61,10 @@ export function conformanceSuite(options: ConformanceOptions): void {
   let kernelPromise: Promise<Kernel> | undefined;
   const kernel = () => {
     kernelPromise ??= (async () => {
-      const k = await createKernel({ ...(options.backend ? { backend: options.backend } : {}), logger: { warn() {}, info() {} } });
+      const k = await createKernel({
+        ...(options.backend ? { backend: options.backend } : {}),
+        logger: { warn() {}, info() {} },
+      });
       for (const dep of options.dependencies ?? []) k.use(dep);
       k.use(plugin);
       return k;
@@ -75,7 +86,9 @@ export function conformanceSuite(options: ConformanceOptions): void {
     parseConfig(plugin, config);
   });
 
-  test(`${title}: identity at init`, { skip: !caps.identityAtInit && 'plugin does not declare identityAtInit' }, async () => {
+  test(`${title}: identity at init`, {
+    skip: !caps.identityAtInit && 'plugin does not declare identityAtInit',
+  }, async () => {
     const { model, manager } = await fresh();
     const base = logits(model, ids);
     manager.create('a', plugin.meta.name, config);
@@ -98,7 +111,9 @@ export function conformanceSuite(options: ConformanceOptions): void {
   }
 
   // Skips go through the option, never t.skip(): Deno reports t.skip() as passed, the option as ignored.
-  test(`${title}: merge, unmerge, idempotence, safe merge`, { skip: caps.merge === 'never' && 'plugin declares merge: never' }, async () => {
+  test(`${title}: merge, unmerge, idempotence, safe merge`, {
+    skip: caps.merge === 'never' && 'plugin declares merge: never',
+  }, async () => {
     const { tf, model, manager } = await fresh();
     const record = manager.create('a', plugin.meta.name, config);
     perturb(tf, record.handle.trainableVariables, 7);
@@ -111,16 +126,28 @@ export function conformanceSuite(options: ConformanceOptions): void {
     assert.ok(maxAbsDiff(unmerged, logits(model, ids)) <= tolerance, 'merged (no selection) ≈ unmerged');
     if (caps.merge === 'dequantize') {
       // A lossy merge needs a loose tolerance; it must still land closer to the adapted output than the base is.
-      assert.ok(maxAbsDiff(unmerged, logits(model, ids)) < maxAbsDiff(unmerged, baseLogits), 'a dequantize merge moves the output towards the adapter');
+      assert.ok(
+        maxAbsDiff(unmerged, logits(model, ids)) < maxAbsDiff(unmerged, baseLogits),
+        'a dequantize merge moves the output towards the adapter',
+      );
     }
-    assert.ok(maxAbsDiff(unmerged, logits(model, ids, { active: ['a'] })) <= tolerance, 'a merged adapter is not applied twice');
+    assert.ok(
+      maxAbsDiff(unmerged, logits(model, ids, { active: ['a'] })) <= tolerance,
+      'a merged adapter is not applied twice',
+    );
     const once = snapshotParameters(model);
     plugin.merge?.(record.ctx, record.handle, { safe: false });
     assert.ok(maxParameterDiff(model, once) === 0, 'merging twice equals merging once');
     manager.unmerge('a');
-    assert.ok(maxParameterDiff(model, baseWeights) <= (caps.merge === 'exact' ? 1e-6 : tolerance), 'unmerge restores the base weights');
+    assert.ok(
+      maxParameterDiff(model, baseWeights) <= (caps.merge === 'exact' ? 1e-6 : tolerance),
+      'unmerge restores the base weights',
+    );
     plugin.unmerge?.(record.ctx, record.handle);
-    assert.ok(maxParameterDiff(model, baseWeights) <= (caps.merge === 'exact' ? 1e-6 : tolerance), 'unmerging twice equals unmerging once');
+    assert.ok(
+      maxParameterDiff(model, baseWeights) <= (caps.merge === 'exact' ? 1e-6 : tolerance),
+      'unmerging twice equals unmerging once',
+    );
 
     for (const v of record.handle.trainableVariables) fill(tf, v, Number.NaN);
     assert.throws(

@@ -20,14 +20,24 @@ export const TINY_LLAMA_CONFIG = {
 } as const;
 
 /** A seeded random tiny Llama; the same seed always gives the same weights. */
-export function createTinyLlama(tf: Tf, options: { seed?: number; task?: ModelTask; labels?: readonly string[] } = {}): LlamaModel {
+export function createTinyLlama(
+  tf: Tf,
+  options: { seed?: number; task?: ModelTask; labels?: readonly string[] } = {},
+): LlamaModel {
   const modelOptions: { task?: ModelTask; labels?: readonly string[] } = { task: options.task ?? 'causal-lm' };
   if (options.labels) modelOptions.labels = options.labels;
-  return new LlamaModel(tf, TINY_LLAMA_CONFIG, { kind: 'random', rng: new Rng(options.seed ?? 1234), std: 0.2 }, modelOptions);
+  return new LlamaModel(
+    tf,
+    TINY_LLAMA_CONFIG,
+    { kind: 'random', rng: new Rng(options.seed ?? 1234), std: 0.2 },
+    modelOptions,
+  );
 }
 
 /** A fixed small batch of token ids for the tiny model. */
 export function tinyBatch(rows = 3, seq = 7, seed = 99): number[][] {
   const rng = new Rng(seed);
-  return Array.from({ length: rows }, () => Array.from({ length: seq }, () => 1 + rng.int(TINY_LLAMA_CONFIG.vocab_size - 1)));
+  return Array.from({ length: rows }, () =>
+    Array.from({ length: seq }, () => 1 + rng.int(TINY_LLAMA_CONFIG.vocab_size - 1)),
+  );
 }

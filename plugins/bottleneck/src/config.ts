@@ -15,13 +15,20 @@ export const PRESETS = {
   seq_bn: { mh_adapter: false, output_adapter: true, non_linearity: 'relu', original_ln_before: true },
   double_seq_bn: { mh_adapter: true, output_adapter: true, non_linearity: 'swish', original_ln_before: false },
 } as const;
-const PRESET_ALIASES = { seq_bn: 'seq_bn', pfeiffer: 'seq_bn', double_seq_bn: 'double_seq_bn', houlsby: 'double_seq_bn' } as const;
+const PRESET_ALIASES = {
+  seq_bn: 'seq_bn',
+  pfeiffer: 'seq_bn',
+  double_seq_bn: 'double_seq_bn',
+  houlsby: 'double_seq_bn',
+} as const;
 
 const factor = z.number().positive();
 /** A scalar, or AdapterHub's per-layer mapping `{"1": 8, "default": 16}` (layer ids as strings). */
 const ReductionFactorSchema = z.union([
   factor,
-  z.record(z.string().regex(/^(\d+|default)$/, 'keys are layer indices or "default"'), factor).refine((m) => Object.keys(m).length > 0, 'empty mapping'),
+  z
+    .record(z.string().regex(/^(\d+|default)$/, 'keys are layer indices or "default"'), factor)
+    .refine((m) => Object.keys(m).length > 0, 'empty mapping'),
 ]);
 
 const NonLinearitySchema = z.preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(NON_LINEARITIES));

@@ -27,7 +27,15 @@ const plugin: MethodPlugin<BottleneckConfig, BottleneckHandle> = definePlugin<Bo
 
 export default plugin;
 export { plugin as bottleneck };
-export { BottleneckConfigSchema, type BottleneckConfig, bottleneckSize, NON_LINEARITIES, type NonLinearity, PRESETS, reductionFactorFor } from './config.ts';
+export {
+  BottleneckConfigSchema,
+  type BottleneckConfig,
+  bottleneckSize,
+  NON_LINEARITIES,
+  type NonLinearity,
+  PRESETS,
+  reductionFactorFor,
+} from './config.ts';
 export { type BottleneckHandle, parameterCount, targetSites } from './inject.ts';
 export { activate, type AffineNorm, type BottleneckLayer, bottleneckForward, type OriginalNorm } from './layer.ts';
 export { adapterModulePath, isPostNorm, layerTensorNames, POST_NORM_ARCHS } from './naming.ts';

@@ -1,7 +1,14 @@
 import { type BlockSite, type MethodContext, type MethodHandle, PeftkitError, type SiteHook } from '@peftkit/core';
 import type { Tensor3D, Variable } from '@peftkit/core';
 import { type BottleneckConfig, bottleneckSize, reductionFactorFor } from './config.ts';
-import { type BottleneckLayer, bottleneckForward, createLayer, disposeLayer, layerVariables, type OriginalNorm } from './layer.ts';
+import {
+  type BottleneckLayer,
+  bottleneckForward,
+  createLayer,
+  disposeLayer,
+  layerVariables,
+  type OriginalNorm,
+} from './layer.ts';
 import { isPostNorm } from './naming.ts';
 
 export interface BottleneckHandle extends MethodHandle {
@@ -21,7 +28,8 @@ export function targetSites(ctx: MethodContext, config: BottleneckConfig): Block
   const sites: BlockSite[] = [];
   for (const site of ctx.model.sites()) {
     if (site.kind !== 'block' || leave.has(site.layer)) continue;
-    if ((site.role === 'attention' && config.mh_adapter) || (site.role === 'mlp' && config.output_adapter)) sites.push(site);
+    if ((site.role === 'attention' && config.mh_adapter) || (site.role === 'mlp' && config.output_adapter))
+      sites.push(site);
   }
   return sites;
 }
@@ -32,7 +40,10 @@ function originalNormOf(ctx: MethodContext, site: BlockSite): OriginalNorm {
   const weight = params.get(`${site.name}.LayerNorm.weight`);
   const bias = params.get(`${site.name}.LayerNorm.bias`);
   if (weight === undefined || bias === undefined) {
-    throw configError(`original_ln_before needs the LayerNorm '${site.name}.LayerNorm', which the model does not have`, { site: site.name });
+    throw configError(
+      `original_ln_before needs the LayerNorm '${site.name}.LayerNorm', which the model does not have`,
+      { site: site.name },
+    );
   }
   const eps = (ctx.model as { config?: { layerNormEps?: unknown } }).config?.layerNormEps;
   return { weight, bias, eps: typeof eps === 'number' ? eps : 1e-12 };
@@ -54,11 +65,16 @@ function checkConfig(ctx: MethodContext, config: BottleneckConfig): void {
   }
   if (config.residual_before_ln === 'post_add' && !config.original_ln_before) {
     // AdapterHub: "post_add" is only applicable with original_ln_before (it leaves the residual undefined otherwise).
-    throw configError('residual_before_ln: "post_add" requires original_ln_before: true', { residual_before_ln: 'post_add' });
+    throw configError('residual_before_ln: "post_add" requires original_ln_before: true', {
+      residual_before_ln: 'post_add',
+    });
   }
   if (config.original_ln_before && config.residual_before_ln === 'post_add' && !isPostNorm(ctx.model)) {
     // AdapterHub passes no LayerNorm on pre-norm models, where 'post_add' leaves the residual undefined.
-    throw configError(`residual_before_ln: "post_add" needs a post-norm model (BERT); '${ctx.model.arch}' is pre-norm`, { arch: ctx.model.arch });
+    throw configError(
+      `residual_before_ln: "post_add" needs a post-norm model (BERT); '${ctx.model.arch}' is pre-norm`,
+      { arch: ctx.model.arch },
+    );
   }
 }
 
@@ -82,7 +98,9 @@ export function injectBottleneck(ctx: MethodContext, config: BottleneckConfig): 
       const norm = config.original_ln_before && postNorm ? originalNormOf(ctx, site) : null;
       const layer = createLayer(ctx, config, site, bottleneckSize(site.dim, rf), norm);
       layers.push(layer);
-      const hook: SiteHook = { apply: (input, output, call) => bottleneckForward(ctx.tf, config, layer, input as Tensor3D, output, call) };
+      const hook: SiteHook = {
+        apply: (input, output, call) => bottleneckForward(ctx.tf, config, layer, input as Tensor3D, output, call),
+      };
       site.hooks.attach(ctx.adapterName, hook);
       attached.push(site);
     }

@@ -49,13 +49,19 @@ function truncatedNormal(rng: Rng, n: number, std: number, bound: number): Float
 }
 
 /** AdapterHub's three initialisations of the down [b, d] and up [d, b] weights; biases always start at zero. */
-function initWeights(rng: Rng, init: BottleneckConfig['init_weights'], d: number, b: number): { down: Float32Array; up: Float32Array } {
+function initWeights(
+  rng: Rng,
+  init: BottleneckConfig['init_weights'],
+  d: number,
+  b: number,
+): { down: Float32Array; up: Float32Array } {
   if (init === 'mam_adapter') {
     // kaiming_uniform_(a=√5) on a [b, d] weight is U(±1/√d); the zero up-projection makes the adapter an exact identity.
     const bound = 1 / Math.sqrt(d);
     return { down: rng.uniformArray(b * d, -bound, bound), up: new Float32Array(d * b) };
   }
-  if (init === 'houlsby') return { down: truncatedNormal(rng, b * d, 0.01, 0.02), up: truncatedNormal(rng, d * b, 0.01, 0.02) };
+  if (init === 'houlsby')
+    return { down: truncatedNormal(rng, b * d, 0.01, 0.02), up: truncatedNormal(rng, d * b, 0.01, 0.02) };
   return { down: rng.normalArray(b * d, 0, 0.02), up: rng.normalArray(d * b, 0, 0.02) };
 }
 
@@ -69,7 +75,10 @@ export function createLayer(
   const { tf } = ctx;
   const d = site.dim;
   const init = initWeights(ctx.rng, config.init_weights, d, bottleneck);
-  const norm = (): AffineNorm => ({ weight: variable(tf, new Float32Array(d).fill(1), [d]), bias: variable(tf, new Float32Array(d), [d]) });
+  const norm = (): AffineNorm => ({
+    weight: variable(tf, new Float32Array(d).fill(1), [d]),
+    bias: variable(tf, new Float32Array(d), [d]),
+  });
   return {
     site,
     bottleneck,
@@ -152,7 +161,11 @@ export function bottleneckForward(
   let x = hidden;
   if (layer.lnBefore) x = layerNorm(tf, x, layer.lnBefore.weight, layer.lnBefore.bias, ADAPTER_LN_EPS);
   const rows = tf.reshape(x, [b * s, d]) as Tensor2D;
-  const down = activate(tf, tf.add(tf.matMul(rows, layer.down, false, true), layer.downBias), config.non_linearity) as Tensor2D;
+  const down = activate(
+    tf,
+    tf.add(tf.matMul(rows, layer.down, false, true), layer.downBias),
+    config.non_linearity,
+  ) as Tensor2D;
   let up: Tensor = tf.reshape(tf.add(tf.matMul(down, layer.up, false, true), layer.upBias), [b, s, d]);
   if (config.scaling !== 1) up = tf.mul(up, config.scaling);
   let out = dropout(tf, up, config.dropout, call);

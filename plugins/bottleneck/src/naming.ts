@@ -28,12 +28,22 @@ export function layerTensorNames(path: string, layer: BottleneckLayer): [string,
   const out: [string, BottleneckLayer['down']][] = [];
   let index = 0;
   if (layer.lnBefore) {
-    out.push([`${path}.adapter_down.0.weight`, layer.lnBefore.weight], [`${path}.adapter_down.0.bias`, layer.lnBefore.bias]);
+    out.push(
+      [`${path}.adapter_down.0.weight`, layer.lnBefore.weight],
+      [`${path}.adapter_down.0.bias`, layer.lnBefore.bias],
+    );
     index = 1;
   }
-  out.push([`${path}.adapter_down.${index}.weight`, layer.down], [`${path}.adapter_down.${index}.bias`, layer.downBias]);
+  out.push(
+    [`${path}.adapter_down.${index}.weight`, layer.down],
+    [`${path}.adapter_down.${index}.bias`, layer.downBias],
+  );
   out.push([`${path}.adapter_up.weight`, layer.up], [`${path}.adapter_up.bias`, layer.upBias]);
-  if (layer.lnAfter) out.push([`${path}.adapter_norm_after.weight`, layer.lnAfter.weight], [`${path}.adapter_norm_after.bias`, layer.lnAfter.bias]);
+  if (layer.lnAfter)
+    out.push(
+      [`${path}.adapter_norm_after.weight`, layer.lnAfter.weight],
+      [`${path}.adapter_norm_after.bias`, layer.lnAfter.bias],
+    );
   return out;
 }
 

@@ -14,7 +14,11 @@ import { adapterModulePath, adapterNamesInKeys, layerTensorNames } from './namin
 export const PLUGIN_VERSION = '0.1.0';
 export const ADAPTERHUB_FILES = { config: 'adapter_config.json', weights: 'adapter.safetensors' } as const;
 
-const MODEL_CLASS: Readonly<Record<string, string>> = { bert: 'BertAdapterModel', gpt2: 'GPT2AdapterModel', llama: 'LlamaAdapterModel' };
+const MODEL_CLASS: Readonly<Record<string, string>> = {
+  bert: 'BertAdapterModel',
+  gpt2: 'GPT2AdapterModel',
+  llama: 'LlamaAdapterModel',
+};
 
 /** BnConfig fields this plugin does not implement, at the values where ignoring them is exact. */
 const UNSUPPORTED_AT_DEFAULT: Readonly<Record<string, (v: unknown) => boolean>> = {
@@ -70,7 +74,11 @@ export function recognizesAdapterHub(config: Readonly<Record<string, unknown>>):
   const inner = config.config;
   if (config.peft_type !== undefined || !isRecord(inner)) return false;
   const arch = inner.architecture;
-  return (arch === undefined || arch === null || arch === 'bottleneck') && 'reduction_factor' in inner && ('mh_adapter' in inner || 'output_adapter' in inner);
+  return (
+    (arch === undefined || arch === null || arch === 'bottleneck') &&
+    'reduction_factor' in inner &&
+    ('mh_adapter' in inner || 'output_adapter' in inner)
+  );
 }
 
 /** The full BnConfig dict AdapterHub writes (its `to_dict()`), with this adapter's values. */
@@ -135,7 +143,10 @@ export function parseSavedConfig(ctx: MethodContext, raw: Readonly<Record<string
   if (!isRecord(inner)) throw configError('AdapterHub adapter_config.json has no "config" object');
   const hidden = raw.hidden_size;
   if (hidden !== undefined && hidden !== ctx.model.dims.hiddenSize) {
-    throw configError(`adapter was trained for hidden_size ${JSON.stringify(hidden)}, the model has ${ctx.model.dims.hiddenSize}`, { hidden_size: hidden });
+    throw configError(
+      `adapter was trained for hidden_size ${JSON.stringify(hidden)}, the model has ${ctx.model.dims.hiddenSize}`,
+      { hidden_size: hidden },
+    );
   }
   if (typeof raw.model_type === 'string' && raw.model_type !== ctx.model.arch) {
     ctx.log.warn(`bottleneck: adapter was saved for model_type '${raw.model_type}', loading into '${ctx.model.arch}'`);
@@ -145,15 +156,21 @@ export function parseSavedConfig(ctx: MethodContext, raw: Readonly<Record<string
     if ((READ as readonly string[]).includes(key)) picked[key] = value;
     else if (UNSUPPORTED_AT_DEFAULT[key] !== undefined) {
       if (!UNSUPPORTED_AT_DEFAULT[key](value))
-        throw configError(`AdapterHub config sets '${key}' to ${JSON.stringify(value)}, which this plugin does not support`, { key });
+        throw configError(
+          `AdapterHub config sets '${key}' to ${JSON.stringify(value)}, which this plugin does not support`,
+          { key },
+        );
     } else if (!IGNORED.has(key)) ctx.log.warn(`bottleneck: ignoring unknown AdapterHub config key '${key}'`);
   }
   if (typeof picked.init_weights === 'string' && !['bert', 'mam_adapter', 'houlsby'].includes(picked.init_weights)) {
     // The saved tensors replace the initial values, so the init scheme does not change the loaded adapter.
-    ctx.log.warn(`bottleneck: init_weights '${picked.init_weights}' is unknown; the saved tensors are loaded as they are`);
+    ctx.log.warn(
+      `bottleneck: init_weights '${picked.init_weights}' is unknown; the saved tensors are loaded as they are`,
+    );
     picked.init_weights = 'bert';
   }
-  if (typeof picked.scaling === 'string') throw configError(`scaling '${picked.scaling}' (a learned scale) is not supported`, { key: 'scaling' });
+  if (typeof picked.scaling === 'string')
+    throw configError(`scaling '${picked.scaling}' (a learned scale) is not supported`, { key: 'scaling' });
   if (typeof raw.model_name === 'string') picked.base_model_name_or_path = raw.model_name;
   const parsed = BottleneckConfigSchema.safeParse(picked);
   if (!parsed.success) {
@@ -167,24 +184,33 @@ export function parseSavedConfig(ctx: MethodContext, raw: Readonly<Record<string
 function savedName(raw: Readonly<Record<string, unknown>>, keys: readonly string[]): string {
   if (typeof raw.name === 'string' && raw.name.length > 0) return raw.name;
   const names = [...adapterNamesInKeys(keys)];
-  if (names.length !== 1) throw configError(`cannot tell the adapter name from the weight keys (found ${names.length} names)`, { names });
+  if (names.length !== 1)
+    throw configError(`cannot tell the adapter name from the weight keys (found ${names.length} names)`, { names });
   return names[0] as string;
 }
 
 function assign(ctx: MethodContext, saved: SavedAdapter, key: string, target: Variable): void {
   const tensor = saved.tensors[key];
-  if (tensor === undefined) throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_MISSING', `adapter weights lack '${key}'`, { key });
+  if (tensor === undefined)
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_MISSING', `adapter weights lack '${key}'`, { key });
   if (tensor.shape.length !== target.shape.length || tensor.shape.some((d, i) => d !== target.shape[i])) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_SHAPE', `'${key}' has shape [${tensor.shape}], expected [${target.shape}]`, {
-      key,
-      shape: tensor.shape,
-      expected: target.shape,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_ADAPTER_KEY_SHAPE',
+      `'${key}' has shape [${tensor.shape}], expected [${target.shape}]`,
+      {
+        key,
+        shape: tensor.shape,
+        expected: target.shape,
+      },
+    );
   }
   ctx.tf.tidy(() => target.assign(ctx.tf.cast(tensor, 'float32')));
 }
 
-export function loadBottleneck(ctx: MethodContext, saved: SavedAdapter): { handle: BottleneckHandle; config: BottleneckConfig } {
+export function loadBottleneck(
+  ctx: MethodContext,
+  saved: SavedAdapter,
+): { handle: BottleneckHandle; config: BottleneckConfig } {
   const config = parseSavedConfig(ctx, saved.config);
   const keys = Object.keys(saved.tensors);
   const name = savedName(saved.config, keys);
@@ -202,6 +228,9 @@ export function loadBottleneck(ctx: MethodContext, saved: SavedAdapter): { handl
     throw error;
   }
   const extra = keys.filter((k) => !used.has(k));
-  if (extra.length > 0) ctx.log.warn(`bottleneck: ignoring ${extra.length} unexpected tensor(s) in the adapter weights, e.g. '${extra[0]}'`);
+  if (extra.length > 0)
+    ctx.log.warn(
+      `bottleneck: ignoring ${extra.length} unexpected tensor(s) in the adapter weights, e.g. '${extra[0]}'`,
+    );
   return { handle, config };
 }

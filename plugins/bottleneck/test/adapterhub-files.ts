@@ -10,12 +10,16 @@ export const D = 16;
 /** The header of safetensors bytes, read by hand. */
 export function safetensorsHeader(bytes: Uint8Array): Record<string, { dtype: string; shape: number[] }> {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { dtype: string; shape: number[] }>;
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<
+    string,
+    { dtype: string; shape: number[] }
+  >;
   delete header.__metadata__;
   return header;
 }
 
-export const values = (n: number, seed: number, scale: number) => Float32Array.from({ length: n }, (_, i) => scale * Math.sin(0.37 * i + seed));
+export const values = (n: number, seed: number, scale: number) =>
+  Float32Array.from({ length: n }, (_, i) => scale * Math.sin(0.37 * i + seed));
 
 /** AdapterHub's BnConfig.to_dict() for the given overrides (adapters 1.x field set). */
 export function bnConfig(overrides: Record<string, unknown>): Record<string, unknown> {
@@ -52,11 +56,19 @@ export function bnConfig(overrides: Record<string, unknown>): Record<string, unk
 }
 
 /** One adapter per (module path, site) with bottleneck `b`; returns file tensors and reference weights by site. */
-export function adapterFiles(modules: readonly { path: string; site: string }[], b: number): { tensors: RawTensor[]; weights: Map<string, RefWeights> } {
+export function adapterFiles(
+  modules: readonly { path: string; site: string }[],
+  b: number,
+): { tensors: RawTensor[]; weights: Map<string, RefWeights> } {
   const tensors: RawTensor[] = [];
   const weights = new Map<string, RefWeights>();
   modules.forEach(({ path, site }, k) => {
-    const w: RefWeights = { down: values(b * D, k, 0.4), downBias: values(b, k + 3, 0.1), up: values(D * b, k + 7, 0.3), upBias: values(D, k + 11, 0.05) };
+    const w: RefWeights = {
+      down: values(b * D, k, 0.4),
+      downBias: values(b, k + 3, 0.1),
+      up: values(D * b, k + 7, 0.3),
+      upBias: values(D, k + 11, 0.05),
+    };
     weights.set(site, w);
     tensors.push(
       { name: `${path}.adapter_down.0.weight`, shape: [b, D], data: w.down },

@@ -22,7 +22,11 @@ test("a saved bottleneck adapter uses AdapterHub's safetensors file names and re
     const saved = manager.save('task');
     await writeAdapterDir(dir, saved);
     disposeSaved(saved);
-    assert.deepEqual((await readdir(dir)).sort(), ['adapter.safetensors', 'adapter_config.json'], "AdapterHub's CONFIG_NAME and SAFE_WEIGHTS_NAME");
+    assert.deepEqual(
+      (await readdir(dir)).sort(),
+      ['adapter.safetensors', 'adapter_config.json'],
+      "AdapterHub's CONFIG_NAME and SAFE_WEIGHTS_NAME",
+    );
     const back = await readAdapterDir(kernel.tf, dir);
     assert.equal(back.files?.weights, 'adapter.safetensors', 'read back from adapter.safetensors');
     disposeSaved(back);
@@ -36,11 +40,15 @@ test("a saved bottleneck adapter uses AdapterHub's safetensors file names and re
 test('an AdapterHub directory holding only pytorch_adapter.bin is refused with what to do', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'peftkit-adapterhub-pickle-'));
   try {
-    await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ config: { architecture: 'bottleneck' }, name: 'x' }));
+    await writeFile(
+      join(dir, 'adapter_config.json'),
+      JSON.stringify({ config: { architecture: 'bottleneck' }, name: 'x' }),
+    );
     await writeFile(join(dir, 'pytorch_adapter.bin'), new Uint8Array([0x80, 0x02]));
     await assert.rejects(
       readAdapterDir(kernel.tf, dir),
-      (e: Error) => /pytorch_adapter\.bin is a PyTorch pickle/.test(e.message) && /use_safetensors=True/.test(e.message),
+      (e: Error) =>
+        /pytorch_adapter\.bin is a PyTorch pickle/.test(e.message) && /use_safetensors=True/.test(e.message),
       'names the pickle and how to re-save it',
     );
   } finally {

@@ -3,7 +3,15 @@ import { test } from 'node:test';
 import { isPeftkitError, type ModelGraph, Rng } from '@peftkit/core';
 import { createTestKernel as createKernel } from '@peftkit/testing';
 import { BertModel } from '@peftkit/models';
-import { createTinyLlama, logits, maxAbsDiff, maxParameterDiff, perturb, snapshotParameters, tinyBatch } from '@peftkit/testing';
+import {
+  createTinyLlama,
+  logits,
+  maxAbsDiff,
+  maxParameterDiff,
+  perturb,
+  snapshotParameters,
+  tinyBatch,
+} from '@peftkit/testing';
 import bottleneck, { type BottleneckHandle, parameterCount } from '@peftkit/bottleneck';
 
 // Initialisation schemes, sizes, placement, config validation and training behaviour.
@@ -36,14 +44,21 @@ function withAdapter<T>(model: ModelGraph, config: Record<string, unknown>, body
 }
 
 test('init mam_adapter is an exact identity (Llama and BERT); houlsby is near it; bert is not', () => {
-  for (const make of [() => createTinyLlama(tf), () => new BertModel(tf, bertConfig(16), { kind: 'random', rng: new Rng(1), std: 0.2 })]) {
+  for (const make of [
+    () => createTinyLlama(tf),
+    () => new BertModel(tf, bertConfig(16), { kind: 'random', rng: new Rng(1), std: 0.2 }),
+  ]) {
     const diff = (config: Record<string, unknown>) => {
       const model = make();
       const base = logits(model as never, ids);
       return withAdapter(model, config, () => maxAbsDiff(base, logits(model as never, ids, { active: ['a'] })));
     };
     assert.equal(diff({ preset: 'houlsby', init_weights: 'mam_adapter' }), 0, 'mam_adapter: identical logits');
-    assert.equal(diff({ preset: 'pfeiffer', init_weights: 'mam', ln_before: true }), 0, 'mam with ln_before: identical logits');
+    assert.equal(
+      diff({ preset: 'pfeiffer', init_weights: 'mam', ln_before: true }),
+      0,
+      'mam with ln_before: identical logits',
+    );
     const houlsby = diff({ preset: 'houlsby', init_weights: 'houlsby' });
     const bert = diff({ preset: 'houlsby', init_weights: 'bert', reduction_factor: 2 });
     assert.ok(houlsby > 0 && houlsby < bert, `houlsby init ${houlsby} is closer to identity than bert init ${bert}`);
@@ -54,7 +69,10 @@ test('init value distributions follow AdapterHub (bert N(0,0.02), houlsby trunca
   const model = createTinyLlama(tf);
   const manager = kernel.adapters(model);
   const layer = (name: string, init: string) =>
-    (manager.create(name, 'bottleneck', { preset: 'pfeiffer', reduction_factor: 0.25, init_weights: init }).handle as BottleneckHandle).layers[0];
+    (
+      manager.create(name, 'bottleneck', { preset: 'pfeiffer', reduction_factor: 0.25, init_weights: init })
+        .handle as BottleneckHandle
+    ).layers[0];
   const std = (a: Float32Array) => Math.sqrt(a.reduce((s, v) => s + v * v, 0) / a.length);
   const bert = layer('b', 'bert');
   const houlsby = layer('h', 'houlsby');
@@ -64,7 +82,10 @@ test('init value distributions follow AdapterHub (bert N(0,0.02), houlsby trunca
   const bd = bert.down.dataSync() as Float32Array;
   assert.ok(Math.abs(std(bd) - 0.02) < 0.002, `bert std ${std(bd)}`);
   const hd = houlsby.down.dataSync() as Float32Array;
-  assert.ok(hd.every((v) => Math.abs(v) <= 0.02) && Math.abs(std(hd) - 0.0088) < 0.001, `houlsby truncated std ${std(hd)} (0.01 truncated at 2σ ≈ 0.0088)`);
+  assert.ok(
+    hd.every((v) => Math.abs(v) <= 0.02) && Math.abs(std(hd) - 0.0088) < 0.001,
+    `houlsby truncated std ${std(hd)} (0.01 truncated at 2σ ≈ 0.0088)`,
+  );
   const md = mam.down.dataSync() as Float32Array;
   assert.ok(md.every((v) => Math.abs(v) <= 1 / 4) && Math.max(...md.map(Math.abs)) > 0.2, 'mam down U(±1/√16)');
   assert.ok(
@@ -82,8 +103,10 @@ test('init value distributions follow AdapterHub (bert N(0,0.02), houlsby trunca
 
 test('sizes: BERT-base width, reduction 16 → 74,544 parameters per adapter (Pfeiffer 1 site, Houlsby 2 per layer)', () => {
   const count = (preset: string) =>
-    withAdapter(new BertModel(tf, { ...bertConfig(768, 1), num_attention_heads: 12 }, { kind: 'random', rng: new Rng(1) }), { preset }, (h) =>
-      parameterCount(h),
+    withAdapter(
+      new BertModel(tf, { ...bertConfig(768, 1), num_attention_heads: 12 }, { kind: 'random', rng: new Rng(1) }),
+      { preset },
+      (h) => parameterCount(h),
     );
   // down 768→48 with bias + up 48→768 with bias, computed independently of the plugin.
   const perSite = 768 * 48 + 48 + 48 * 768 + 768;
@@ -93,7 +116,8 @@ test('sizes: BERT-base width, reduction 16 → 74,544 parameters per adapter (Pf
 });
 
 test('placement: presets, leave_out and per-layer reduction_factor', () => {
-  const sites = (config: Record<string, unknown>) => withAdapter(createTinyLlama(tf), config, (h) => h.layers.map((l) => `${l.site.name}:${l.bottleneck}`));
+  const sites = (config: Record<string, unknown>) =>
+    withAdapter(createTinyLlama(tf), config, (h) => h.layers.map((l) => `${l.site.name}:${l.bottleneck}`));
   assert.deepEqual(sites({}), ['model.layers.0.mlp:1', 'model.layers.1.mlp:1'], 'default seq_bn: after the FFN, 16/16');
   assert.deepEqual(sites({ preset: 'houlsby', reduction_factor: 4 }), [
     'model.layers.0.self_attn:4',
@@ -147,7 +171,12 @@ test('config validation: coded errors, nothing left attached', () => {
 test('training: loss falls, only adapter variables get gradients, the base is bit-identical, numTensors flat', () => {
   const model = createTinyLlama(tf, { seed: 4 });
   const manager = kernel.adapters(model);
-  const vars = manager.create('t', 'bottleneck', { preset: 'houlsby', reduction_factor: 4, ln_after: true, dropout: 0.1 }).handle.trainableVariables;
+  const vars = manager.create('t', 'bottleneck', {
+    preset: 'houlsby',
+    reduction_factor: 4,
+    ln_after: true,
+    dropout: 0.1,
+  }).handle.trainableVariables;
   const base = snapshotParameters(model);
   const rows = tinyBatch(2, 8, 5);
   const inputs = rows.map((r) => r.slice(0, -1));
@@ -162,7 +191,9 @@ test('training: loss falls, only adapter variables get gradients, the base is bi
   for (let step = 0; step < 8; step++) {
     const { value, grads } = tf.variableGrads(() => {
       const out = model.forward({ ids: inputs }, { selection: { active: ['t'] }, training: true, rng });
-      return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(targets, 64), tf.logSoftmax(out)), -1))) as ReturnType<typeof tf.scalar>;
+      return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(targets, 64), tf.logSoftmax(out)), -1))) as ReturnType<
+        typeof tf.scalar
+      >;
     }, [...vars]);
     assert.equal(Object.keys(grads).length, vars.length, 'a gradient for every adapter variable');
     for (const v of vars) tf.tidy(() => v.assign(tf.sub(v, tf.mul(grads[v.name] as never, 0.2))));
@@ -183,9 +214,14 @@ test('dropout only while training, masks from the call rng; mixed batch with dro
   const model = createTinyLlama(tf);
   const manager = kernel.adapters(model);
   perturb(tf, manager.create('d', 'bottleneck', { reduction_factor: 4, dropout: 0.5 }).handle.trainableVariables, 2);
-  const run = (options: Record<string, unknown>) => tf.tidy(() => Array.from(model.forward({ ids }, { selection: { active: ['d'] }, ...options }).dataSync()));
+  const run = (options: Record<string, unknown>) =>
+    tf.tidy(() => Array.from(model.forward({ ids }, { selection: { active: ['d'] }, ...options }).dataSync()));
   assert.deepEqual(run({ training: false, rng: new Rng(3) }), run({}), 'no dropout at inference');
-  assert.deepEqual(run({ training: true, rng: new Rng(3) }), run({ training: true, rng: new Rng(3) }), 'same seed, same masks');
+  assert.deepEqual(
+    run({ training: true, rng: new Rng(3) }),
+    run({ training: true, rng: new Rng(3) }),
+    'same seed, same masks',
+  );
   assert.notDeepEqual(run({ training: true, rng: new Rng(3) }), run({}), 'dropout acts while training');
   const before = tf.memory().numTensors;
   for (let i = 0; i < 3; i++) logits(model, ids, { perRow: ['d', null, 'd'] });

@@ -14,7 +14,12 @@ conformanceSuite({
   plugin: bottleneck,
   name: 'bottleneck houlsby (double_seq_bn)',
   config: { preset: 'houlsby', reduction_factor: 4 },
-  secondConfig: { preset: 'double_seq_bn', reduction_factor: { default: 8, '1': 2 }, leave_out: [0], non_linearity: 'gelu' },
+  secondConfig: {
+    preset: 'double_seq_bn',
+    reduction_factor: { default: 8, '1': 2 },
+    leave_out: [0],
+    non_linearity: 'gelu',
+  },
 });
 
 conformanceSuite({

@@ -26,7 +26,9 @@ function loadBytes(model: ModelGraph, name: string, config: Record<string, unkno
 
 const llamaModules = (role: 'output' | 'both', name: string) =>
   [0, 1].flatMap((i) => [
-    ...(role === 'both' ? [{ path: `model.layers.${i}.attention_adapters.adapters.${name}`, site: `model.layers.${i}.self_attn` }] : []),
+    ...(role === 'both'
+      ? [{ path: `model.layers.${i}.attention_adapters.adapters.${name}`, site: `model.layers.${i}.self_attn` }]
+      : []),
     { path: `model.layers.${i}.output_adapters.adapters.${name}`, site: `model.layers.${i}.mlp` },
   ]);
 
@@ -39,7 +41,13 @@ for (const [label, preset, role, ref] of [
   ],
   [
     'Pfeiffer, residual after the add',
-    { mh_adapter: false, output_adapter: true, non_linearity: 'relu', original_ln_before: true, residual_before_ln: false },
+    {
+      mh_adapter: false,
+      output_adapter: true,
+      non_linearity: 'relu',
+      original_ln_before: true,
+      residual_before_ln: false,
+    },
     'output',
     { original_ln_before: true, residual_before_ln: false, non_linearity: 'relu' },
   ],
@@ -90,9 +98,16 @@ for (const residual of [true, false, 'post_add'] as const) {
       assert.ok(w && b, `${name} exists`);
       w.assign(tf.tensor1d(values(D, 20 + i, 0.5).map((v) => 1 + v)));
       b.assign(tf.tensor1d(values(D, 30 + i, 0.2)));
-      norms.set(`bert.encoder.layer.${i}.output`, { w: w.dataSync() as Float32Array, b: b.dataSync() as Float32Array, eps: 1e-12 });
+      norms.set(`bert.encoder.layer.${i}.output`, {
+        w: w.dataSync() as Float32Array,
+        b: b.dataSync() as Float32Array,
+        eps: 1e-12,
+      });
     }
-    const modules = [0, 1].map((i) => ({ path: `bert.encoder.layer.${i}.output.adapters.imdb`, site: `bert.encoder.layer.${i}.output` }));
+    const modules = [0, 1].map((i) => ({
+      path: `bert.encoder.layer.${i}.output.adapters.imdb`,
+      site: `bert.encoder.layer.${i}.output`,
+    }));
     const { tensors, weights } = adapterFiles(modules, 2);
     const preset = {
       mh_adapter: false,
@@ -112,7 +127,14 @@ for (const residual of [true, false, 'post_add'] as const) {
       version: 'adapters.1.1.0',
     };
     loadBytes(model, 'imdb', config, tensors);
-    const detach = attachReference(tf, model, 'reference', { original_ln_before: true, residual_before_ln: residual, non_linearity: 'relu' }, weights, norms);
+    const detach = attachReference(
+      tf,
+      model,
+      'reference',
+      { original_ln_before: true, residual_before_ln: residual, non_linearity: 'relu' },
+      weights,
+      norms,
+    );
     const ids = tinyBatch(2, 6);
     const got = logits(model as never, ids, { active: ['imdb'] });
     const want = logits(model as never, ids, { active: ['reference'] });
@@ -133,7 +155,13 @@ test('bad files are refused with coded errors and leave the model and other adap
   const tensorsBefore = tf.memory().numTensors;
   const { tensors } = adapterFiles(llamaModules('output', 'x'), 4);
   const good = {
-    config: bnConfig({ mh_adapter: false, output_adapter: true, non_linearity: 'relu', original_ln_before: true, reduction_factor: 4 }),
+    config: bnConfig({
+      mh_adapter: false,
+      output_adapter: true,
+      non_linearity: 'relu',
+      original_ln_before: true,
+      reduction_factor: 4,
+    }),
     hidden_size: D,
     name: 'x',
   };
@@ -141,7 +169,11 @@ test('bad files are refused with coded errors and leave the model and other adap
     ['PEFTKIT_E_ADAPTER_CONFIG', { ...good, config: { ...(good.config as object), is_parallel: true } }, tensors],
     ['PEFTKIT_E_ADAPTER_CONFIG', { ...good, config: { ...(good.config as object), use_gating: true } }, tensors],
     ['PEFTKIT_E_ADAPTER_CONFIG', { ...good, hidden_size: 32 }, tensors],
-    ['PEFTKIT_E_ADAPTER_CONFIG', { ...good, config: { ...(good.config as object), non_linearity: 'softplus' } }, tensors],
+    [
+      'PEFTKIT_E_ADAPTER_CONFIG',
+      { ...good, config: { ...(good.config as object), non_linearity: 'softplus' } },
+      tensors,
+    ],
     ['PEFTKIT_E_ADAPTER_KEY_MISSING', good, tensors.slice(1)],
     ['PEFTKIT_E_ADAPTER_KEY_SHAPE', good, tensors.map((t, i) => (i === 4 ? { ...t, shape: [8, 8] } : t))],
     ['PEFTKIT_E_ADAPTER_KEY_MISSING', { ...good, name: 'other' }, tensors],

@@ -20,8 +20,20 @@ test('stories260K: cached generation equals uncached recomputation; batched per-
   assert.ok(tokenizer && model.forward && 'createCache' in model, 'a causal LM with a tokenizer');
   const lm = model as unknown as Parameters<typeof generate>[0];
   const manager = kernel.adapters(model);
-  perturb(tf, manager.create('houlsby', 'bottleneck', { preset: 'houlsby', reduction_factor: 8 }, { seed: 1 }).handle.trainableVariables, 1, 0.3);
-  perturb(tf, manager.create('pfeiffer', 'bottleneck', { preset: 'pfeiffer', reduction_factor: 4 }, { seed: 2 }).handle.trainableVariables, 2, 0.3);
+  perturb(
+    tf,
+    manager.create('houlsby', 'bottleneck', { preset: 'houlsby', reduction_factor: 8 }, { seed: 1 }).handle
+      .trainableVariables,
+    1,
+    0.3,
+  );
+  perturb(
+    tf,
+    manager.create('pfeiffer', 'bottleneck', { preset: 'pfeiffer', reduction_factor: 4 }, { seed: 2 }).handle
+      .trainableVariables,
+    2,
+    0.3,
+  );
   const requests = [
     { prompt: 'Once upon a time', adapter: 'houlsby' },
     { prompt: 'Lily saw a big dog', adapter: null },
@@ -38,7 +50,10 @@ test('stories260K: cached generation equals uncached recomputation; batched per-
     const single: GenerationResult | undefined = generate(lm, tokenizer, [request], { ...options, useCache: true })[0];
     assert.deepEqual(row.ids, single?.ids, `row ${i}: batched equals a one-row run`);
     for (const [k, lp] of row.logprobs.entries())
-      assert.ok(Math.abs(lp - (uncached[i]?.logprobs[k] as number)) < 1e-3, `row ${i} step ${k}: logprob cached ≈ uncached`);
+      assert.ok(
+        Math.abs(lp - (uncached[i]?.logprobs[k] as number)) < 1e-3,
+        `row ${i} step ${k}: logprob cached ≈ uncached`,
+      );
   }
   const base = generate(lm, tokenizer, [{ prompt: 'Once upon a time' }], options)[0];
   assert.notDeepEqual(base?.ids, cached[0]?.ids, 'the perturbed adapter changes the continuation');

@@ -30,7 +30,10 @@ test('SpamAssassin on a small random BERT with Houlsby adapters: held-out accura
     return { ids: [...ids, ...pad], mask: [...ids.map(() => 1), ...pad] };
   };
   type Row = ReturnType<typeof encode> & { label: 0 | 1 };
-  const data: Row[] = spamAssassin(2 * (PER_CLASS_TRAIN + PER_CLASS_HELD), { seed: 7 }).map((e) => ({ ...encode(e.text), label: e.label }));
+  const data: Row[] = spamAssassin(2 * (PER_CLASS_TRAIN + PER_CLASS_HELD), { seed: 7 }).map((e) => ({
+    ...encode(e.text),
+    label: e.label,
+  }));
   const ham = data.filter((r) => r.label === 0);
   const spam = data.filter((r) => r.label === 1);
   // Balanced, disjoint splits: training batches alternate ham and spam.
@@ -53,9 +56,16 @@ test('SpamAssassin on a small random BERT with Houlsby adapters: held-out accura
     { kind: 'random', rng: new Rng(3), std: 0.1 },
   );
   const manager = kernel.adapters(model);
-  const handle = manager.create('spam', 'bottleneck', { preset: 'houlsby', reduction_factor: 2, init_weights: 'mam_adapter' }).handle as BottleneckHandle;
+  const handle = manager.create('spam', 'bottleneck', {
+    preset: 'houlsby',
+    reduction_factor: 2,
+    init_weights: 'mam_adapter',
+  }).handle as BottleneckHandle;
   const classify = (rows: readonly Row[], training = false) =>
-    model.classify({ ids: rows.map((r) => r.ids), mask: rows.map((r) => r.mask) }, { selection: { active: ['spam'] }, training });
+    model.classify(
+      { ids: rows.map((r) => r.ids), mask: rows.map((r) => r.mask) },
+      { selection: { active: ['spam'] }, training },
+    );
   const accuracy = () =>
     tf.tidy(() => {
       const predicted = tf.argMax(classify(held), -1).dataSync();

@@ -41,8 +41,15 @@ test('stories260K + Houlsby adapter on Moby-Dick: held-out eval loss drops', asy
   const held = windows(2, 16);
   assert.ok(train.length === 48 && held.length === 16, `enough sentences (${train.length}, ${held.length})`);
   const manager = kernel.adapters(model);
-  const handle = manager.create('moby', 'bottleneck', { preset: 'houlsby', reduction_factor: 4, init_weights: 'mam_adapter' }).handle as BottleneckHandle;
-  const evalLoss = () => tf.tidy(() => causalLmLoss(tf, forward({ ids: held }, { selection: { active: ['moby'] } }), held).dataSync()[0] as number);
+  const handle = manager.create('moby', 'bottleneck', {
+    preset: 'houlsby',
+    reduction_factor: 4,
+    init_weights: 'mam_adapter',
+  }).handle as BottleneckHandle;
+  const evalLoss = () =>
+    tf.tidy(
+      () => causalLmLoss(tf, forward({ ids: held }, { selection: { active: ['moby'] } }), held).dataSync()[0] as number,
+    );
   const baseLoss = tf.tidy(() => causalLmLoss(tf, forward({ ids: held }), held).dataSync()[0] as number);
   const before = evalLoss();
   assert.ok(Math.abs(before - baseLoss) < 1e-6, 'mam init: the adapted model starts as the base');

@@ -19,7 +19,8 @@ export interface RefConfig {
   scaling?: number;
 }
 
-const act = (f: RefConfig['non_linearity'], x: number): number => (f === 'relu' ? Math.max(0, x) : x / (1 + Math.exp(-x)));
+const act = (f: RefConfig['non_linearity'], x: number): number =>
+  f === 'relu' ? Math.max(0, x) : x / (1 + Math.exp(-x));
 
 function layerNormRow(x: Float64Array, w: Float32Array, b: Float32Array, eps: number): Float64Array {
   const n = x.length;
@@ -84,7 +85,10 @@ export function attachReference(
         const d = output.shape[2];
         const out = new Float32Array(h.length);
         for (let t = 0; t < h.length / d; t++) {
-          out.set(referenceToken(c, p, r.subarray(t * d, (t + 1) * d), h.subarray(t * d, (t + 1) * d), norms?.get(siteName)), t * d);
+          out.set(
+            referenceToken(c, p, r.subarray(t * d, (t + 1) * d), h.subarray(t * d, (t + 1) * d), norms?.get(siteName)),
+            t * d,
+          );
         }
         return tf.tensor3d(out, output.shape);
       },

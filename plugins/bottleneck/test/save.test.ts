@@ -19,12 +19,20 @@ test("save writes AdapterHub's adapter_config.json (sorted keys) and adapter.saf
   const manager = kernel.adapters(model);
   perturb(
     tf,
-    manager.create('my.task', 'bottleneck', { preset: 'houlsby', reduction_factor: { default: 4, '1': 8 }, ln_before: true, ln_after: true }).handle
-      .trainableVariables,
+    manager.create('my.task', 'bottleneck', {
+      preset: 'houlsby',
+      reduction_factor: { default: 4, '1': 8 },
+      ln_before: true,
+      ln_after: true,
+    }).handle.trainableVariables,
     3,
   );
   const saved = manager.save('my.task');
-  assert.deepEqual(saved.files, { config: 'adapter_config.json', weights: 'adapter.safetensors' }, "AdapterHub's file names");
+  assert.deepEqual(
+    saved.files,
+    { config: 'adapter_config.json', weights: 'adapter.safetensors' },
+    "AdapterHub's file names",
+  );
   const encoded = encodeAdapter(saved);
   for (const t of Object.values(saved.tensors)) t.dispose();
   const expected = `{
@@ -94,7 +102,11 @@ test("save writes AdapterHub's adapter_config.json (sorted keys) and adapter.saf
       });
     }
   }
-  assert.deepEqual(Object.fromEntries(Object.entries(header).map(([k, v]) => [k, v.shape])), want, 'tensor names and shapes');
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(header).map(([k, v]) => [k, v.shape])),
+    want,
+    'tensor names and shapes',
+  );
   assert.ok(
     Object.values(header).every((v) => v.dtype === 'F32'),
     'float32 tensors',
@@ -122,7 +134,10 @@ test('BERT and GPT-2 adapters are saved under AdapterHub module paths', () => {
   };
   assert.deepEqual(
     keys(gpt2),
-    ['transformer.h.0.attention_adapters.adapters.a.adapter_up.weight', 'transformer.h.0.output_adapters.adapters.a.adapter_up.weight'],
+    [
+      'transformer.h.0.attention_adapters.adapters.a.adapter_up.weight',
+      'transformer.h.0.output_adapters.adapters.a.adapter_up.weight',
+    ],
     'GPT-2 block adapters',
   );
   assert.deepEqual(

@@ -53,7 +53,8 @@ const plugin: MethodPlugin<FullConfig, FullHandle> = definePlugin<FullConfig, Fu
   inject: (ctx, config) => inject(ctx.model, ctx.adapterName, config),
   save(ctx, handle, config) {
     const tensors: Record<string, ReturnType<typeof ctx.tf.clone>> = {};
-    for (const [i, name] of handle.names.entries()) tensors[name] = ctx.tf.clone(handle.trainableVariables[i] as Variable);
+    for (const [i, name] of handle.names.entries())
+      tensors[name] = ctx.tf.clone(handle.trainableVariables[i] as Variable);
     return {
       config: {
         [METHOD_KEY]: 'full',

@@ -15,7 +15,9 @@ export function parseSavedConfig(ctx: MethodContext, raw: Readonly<Record<string
   const parsed = FullConfigSchema.safeParse(picked);
   if (!parsed.success) {
     const text = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `invalid full fine-tuning config: ${text}`, { issues: parsed.error.issues });
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `invalid full fine-tuning config: ${text}`, {
+      issues: parsed.error.issues,
+    });
   }
   return parsed.data;
 }
@@ -32,14 +34,24 @@ export function assignSaved(
 ): Readonly<Record<string, Tensor>> {
   const wanted = new Set(names);
   for (const key of Object.keys(tensors)) {
-    if (!wanted.has(key)) throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_UNEXPECTED', `full: saved tensor '${key}' is not a selected model parameter`, { key });
+    if (!wanted.has(key))
+      throw new PeftkitError(
+        'PEFTKIT_E_ADAPTER_KEY_UNEXPECTED',
+        `full: saved tensor '${key}' is not a selected model parameter`,
+        { key },
+      );
   }
   for (const [i, name] of names.entries()) {
     const t = tensors[name];
     const v = variables[i] as Variable;
-    if (t === undefined) throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_MISSING', `full: saved weights lack '${name}'`, { key: name });
+    if (t === undefined)
+      throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_MISSING', `full: saved weights lack '${name}'`, { key: name });
     if (t.shape.join(',') !== v.shape.join(',') || t.dtype !== 'float32') {
-      throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_SHAPE', `full: '${name}' is ${t.dtype} [${t.shape}], the model needs float32 [${v.shape}]`, { key: name });
+      throw new PeftkitError(
+        'PEFTKIT_E_ADAPTER_KEY_SHAPE',
+        `full: '${name}' is ${t.dtype} [${t.shape}], the model needs float32 [${v.shape}]`,
+        { key: name },
+      );
     }
     if (write) v.assign(t);
   }

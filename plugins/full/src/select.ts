@@ -11,10 +11,14 @@ export function selectParameters(model: ModelGraph, config: FullConfig): { names
     try {
       return new RegExp(source);
     } catch (error) {
-      throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', `full: trainable pattern '${source}' is not a valid regular expression`, {
-        pattern: source,
-        reason: (error as Error).message,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_CONFIG_INVALID',
+        `full: trainable pattern '${source}' is not a valid regular expression`,
+        {
+          pattern: source,
+          reason: (error as Error).message,
+        },
+      );
     }
   });
   const names: string[] = [];
@@ -26,9 +30,13 @@ export function selectParameters(model: ModelGraph, config: FullConfig): { names
     }
   }
   if (variables.length === 0) {
-    throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', `full: no base parameter matches trainable ${JSON.stringify(config.trainable)}`, {
-      trainable: config.trainable,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_CONFIG_INVALID',
+      `full: no base parameter matches trainable ${JSON.stringify(config.trainable)}`,
+      {
+        trainable: config.trainable,
+      },
+    );
   }
   return { names, variables };
 }

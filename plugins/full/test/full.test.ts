@@ -29,7 +29,15 @@ test('trainable selects base parameters by pattern; the loop changes exactly tho
     'three MLP weights of layer 1',
   );
   const before = snapshotParameters(model);
-  const result = await train({ tf, model, manager, adapter: 'ft', trainData: data(8), padId: 0, options: { steps: 5, batchSize: 4, lr: 1e-2 } });
+  const result = await train({
+    tf,
+    model,
+    manager,
+    adapter: 'ft',
+    trainData: data(8),
+    padId: 0,
+    options: { steps: 5, batchSize: 4, lr: 1e-2 },
+  });
   assert.ok((result.history.at(-1)?.loss as number) < (result.history[0]?.loss as number), 'loss falls');
   const after = snapshotParameters(model);
   for (const [name, values] of after) {
@@ -52,7 +60,11 @@ test('saves model.safetensors with Hugging Face names + peftkit_full_config.json
   const saved = manager.save('ft');
   assert.deepEqual(saved.files, { config: CONFIG_FILE, weights: WEIGHTS_FILE }, 'file names');
   assert.equal(saved.config.peftkit_method, 'full', 'config marks the method');
-  assert.deepEqual(Object.keys(saved.tensors).sort(), [...model.parameters().keys()].filter((n) => n.includes('norm')).sort(), 'HF names of the selection');
+  assert.deepEqual(
+    Object.keys(saved.tensors).sort(),
+    [...model.parameters().keys()].filter((n) => n.includes('norm')).sort(),
+    'HF names of the selection',
+  );
   const bytes = encodeAdapter(saved);
   disposeSaved(saved);
   manager.dispose();

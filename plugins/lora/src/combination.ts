@@ -11,7 +11,12 @@ import {
 import { type LoraConfig, LoraConfigSchema } from './config.ts';
 import { disposeHandle, injectLora } from './inject.ts';
 import { lowRankSvd } from './svd.ts';
-import { type MajoritySignMethod, mergeTaskTensors, type TaskMergeMethod, type TaskMergeOptions } from './task-merging.ts';
+import {
+  type MajoritySignMethod,
+  mergeTaskTensors,
+  type TaskMergeMethod,
+  type TaskMergeOptions,
+} from './task-merging.ts';
 import type { LoraHandle, LoraLayer, Tensor2D } from './types.ts';
 
 /**
@@ -50,8 +55,10 @@ function loraSource(name: string, source: unknown): LoraHandle {
   if (!Array.isArray(handle.layers) || !Array.isArray(handle.modules) || !Array.isArray(handle.biases))
     fail(`adapter '${name}' is not a LoRA adapter`, { adapter: name });
   const lora = handle as LoraHandle;
-  if (lora.config.use_dora) fail(`adapter '${name}' uses DoRA, which weighted combination does not support`, { adapter: name });
-  if (lora.biases.length > 0) fail(`adapter '${name}' trains biases (bias '${lora.config.bias}'), which cannot be combined`, { adapter: name });
+  if (lora.config.use_dora)
+    fail(`adapter '${name}' uses DoRA, which weighted combination does not support`, { adapter: name });
+  if (lora.biases.length > 0)
+    fail(`adapter '${name}' trains biases (bias '${lora.config.bias}'), which cannot be combined`, { adapter: name });
   return lora;
 }
 
@@ -63,10 +70,18 @@ interface Part {
 }
 
 /** ties / dare / magnitude_prune of the A and B matrices of one site, weighted by √(wᵢ·sᵢ). */
-function taskMergeSite(tf: Tf, parts: readonly Part[], method: TaskMergeMethod, options: TaskMergeOptions): [Tensor2D, Tensor2D] {
+function taskMergeSite(
+  tf: Tf,
+  parts: readonly Part[],
+  method: TaskMergeMethod,
+  options: TaskMergeOptions,
+): [Tensor2D, Tensor2D] {
   const weights = parts.map((p) => {
     const ws = p.weight * p.layer.scaling;
-    if (ws < 0) fail(`${method} needs non-negative weights (PEFT takes √(weight · scaling)), got ${p.weight}`, { weight: p.weight });
+    if (ws < 0)
+      fail(`${method} needs non-negative weights (PEFT takes √(weight · scaling)), got ${p.weight}`, {
+        weight: p.weight,
+      });
     return Math.sqrt(ws);
   });
   const merge = (pick: (p: Part) => Tensor2D): Tensor2D => {
@@ -93,7 +108,9 @@ function combineSite(
   if (combination === 'linear' || TASK_METHODS.includes(combination)) {
     const r = (parts[0] as Part).layer.r;
     if (parts.some((p) => p.layer.r !== r))
-      fail(`${combination} combination needs equal ranks, found ${parts.map((p) => p.layer.r).join(', ')} on '${(parts[0] as Part).layer.site.name}'`);
+      fail(
+        `${combination} combination needs equal ranks, found ${parts.map((p) => p.layer.r).join(', ')} on '${(parts[0] as Part).layer.site.name}'`,
+      );
   }
   if (TASK_METHODS.includes(combination)) return taskMergeSite(tf, parts, combination as TaskMergeMethod, task);
   if (combination === 'linear') {
@@ -133,7 +150,8 @@ function combineSite(
 /** Creates adapter `name` on the manager from weighted LoRA adapters (through the plugin's `combine` hook). */
 export function addWeightedAdapter(manager: AdapterManager, options: WeightedAdapterOptions): AdapterRecord {
   const { adapters, weights, name } = options;
-  if (adapters.length === 0 || adapters.length !== weights.length) fail('adapters and weights must be non-empty lists of the same length');
+  if (adapters.length === 0 || adapters.length !== weights.length)
+    fail('adapters and weights must be non-empty lists of the same length');
   // QLoRA shares LoRA's peft_type but not its handle: refuse it here with LoRA's own message.
   for (const a of adapters) loraSource(a, manager.get(a).handle);
   const { combination, svdRank, density, majoritySignMethod, seed } = options;
@@ -159,15 +177,21 @@ export function combineLora(
   const weights = sources.map((s) => s.weight);
   if (sources.length === 0) fail('combine needs at least one adapter');
   if (weights.some((w) => !Number.isFinite(w))) fail('weights must be finite numbers');
-  if (!STRATEGIES.includes(options.strategy)) fail(`unknown combination '${options.strategy}' (LoRA supports ${STRATEGIES.join(', ')})`);
+  if (!STRATEGIES.includes(options.strategy))
+    fail(`unknown combination '${options.strategy}' (LoRA supports ${STRATEGIES.join(', ')})`);
   const handles = sources.map((s) => loraSource(s.name, s.handle));
   // With one source every combination is the linear one (as in PEFT).
   const combination = sources.length === 1 ? 'linear' : options.strategy;
   const svdRank = options.svdRank ?? Math.max(...handles.flatMap((h) => h.layers.map((l) => l.r)));
   if (!Number.isInteger(svdRank) || svdRank < 1) fail(`svdRank must be a positive integer, got ${svdRank}`);
   const density = options.density ?? 1;
-  if (TASK_METHODS.includes(options.strategy) && !(density > 0 && density <= 1)) fail(`density must be in (0, 1], got ${options.density}`);
-  const task: TaskMergeOptions = { density, majoritySignMethod: options.majoritySignMethod ?? 'total', rng: new Rng(options.seed ?? 0) };
+  if (TASK_METHODS.includes(options.strategy) && !(density > 0 && density <= 1))
+    fail(`density must be in (0, 1], got ${options.density}`);
+  const task: TaskMergeOptions = {
+    density,
+    majoritySignMethod: options.majoritySignMethod ?? 'total',
+    rng: new Rng(options.seed ?? 0),
+  };
 
   const bySite = new Map<string, Part[]>();
   handles.forEach((h, i) => {
@@ -180,7 +204,9 @@ export function combineLora(
   for (const h of handles) {
     for (const m of h.modules) {
       if (moduleSources.has(m.site.name))
-        fail(`more than one adapter saves '${m.site.name}' (modules_to_save); they cannot be combined`, { site: m.site.name });
+        fail(`more than one adapter saves '${m.site.name}' (modules_to_save); they cannot be combined`, {
+          site: m.site.name,
+        });
       moduleSources.set(m.site.name, m);
     }
   }
@@ -230,7 +256,8 @@ function injectCombined(
   try {
     for (const layer of handle.layers) {
       const factors = combined.get(layer.site.name);
-      if (factors === undefined || factors[0].shape[0] !== layer.r) fail(`internal: no combined factors of rank ${layer.r} for '${layer.site.name}'`);
+      if (factors === undefined || factors[0].shape[0] !== layer.r)
+        fail(`internal: no combined factors of rank ${layer.r} for '${layer.site.name}'`);
       layer.a.assign((factors as [Tensor2D, Tensor2D])[0]);
       layer.b.assign((factors as [Tensor2D, Tensor2D])[1]);
     }

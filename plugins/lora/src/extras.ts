@@ -1,4 +1,12 @@
-import { createModuleCopy, isSeqClsTask, type LinearSite, type MethodContext, type ModelGraph, modulesToSaveSites, withSeqClsHeads } from '@peftkit/core';
+import {
+  createModuleCopy,
+  isSeqClsTask,
+  type LinearSite,
+  type MethodContext,
+  type ModelGraph,
+  modulesToSaveSites,
+  withSeqClsHeads,
+} from '@peftkit/core';
 import type { LoraConfig } from './config.ts';
 import type { BiasCopy, SavedModule, Tensor, Tensor2D } from './types.ts';
 
@@ -31,7 +39,12 @@ export function createBiasCopy(ctx: MethodContext, site: LinearSite): BiasCopy |
 }
 
 /** Sites whose bias this adapter trains: every linear with a bias ('all') or the adapted ones ('lora_only'). */
-export function biasSites(model: ModelGraph, config: LoraConfig, adapted: readonly LinearSite[], skip: ReadonlySet<string>): LinearSite[] {
+export function biasSites(
+  model: ModelGraph,
+  config: LoraConfig,
+  adapted: readonly LinearSite[],
+  skip: ReadonlySet<string>,
+): LinearSite[] {
   if (config.bias === 'none') return [];
   const pool = config.bias === 'all' ? [...model.sites()].filter((s): s is LinearSite => s.kind === 'linear') : adapted;
   return pool.filter((s) => s.base.bias !== null && !skip.has(s.name));

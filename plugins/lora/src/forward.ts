@@ -7,7 +7,8 @@ import type { BiasCopy, EmbeddingLora, LinearLora, SavedModule, Tensor, Tensor2D
  */
 
 const rows = (tf: Tf, x: Tensor3D): Tensor2D => tf.reshape(x, [x.shape[0] * x.shape[1], x.shape[2]]) as Tensor2D;
-const back = (tf: Tf, y: Tensor, like: Tensor3D): Tensor3D => tf.reshape(y, [like.shape[0], like.shape[1], -1]) as Tensor3D;
+const back = (tf: Tf, y: Tensor, like: Tensor3D): Tensor3D =>
+  tf.reshape(y, [like.shape[0], like.shape[1], -1]) as Tensor3D;
 
 /** ‖W + s·B·A‖ over the input dimension, one value per output row. */
 export function doraWeightNorm(tf: Tf, weight: Tensor2D, layer: LinearLora): Tensor {
@@ -16,7 +17,14 @@ export function doraWeightNorm(tf: Tf, weight: Tensor2D, layer: LinearLora): Ten
 }
 
 /** y + B(A(dropout(x)))·s, or DoRA's (m/‖W+ΔW‖ − 1)·x·Wᵀ + m/‖W+ΔW‖·B(A(x))·s. */
-export function linearForward(tf: Tf, layer: LinearLora, x: Tensor3D, y: Tensor3D, p: number, call: ForwardCall): Tensor3D {
+export function linearForward(
+  tf: Tf,
+  layer: LinearLora,
+  x: Tensor3D,
+  y: Tensor3D,
+  p: number,
+  call: ForwardCall,
+): Tensor3D {
   const input = rows(tf, dropout(tf, x, p, call));
   const lora = tf.matMul(tf.matMul(input, layer.a as Tensor2D, false, true), layer.b as Tensor2D, false, true);
   if (layer.magnitude === null) return tf.add(y, back(tf, tf.mul(lora, layer.scaling), y)) as Tensor3D;

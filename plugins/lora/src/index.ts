@@ -36,7 +36,13 @@ const plugin: MethodPlugin<LoraConfig, LoraHandle> = definePlugin<LoraConfig, Lo
 export default plugin;
 export { plugin as lora };
 export { addWeightedAdapter, type WeightedAdapterOptions } from './combination.ts';
-export { magnitudePrune, type MajoritySignMethod, mergeTaskTensors, randomPrune, type TaskMergeMethod } from './task-merging.ts';
+export {
+  magnitudePrune,
+  type MajoritySignMethod,
+  mergeTaskTensors,
+  randomPrune,
+  type TaskMergeMethod,
+} from './task-merging.ts';
 export { DEFAULT_TARGET_MODULES, type LoraConfig, LoraConfigSchema, loraScaling } from './config.ts';
 export { trainableParameterReport } from './report.ts';
 export { isTargeted, patternKey, planTargets, resolveTargetModules } from './targeting.ts';

@@ -1,4 +1,11 @@
-import { type EmbeddingSite, type LinearSite, type MethodContext, type ModelGraph, PeftkitError, type SiteHook } from '@peftkit/core';
+import {
+  type EmbeddingSite,
+  type LinearSite,
+  type MethodContext,
+  type ModelGraph,
+  PeftkitError,
+  type SiteHook,
+} from '@peftkit/core';
 import { joinBatcher, type LoraSiteBatcher, leaveBatcher } from './batch.ts';
 import type { LoraConfig } from './config.ts';
 import { biasSites, createBiasCopy, createSavedModule, effectiveModulesToSave, moduleSites } from './extras.ts';
@@ -19,7 +26,15 @@ function createLayer(ctx: MethodContext, config: LoraConfig, target: Target): Lo
   if (target.kind === 'embedding') {
     const { numEmbeddings, dim } = target.site;
     const init = initEmbedding(ctx.rng, config.init_lora_weights, r, numEmbeddings, dim);
-    return { kind: 'embedding', site: target.site, r, alpha, scaling, a: variable(ctx, init.a, [r, numEmbeddings]), b: variable(ctx, init.b, [dim, r]) };
+    return {
+      kind: 'embedding',
+      site: target.site,
+      r,
+      alpha,
+      scaling,
+      a: variable(ctx, init.a, [r, numEmbeddings]),
+      b: variable(ctx, init.b, [dim, r]),
+    };
   }
   const { inFeatures, outFeatures } = target.site.base;
   const init = initLinear(ctx.rng, config.init_lora_weights, r, inFeatures, outFeatures);
@@ -45,7 +60,8 @@ function createLayer(ctx: MethodContext, config: LoraConfig, target: Target): Lo
 
 /** The linear site (output head) sharing an embedding's weight variable, if the model ties them. */
 export function tiedHead(model: ModelGraph, embedding: EmbeddingSite): LinearSite | undefined {
-  for (const site of model.sites()) if (site.kind === 'linear' && site.base.variables.includes(embedding.weight)) return site;
+  for (const site of model.sites())
+    if (site.kind === 'linear' && site.base.variables.includes(embedding.weight)) return site;
   return undefined;
 }
 
@@ -56,23 +72,32 @@ function correctFanInFanOut(ctx: MethodContext, config: LoraConfig, targets: rea
     if (t.kind !== 'linear') continue;
     const expected = t.site.layout === 'in_out';
     if (expected === fanInFanOut) continue;
-    ctx.log.warn(`lora: fan_in_fan_out is ${fanInFanOut} but '${t.site.name}' stores its weight ${t.site.layout}; setting fan_in_fan_out to ${expected}`);
+    ctx.log.warn(
+      `lora: fan_in_fan_out is ${fanInFanOut} but '${t.site.name}' stores its weight ${t.site.layout}; setting fan_in_fan_out to ${expected}`,
+    );
     fanInFanOut = expected;
   }
   return fanInFanOut;
 }
 
 /** One hook per site: modules_to_save replaces the output; otherwise LoRA and bias deltas are added. Merged: no-op. */
-function siteHook(ctx: MethodContext, handle: LoraHandle, parts: { layer?: LoraLayer; bias?: BiasCopy; module?: SavedModule }): SiteHook {
+function siteHook(
+  ctx: MethodContext,
+  handle: LoraHandle,
+  parts: { layer?: LoraLayer; bias?: BiasCopy; module?: SavedModule },
+): SiteHook {
   const { tf } = ctx;
   const p = handle.config.lora_dropout;
   // Plain LoRA joins its site's batcher (one product for a mixed batch); DoRA, bias and saved modules run alone.
   const layer = parts.layer;
   const batcher: LoraSiteBatcher | undefined =
-    layer?.kind === 'linear' && layer.magnitude === null && !parts.bias && !parts.module ? joinBatcher(tf, layer, ctx.adapterName) : undefined;
+    layer?.kind === 'linear' && layer.magnitude === null && !parts.bias && !parts.module
+      ? joinBatcher(tf, layer, ctx.adapterName)
+      : undefined;
   return {
     // Dropout masks are drawn per adapter in the per-adapter path; a batched draw would differ, so it runs alone.
-    batcher: (call) => (batcher === undefined || handle.merged || (p > 0 && call.training && call.rng !== null) ? undefined : batcher),
+    batcher: (call) =>
+      batcher === undefined || handle.merged || (p > 0 && call.training && call.rng !== null) ? undefined : batcher,
     apply(input, output, call): Tensor3D {
       if (handle.merged) return output;
       if (parts.module) return moduleForward(tf, parts.module, input as Tensor3D);
@@ -106,18 +131,29 @@ export function injectLora(ctx: MethodContext, config: LoraConfig): LoraHandle {
   const savedNames = new Set(saved.map((s) => s.name));
   const plan = planTargets(ctx.model, config, savedNames);
   if (config.use_dora && plan.targets.some((t) => t.kind === 'embedding')) {
-    throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', 'use_dora is supported for linear targets only, not embeddings', {});
+    throw new PeftkitError(
+      'PEFTKIT_E_CONFIG_INVALID',
+      'use_dora is supported for linear targets only, not embeddings',
+      {},
+    );
   }
   for (const t of plan.targets) {
     if (t.kind === 'embedding' && tiedHead(ctx.model, t.site) !== undefined) {
-      ctx.log.warn(`lora: '${t.site.name}' is tied to the output head; the adapter works unmerged, but cannot be merged`);
+      ctx.log.warn(
+        `lora: '${t.site.name}' is tied to the output head; the adapter works unmerged, but cannot be merged`,
+      );
     }
   }
   const handle: LoraHandle = {
     layers: [],
     biases: [],
     modules: [],
-    config: { ...config, target_modules: plan.targetModules, fan_in_fan_out: correctFanInFanOut(ctx, config, plan.targets), modules_to_save: modulesToSave },
+    config: {
+      ...config,
+      target_modules: plan.targetModules,
+      fan_in_fan_out: correctFanInFanOut(ctx, config, plan.targets),
+      modules_to_save: modulesToSave,
+    },
     trainableVariables: [],
     hooked: [],
     merged: false,

@@ -33,7 +33,12 @@ function doraMergeDelta(ctx: MethodContext, layer: LinearLora): { delta: Tensor2
 
 function assertFinite(ctx: MethodContext, tensor: Tensor, what: string): void {
   const finite = ctx.tf.tidy(() => ctx.tf.all(ctx.tf.isFinite(tensor)).dataSync()[0] === 1);
-  if (!finite) throw new PeftkitError('PEFTKIT_E_MERGE_NONFINITE', `merging ${what} would produce NaN or Inf; nothing was merged`, { site: what });
+  if (!finite)
+    throw new PeftkitError(
+      'PEFTKIT_E_MERGE_NONFINITE',
+      `merging ${what} would produce NaN or Inf; nothing was merged`,
+      { site: what },
+    );
 }
 
 export function mergeLora(ctx: MethodContext, handle: LoraHandle, options: { safe: boolean }): void {
@@ -42,10 +47,14 @@ export function mergeLora(ctx: MethodContext, handle: LoraHandle, options: { saf
     const head = layer.kind === 'embedding' ? tiedHead(ctx.model, layer.site) : undefined;
     if (head !== undefined) {
       // Folding ΔE into a shared matrix would change the output head too, so merged ≠ unmerged.
-      throw new PeftkitError('PEFTKIT_E_MERGE_UNSUPPORTED', `cannot merge LoRA on '${layer.site.name}': '${head.name}' shares its weight (tied embeddings)`, {
-        site: layer.site.name,
-        head: head.name,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_MERGE_UNSUPPORTED',
+        `cannot merge LoRA on '${layer.site.name}': '${head.name}' shares its weight (tied embeddings)`,
+        {
+          site: layer.site.name,
+          head: head.name,
+        },
+      );
     }
   }
   const { tf } = ctx;
@@ -108,7 +117,10 @@ export function unmergeLora(ctx: MethodContext, handle: LoraHandle): void {
         const site = layer.site;
         tf.tidy(() => site.weight.assign(tf.sub(site.weight, loraDelta(ctx, layer))));
       } else {
-        updates.push({ site: layer.site, delta: layer.mergedNorm !== null ? doraUnmergeDelta(ctx, layer) : loraDelta(ctx, layer) });
+        updates.push({
+          site: layer.site,
+          delta: layer.mergedNorm !== null ? doraUnmergeDelta(ctx, layer) : loraDelta(ctx, layer),
+        });
       }
     }
     applyWeightUpdates(tf, updates, { safe: false, sign: -1 });

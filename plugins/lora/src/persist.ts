@@ -38,7 +38,8 @@ export function parseSavedConfig(ctx: MethodContext, raw: Readonly<Record<string
   const picked: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (known.has(key)) picked[key] = value;
-    else if (PEFT_KEYS_AT_DEFAULT[key] === undefined) ctx.log.warn(`lora: ignoring unknown adapter_config.json key '${key}'`);
+    else if (PEFT_KEYS_AT_DEFAULT[key] === undefined)
+      ctx.log.warn(`lora: ignoring unknown adapter_config.json key '${key}'`);
     else if (!PEFT_KEYS_AT_DEFAULT[key](value)) {
       throw new PeftkitError(
         'PEFTKIT_E_ADAPTER_CONFIG',
@@ -50,13 +51,17 @@ export function parseSavedConfig(ctx: MethodContext, raw: Readonly<Record<string
   const init = picked.init_lora_weights;
   if (typeof init === 'string' && init !== 'gaussian') {
     // Initialisation does not matter once the saved tensors are loaded, but PiSSA/OLoRA-style inits also rewrite the base.
-    ctx.log.warn(`lora: init_lora_weights '${init}' is not supported; loading the saved tensors as a plain LoRA adapter`);
+    ctx.log.warn(
+      `lora: init_lora_weights '${init}' is not supported; loading the saved tensors as a plain LoRA adapter`,
+    );
     picked.init_lora_weights = true;
   }
   const parsed = LoraConfigSchema.safeParse(picked);
   if (!parsed.success) {
     const text = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `invalid LoRA adapter_config.json: ${text}`, { issues: parsed.error.issues });
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `invalid LoRA adapter_config.json: ${text}`, {
+      issues: parsed.error.issues,
+    });
   }
   return parsed.data;
 }
@@ -79,7 +84,8 @@ export function saveLora(ctx: MethodContext, handle: LoraHandle): SavedAdapter {
   for (const b of handle.biases) tensors[`${PREFIX}${b.site.name}.bias`] = tf.clone(b.bias);
   for (const m of handle.modules) {
     // PEFT saves the module copy in the layer's own layout (Conv1D keeps [in, out]).
-    tensors[`${PREFIX}${m.site.name}.weight`] = m.site.layout === 'in_out' ? tf.transpose(m.weight) : tf.clone(m.weight);
+    tensors[`${PREFIX}${m.site.name}.weight`] =
+      m.site.layout === 'in_out' ? tf.transpose(m.weight) : tf.clone(m.weight);
     if (m.bias) tensors[`${PREFIX}${m.site.name}.bias`] = tf.clone(m.bias);
   }
   const config = {
@@ -109,7 +115,14 @@ export function saveLora(ctx: MethodContext, handle: LoraHandle): SavedAdapter {
 }
 
 /** Assigns a saved tensor after checking its presence and exact shape (`transpose` for [in, out] module copies). */
-function assign(ctx: MethodContext, saved: SavedAdapter, keys: readonly string[], target: Variable, used: Set<string>, transpose = false): void {
+function assign(
+  ctx: MethodContext,
+  saved: SavedAdapter,
+  keys: readonly string[],
+  target: Variable,
+  used: Set<string>,
+  transpose = false,
+): void {
   assignSavedTensor(ctx.tf, saved, keys, target, used, { transpose });
 }
 
@@ -127,9 +140,17 @@ export function loadLora(ctx: MethodContext, saved: SavedAdapter): { handle: Lor
       }
       assign(ctx, saved, [`${key}.lora_A.weight`], layer.a, used);
       assign(ctx, saved, [`${key}.lora_B.weight`], layer.b, used);
-      if (layer.magnitude !== null) assign(ctx, saved, [`${key}.lora_magnitude_vector`, `${key}.lora_magnitude_vector.weight`], layer.magnitude, used);
+      if (layer.magnitude !== null)
+        assign(
+          ctx,
+          saved,
+          [`${key}.lora_magnitude_vector`, `${key}.lora_magnitude_vector.weight`],
+          layer.magnitude,
+          used,
+        );
     }
-    for (const b of handle.biases) assign(ctx, saved, [`${PREFIX}${b.site.name}.bias`, `${PREFIX}${b.site.name}.base_layer.bias`], b.bias, used);
+    for (const b of handle.biases)
+      assign(ctx, saved, [`${PREFIX}${b.site.name}.bias`, `${PREFIX}${b.site.name}.base_layer.bias`], b.bias, used);
     for (const m of handle.modules) {
       assign(ctx, saved, [`${PREFIX}${m.site.name}.weight`], m.weight, used, m.site.layout === 'in_out');
       if (m.bias) assign(ctx, saved, [`${PREFIX}${m.site.name}.bias`], m.bias, used);
@@ -137,15 +158,20 @@ export function loadLora(ctx: MethodContext, saved: SavedAdapter): { handle: Lor
     // PEFT's bias 'all' also trains norm biases; dropping them silently would change the outputs.
     const stray = Object.keys(saved.tensors).find((k) => !used.has(k) && k.endsWith('.bias'));
     if (stray !== undefined) {
-      throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_UNSUPPORTED', `trained bias '${stray}' does not belong to a linear module this plugin adapts`, {
-        key: stray,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_ADAPTER_KEY_UNSUPPORTED',
+        `trained bias '${stray}' does not belong to a linear module this plugin adapts`,
+        {
+          key: stray,
+        },
+      );
     }
   } catch (error) {
     disposeHandle(ctx, handle);
     throw error;
   }
   const extra = Object.keys(saved.tensors).filter((k) => !used.has(k));
-  if (extra.length > 0) ctx.log.warn(`lora: ignoring ${extra.length} unexpected tensor(s) in the adapter weights, e.g. '${extra[0]}'`);
+  if (extra.length > 0)
+    ctx.log.warn(`lora: ignoring ${extra.length} unexpected tensor(s) in the adapter weights, e.g. '${extra[0]}'`);
   return { handle, config };
 }

@@ -1,4 +1,11 @@
-import { type EmbeddingSite, isTargeted, type LinearSite, type ModelGraph, PeftkitError, patternKey } from '@peftkit/core';
+import {
+  type EmbeddingSite,
+  isTargeted,
+  type LinearSite,
+  type ModelGraph,
+  PeftkitError,
+  patternKey,
+} from '@peftkit/core';
 import { DEFAULT_TARGET_MODULES, type LoraConfig, loraScaling } from './config.ts';
 
 /**
@@ -47,9 +54,13 @@ export function resolveTargetModules(model: ModelGraph, config: LoraConfig): str
   if (given === null) {
     const defaults = DEFAULT_TARGET_MODULES[model.arch];
     if (defaults === undefined) {
-      throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', `no default target_modules for architecture '${model.arch}'; set target_modules`, {
-        arch: model.arch,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_CONFIG_INVALID',
+        `no default target_modules for architecture '${model.arch}'; set target_modules`,
+        {
+          arch: model.arch,
+        },
+      );
     }
     return [...defaults];
   }
@@ -69,19 +80,31 @@ export function planTargets(model: ModelGraph, config: LoraConfig, skip: Readonl
     if (skip.has(site.name) || !isTargeted(site.name, config, targetModules)) continue;
     if (site.kind === 'block' || site.kind === 'norm') {
       const what = site.kind === 'block' ? `a ${site.role} block` : 'a norm';
-      throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', `target '${site.name}' is ${what}; LoRA adapts linear and embedding modules only`, {
-        site: site.name,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_CONFIG_INVALID',
+        `target '${site.name}' is ${what}; LoRA adapts linear and embedding modules only`,
+        {
+          site: site.name,
+        },
+      );
     }
     const { r, alpha } = rankAndAlpha(config, site.name);
     const scaling = loraScaling(alpha, r, config.use_rslora);
-    targets.push(site.kind === 'linear' ? { kind: 'linear', site, r, alpha, scaling } : { kind: 'embedding', site, r, alpha, scaling });
+    targets.push(
+      site.kind === 'linear'
+        ? { kind: 'linear', site, r, alpha, scaling }
+        : { kind: 'embedding', site, r, alpha, scaling },
+    );
   }
   if (targets.length === 0) {
-    throw new PeftkitError('PEFTKIT_E_TARGET_NOT_FOUND', `target modules ${JSON.stringify(targetModules)} not found in the base model (${model.arch})`, {
-      targetModules,
-      arch: model.arch,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_TARGET_NOT_FOUND',
+      `target modules ${JSON.stringify(targetModules)} not found in the base model (${model.arch})`,
+      {
+        targetModules,
+        arch: model.arch,
+      },
+    );
   }
   return { targets, targetModules };
 }

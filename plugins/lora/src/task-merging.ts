@@ -24,7 +24,9 @@ export interface TaskMergeOptions {
 export function magnitudePrune(values: Float32Array, density: number): Float32Array {
   if (density >= 1) return values.slice();
   const k = Math.floor(density * values.length);
-  const order = Array.from(values.keys()).sort((i, j) => Math.abs(values[j] as number) - Math.abs(values[i] as number) || i - j);
+  const order = Array.from(values.keys()).sort(
+    (i, j) => Math.abs(values[j] as number) - Math.abs(values[i] as number) || i - j,
+  );
   const out = new Float32Array(values.length);
   for (let n = 0; n < k; n++) {
     const i = order[n] as number;
@@ -42,7 +44,11 @@ export function randomPrune(values: Float32Array, density: number, rng: Rng): Fl
 }
 
 /** Σᵢ wᵢ·tᵢ over entries whose sign agrees with the elected sign, divided by how many agree (at least 1). */
-function disjointMerge(tensors: readonly Float32Array[], weights: readonly number[], method: MajoritySignMethod): Float32Array {
+function disjointMerge(
+  tensors: readonly Float32Array[],
+  weights: readonly number[],
+  method: MajoritySignMethod,
+): Float32Array {
   const n = (tensors[0] as Float32Array).length;
   const out = new Float32Array(n);
   for (let j = 0; j < n; j++) {
@@ -63,7 +69,8 @@ function disjointMerge(tensors: readonly Float32Array[], weights: readonly numbe
 
 function weightedSum(tensors: readonly Float32Array[], weights: readonly number[]): Float32Array {
   const out = new Float32Array((tensors[0] as Float32Array).length);
-  for (const [i, t] of tensors.entries()) for (let j = 0; j < out.length; j++) out[j] = (out[j] as number) + (weights[i] as number) * (t[j] as number);
+  for (const [i, t] of tensors.entries())
+    for (let j = 0; j < out.length; j++) out[j] = (out[j] as number) + (weights[i] as number) * (t[j] as number);
   return out;
 }
 
@@ -75,7 +82,9 @@ export function mergeTaskTensors(
   options: TaskMergeOptions,
 ): Float32Array {
   const random = method === 'dare_linear' || method === 'dare_ties';
-  const pruned = tensors.map((t) => (random ? randomPrune(t, options.density, options.rng) : magnitudePrune(t, options.density)));
+  const pruned = tensors.map((t) =>
+    random ? randomPrune(t, options.density, options.rng) : magnitudePrune(t, options.density),
+  );
   if (method === 'magnitude_prune' || method === 'dare_linear') return weightedSum(pruned, weights);
   return disjointMerge(pruned, weights, options.majoritySignMethod);
 }

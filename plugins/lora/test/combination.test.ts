@@ -31,7 +31,9 @@ function matmul(x: Matrix, y: Matrix, scale = 1): Matrix {
   for (let i = 0; i < x.rows; i++)
     for (let k = 0; k < x.cols; k++)
       for (let j = 0; j < y.cols; j++)
-        data[i * y.cols + j] = (data[i * y.cols + j] as number) + scale * (x.data[i * x.cols + k] as number) * (y.data[k * y.cols + j] as number);
+        data[i * y.cols + j] =
+          (data[i * y.cols + j] as number) +
+          scale * (x.data[i * x.cols + k] as number) * (y.data[k * y.cols + j] as number);
   return { rows: x.rows, cols: y.cols, data };
 }
 
@@ -44,7 +46,8 @@ function delta(manager: AdapterManager, adapter: string, site: string): Matrix {
 function weighted(parts: [Matrix, number][]): Matrix {
   const [first] = parts[0] as [Matrix, number];
   const data = new Float64Array(first.data.length);
-  for (const [m, w] of parts) for (let i = 0; i < data.length; i++) data[i] = (data[i] as number) + w * (m.data[i] as number);
+  for (const [m, w] of parts)
+    for (let i = 0; i < data.length; i++) data[i] = (data[i] as number) + w * (m.data[i] as number);
   return { rows: first.rows, cols: first.cols, data };
 }
 
@@ -57,8 +60,20 @@ function maxDiff(x: Matrix, y: Matrix): number {
 function setup() {
   const model = createTinyLlama(tf, { seed: 9 });
   const manager = kernel.adapters(model);
-  perturb(tf, manager.create('a', 'lora', { target_modules: ['q_proj', 'v_proj'], r: 4, lora_alpha: 8 }).handle.trainableVariables, 1, 0.3);
-  perturb(tf, manager.create('b', 'lora', { target_modules: ['q_proj'], r: 4, lora_alpha: 2, use_rslora: true }).handle.trainableVariables, 2, 0.3);
+  perturb(
+    tf,
+    manager.create('a', 'lora', { target_modules: ['q_proj', 'v_proj'], r: 4, lora_alpha: 8 }).handle
+      .trainableVariables,
+    1,
+    0.3,
+  );
+  perturb(
+    tf,
+    manager.create('b', 'lora', { target_modules: ['q_proj'], r: 4, lora_alpha: 2, use_rslora: true }).handle
+      .trainableVariables,
+    2,
+    0.3,
+  );
   return { model, manager };
 }
 
@@ -130,7 +145,13 @@ test('linear combines A and B separately with √|w·s| (sign on A), as PEFT doe
 
 test('svd at full rank reproduces Σ wᵢ·ΔWᵢ', () => {
   const { model, manager } = setup();
-  addWeightedAdapter(manager, { adapters: ['a', 'b'], weights: [1.5, 0.25], name: 'svd', combination: 'svd', svdRank: 8 });
+  addWeightedAdapter(manager, {
+    adapters: ['a', 'b'],
+    weights: [1.5, 0.25],
+    name: 'svd',
+    combination: 'svd',
+    svdRank: 8,
+  });
   const expected = weighted([
     [delta(manager, 'a', Q), 1.5],
     [delta(manager, 'b', Q), 0.25],
@@ -148,7 +169,8 @@ function orthonormal(n: number, k: number, seed: number): Matrix {
     for (let p = 0; p < j; p++) {
       let dot = 0;
       for (let i = 0; i < n; i++) dot += (m.data[i * k + p] as number) * (m.data[i * k + j] as number);
-      for (let i = 0; i < n; i++) m.data[i * k + j] = (m.data[i * k + j] as number) - dot * (m.data[i * k + p] as number);
+      for (let i = 0; i < n; i++)
+        m.data[i * k + j] = (m.data[i * k + j] as number) - dot * (m.data[i * k + p] as number);
     }
     let norm = 0;
     for (let i = 0; i < n; i++) norm += (m.data[i * k + j] as number) ** 2;
@@ -207,11 +229,16 @@ test('svd at lower rank gives the best rank-k approximation (known singular vect
     const best = new Float64Array(16 * 16);
     for (const [col, s] of keep) {
       for (let r = 0; r < 16; r++)
-        for (let c = 0; c < 16; c++) best[r * 16 + c] = (best[r * 16 + c] as number) + s * (u.data[r * 8 + col] as number) * (v.data[c * 8 + col] as number);
+        for (let c = 0; c < 16; c++)
+          best[r * 16 + c] =
+            (best[r * 16 + c] as number) + s * (u.data[r * 8 + col] as number) * (v.data[c * 8 + col] as number);
     }
     const got = delta(manager, `k${k}`, Q);
     assert.equal(factors(manager, `k${k}`, Q).a.rows, k);
-    assert.ok(maxDiff(got, { rows: 16, cols: 16, data: best }) < 1e-4, `rank ${k}: ${maxDiff(got, { rows: 16, cols: 16, data: best })}`);
+    assert.ok(
+      maxDiff(got, { rows: 16, cols: 16, data: best }) < 1e-4,
+      `rank ${k}: ${maxDiff(got, { rows: 16, cols: 16, data: best })}`,
+    );
   }
   manager.dispose();
   model.dispose();

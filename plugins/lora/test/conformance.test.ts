@@ -3,7 +3,12 @@ import lora from '@peftkit/lora';
 
 // The kit's checks (strict config, identity at init, merge/unmerge, save → load, mixed batch, leak-free dispose)
 // for each family of LoRA configurations.
-conformanceSuite({ plugin: lora, name: 'lora default (q_proj, v_proj)', config: {}, secondConfig: { r: 4, lora_alpha: 16 } });
+conformanceSuite({
+  plugin: lora,
+  name: 'lora default (q_proj, v_proj)',
+  config: {},
+  secondConfig: { r: 4, lora_alpha: 16 },
+});
 
 conformanceSuite({
   plugin: lora,
@@ -30,7 +35,11 @@ conformanceSuite({
   secondConfig: { target_modules: ['embed_tokens'], r: 2, init_lora_weights: 'gaussian' },
 });
 
-conformanceSuite({ plugin: lora, name: 'lora bias lora_only', config: { target_modules: ['q_proj', 'v_proj'], bias: 'lora_only' } });
+conformanceSuite({
+  plugin: lora,
+  name: 'lora bias lora_only',
+  config: { target_modules: ['q_proj', 'v_proj'], bias: 'lora_only' },
+});
 
 conformanceSuite({
   plugin: lora,
@@ -39,4 +48,8 @@ conformanceSuite({
   config: { target_modules: ['q_proj', 'v_proj'], task_type: 'SEQ_CLS', modules_to_save: ['score'] },
 });
 
-conformanceSuite({ plugin: lora, name: 'lora dora', config: { target_modules: ['q_proj', 'v_proj', 'down_proj'], use_dora: true, r: 4 } });
+conformanceSuite({
+  plugin: lora,
+  name: 'lora dora',
+  config: { target_modules: ['q_proj', 'v_proj', 'down_proj'], use_dora: true, r: 4 },
+});

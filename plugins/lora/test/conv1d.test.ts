@@ -24,7 +24,14 @@ kernel.use(lora);
 const tf = kernel.tf;
 type T3 = ReturnType<SiteHook['apply']>;
 
-function linear(name: string, inF: number, outF: number, layout: 'in_out' | 'out_in', rng: Rng, isHead = false): LinearSite {
+function linear(
+  name: string,
+  inF: number,
+  outF: number,
+  layout: 'in_out' | 'out_in',
+  rng: Rng,
+  isHead = false,
+): LinearSite {
   const shape: [number, number] = layout === 'in_out' ? [inF, outF] : [outF, inF];
   const init = tf.tensor2d(rng.normalArray(inF * outF, 0, 0.2), shape);
   const weight = tf.variable(init, true);
@@ -51,11 +58,22 @@ function tinyGpt2(): ModelGraph & { linear(name: string): LinearSite } {
     linear('lm_head', 8, 32, 'out_in', rng, true),
   ];
   const byName = new Map(sites.map((s) => [s.name, s]));
-  const params = new Map(sites.flatMap((s) => s.base.variables.map((v, i) => [`${s.name}.${i === 0 ? 'weight' : 'bias'}`, v] as const)));
+  const params = new Map(
+    sites.flatMap((s) => s.base.variables.map((v, i) => [`${s.name}.${i === 0 ? 'weight' : 'bias'}`, v] as const)),
+  );
   return {
     arch: 'gpt2',
     task: 'causal-lm',
-    dims: { hiddenSize: 8, numLayers: 1, numHeads: 2, numKvHeads: 2, headDim: 4, vocabSize: 32, intermediateSize: 24, maxPositions: 16 },
+    dims: {
+      hiddenSize: 8,
+      numLayers: 1,
+      numHeads: 2,
+      numKvHeads: 2,
+      headDim: 4,
+      vocabSize: 32,
+      intermediateSize: 24,
+      maxPositions: 16,
+    },
     labels: null,
     site: (name) => byName.get(name),
     sites: () => byName.values(),
@@ -72,7 +90,12 @@ function tinyGpt2(): ModelGraph & { linear(name: string): LinearSite } {
   };
 }
 
-const call = (adapters: string[]): ForwardCall => ({ groups: adapters.length ? [{ adapters, rows: null }] : [], batchSize: 1, training: false, rng: null });
+const call = (adapters: string[]): ForwardCall => ({
+  groups: adapters.length ? [{ adapters, rows: null }] : [],
+  batchSize: 1,
+  training: false,
+  rng: null,
+});
 
 test('GPT-2 default target c_attn: fan_in_fan_out corrected with a warning, PEFT keys and shapes', () => {
   const model = tinyGpt2();
@@ -117,7 +140,8 @@ test('Conv1D forward and merge: y = x·W + b + s·x·Aᵀ·Bᵀ, and the [in, ou
     }
     return y;
   });
-  const forward = (adapters: string[]) => tf.tidy(() => Array.from(runLinear(tf, site, tf.tensor3d(x, [1, 1, 8]) as T3, call(adapters)).dataSync()));
+  const forward = (adapters: string[]) =>
+    tf.tidy(() => Array.from(runLinear(tf, site, tf.tensor3d(x, [1, 1, 8]) as T3, call(adapters)).dataSync()));
   const got = forward(['g']);
   for (let o = 0; o < 24; o++) assert.ok(Math.abs((got[o] as number) - (expected[o] as number)) < 1e-5);
 

@@ -128,7 +128,9 @@ test('a hand-written PEFT adapter loads and changes logits exactly as W + (α/r)
     const y3 = tf.zeros([1, 3, 8]) as ReturnType<typeof tf.tensor3d>;
     const hook = site.hooks.get('peft');
     assert.ok(hook);
-    return hook.apply(x3, y3, { groups: [{ adapters: ['peft'], rows: null }], batchSize: 1, training: false, rng: null }).dataSync();
+    return hook
+      .apply(x3, y3, { groups: [{ adapters: ['peft'], rows: null }], batchSize: 1, training: false, rng: null })
+      .dataSync();
   });
   for (let n = 0; n < 3; n++) {
     for (let o = 0; o < 8; o++) {
@@ -145,7 +147,8 @@ test('a hand-written PEFT adapter loads and changes logits exactly as W + (α/r)
   // Saving it again gives back the same tensors under the same keys.
   const again = manager.save('peft');
   assert.deepEqual(Object.keys(again.tensors).sort(), tensors.map((t) => t.name).sort());
-  for (const t of tensors) assert.deepEqual(Float32Array.from((again.tensors[t.name] as { dataSync(): Float32Array }).dataSync()), t.data);
+  for (const t of tensors)
+    assert.deepEqual(Float32Array.from((again.tensors[t.name] as { dataSync(): Float32Array }).dataSync()), t.data);
   for (const t of Object.values(again.tensors)) t.dispose();
   manager.dispose();
   model.dispose();
@@ -187,14 +190,22 @@ test('missing or misshaped tensors fail with coded errors and leave nothing atta
   const manager = kernel.adapters(model);
   const before = tf.memory().numTensors;
   const cases: [RawTensor[], string][] = [
-    [peftTensors().filter((t) => !t.name.includes('layers.1.self_attn.q_proj.lora_B')), 'PEFTKIT_E_ADAPTER_KEY_MISSING'],
-    [peftTensors().map((t) => (t.name.includes('layers.0.self_attn.v_proj.lora_A') ? { ...t, shape: [D, R] } : t)), 'PEFTKIT_E_ADAPTER_KEY_SHAPE'],
+    [
+      peftTensors().filter((t) => !t.name.includes('layers.1.self_attn.q_proj.lora_B')),
+      'PEFTKIT_E_ADAPTER_KEY_MISSING',
+    ],
+    [
+      peftTensors().map((t) => (t.name.includes('layers.0.self_attn.v_proj.lora_A') ? { ...t, shape: [D, R] } : t)),
+      'PEFTKIT_E_ADAPTER_KEY_SHAPE',
+    ],
   ];
   for (const [tensors, code] of cases) {
     const saved = decodeAdapter(tf, peftConfig(), safetensorsBytes(tensors));
     assert.throws(
       () => manager.load('bad', saved),
-      (e) => isPeftkitError(e, code) && /base_model\.model\.model\.layers\.\d\.self_attn\.[qv]_proj\.lora_[AB]\.weight/.test(e.message),
+      (e) =>
+        isPeftkitError(e, code) &&
+        /base_model\.model\.model\.layers\.\d\.self_attn\.[qv]_proj\.lora_[AB]\.weight/.test(e.message),
     );
     for (const t of Object.values(saved.tensors)) t.dispose();
     assert.equal(manager.has('bad'), false);
@@ -220,14 +231,18 @@ test('save → load keeps embedding factors and DoRA magnitudes under PEFT names
         'model.layers.1.self_attn.o_proj.lora_A.weight': [2, 16],
       },
     ],
-    [{ target_modules: ['o_proj'], r: 2, use_dora: true }, { 'model.layers.1.self_attn.o_proj.lora_magnitude_vector': [16] }],
+    [
+      { target_modules: ['o_proj'], r: 2, use_dora: true },
+      { 'model.layers.1.self_attn.o_proj.lora_magnitude_vector': [16] },
+    ],
   ];
   for (const [config, expected] of cases) {
     const model = createTinyLlama(tf, { seed: 5 });
     const manager = kernel.adapters(model);
     perturb(tf, manager.create('d', 'lora', config).handle.trainableVariables, 3);
     const saved = manager.save('d');
-    for (const [key, shape] of Object.entries(expected)) assert.deepEqual(saved.tensors[`base_model.model.${key}`]?.shape, shape, key);
+    for (const [key, shape] of Object.entries(expected))
+      assert.deepEqual(saved.tensors[`base_model.model.${key}`]?.shape, shape, key);
     assert.equal(saved.config.use_dora, config.use_dora === true);
     const encoded = encodeAdapter(saved);
     for (const t of Object.values(saved.tensors)) t.dispose();

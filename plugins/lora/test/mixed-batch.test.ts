@@ -69,7 +69,8 @@ test('mixed forwards keep no tensors: counts stay flat, and deleting the adapter
   const model = createTinyLlama(tf, { seed: 7 });
   const manager = kernel.adapters(model);
   const before = tf.memory().numTensors;
-  for (const [i, name] of ['a', 'b'].entries()) perturb(tf, manager.create(name, 'lora', { r: 2 + i }).handle.trainableVariables, i + 1);
+  for (const [i, name] of ['a', 'b'].entries())
+    perturb(tf, manager.create(name, 'lora', { r: 2 + i }).handle.trainableVariables, i + 1);
   const loaded = tf.memory().numTensors;
   for (let i = 0; i < 3; i++) rows(model, { perRow: ['b', 'a', null, 'a', 'b', 'b'] });
   assert.equal(tf.memory().numTensors, loaded, 'no growth per forward');
@@ -93,7 +94,10 @@ test('training through the batched path gives each adapter the gradient it gets 
   const perRow = ['a', 'b', 'b', 'a', null, 'a'];
   const weights = tf.randomNormal([ids.length, 5, 64], 0, 1, 'float32', 3);
   const loss = (selection: Selection, keep: number[]) => () => {
-    const out = model.forward({ ids: keep.map((r) => ids[r] as number[]) }, { selection, training: true, rng: new Rng(1) });
+    const out = model.forward(
+      { ids: keep.map((r) => ids[r] as number[]) },
+      { selection, training: true, rng: new Rng(1) },
+    );
     return tf.sum(tf.mul(out, tf.gather(weights, tf.tensor1d(keep, 'int32')))) as ReturnType<typeof tf.scalar>;
   };
   const all = perRow.map((_, r) => r);
@@ -118,7 +122,9 @@ test('training through the batched path gives each adapter the gradient it gets 
 test('with dropout while training the adapters run alone (their masks are drawn per adapter)', () => {
   const { model, manager } = setup({ a: { r: 2, lora_dropout: 0.1 }, b: { r: 2, lora_dropout: 0.1 } });
   batched = 0;
-  tf.tidy(() => model.forward({ ids }, { selection: { perRow: ['a', 'b', 'a', 'b', 'a', 'b'] }, training: true, rng: new Rng(2) }));
+  tf.tidy(() =>
+    model.forward({ ids }, { selection: { perRow: ['a', 'b', 'a', 'b', 'a', 'b'] }, training: true, rng: new Rng(2) }),
+  );
   assert.equal(batched, 0);
   assertMatchesAlone(model, ['a', 'b', 'a', 'b', null, 'b']);
   assert.ok(batched > 0, 'at inference dropout is off and the batch is batched');
@@ -127,7 +133,10 @@ test('with dropout while training the adapters run alone (their masks are drawn 
 });
 
 test('generation with a KV cache: the stacks built at prefill serve every decode step, and go with the cache', () => {
-  const { model, manager } = setup({ a: { r: 2 }, b: { r: 6, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } });
+  const { model, manager } = setup({
+    a: { r: 2 },
+    b: { r: 6, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] },
+  });
   const perRow = ['a', 'b', null, 'b', 'a', 'a'];
   const decode = (selection: Selection): Float32Array[] => {
     const before = tf.memory().numTensors;
@@ -145,7 +154,12 @@ test('generation with a KV cache: the stacks built at prefill serve every decode
   const mixed = decode({ perRow });
   const alone = Object.fromEntries(['a', 'b'].map((name) => [name, decode({ active: [name] })]));
   const base = decode({ active: [] });
-  const want = mixed.map((_, i) => ((perRow[i % perRow.length] ?? null) === null ? base : alone[perRow[i % perRow.length] as string])?.[i] as Float32Array);
+  const want = mixed.map(
+    (_, i) =>
+      ((perRow[i % perRow.length] ?? null) === null ? base : alone[perRow[i % perRow.length] as string])?.[
+        i
+      ] as Float32Array,
+  );
   assert.ok(maxAbsDiff(mixed, want) < 1e-5, `${maxAbsDiff(mixed, want)}`);
   manager.dispose();
   model.dispose();

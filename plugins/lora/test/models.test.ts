@@ -15,7 +15,15 @@ const tf = kernel.tf;
 const ids = tinyBatch(3, 6).map((row) => row.map((id) => id % 48));
 
 type Model = Gpt2Model | BertModel;
-const GPT2 = { model_type: 'gpt2', n_embd: 16, n_layer: 2, n_head: 4, n_positions: 32, vocab_size: 48, layer_norm_epsilon: 1e-5 };
+const GPT2 = {
+  model_type: 'gpt2',
+  n_embd: 16,
+  n_layer: 2,
+  n_head: 4,
+  n_positions: 32,
+  vocab_size: 48,
+  layer_norm_epsilon: 1e-5,
+};
 const BERT = {
   model_type: 'bert',
   hidden_size: 16,
@@ -27,7 +35,8 @@ const BERT = {
 };
 const gpt2 = (task: 'causal-lm' | 'seq-cls' = 'causal-lm') =>
   new Gpt2Model(tf, GPT2, { kind: 'random', rng: new Rng(3), std: 0.2 }, { task, labels: ['a', 'b'] });
-const bert = () => new BertModel(tf, BERT, { kind: 'random', rng: new Rng(4), std: 0.2 }, { task: 'seq-cls', labels: ['a', 'b', 'c'] });
+const bert = () =>
+  new BertModel(tf, BERT, { kind: 'random', rng: new Rng(4), std: 0.2 }, { task: 'seq-cls', labels: ['a', 'b', 'c'] });
 
 function out(model: Model, selection?: { active: string[] } | { perRow: (string | null)[] }): Float32Array[] {
   const options = selection ? { selection } : {};
@@ -38,7 +47,10 @@ function out(model: Model, selection?: { active: string[] } | { perRow: (string 
 }
 
 /** create → perturb → merged ≈ unmerged → mixed batch → save/load into a fresh model gives the same outputs. */
-function roundTrip(make: () => Model, config: Record<string, unknown>): { manager: AdapterManager; handle: LoraHandle; model: Model } {
+function roundTrip(
+  make: () => Model,
+  config: Record<string, unknown>,
+): { manager: AdapterManager; handle: LoraHandle; model: Model } {
   const model = make();
   const manager = kernel.adapters(model);
   const record = manager.create('a', 'lora', config);
@@ -98,7 +110,10 @@ test('BERT seq-cls: default query/value, classifier saved via modules_to_save, l
   const { manager, handle, model } = roundTrip(bert, { task_type: 'SEQ_CLS' });
   assert.deepEqual(
     handle.layers.map((l) => l.site.name),
-    [0, 1].flatMap((i) => [`bert.encoder.layer.${i}.attention.self.query`, `bert.encoder.layer.${i}.attention.self.value`]),
+    [0, 1].flatMap((i) => [
+      `bert.encoder.layer.${i}.attention.self.query`,
+      `bert.encoder.layer.${i}.attention.self.value`,
+    ]),
   );
   assert.deepEqual(
     handle.modules.map((m) => m.site.name),
@@ -113,7 +128,8 @@ test('BERT seq-cls: default query/value, classifier saved via modules_to_save, l
   manager.merge('a', { safe: true });
   assert.ok(maxAbsDiff(out(model), adapted) < 1e-5);
   manager.unmerge('a');
-  const layered = manager.create('l', 'lora', { layers_to_transform: [1], layers_pattern: 'layer' }).handle as LoraHandle;
+  const layered = manager.create('l', 'lora', { layers_to_transform: [1], layers_pattern: 'layer' })
+    .handle as LoraHandle;
   assert.deepEqual(
     layered.layers.map((l) => l.site.name),
     ['bert.encoder.layer.1.attention.self.query', 'bert.encoder.layer.1.attention.self.value'],

@@ -9,7 +9,11 @@ import lora, { addWeightedAdapter, magnitudePrune, mergeTaskTensors, randomPrune
 // add_weighted_adapter on real LoRA adapters.
 
 const f = (xs: number[]) => Float32Array.from(xs);
-const opts = (density: number, method: 'total' | 'frequency' = 'total') => ({ density, majoritySignMethod: method, rng: new Rng(1) });
+const opts = (density: number, method: 'total' | 'frequency' = 'total') => ({
+  density,
+  majoritySignMethod: method,
+  rng: new Rng(1),
+});
 
 test('magnitude pruning keeps the int(density·n) largest |values|', () => {
   assert.deepEqual(Array.from(magnitudePrune(f([0.1, -3, 2, -0.5, 1]), 0.4)), [0, -3, 2, 0, 0], 'two of five kept');
@@ -34,11 +38,27 @@ test('TIES elects a sign per entry and averages the agreeing weighted entries (h
   const t2 = f([-1, -1, 2, 4]);
   // column sums 0, -3, 5, 4 → signs +, -, +, +; zeros never agree
   assert.deepEqual(Array.from(mergeTaskTensors([t1, t2], [1, 1], 'ties', opts(1))), [1, -1.5, 2.5, 4], 'total');
-  assert.deepEqual(Array.from(mergeTaskTensors([t1, t2], [2, 1], 'ties', opts(1))), [2, -2.5, 4, 4], 'weights scale the kept entries');
+  assert.deepEqual(
+    Array.from(mergeTaskTensors([t1, t2], [2, 1], 'ties', opts(1))),
+    [2, -2.5, 4, 4],
+    'weights scale the kept entries',
+  );
   // frequency: sign counts 0, -2, 2, 1 → same election here, but a large minority value no longer wins
-  assert.deepEqual(Array.from(mergeTaskTensors([f([5]), f([-1]), f([-1])], [1, 1, 1], 'ties', opts(1, 'frequency'))), [-1], 'frequency');
-  assert.deepEqual(Array.from(mergeTaskTensors([f([5]), f([-1]), f([-1])], [1, 1, 1], 'ties', opts(1, 'total'))), [5], 'total');
-  assert.deepEqual(Array.from(mergeTaskTensors([t1, t2], [1, 1], 'magnitude_prune', opts(0.5))), [0, -2, 5, 4], 'prune then sum');
+  assert.deepEqual(
+    Array.from(mergeTaskTensors([f([5]), f([-1]), f([-1])], [1, 1, 1], 'ties', opts(1, 'frequency'))),
+    [-1],
+    'frequency',
+  );
+  assert.deepEqual(
+    Array.from(mergeTaskTensors([f([5]), f([-1]), f([-1])], [1, 1, 1], 'ties', opts(1, 'total'))),
+    [5],
+    'total',
+  );
+  assert.deepEqual(
+    Array.from(mergeTaskTensors([t1, t2], [1, 1], 'magnitude_prune', opts(0.5))),
+    [0, -2, 5, 4],
+    'prune then sum',
+  );
 });
 
 test('add_weighted_adapter: dare_linear at density 1 equals linear; ties and dare_ties build adapters; bad inputs are coded errors', async () => {
@@ -51,16 +71,35 @@ test('add_weighted_adapter: dare_linear at density 1 equals linear; ties and dar
     ['x', 3],
     ['y', 4],
   ] as const) {
-    perturb(tf, manager.create(name, 'lora', { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] }).handle.trainableVariables, seed, 0.3);
+    perturb(
+      tf,
+      manager.create(name, 'lora', { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] }).handle
+        .trainableVariables,
+      seed,
+      0.3,
+    );
   }
   const values = (name: string) => manager.trainableVariables(name).map((v) => Array.from(v.dataSync()));
   addWeightedAdapter(manager, { adapters: ['x', 'y'], weights: [0.7, 0.3], name: 'lin', combination: 'linear' });
-  addWeightedAdapter(manager, { adapters: ['x', 'y'], weights: [0.7, 0.3], name: 'dare1', combination: 'dare_linear', density: 1 });
+  addWeightedAdapter(manager, {
+    adapters: ['x', 'y'],
+    weights: [0.7, 0.3],
+    name: 'dare1',
+    combination: 'dare_linear',
+    density: 1,
+  });
   const [a, b] = [values('lin'), values('dare1')];
   for (const [i, row] of a.entries()) {
-    for (const [j, v] of row.entries()) assert.ok(Math.abs(v - (b[i]?.[j] as number)) < 1e-6, `variable ${i}[${j}]: ${v} vs ${b[i]?.[j]}`);
+    for (const [j, v] of row.entries())
+      assert.ok(Math.abs(v - (b[i]?.[j] as number)) < 1e-6, `variable ${i}[${j}]: ${v} vs ${b[i]?.[j]}`);
   }
-  addWeightedAdapter(manager, { adapters: ['x', 'y'], weights: [1, 1], name: 'ties', combination: 'ties', density: 0.5 });
+  addWeightedAdapter(manager, {
+    adapters: ['x', 'y'],
+    weights: [1, 1],
+    name: 'ties',
+    combination: 'ties',
+    density: 0.5,
+  });
   const zeros = values('ties')
     .flat()
     .filter((v) => v === 0).length;
@@ -78,12 +117,26 @@ test('add_weighted_adapter: dare_linear at density 1 equals linear; ties and dar
   assert.ok(Array.from(out).every(Number.isFinite), 'the merged adapter runs');
   const coded = (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_COMBINATION');
   assert.throws(
-    () => addWeightedAdapter(manager, { adapters: ['x', 'y'], weights: [1, -1], name: 'neg', combination: 'ties', density: 0.5 }),
+    () =>
+      addWeightedAdapter(manager, {
+        adapters: ['x', 'y'],
+        weights: [1, -1],
+        name: 'neg',
+        combination: 'ties',
+        density: 0.5,
+      }),
     coded,
     'negative weight',
   );
   assert.throws(
-    () => addWeightedAdapter(manager, { adapters: ['x', 'y'], weights: [1, 1], name: 'd0', combination: 'dare_linear', density: 0 }),
+    () =>
+      addWeightedAdapter(manager, {
+        adapters: ['x', 'y'],
+        weights: [1, 1],
+        name: 'd0',
+        combination: 'dare_linear',
+        density: 0,
+      }),
     coded,
     'density 0',
   );

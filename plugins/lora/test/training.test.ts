@@ -25,7 +25,11 @@ function count(config: Record<string, unknown>): number {
   return n;
 }
 
-function train(config: Record<string, unknown>, steps: number, seed = 1): { losses: number[]; baseDiff: number; changed: number } {
+function train(
+  config: Record<string, unknown>,
+  steps: number,
+  seed = 1,
+): { losses: number[]; baseDiff: number; changed: number } {
   const model = createTinyLlama(tf, { seed: 4 });
   const manager = kernel.adapters(model);
   const vars = manager.create('t', 'lora', config).handle.trainableVariables;
@@ -80,7 +84,8 @@ test('dropout masks come from the call rng: same seed, same run; no dropout outs
   const model = createTinyLlama(tf, { seed: 4 });
   const manager = kernel.adapters(model);
   manager.create('d', 'lora', config);
-  const run = (options: Record<string, unknown>) => tf.tidy(() => Array.from(model.forward({ ids }, { selection: { active: ['d'] }, ...options }).dataSync()));
+  const run = (options: Record<string, unknown>) =>
+    tf.tidy(() => Array.from(model.forward({ ids }, { selection: { active: ['d'] }, ...options }).dataSync()));
   assert.deepEqual(run({ training: false, rng: new Rng(3) }), run({}));
   assert.notDeepEqual(run({ training: true, rng: new Rng(3) }), run({}));
   manager.dispose();
@@ -99,7 +104,10 @@ test("trainable-parameter report in PEFT's format", () => {
     trainableParameterReport(model, handle),
     `trainable params: 896 || all params: ${all.toLocaleString('en-US')} || trainable%: ${((100 * 896) / all).toFixed(4)}`,
   );
-  assert.match(trainableParameterReport(model, handle), /^trainable params: 896 \|\| all params: \d{1,3}(,\d{3})+ \|\| trainable%: \d+\.\d{4}$/);
+  assert.match(
+    trainableParameterReport(model, handle),
+    /^trainable params: 896 \|\| all params: \d{1,3}(,\d{3})+ \|\| trainable%: \d+\.\d{4}$/,
+  );
   manager.dispose();
   model.dispose();
 });

@@ -32,7 +32,11 @@ const ids = [
 const bert = () => new BertModel(tf, BERT, { kind: 'random', rng: new Rng(3), std: 0.2 });
 
 /** Class logits per row as plain arrays. */
-function logits(model: BertModel, rows: number[][], selection?: { active: string[] } | { perRow: (string | null)[] }): Float32Array[] {
+function logits(
+  model: BertModel,
+  rows: number[][],
+  selection?: { active: string[] } | { perRow: (string | null)[] },
+): Float32Array[] {
   const out = model.classify({ ids: rows }, selection ? { selection } : {});
   const values = out.arraySync() as number[][];
   out.dispose();
@@ -56,7 +60,12 @@ test('BERT seq-cls: PEFT keys (prompt_embeddings + base_model.classifier.weight/
     'T × L × 2 × hidden + classifier weight and bias',
   );
   perturb(tf, handle.trainableVariables, 3, 0.3);
-  perturb(tf, manager.create('b', 'p-tuning-v2', { num_virtual_tokens: 2, prefix_projection: true }).handle.trainableVariables, 4, 0.3);
+  perturb(
+    tf,
+    manager.create('b', 'p-tuning-v2', { num_virtual_tokens: 2, prefix_projection: true }).handle.trainableVariables,
+    4,
+    0.3,
+  );
   const la = logits(model, ids, { active: ['a'] });
   const lb = logits(model, ids, { active: ['b'] });
   const base = logits(model, ids);
@@ -67,7 +76,11 @@ test('BERT seq-cls: PEFT keys (prompt_embeddings + base_model.classifier.weight/
   assert.ok(maxAbsDiff(la, base) > 1e-4, 'the adapter changes the output');
 
   const saved = manager.save('a');
-  assert.deepEqual(Object.keys(saved.tensors).sort(), ['base_model.classifier.bias', 'base_model.classifier.weight', 'prompt_embeddings'], 'PEFT keys');
+  assert.deepEqual(
+    Object.keys(saved.tensors).sort(),
+    ['base_model.classifier.bias', 'base_model.classifier.weight', 'prompt_embeddings'],
+    'PEFT keys',
+  );
   assert.deepEqual(saved.tensors.prompt_embeddings?.shape, [3, 2 * 2 * 16], '[T, L·2·hidden]');
   assert.equal(saved.config.peft_type, 'PREFIX_TUNING', 'saved as PREFIX_TUNING');
   assert.equal(saved.config.task_type, 'SEQ_CLS', 'SEQ_CLS');
@@ -103,8 +116,16 @@ test('prefix dropout: training forwards draw masks from the call rng; inference 
     out.dispose();
     return values;
   };
-  assert.deepEqual(run({ training: true, rng: new Rng(5) }), run({ training: true, rng: new Rng(5) }), 'same seed, same masks');
-  assert.notDeepEqual(run({ training: true, rng: new Rng(5) }), run({ training: true, rng: new Rng(6) }), 'other seed, other masks');
+  assert.deepEqual(
+    run({ training: true, rng: new Rng(5) }),
+    run({ training: true, rng: new Rng(5) }),
+    'same seed, same masks',
+  );
+  assert.notDeepEqual(
+    run({ training: true, rng: new Rng(5) }),
+    run({ training: true, rng: new Rng(6) }),
+    'other seed, other masks',
+  );
   assert.deepEqual(run({ training: false, rng: new Rng(5) }), run({}), 'no dropout at inference');
   assert.notDeepEqual(run({ training: true, rng: new Rng(5) }), run({}), 'dropout acts while training');
 

@@ -34,9 +34,14 @@ test('stories260K: P-Tuning v2 cached generation = uncached; mixed batch rows = 
   const cached = generate(model, tokenizer, requests, options);
   const uncached = generate(model, tokenizer, requests, { ...options, useCache: false });
   assert.equal(tf.memory().numTensors, before, 'generation frees everything');
-  for (const [i, row] of cached.entries()) assert.deepEqual(row.ids, uncached[i]?.ids, `row ${i}: cached ids = recomputed ids`);
+  for (const [i, row] of cached.entries())
+    assert.deepEqual(row.ids, uncached[i]?.ids, `row ${i}: cached ids = recomputed ids`);
   requests.forEach((request, i) => {
-    assert.deepEqual(generate(model, tokenizer, [request], options)[0]?.ids, cached[i]?.ids, `row ${i} in the batch = alone`);
+    assert.deepEqual(
+      generate(model, tokenizer, [request], options)[0]?.ids,
+      cached[i]?.ids,
+      `row ${i} in the batch = alone`,
+    );
   });
   assert.notDeepEqual(cached[0]?.logprobs, cached[3]?.logprobs, 'adapter a changes generation');
   assert.notDeepEqual(cached[1]?.logprobs, cached[3]?.logprobs, 'adapter b changes generation');

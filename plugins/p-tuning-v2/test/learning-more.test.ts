@@ -34,13 +34,28 @@ test('P-Tuning v2 on stories260K: a templated Q/A set over unseen words; held-ou
     { seed: 3 },
   ).handle;
   const evalLoss = (selection?: { active: string[] }) =>
-    tf.tidy(() => causalLmLoss(tf, model.forward(held, selection ? { selection } : {}), held.ids, held.mask).dataSync()[0] as number);
+    tf.tidy(
+      () =>
+        causalLmLoss(
+          tf,
+          model.forward(held, selection ? { selection } : {}),
+          held.ids,
+          held.mask,
+        ).dataSync()[0] as number,
+    );
   const base = evalLoss();
   const rng = new Rng(5);
   adamSteps(tf, handle.trainableVariables, 40, 0.02, (step) => {
     const start = (step * 8) % train.length;
     const batch = padBatch(train.slice(start, start + 8));
-    return tf.tidy(() => causalLmLoss(tf, model.forward(batch, { selection: { active: ['qa'] }, training: true, rng }), batch.ids, batch.mask));
+    return tf.tidy(() =>
+      causalLmLoss(
+        tf,
+        model.forward(batch, { selection: { active: ['qa'] }, training: true, rng }),
+        batch.ids,
+        batch.mask,
+      ),
+    );
   });
   const after = evalLoss({ active: ['qa'] });
   console.log(`[p-tuning-v2] stories260K Q/A held-out loss: base ${base.toFixed(3)} → ${after.toFixed(3)}`);
@@ -56,7 +71,12 @@ test('P-Tuning v2 on a small BERT-shaped encoder: SpamAssassin held-out accuracy
   await loaded.cleanup();
   const model = smallBert(tf);
   const manager = kernel.adapters(model);
-  const record = manager.create('spam', 'p-tuning-v2', { num_virtual_tokens: 8, prefix_projection: false, prefix_dropout: 0.1 }, { seed: 2 });
+  const record = manager.create(
+    'spam',
+    'p-tuning-v2',
+    { num_virtual_tokens: 8, prefix_projection: false, prefix_dropout: 0.1 },
+    { seed: 2 },
+  );
   const held = padBatch(data.eval.map((e) => e.ids));
   const accuracy = () =>
     tf.tidy(() => {
@@ -66,8 +86,15 @@ test('P-Tuning v2 on a small BERT-shaped encoder: SpamAssassin held-out accuracy
   const initial = accuracy();
   const rng = new Rng(7);
   adamSteps(tf, record.handle.trainableVariables, 100, 0.02, (step) => {
-    const rows = Array.from({ length: 16 }, (_, i) => data.train[(step * 16 + i) % data.train.length] as (typeof data.train)[number]);
-    const out = model.classify(padBatch(rows.map((r) => r.ids)), { selection: { active: ['spam'] }, training: true, rng });
+    const rows = Array.from(
+      { length: 16 },
+      (_, i) => data.train[(step * 16 + i) % data.train.length] as (typeof data.train)[number],
+    );
+    const out = model.classify(padBatch(rows.map((r) => r.ids)), {
+      selection: { active: ['spam'] },
+      training: true,
+      rng,
+    });
     return classificationLoss(
       tf,
       out,
@@ -75,7 +102,9 @@ test('P-Tuning v2 on a small BERT-shaped encoder: SpamAssassin held-out accuracy
     );
   });
   const final = accuracy();
-  console.log(`[p-tuning-v2] small BERT SpamAssassin held-out accuracy ${initial} → ${final} (${data.eval.length} e-mails)`);
+  console.log(
+    `[p-tuning-v2] small BERT SpamAssassin held-out accuracy ${initial} → ${final} (${data.eval.length} e-mails)`,
+  );
   assert.ok(final >= 0.62, `held-out accuracy ${final} should be ≥ 0.62`);
   manager.dispose();
   model.dispose();

@@ -20,9 +20,22 @@ test('P-Tuning v2 on SpamAssassin (stories260K seq-cls): held-out accuracy beats
   if (!loaded?.tokenizer) return;
   const model = loaded.model as LlamaModel;
   const manager = kernel.adapters(model);
-  const handle = manager.create('spam', 'p-tuning-v2', { num_virtual_tokens: 4, prefix_projection: true, prefix_dropout: 0.1 }, { seed: 1 }).handle;
+  const handle = manager.create(
+    'spam',
+    'p-tuning-v2',
+    { num_virtual_tokens: 4, prefix_projection: true, prefix_dropout: 0.1 },
+    { seed: 1 },
+  ).handle;
   const before = tf.memory().numTensors;
-  const run = trainSpamClassifier({ tf, model, tokenizer: loaded.tokenizer, variables: handle.trainableVariables, adapter: 'spam', steps: 40, lr: 0.003 });
+  const run = trainSpamClassifier({
+    tf,
+    model,
+    tokenizer: loaded.tokenizer,
+    variables: handle.trainableVariables,
+    adapter: 'spam',
+    steps: 40,
+    lr: 0.003,
+  });
   assert.equal(tf.memory().numTensors, before, 'training leaves numTensors flat');
   const first = run.losses.slice(0, 5).reduce((a, b) => a + b, 0) / 5;
   const last = run.losses.slice(-5).reduce((a, b) => a + b, 0) / 5;

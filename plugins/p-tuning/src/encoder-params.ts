@@ -50,11 +50,18 @@ export function createEncoder(ctx: MethodContext, s: EncoderShape, owned: Variab
   const lstm: { forward: LstmDirection; backward: LstmDirection }[] = [];
   const mlp: LinearParams[] = [];
   if (s.type === 'MLP') {
-    mlp.push(track({ ...linear(ctx, s.dim, s.hidden) }), track({ ...linear(ctx, s.hidden, s.hidden) }), track({ ...linear(ctx, s.hidden, s.dim) }));
+    mlp.push(
+      track({ ...linear(ctx, s.dim, s.hidden) }),
+      track({ ...linear(ctx, s.hidden, s.hidden) }),
+      track({ ...linear(ctx, s.hidden, s.dim) }),
+    );
   } else {
     for (let layer = 0; layer < s.layers; layer++) {
       const input = layer === 0 ? s.dim : 2 * s.hidden;
-      lstm.push({ forward: track({ ...lstmDirection(ctx, input, s.hidden) }), backward: track({ ...lstmDirection(ctx, input, s.hidden) }) });
+      lstm.push({
+        forward: track({ ...lstmDirection(ctx, input, s.hidden) }),
+        backward: track({ ...lstmDirection(ctx, input, s.hidden) }),
+      });
     }
     mlp.push(track({ ...linear(ctx, 2 * s.hidden, 2 * s.hidden) }), track({ ...linear(ctx, 2 * s.hidden, s.dim) }));
   }

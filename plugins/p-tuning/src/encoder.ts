@@ -21,7 +21,10 @@ export function lstmDirection(tf: Tf, x: Tensor2D, p: LstmDirection, hidden: num
   const outputs: Tensor[] = new Array(steps);
   for (let n = 0; n < steps; n++) {
     const t = reverse ? steps - 1 - n : n;
-    const gates = tf.add(tf.slice(projected, [t, 0], [1, 4 * hidden]), tf.matMul(h as Tensor2D, p.weightHh as Tensor2D, false, true));
+    const gates = tf.add(
+      tf.slice(projected, [t, 0], [1, 4 * hidden]),
+      tf.matMul(h as Tensor2D, p.weightHh as Tensor2D, false, true),
+    );
     const [i, f, g, o] = tf.split(gates, 4, 1) as [Tensor, Tensor, Tensor, Tensor];
     c = tf.add(tf.mul(tf.sigmoid(f), c), tf.mul(tf.sigmoid(i), tf.tanh(g)));
     h = tf.mul(tf.sigmoid(o), tf.tanh(c));

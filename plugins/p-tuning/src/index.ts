@@ -23,7 +23,8 @@ const pTuning: MethodPlugin<PTuningConfig, PTuningHandle> = definePlugin<PTuning
   inject: injectPTuning,
   save: savePTuning,
   // training checkpoints keep the encoder (an adapter loaded from PEFT's inference file has none: it trains the prompt)
-  saveCheckpoint: (ctx, handle, config) => (handle.encoder ? saveTrainingCheckpoint(ctx, handle, config) : savePTuning(ctx, handle, config)),
+  saveCheckpoint: (ctx, handle, config) =>
+    handle.encoder ? saveTrainingCheckpoint(ctx, handle, config) : savePTuning(ctx, handle, config),
   load: loadPTuning,
   dispose: (_ctx, handle) => disposeParts(handle),
 });
@@ -33,5 +34,12 @@ export { pTuning };
 export { type PTuningConfig, PTuningConfigSchema } from './config.ts';
 export { encodePrompt, lstmDirection } from './encoder.ts';
 export { createEncoder, type EncoderShape, encoderParameters } from './encoder-params.ts';
-export { injectPTuning, loadPTuning, PLUGIN_VERSION, promptEmbeddings, savePTuning, saveTrainingCheckpoint } from './plugin.ts';
+export {
+  injectPTuning,
+  loadPTuning,
+  PLUGIN_VERSION,
+  promptEmbeddings,
+  savePTuning,
+  saveTrainingCheckpoint,
+} from './plugin.ts';
 export type { LinearParams, LstmDirection, PromptEncoder, PTuningHandle } from './types.ts';

@@ -33,7 +33,9 @@ export function injectPTuning(ctx: MethodContext, config: PTuningConfig): PTunin
   try {
     const { numVirtualTokens, tokenDim } = parts.dims;
     if (config.encoder_reparameterization_type === 'MLP' && config.encoder_num_layers !== 2) {
-      ctx.log.warn(`p-tuning: encoder_num_layers ${config.encoder_num_layers} is ignored by the MLP encoder (always 2 hidden layers, as in PEFT)`);
+      ctx.log.warn(
+        `p-tuning: encoder_num_layers ${config.encoder_num_layers} is ignored by the MLP encoder (always 2 hidden layers, as in PEFT)`,
+      );
     }
     const encoder = createEncoder(
       ctx,
@@ -89,7 +91,10 @@ function configFile(ctx: MethodContext, handle: PTuningHandle, config: PTuningCo
 
 /** PEFT's P_TUNING file: only the encoder's output as `prompt_embeddings` (plus SEQ_CLS head copies). */
 export function savePTuning(ctx: MethodContext, handle: PTuningHandle, config: PTuningConfig): SavedAdapter {
-  return { config: configFile(ctx, handle, config), tensors: { [PROMPT_EMBEDDINGS]: promptEmbeddings(ctx, handle), ...headTensors(ctx, handle) } };
+  return {
+    config: configFile(ctx, handle, config),
+    tensors: { [PROMPT_EMBEDDINGS]: promptEmbeddings(ctx, handle), ...headTensors(ctx, handle) },
+  };
 }
 
 /**
@@ -100,7 +105,11 @@ export function savePTuning(ctx: MethodContext, handle: PTuningHandle, config: P
 export function saveTrainingCheckpoint(ctx: MethodContext, handle: PTuningHandle, config: PTuningConfig): SavedAdapter {
   const encoder = handle.encoder;
   if (encoder === null) {
-    throw new PeftkitError('PEFTKIT_E_NO_ENCODER', 'this P-Tuning adapter was loaded from an inference file: it has no encoder to checkpoint', {});
+    throw new PeftkitError(
+      'PEFTKIT_E_NO_ENCODER',
+      'this P-Tuning adapter was loaded from an inference file: it has no encoder to checkpoint',
+      {},
+    );
   }
   const saved = savePTuning(ctx, handle, config);
   const tensors: Record<string, Tensor> = { ...saved.tensors };

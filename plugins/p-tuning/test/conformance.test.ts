@@ -9,7 +9,12 @@ conformanceSuite({
   dependencies: [promptTuning],
   name: 'p-tuning MLP',
   config: { num_virtual_tokens: 4, encoder_hidden_size: 8 },
-  secondConfig: { num_virtual_tokens: 2, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 6, encoder_num_layers: 1 },
+  secondConfig: {
+    num_virtual_tokens: 2,
+    encoder_reparameterization_type: 'LSTM',
+    encoder_hidden_size: 6,
+    encoder_num_layers: 1,
+  },
 });
 
 conformanceSuite({
@@ -17,6 +22,12 @@ conformanceSuite({
   dependencies: [promptTuning],
   name: 'p-tuning LSTM seq-cls',
   task: 'seq-cls',
-  config: { num_virtual_tokens: 3, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 8, encoder_dropout: 0.1, task_type: 'SEQ_CLS' },
+  config: {
+    num_virtual_tokens: 3,
+    encoder_reparameterization_type: 'LSTM',
+    encoder_hidden_size: 8,
+    encoder_dropout: 0.1,
+    task_type: 'SEQ_CLS',
+  },
   secondConfig: { num_virtual_tokens: 5 },
 });

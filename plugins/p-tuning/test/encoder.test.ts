@@ -3,7 +3,13 @@ import { test } from 'node:test';
 import { type ForwardCall, Rng } from '@peftkit/core';
 import { createTestKernel as createKernel } from '@peftkit/testing';
 import { createTinyLlama } from '@peftkit/testing';
-import pTuning, { encodePrompt, encoderParameters, type PromptEncoder, type PTuningHandle, promptEmbeddings } from '@peftkit/p-tuning';
+import pTuning, {
+  encodePrompt,
+  encoderParameters,
+  type PromptEncoder,
+  type PTuningHandle,
+  promptEmbeddings,
+} from '@peftkit/p-tuning';
 import promptTuning from '@peftkit/prompt-tuning';
 
 // The encoder's math against a plain-JS PyTorch-style reference (MLP; bidirectional, stacked LSTM + MLP head), and
@@ -82,7 +88,12 @@ for (const config of [
         names.slice(1),
         ['0', '2', '4'].flatMap((i) => [`prompt_encoder.mlp_head.${i}.weight`, `prompt_encoder.mlp_head.${i}.bias`]),
       );
-    else assert.equal(names.filter((k) => k.includes('lstm_head')).length, 2 * 2 * 4, '2 layers × 2 directions × 4 tensors');
+    else
+      assert.equal(
+        names.filter((k) => k.includes('lstm_head')).length,
+        2 * 2 * 4,
+        '2 layers × 2 directions × 4 tensors',
+      );
     assert.equal(handle.trainableVariables.length, names.length, 'every encoder parameter is trainable');
     const got = promptEmbeddings(manager.get('e').ctx, handle);
     assert.deepEqual(got.shape, [config.num_virtual_tokens, 16], 'prompt_embeddings [T, token_dim]');
@@ -101,7 +112,11 @@ test('LSTM encoder gradients match finite differences (every parameter kind)', (
   const model = createTinyLlama(tf, { seed: 2 });
   const manager = kernel.adapters(model);
   const encoder = (
-    manager.create('g', 'p-tuning', { num_virtual_tokens: 3, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 3 }).handle as PTuningHandle
+    manager.create('g', 'p-tuning', {
+      num_virtual_tokens: 3,
+      encoder_reparameterization_type: 'LSTM',
+      encoder_hidden_size: 3,
+    }).handle as PTuningHandle
   ).encoder as PromptEncoder;
   const weights = tf.tensor2d(new Rng(5).normalArray(3 * 16), [3, 16]);
   const objective = () => tf.sum(tf.mul(encodePrompt(tf, encoder, INFERENCE), weights)) as ReturnType<typeof tf.scalar>;
@@ -127,7 +142,10 @@ test('LSTM encoder gradients match finite differences (every parameter kind)', (
       const numeric = (at(eps) - at(-eps)) / (2 * eps);
       tf.tidy(() => v.assign(tf.tensor(flat, v.shape)));
       const a = analytic[index] as number;
-      assert.ok(Math.abs(a - numeric) <= 2e-2 * Math.max(1, Math.abs(numeric)), `${key}[${index}]: analytic ${a} vs numeric ${numeric}`);
+      assert.ok(
+        Math.abs(a - numeric) <= 2e-2 * Math.max(1, Math.abs(numeric)),
+        `${key}[${index}]: analytic ${a} vs numeric ${numeric}`,
+      );
     }
   }
   for (const g of Object.values(grads)) g.dispose();
@@ -139,7 +157,12 @@ test('LSTM encoder gradients match finite differences (every parameter kind)', (
 test('LSTM dropout acts between layers only while training, with masks from the call rng', () => {
   const model = createTinyLlama(tf, { seed: 2 });
   const manager = kernel.adapters(model);
-  const config = { num_virtual_tokens: 3, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 4, encoder_dropout: 0.5 };
+  const config = {
+    num_virtual_tokens: 3,
+    encoder_reparameterization_type: 'LSTM',
+    encoder_hidden_size: 4,
+    encoder_dropout: 0.5,
+  };
   const encoder = (manager.create('d', 'p-tuning', config).handle as PTuningHandle).encoder as PromptEncoder;
   const run = (call: ForwardCall) => tf.tidy(() => Array.from(encodePrompt(tf, encoder, call).dataSync()));
   const training = (seed: number): ForwardCall => ({ ...INFERENCE, training: true, rng: new Rng(seed) });

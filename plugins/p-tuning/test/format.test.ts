@@ -53,19 +53,30 @@ test('a hand-written PEFT P_TUNING file loads as a fixed prompt equal to its pro
   const all = site.weight.dataSync();
   const rows = new Float32Array(virtual.flatMap((t) => Array.from(all.subarray(t * D, (t + 1) * D))));
   warnings.length = 0;
-  const saved = decodeAdapter(tf, peftConfig(), safetensorsBytes([{ name: 'prompt_embeddings', shape: [3, D], data: rows }]));
+  const saved = decodeAdapter(
+    tf,
+    peftConfig(),
+    safetensorsBytes([{ name: 'prompt_embeddings', shape: [3, D], data: rows }]),
+  );
   const manager = kernel.adapters(model);
   const record = manager.load('peft', saved);
   for (const t of Object.values(saved.tensors)) t.dispose();
   assert.equal(warnings.length, 0, `a PEFT file loads without warnings: ${warnings.join(' | ')}`);
-  assert.equal((record.handle as PTuningHandle).encoder, null, 'inference form: no encoder, as PEFT with inference_mode');
+  assert.equal(
+    (record.handle as PTuningHandle).encoder,
+    null,
+    'inference form: no encoder, as PEFT with inference_mode',
+  );
   const got = logits(model, ids, { active: ['peft'] });
   const longer = logits(
     model,
     ids.map((row) => [...virtual, ...row]),
   );
   const expected = longer.map((row) => row.slice(3 * 64));
-  assert.ok(maxAbsDiff(got, expected) < 1e-4, `adapter forward = base forward on [virtual tokens, ids] (${maxAbsDiff(got, expected)})`);
+  assert.ok(
+    maxAbsDiff(got, expected) < 1e-4,
+    `adapter forward = base forward on [virtual tokens, ids] (${maxAbsDiff(got, expected)})`,
+  );
   assert.throws(
     () => saveTrainingCheckpoint(record.ctx, record.handle as PTuningHandle, record.config as PTuningConfig),
     (e) => isPeftkitError(e, 'PEFTKIT_E_NO_ENCODER'),
@@ -74,7 +85,11 @@ test('a hand-written PEFT P_TUNING file loads as a fixed prompt equal to its pro
   const again = manager.save('peft');
   assert.deepEqual(Float32Array.from(again.tensors.prompt_embeddings?.dataSync() ?? []), rows, 'saved back unchanged');
   for (const t of Object.values(again.tensors)) t.dispose();
-  const bad = decodeAdapter(tf, peftConfig(), safetensorsBytes([{ name: 'prompt_embeddings', shape: [4, D], data: values(4 * D, 1, 1) }]));
+  const bad = decodeAdapter(
+    tf,
+    peftConfig(),
+    safetensorsBytes([{ name: 'prompt_embeddings', shape: [4, D], data: values(4 * D, 1, 1) }]),
+  );
   assert.throws(
     () => manager.load('bad', bad),
     (e) => isPeftkitError(e, 'PEFTKIT_E_ADAPTER_KEY_SHAPE'),
@@ -89,7 +104,11 @@ test('a hand-written PEFT P_TUNING file loads as a fixed prompt equal to its pro
 test('saved adapters hold only prompt_embeddings and PEFT config fields, sorted', () => {
   const model = createTinyLlama(tf, { seed: 3 });
   const manager = kernel.adapters(model);
-  manager.create('x', 'p-tuning', { num_virtual_tokens: 5, encoder_reparameterization_type: 'LSTM', encoder_num_layers: 1 });
+  manager.create('x', 'p-tuning', {
+    num_virtual_tokens: 5,
+    encoder_reparameterization_type: 'LSTM',
+    encoder_num_layers: 1,
+  });
   const saved = manager.save('x');
   assert.deepEqual(
     Object.entries(saved.tensors).map(([k, t]) => [k, t.shape]),
@@ -128,12 +147,15 @@ test('a training checkpoint restores the encoder: the next training step is iden
     { num_virtual_tokens: 3, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 4, task_type: 'SEQ_CLS' },
   ]) {
     const seqCls = config.task_type === 'SEQ_CLS';
-    const make = () => createTinyLlama(tf, { seed: 5, ...(seqCls ? { task: 'seq-cls' as const, labels: ['n', 'y'] } : {}) });
+    const make = () =>
+      createTinyLlama(tf, { seed: 5, ...(seqCls ? { task: 'seq-cls' as const, labels: ['n', 'y'] } : {}) });
     const model = make();
     const manager = kernel.adapters(model);
     const record = manager.create('t', 'p-tuning', config);
     perturb(tf, record.handle.trainableVariables, 8);
-    const checkpoint = roundTrip(saveTrainingCheckpoint(record.ctx, record.handle as PTuningHandle, record.config as PTuningConfig));
+    const checkpoint = roundTrip(
+      saveTrainingCheckpoint(record.ctx, record.handle as PTuningHandle, record.config as PTuningConfig),
+    );
     assert.equal(checkpoint.config.inference_mode, false, 'checkpoint marks training state');
     assert.ok(checkpoint.tensors.prompt_embeddings !== undefined, 'PEFT can still read it (prompt_embeddings kept)');
     const other = make();
@@ -145,7 +167,9 @@ test('a training checkpoint restores the encoder: the next training step is iden
     assert.ok((restored.handle as PTuningHandle).encoder !== null, 'the encoder is back');
     const loss = (m: typeof model, name: string) => () =>
       tf.tidy(() => {
-        const out = seqCls ? m.classify({ ids }, { selection: { active: [name] } }) : m.forward({ ids }, { selection: { active: [name] } });
+        const out = seqCls
+          ? m.classify({ ids }, { selection: { active: [name] } })
+          : m.forward({ ids }, { selection: { active: [name] } });
         return tf.mean(tf.square(out)) as ReturnType<typeof tf.scalar>;
       });
     const ga = tf.variableGrads(loss(model, 't'), [...a]);

@@ -30,7 +30,10 @@ test('P-Tuning (MLP) seq-cls on SpamAssassin: held-out accuracy ≥ 62 % (majori
   const record = manager.create('spam', 'p-tuning', { num_virtual_tokens: 8, encoder_hidden_size: 64 });
   const initial = accuracy();
   const losses = adamSteps(tf, record.handle.trainableVariables, 60, 0.01, (step) => {
-    const rows = Array.from({ length: 16 }, (_, i) => data.train[(step * 16 + i) % data.train.length] as (typeof data.train)[number]);
+    const rows = Array.from(
+      { length: 16 },
+      (_, i) => data.train[(step * 16 + i) % data.train.length] as (typeof data.train)[number],
+    );
     const out = model.classify(padBatch(rows.map((r) => r.ids)), { selection: { active: ['spam'] }, training: true });
     return classificationLoss(
       tf,
@@ -39,7 +42,9 @@ test('P-Tuning (MLP) seq-cls on SpamAssassin: held-out accuracy ≥ 62 % (majori
     );
   });
   const final = accuracy();
-  t.diagnostic(`held-out accuracy ${initial} → ${final} on ${data.eval.length} e-mails; train loss ${losses[0]?.toFixed(3)} → ${losses.at(-1)?.toFixed(3)}`);
+  t.diagnostic(
+    `held-out accuracy ${initial} → ${final} on ${data.eval.length} e-mails; train loss ${losses[0]?.toFixed(3)} → ${losses.at(-1)?.toFixed(3)}`,
+  );
   assert.ok(final >= 0.62, `held-out accuracy ${final} should be ≥ 0.62`);
   manager.dispose();
   model.dispose();

@@ -24,18 +24,35 @@ test('P-Tuning (LSTM) on stories260K: held-out Moby-Dick loss drops by > 0.5 nat
   const held = padBatch(data.eval);
   const manager = kernel.adapters(model);
   const evalLoss = (adapter?: string) =>
-    tf.tidy(() => causalLmLoss(tf, lm(held, adapter ? { selection: { active: [adapter] } } : {}), held.ids, held.mask).dataSync()[0] as number);
+    tf.tidy(
+      () =>
+        causalLmLoss(
+          tf,
+          lm(held, adapter ? { selection: { active: [adapter] } } : {}),
+          held.ids,
+          held.mask,
+        ).dataSync()[0] as number,
+    );
   const base = evalLoss();
-  const config = { num_virtual_tokens: 8, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 32, encoder_num_layers: 1 };
+  const config = {
+    num_virtual_tokens: 8,
+    encoder_reparameterization_type: 'LSTM',
+    encoder_hidden_size: 32,
+    encoder_num_layers: 1,
+  };
   const record = manager.create('melville', 'p-tuning', config);
   const before = tf.memory().numTensors;
   const losses = adamSteps(tf, record.handle.trainableVariables, 16, 0.02, (step) => {
-    const batch = padBatch(Array.from({ length: 8 }, (_, i) => data.train[(step * 8 + i) % data.train.length] as number[]));
+    const batch = padBatch(
+      Array.from({ length: 8 }, (_, i) => data.train[(step * 8 + i) % data.train.length] as number[]),
+    );
     return causalLmLoss(tf, lm(batch, { selection: { active: ['melville'] }, training: true }), batch.ids, batch.mask);
   });
   assert.equal(tf.memory().numTensors, before, 'training steps leave no tensors behind');
   const after = evalLoss('melville');
-  t.diagnostic(`held-out loss: base ${base.toFixed(3)} → p-tuned ${after.toFixed(3)}; train ${losses[0]?.toFixed(3)} → ${losses.at(-1)?.toFixed(3)}`);
+  t.diagnostic(
+    `held-out loss: base ${base.toFixed(3)} → p-tuned ${after.toFixed(3)}; train ${losses[0]?.toFixed(3)} → ${losses.at(-1)?.toFixed(3)}`,
+  );
   assert.ok(after < base - 0.5, `held-out loss ${base} → ${after} should drop by more than 0.5`);
   // PEFT's inference file (encoder output only) gives the same loss.
   const saved = manager.save('melville');

@@ -1,7 +1,14 @@
 import { z } from '@peftkit/core';
 
 /** PEFT task types (`TaskType`); SEQ_CLS (or a seq-cls model) adds the classifier heads to modules_to_save. */
-export const TASK_TYPES = ['CAUSAL_LM', 'SEQ_CLS', 'SEQ_2_SEQ_LM', 'TOKEN_CLS', 'QUESTION_ANS', 'FEATURE_EXTRACTION'] as const;
+export const TASK_TYPES = [
+  'CAUSAL_LM',
+  'SEQ_CLS',
+  'SEQ_2_SEQ_LM',
+  'TOKEN_CLS',
+  'QUESTION_ANS',
+  'FEATURE_EXTRACTION',
+] as const;
 
 /** Heads PEFT's PeftModelForSequenceClassification adds to modules_to_save (kept as an export; defined in the core). */
 export { SEQ_CLS_HEADS } from '@peftkit/core';

@@ -14,13 +14,17 @@ function variable(ctx: MethodContext, values: Float32Array, shape: number[]): Va
 /** torch.nn.Linear's default: weight and bias ~ U(±1/√in) (kaiming-uniform with a = √5). */
 function linear(ctx: MethodContext, out: number, inp: number): { w: Variable; b: Variable } {
   const bound = 1 / Math.sqrt(inp);
-  return { w: variable(ctx, ctx.rng.uniformArray(out * inp, -bound, bound), [out, inp]), b: variable(ctx, ctx.rng.uniformArray(out, -bound, bound), [out]) };
+  return {
+    w: variable(ctx, ctx.rng.uniformArray(out * inp, -bound, bound), [out, inp]),
+    b: variable(ctx, ctx.rng.uniformArray(out, -bound, bound), [out]),
+  };
 }
 
 /** torch.nn.Embedding's default N(0, 1); flat: [T, width]; projected: [T, token_dim] plus the two linears. */
 export function createEncoder(ctx: MethodContext, g: PrefixGeometry, projection: boolean): PrefixEncoder {
   const T = g.numVirtualTokens;
-  if (!projection) return { embedding: variable(ctx, ctx.rng.normalArray(T * g.width), [T, g.width]), projection: null };
+  if (!projection)
+    return { embedding: variable(ctx, ctx.rng.normalArray(T * g.width), [T, g.width]), projection: null };
   const created: Variable[] = [];
   try {
     const embedding = variable(ctx, ctx.rng.normalArray(T * g.tokenDim), [T, g.tokenDim]);
@@ -45,7 +49,9 @@ export function encoderVariables(encoder: PrefixEncoder): Variable[] {
 export function prefixTable(tf: Tf, encoder: PrefixEncoder): Tensor2D {
   const p = encoder.projection;
   if (p === null) return encoder.embedding as Tensor2D;
-  const hidden = tf.tanh(tf.add(tf.matMul(encoder.embedding as Tensor2D, p.w1 as Tensor2D, false, true), p.b1)) as Tensor2D;
+  const hidden = tf.tanh(
+    tf.add(tf.matMul(encoder.embedding as Tensor2D, p.w1 as Tensor2D, false, true), p.b1),
+  ) as Tensor2D;
   return tf.add(tf.matMul(hidden, p.w2 as Tensor2D, false, true), p.b2) as Tensor2D;
 }
 

@@ -26,7 +26,13 @@ export interface PrefixGeometry {
 }
 
 /** Column of `prompt_embeddings` holding (layer, key|value, head, d). */
-export function prefixColumn(g: Pick<PrefixGeometry, 'numKvHeads' | 'headDim'>, layer: number, part: 0 | 1, head: number, d: number): number {
+export function prefixColumn(
+  g: Pick<PrefixGeometry, 'numKvHeads' | 'headDim'>,
+  layer: number,
+  part: 0 | 1,
+  head: number,
+  d: number,
+): number {
   return ((layer * 2 + part) * g.numKvHeads + head) * g.headDim + d;
 }
 
@@ -37,14 +43,20 @@ export function resolveGeometry(model: ModelGraph, config: PrefixTuningConfig, c
   const { numLayers, numHeads, numKvHeads, headDim, hiddenSize } = model.dims;
   const tokenDim = numKvHeads * headDim;
   const fail = (field: string, value: unknown, expected: string): never => {
-    throw new PeftkitError(code, `${field} is ${JSON.stringify(value)} but this ${model.arch} model needs ${expected}`, { field, value });
+    throw new PeftkitError(
+      code,
+      `${field} is ${JSON.stringify(value)} but this ${model.arch} model needs ${expected}`,
+      { field, value },
+    );
   };
-  if (config.num_layers !== null && config.num_layers !== numLayers) fail('num_layers', config.num_layers, `${numLayers}`);
+  if (config.num_layers !== null && config.num_layers !== numLayers)
+    fail('num_layers', config.num_layers, `${numLayers}`);
   if (config.num_transformer_submodules !== null && config.num_transformer_submodules !== 1) {
     fail('num_transformer_submodules', config.num_transformer_submodules, '1 (decoder-only or encoder-only models)');
   }
   const heads = config.num_attention_heads;
-  if (heads !== null && heads !== numKvHeads && heads !== numHeads) fail('num_attention_heads', heads, `${numKvHeads} (key/value heads)`);
+  if (heads !== null && heads !== numKvHeads && heads !== numHeads)
+    fail('num_attention_heads', heads, `${numKvHeads} (key/value heads)`);
   // token_dim may be the hidden size (PEFT adjusts it for key/value heads) or the adjusted key/value width.
   const td = config.token_dim;
   const preAdjusted = td === hiddenSize && (heads === null || heads === numHeads);

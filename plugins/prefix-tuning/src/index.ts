@@ -19,8 +19,21 @@ const plugin: MethodPlugin<PrefixTuningConfig, PrefixHandle> = createPrefixPlugi
 
 export default plugin;
 export { plugin as prefixTuning };
-export { PREFIX_TUNING_FIELDS, type PrefixTuningConfig, PrefixTuningConfigSchema, SEQ_CLS_HEADS, TASK_TYPES } from './config.ts';
+export {
+  PREFIX_TUNING_FIELDS,
+  type PrefixTuningConfig,
+  PrefixTuningConfigSchema,
+  SEQ_CLS_HEADS,
+  TASK_TYPES,
+} from './config.ts';
 export { type PrefixGeometry, prefixColumn, resolveGeometry } from './geometry.ts';
 export { CHECKPOINT_KEY, type PersistSpec } from './persist.ts';
 export { createPrefixPlugin, type PrefixPluginSpec, saveTrainingCheckpoint } from './plugin.ts';
-export { type ExtraFields, type HeadCopy, isPrefixHandle, type PrefixEncoder, type PrefixHandle, type PrefixProjection } from './types.ts';
+export {
+  type ExtraFields,
+  type HeadCopy,
+  isPrefixHandle,
+  type PrefixEncoder,
+  type PrefixHandle,
+  type PrefixProjection,
+} from './types.ts';

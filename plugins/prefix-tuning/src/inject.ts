@@ -36,7 +36,11 @@ function prefixHook(ctx: MethodContext, handle: PrefixHandle): PrefixHook {
       const T = g.numVirtualTokens;
       const grid = tf.reshape(tableFor(call), [T, g.numLayers * 2, g.numKvHeads, g.headDim]);
       const part = (p: 0 | 1): Tensor3D =>
-        tf.reshape(tf.slice(grid, [0, layer * 2 + p, 0, 0], [T, 1, g.numKvHeads, g.headDim]), [T, g.numKvHeads, g.headDim]) as Tensor3D;
+        tf.reshape(tf.slice(grid, [0, layer * 2 + p, 0, 0], [T, 1, g.numKvHeads, g.headDim]), [
+          T,
+          g.numKvHeads,
+          g.headDim,
+        ]) as Tensor3D;
       return { key: part(0), value: part(1) };
     },
   };

@@ -23,7 +23,9 @@ export interface PersistSpec<Cfg extends PrefixTuningConfig> {
     readonly shape: Readonly<Record<string, unknown>>;
     safeParse(
       value: unknown,
-    ): { success: true; data: Cfg } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+    ):
+      | { success: true; data: Cfg }
+      | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
   };
   /** Dropout and checkpoint-only fields of a parsed config. */
   readonly options: (config: Cfg) => Pick<InjectOptions, 'dropout' | 'extra'>;
@@ -89,26 +91,44 @@ export function saveCheckpoint(ctx: MethodContext, handle: PrefixHandle): SavedA
 }
 
 /** Reads adapter_config.json leniently: known fields are validated, PEFT bookkeeping ignored, unknown keys warned about. */
-export function parseSavedConfig<Cfg extends PrefixTuningConfig>(ctx: MethodContext, spec: PersistSpec<Cfg>, raw: Readonly<Record<string, unknown>>): Cfg {
+export function parseSavedConfig<Cfg extends PrefixTuningConfig>(
+  ctx: MethodContext,
+  spec: PersistSpec<Cfg>,
+  raw: Readonly<Record<string, unknown>>,
+): Cfg {
   if (raw.peft_type !== 'PREFIX_TUNING') {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `peft_type is ${JSON.stringify(raw.peft_type)}, expected "PREFIX_TUNING"`, { peftType: raw.peft_type });
+    throw new PeftkitError(
+      'PEFTKIT_E_ADAPTER_CONFIG',
+      `peft_type is ${JSON.stringify(raw.peft_type)}, expected "PREFIX_TUNING"`,
+      { peftType: raw.peft_type },
+    );
   }
   const known = new Set(Object.keys(spec.schema.shape));
   const picked: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (known.has(key)) picked[key] = value;
-    else if (!IGNORED_KEYS.has(key)) ctx.log.warn(`${spec.method.name}: ignoring unknown adapter_config.json key '${key}'`);
+    else if (!IGNORED_KEYS.has(key))
+      ctx.log.warn(`${spec.method.name}: ignoring unknown adapter_config.json key '${key}'`);
   }
   const parsed = spec.schema.safeParse(picked);
   if (!parsed.success) {
     const text = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `invalid PREFIX_TUNING adapter_config.json: ${text}`, { issues: parsed.error.issues });
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `invalid PREFIX_TUNING adapter_config.json: ${text}`, {
+      issues: parsed.error.issues,
+    });
   }
   return parsed.data;
 }
 
 /** Assigns a saved tensor after checking presence and exact shape (`transpose` for [in, out] head copies). */
-function assign(ctx: MethodContext, saved: SavedAdapter, key: string, target: Variable, used: Set<string>, transpose = false): void {
+function assign(
+  ctx: MethodContext,
+  saved: SavedAdapter,
+  key: string,
+  target: Variable,
+  used: Set<string>,
+  transpose = false,
+): void {
   assignSavedTensor(ctx.tf, saved, key, target, used, { transpose });
 }
 
@@ -128,7 +148,12 @@ export function loadPrefix<Cfg extends PrefixTuningConfig>(
 ): { handle: PrefixHandle; config: Cfg } {
   const config = parseSavedConfig(ctx, spec, saved.config);
   const projection = config.prefix_projection && isCheckpoint(saved.config);
-  const handle = injectPrefix(ctx, config, { ...spec.options(config), method: spec.method, projection, code: 'PEFTKIT_E_ADAPTER_CONFIG' });
+  const handle = injectPrefix(ctx, config, {
+    ...spec.options(config),
+    method: spec.method,
+    projection,
+    code: 'PEFTKIT_E_ADAPTER_CONFIG',
+  });
   const used = new Set<string>();
   try {
     const p = handle.encoder.projection;
@@ -151,6 +176,9 @@ export function loadPrefix<Cfg extends PrefixTuningConfig>(
     throw error;
   }
   const extra = Object.keys(saved.tensors).filter((k) => !used.has(k));
-  if (extra.length > 0) ctx.log.warn(`${spec.method.name}: ignoring ${extra.length} unexpected tensor(s) in the adapter weights, e.g. '${extra[0]}'`);
+  if (extra.length > 0)
+    ctx.log.warn(
+      `${spec.method.name}: ignoring ${extra.length} unexpected tensor(s) in the adapter weights, e.g. '${extra[0]}'`,
+    );
   return { handle, config };
 }

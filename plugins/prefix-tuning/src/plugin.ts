@@ -14,7 +14,9 @@ export interface PrefixPluginSpec<Cfg extends PrefixTuningConfig> extends Persis
  * Builds a PREFIX_TUNING method plugin. prefix-tuning uses it as is; P-Tuning v2 adds prefix dropout and its own
  * config fields. Prefixes cannot be merged into base weights (`merge: 'never'`) and change outputs from the start.
  */
-export function createPrefixPlugin<Cfg extends PrefixTuningConfig>(spec: PrefixPluginSpec<Cfg>): MethodPlugin<Cfg, PrefixHandle> {
+export function createPrefixPlugin<Cfg extends PrefixTuningConfig>(
+  spec: PrefixPluginSpec<Cfg>,
+): MethodPlugin<Cfg, PrefixHandle> {
   return definePlugin<Cfg, PrefixHandle>({
     meta: {
       name: spec.method.name,
@@ -27,7 +29,8 @@ export function createPrefixPlugin<Cfg extends PrefixTuningConfig>(spec: PrefixP
     },
     configSchema: spec.schema,
     capabilities: { merge: 'never', identityAtInit: false, mixedBatch: true },
-    inject: (ctx, config) => injectPrefix(ctx, config, { ...spec.options(config), method: spec.method, code: 'PEFTKIT_E_CONFIG_INVALID' }),
+    inject: (ctx, config) =>
+      injectPrefix(ctx, config, { ...spec.options(config), method: spec.method, code: 'PEFTKIT_E_CONFIG_INVALID' }),
     save: (ctx, handle) => savePrefix(ctx, handle),
     // the core's training checkpoints keep the projection MLP and the method's extra fields
     saveCheckpoint: (ctx, handle) => saveCheckpoint(ctx, handle),
@@ -44,7 +47,11 @@ export function createPrefixPlugin<Cfg extends PrefixTuningConfig>(spec: PrefixP
 export function saveTrainingCheckpoint(manager: AdapterManager, name: string): SavedAdapter {
   const record = manager.get(name);
   if (!isPrefixHandle(record.handle)) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_FORMAT', `adapter '${name}' (${record.plugin.meta.name}) is not a prefix adapter`, { adapter: name });
+    throw new PeftkitError(
+      'PEFTKIT_E_ADAPTER_FORMAT',
+      `adapter '${name}' (${record.plugin.meta.name}) is not a prefix adapter`,
+      { adapter: name },
+    );
   }
   return saveCheckpoint(record.ctx, record.handle);
 }

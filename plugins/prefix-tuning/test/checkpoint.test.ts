@@ -25,10 +25,17 @@ function throughBytes(saved: SavedAdapter, manager: AdapterManager, name: string
   }
 }
 
-function trainSteps(model: ReturnType<typeof createTinyLlama>, name: string, handle: PrefixHandle, steps: number): number[] {
+function trainSteps(
+  model: ReturnType<typeof createTinyLlama>,
+  name: string,
+  handle: PrefixHandle,
+  steps: number,
+): number[] {
   const rng = new Rng(3);
   return adamSteps(tf, handle.trainableVariables, steps, 0.05, () =>
-    tf.tidy(() => causalLmLoss(tf, model.forward({ ids }, { selection: { active: [name] }, training: true, rng }), ids)),
+    tf.tidy(() =>
+      causalLmLoss(tf, model.forward({ ids }, { selection: { active: [name] }, training: true, rng }), ids),
+    ),
   );
 }
 
@@ -51,7 +58,11 @@ test('training checkpoint keeps the MLP: same outputs, same variables, training 
     ],
     'PEFT module names of the encoder plus the PEFT tensor',
   );
-  assert.deepEqual(checkpoint.config[CHECKPOINT_KEY], { method: 'prefix-tuning', version: '0.1.0' }, 'marked as a checkpoint');
+  assert.deepEqual(
+    checkpoint.config[CHECKPOINT_KEY],
+    { method: 'prefix-tuning', version: '0.1.0' },
+    'marked as a checkpoint',
+  );
   assert.equal(checkpoint.config.inference_mode, false, 'training state');
 
   const b = createTinyLlama(tf);

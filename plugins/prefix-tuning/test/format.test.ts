@@ -60,7 +60,8 @@ function peftPastKeyValues(table: Float32Array, layer: number, part: 0 | 1): Flo
   const out = new Float32Array(KV * T * HD);
   for (let h = 0; h < KV; h++) {
     for (let t = 0; t < T; t++) {
-      for (let d = 0; d < HD; d++) out[(h * T + t) * HD + d] = table[t * WIDTH + ((layer * 2 + part) * KV + h) * HD + d] as number;
+      for (let d = 0; d < HD; d++)
+        out[(h * T + t) * HD + d] = table[t * WIDTH + ((layer * 2 + part) * KV + h) * HD + d] as number;
     }
   }
   return out;
@@ -68,7 +69,9 @@ function peftPastKeyValues(table: Float32Array, layer: number, part: 0 | 1): Flo
 
 test('a byte-built PEFT PREFIX_TUNING file acts as PEFT past_key_values (GQA layout, positions after the prefix)', () => {
   const table = wave(T * WIDTH, 3, 0.8);
-  const { model, manager } = load('peft', peftConfigText(), [{ name: 'prompt_embeddings', shape: [T, WIDTH], data: table }]);
+  const { model, manager } = load('peft', peftConfigText(), [
+    { name: 'prompt_embeddings', shape: [T, WIDTH], data: table },
+  ]);
   const withAdapter = logits(model, ids, { active: ['peft'] });
   const cache = model.createCache();
   for (let layer = 0; layer < L; layer++) {
@@ -160,7 +163,11 @@ test('prefix_projection: prompt_embeddings is tanh-MLP(embedding), checked again
   const model = createTinyLlama(tf);
   const manager = kernel.adapters(model);
   const H = 5;
-  const handle = manager.create('mlp', 'prefix-tuning', { num_virtual_tokens: T, prefix_projection: true, encoder_hidden_size: H }).handle as PrefixHandle;
+  const handle = manager.create('mlp', 'prefix-tuning', {
+    num_virtual_tokens: T,
+    prefix_projection: true,
+    encoder_hidden_size: H,
+  }).handle as PrefixHandle;
   const p = handle.encoder.projection;
   assert.ok(p !== null, 'projection built');
   const E = handle.encoder.embedding.dataSync();
@@ -210,7 +217,10 @@ test('lenient config, strict tensors: unknown keys warn; missing, misshaped or m
     warnings.some((w) => w.includes('some_future_field')),
     'unknown key warned about',
   );
-  assert.ok(!warnings.some((w) => w.includes('auto_mapping') || w.includes('peft_version')), 'PEFT bookkeeping keys pass silently');
+  assert.ok(
+    !warnings.some((w) => w.includes('auto_mapping') || w.includes('peft_version')),
+    'PEFT bookkeeping keys pass silently',
+  );
   ok.manager.dispose();
   ok.model.dispose();
 
@@ -230,7 +240,9 @@ test('lenient config, strict tensors: unknown keys warn; missing, misshaped or m
     assert.equal(tf.memory().numTensors, tensorsBefore, `${code}: no tensor leaked`);
   };
   attempt('PEFTKIT_E_ADAPTER_KEY_MISSING', peftConfigText(), []);
-  attempt('PEFTKIT_E_ADAPTER_KEY_SHAPE', peftConfigText(), [{ name: 'prompt_embeddings', shape: [T, WIDTH / 2], data: wave((T * WIDTH) / 2, 1, 1) }]);
+  attempt('PEFTKIT_E_ADAPTER_KEY_SHAPE', peftConfigText(), [
+    { name: 'prompt_embeddings', shape: [T, WIDTH / 2], data: wave((T * WIDTH) / 2, 1, 1) },
+  ]);
   attempt('PEFTKIT_E_ADAPTER_CONFIG', peftConfigText({ token_dim: 12 }), good);
   attempt('PEFTKIT_E_ADAPTER_CONFIG', peftConfigText({ num_layers: 3 }), good);
   attempt('PEFTKIT_E_ADAPTER_CONFIG', peftConfigText({ num_transformer_submodules: 2 }), good);

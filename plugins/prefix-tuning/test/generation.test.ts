@@ -28,7 +28,13 @@ test('stories260K: prefixes sized by KV heads; cached generation = uncached; mix
     4 * dims.numLayers * 2 * dims.numKvHeads * dims.headDim,
     'T × L × 2 × (kv_heads · head_dim) = 4 × 5 × 2 × 32',
   );
-  perturb(tf, manager.create('b', 'prefix-tuning', { num_virtual_tokens: 3, prefix_projection: true }, { seed: 2 }).handle.trainableVariables, 3, 0.3);
+  perturb(
+    tf,
+    manager.create('b', 'prefix-tuning', { num_virtual_tokens: 3, prefix_projection: true }, { seed: 2 }).handle
+      .trainableVariables,
+    3,
+    0.3,
+  );
   const requests = [
     { prompt: 'Once upon a time', adapter: 'a' },
     { prompt: 'The dog', adapter: null },

@@ -3,5 +3,8 @@ export { type RawTensor, safetensorsBytes } from '../../../test/support/safetens
 
 /** Deterministic, non-trivial values. */
 export function wave(n: number, seed: number, scale: number): Float32Array {
-  return Float32Array.from({ length: n }, (_, i) => scale * Math.sin(0.37 * i + seed) + 0.1 * scale * Math.cos(1.3 * i));
+  return Float32Array.from(
+    { length: n },
+    (_, i) => scale * Math.sin(0.37 * i + seed) + 0.1 * scale * Math.cos(1.3 * i),
+  );
 }

@@ -46,7 +46,10 @@ export function padBatch(rows: readonly (readonly number[])[]): PaddedBatch {
 }
 
 /** Splits labelled items per class (spamAssassin lists one class's tail last), so both parts stay balanced. */
-export function balancedSplit<T extends { label: number }>(items: readonly T[], heldPerClass: number): { train: T[]; held: T[] } {
+export function balancedSplit<T extends { label: number }>(
+  items: readonly T[],
+  heldPerClass: number,
+): { train: T[]; held: T[] } {
   const train: T[] = [];
   const held: T[] = [];
   const heldCount = new Map<number, number>();
@@ -60,7 +63,8 @@ export function balancedSplit<T extends { label: number }>(items: readonly T[], 
   // Interleave the training part so every batch mixes classes.
   const byClass = [train.filter((x) => x.label === 0), train.filter((x) => x.label !== 0)];
   const mixed: T[] = [];
-  for (let i = 0; mixed.length < train.length; i++) for (const list of byClass) if (i < list.length) mixed.push(list[i] as T);
+  for (let i = 0; mixed.length < train.length; i++)
+    for (const list of byClass) if (i < list.length) mixed.push(list[i] as T);
   return { train: mixed, held };
 }
 

@@ -24,9 +24,22 @@ test('stories260K: a prefix learns a templated Q/A set; held-out eval loss drops
   const train = words.slice(0, 40).map(encode);
   const held = padBatch(words.slice(40).map(encode));
   const manager = kernel.adapters(model);
-  const handle = manager.create('qa', 'prefix-tuning', { num_virtual_tokens: 8, prefix_projection: true, encoder_hidden_size: 64 }, { seed: 3 }).handle;
+  const handle = manager.create(
+    'qa',
+    'prefix-tuning',
+    { num_virtual_tokens: 8, prefix_projection: true, encoder_hidden_size: 64 },
+    { seed: 3 },
+  ).handle;
   const evalLoss = (selection?: { active: string[] }) =>
-    tf.tidy(() => causalLmLoss(tf, model.forward(held, selection ? { selection } : {}), held.ids, held.mask).dataSync()[0] as number);
+    tf.tidy(
+      () =>
+        causalLmLoss(
+          tf,
+          model.forward(held, selection ? { selection } : {}),
+          held.ids,
+          held.mask,
+        ).dataSync()[0] as number,
+    );
   const base = evalLoss();
   const before = evalLoss({ active: ['qa'] });
   const rng = new Rng(5);
@@ -35,14 +48,24 @@ test('stories260K: a prefix learns a templated Q/A set; held-out eval loss drops
   adamSteps(tf, handle.trainableVariables, 40, 0.02, (step) => {
     const start = (step * batchSize) % train.length;
     const batch = padBatch(train.slice(start, start + batchSize));
-    return tf.tidy(() => causalLmLoss(tf, model.forward(batch, { selection: { active: ['qa'] }, training: true, rng }), batch.ids, batch.mask));
+    return tf.tidy(() =>
+      causalLmLoss(
+        tf,
+        model.forward(batch, { selection: { active: ['qa'] }, training: true, rng }),
+        batch.ids,
+        batch.mask,
+      ),
+    );
   });
   assert.equal(tf.memory().numTensors, numTensors, 'training leaves numTensors flat');
   const after = evalLoss({ active: ['qa'] });
   console.log(
     `[prefix-tuning] stories260K Q/A held-out loss: base ${base.toFixed(3)}, adapter at init ${before.toFixed(3)}, after 40 steps ${after.toFixed(3)}`,
   );
-  assert.ok(after < base - 1.0, `held-out loss ${after.toFixed(3)} is at least 1 nat below the base model's ${base.toFixed(3)}`);
+  assert.ok(
+    after < base - 1.0,
+    `held-out loss ${after.toFixed(3)} is at least 1 nat below the base model's ${base.toFixed(3)}`,
+  );
   manager.dispose();
   await loaded.cleanup();
 });

@@ -20,9 +20,18 @@ const ids = [
 ];
 type Gpt2Task = 'causal-lm' | 'seq-cls';
 const gpt2 = (task: Gpt2Task) =>
-  new Gpt2Model(tf, GPT2, { kind: 'random', rng: new Rng(8), std: 0.2 }, task === 'seq-cls' ? { task, labels: ['a', 'b'] } : { task });
+  new Gpt2Model(
+    tf,
+    GPT2,
+    { kind: 'random', rng: new Rng(8), std: 0.2 },
+    task === 'seq-cls' ? { task, labels: ['a', 'b'] } : { task },
+  );
 
-function rows(model: Gpt2Model, task: Gpt2Task, selection?: { active: string[] } | { perRow: (string | null)[] }): number[][] {
+function rows(
+  model: Gpt2Model,
+  task: Gpt2Task,
+  selection?: { active: string[] } | { perRow: (string | null)[] },
+): number[][] {
   const options = selection ? { selection } : {};
   const out = task === 'seq-cls' ? model.classify({ ids }, options) : model.forward({ ids }, options);
   const values = (out.arraySync() as number[][] | number[][][]).map((r) => (r as number[] | number[][]).flat());
@@ -37,7 +46,13 @@ for (const task of ['causal-lm', 'seq-cls'] as const) {
     const model = gpt2(task);
     const manager = kernel.adapters(model);
     perturb(tf, manager.create('a', 'prefix-tuning', { num_virtual_tokens: 3 }).handle.trainableVariables, 2, 0.3);
-    perturb(tf, manager.create('b', 'prefix-tuning', { num_virtual_tokens: 2, prefix_projection: true }).handle.trainableVariables, 3, 0.3);
+    perturb(
+      tf,
+      manager.create('b', 'prefix-tuning', { num_virtual_tokens: 2, prefix_projection: true }).handle
+        .trainableVariables,
+      3,
+      0.3,
+    );
     const la = rows(model, task, { active: ['a'] });
     const lb = rows(model, task, { active: ['b'] });
     const base = rows(model, task);

@@ -1,7 +1,14 @@
 import { z } from '@peftkit/core';
 
 /** PEFT task types (`TaskType`). SEQ_CLS additionally trains a copy of the classifier head (modules_to_save). */
-export const TASK_TYPES = ['CAUSAL_LM', 'SEQ_CLS', 'SEQ_2_SEQ_LM', 'TOKEN_CLS', 'QUESTION_ANS', 'FEATURE_EXTRACTION'] as const;
+export const TASK_TYPES = [
+  'CAUSAL_LM',
+  'SEQ_CLS',
+  'SEQ_2_SEQ_LM',
+  'TOKEN_CLS',
+  'QUESTION_ANS',
+  'FEATURE_EXTRACTION',
+] as const;
 
 /**
  * The fields every PEFT `PromptLearningConfig` has (PROMPT_TUNING, P_TUNING, PREFIX_TUNING), with PEFT's names and
@@ -34,7 +41,11 @@ export const PromptTuningConfigSchema = z
   .superRefine((c, ctx) => {
     // Same check as PromptTuningConfig.__post_init__.
     if (c.prompt_tuning_init === 'TEXT' && (c.prompt_tuning_init_text === null || c.prompt_tuning_init_text === '')) {
-      ctx.addIssue({ code: 'custom', path: ['prompt_tuning_init_text'], message: "prompt_tuning_init 'TEXT' needs prompt_tuning_init_text" });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['prompt_tuning_init_text'],
+        message: "prompt_tuning_init 'TEXT' needs prompt_tuning_init_text",
+      });
     }
   });
 

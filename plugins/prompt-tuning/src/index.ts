@@ -7,7 +7,13 @@ import { promptTuning } from './plugin.ts';
 export default promptTuning;
 export { promptTuning };
 export { injectPromptTuning, loadPromptTuning, PLUGIN_VERSION, savePromptTuning } from './plugin.ts';
-export { type PromptLearningConfig, promptLearningFields, type PromptTuningConfig, PromptTuningConfigSchema, TASK_TYPES } from './config.ts';
+export {
+  type PromptLearningConfig,
+  promptLearningFields,
+  type PromptTuningConfig,
+  PromptTuningConfigSchema,
+  TASK_TYPES,
+} from './config.ts';
 export { initialPrompt, initTokenIds, repeatToLength } from './init.ts';
 export {
   assertFinite,
@@ -28,4 +34,13 @@ export {
   resolveDims,
   SEQ_CLS_HEADS,
 } from './prompt-learning.ts';
-export type { HeadCopy, PromptDims, PromptLearningParts, PromptTuningHandle, Tensor, Tensor2D, Tensor3D, Variable } from './types.ts';
+export type {
+  HeadCopy,
+  PromptDims,
+  PromptLearningParts,
+  PromptTuningHandle,
+  Tensor,
+  Tensor2D,
+  Tensor3D,
+  Variable,
+} from './types.ts';

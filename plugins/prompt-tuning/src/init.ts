@@ -4,7 +4,8 @@ import type { Tensor2D } from './types.ts';
 
 /** PEFT's TEXT init ids: the text's ids cut to `count`, or repeated whole and then cut when shorter. */
 export function repeatToLength(ids: readonly number[], count: number): number[] {
-  if (ids.length === 0) throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', 'prompt_tuning_init_text encodes to no tokens', {});
+  if (ids.length === 0)
+    throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', 'prompt_tuning_init_text encodes to no tokens', {});
   if (ids.length >= count) return ids.slice(0, count);
   const reps = Math.ceil(count / ids.length);
   return Array.from({ length: reps }, () => ids)
@@ -28,7 +29,11 @@ export function initTokenIds(ctx: MethodContext, config: PromptTuningConfig, cou
   const ids = repeatToLength(ctx.tokenizer.encode(config.prompt_tuning_init_text ?? ''), count);
   const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
   if (bad !== undefined) {
-    throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', `the tokenizer produced id ${bad}, outside the model's vocabulary (${vocab})`, { id: bad });
+    throw new PeftkitError(
+      'PEFTKIT_E_CONFIG_INVALID',
+      `the tokenizer produced id ${bad}, outside the model's vocabulary (${vocab})`,
+      { id: bad },
+    );
   }
   return ids;
 }

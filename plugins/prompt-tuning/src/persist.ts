@@ -45,7 +45,8 @@ export function headTensors(ctx: MethodContext, parts: PromptLearningParts): Rec
   const out: Record<string, Tensor> = {};
   for (const head of parts.heads) {
     // PEFT saves a module copy in the layer's own layout (a Conv1D keeps [in, out]).
-    out[headKey(head.site.name, 'weight')] = head.site.layout === 'in_out' ? tf.transpose(head.weight) : tf.clone(head.weight);
+    out[headKey(head.site.name, 'weight')] =
+      head.site.layout === 'in_out' ? tf.transpose(head.weight) : tf.clone(head.weight);
     if (head.bias !== null) out[headKey(head.site.name, 'bias')] = tf.clone(head.bias);
   }
   return out;
@@ -67,15 +68,23 @@ export function parseSavedConfig<Cfg>(
   const parsed = schema.safeParse(picked);
   if (!parsed.success) {
     const text = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `invalid ${pluginName} adapter_config.json: ${text}`, { issues: parsed.error.issues });
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `invalid ${pluginName} adapter_config.json: ${text}`, {
+      issues: parsed.error.issues,
+    });
   }
   return parsed.data;
 }
 
 /** The saved tensor under one of `keys`, checked for presence and exact shape; recorded in `used`. */
-export function takeTensor(saved: SavedAdapter, keys: readonly string[], shape: readonly number[], used: Set<string>): Tensor {
+export function takeTensor(
+  saved: SavedAdapter,
+  keys: readonly string[],
+  shape: readonly number[],
+  used: Set<string>,
+): Tensor {
   const key = keys.find((k) => saved.tensors[k] !== undefined);
-  if (key === undefined) throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_MISSING', `adapter weights lack '${keys[0]}'`, { key: keys[0] });
+  if (key === undefined)
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_MISSING', `adapter weights lack '${keys[0]}'`, { key: keys[0] });
   const tensor = saved.tensors[key] as Tensor;
   if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i])) {
     throw new PeftkitError('PEFTKIT_E_ADAPTER_KEY_SHAPE', `'${key}' has shape [${tensor.shape}], expected [${shape}]`, {
@@ -85,7 +94,9 @@ export function takeTensor(saved: SavedAdapter, keys: readonly string[], shape: 
     });
   }
   if (tensor.dtype !== 'float32') {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_DTYPE', `'${key}' has dtype ${tensor.dtype}, expected a float tensor`, { key });
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_DTYPE', `'${key}' has dtype ${tensor.dtype}, expected a float tensor`, {
+      key,
+    });
   }
   used.add(key);
   return tensor;
@@ -98,7 +109,12 @@ export function assertFinite(tensor: Tensor, key: string): void {
 }
 
 /** Assigns the saved head copies (PEFT's `base_model.<module>` keys; `base_model.model.<module>` is accepted too). */
-export function loadHeads(ctx: MethodContext, parts: PromptLearningParts, saved: SavedAdapter, used: Set<string>): void {
+export function loadHeads(
+  ctx: MethodContext,
+  parts: PromptLearningParts,
+  saved: SavedAdapter,
+  used: Set<string>,
+): void {
   const { tf } = ctx;
   for (const head of parts.heads) {
     const name = head.site.name;
@@ -114,7 +130,15 @@ export function loadHeads(ctx: MethodContext, parts: PromptLearningParts, saved:
 }
 
 /** Warns about tensors no part of the adapter consumed. */
-export function warnUnused(ctx: MethodContext, saved: SavedAdapter, used: ReadonlySet<string>, pluginName: string): void {
+export function warnUnused(
+  ctx: MethodContext,
+  saved: SavedAdapter,
+  used: ReadonlySet<string>,
+  pluginName: string,
+): void {
   const extra = Object.keys(saved.tensors).filter((k) => !used.has(k));
-  if (extra.length > 0) ctx.log.warn(`${pluginName}: ignoring ${extra.length} unexpected tensor(s) in the adapter weights, e.g. '${extra[0]}'`);
+  if (extra.length > 0)
+    ctx.log.warn(
+      `${pluginName}: ignoring ${extra.length} unexpected tensor(s) in the adapter weights, e.g. '${extra[0]}'`,
+    );
 }

@@ -1,7 +1,16 @@
 import { definePlugin, type MethodContext, type MethodPlugin, type SavedAdapter } from '@peftkit/core';
 import { type PromptTuningConfig, PromptTuningConfigSchema } from './config.ts';
 import { initialPrompt } from './init.ts';
-import { assertFinite, headTensors, loadHeads, PROMPT_EMBEDDINGS, parseSavedConfig, promptLearningConfigFields, takeTensor, warnUnused } from './persist.ts';
+import {
+  assertFinite,
+  headTensors,
+  loadHeads,
+  PROMPT_EMBEDDINGS,
+  parseSavedConfig,
+  promptLearningConfigFields,
+  takeTensor,
+  warnUnused,
+} from './persist.ts';
 import { attachPrompt, createPromptLearningParts, disposeParts } from './prompt-learning.ts';
 import type { PromptTuningHandle, Tensor2D } from './types.ts';
 
@@ -30,8 +39,18 @@ function taskFallback(ctx: MethodContext): string {
   return ctx.model.task === 'seq-cls' ? 'SEQ_CLS' : 'CAUSAL_LM';
 }
 
-export function savePromptTuning(ctx: MethodContext, handle: PromptTuningHandle, config: PromptTuningConfig): SavedAdapter {
-  const fields = promptLearningConfigFields(handle, config, 'PROMPT_TUNING', `peftkit-${NAME}@${PLUGIN_VERSION}`, taskFallback(ctx));
+export function savePromptTuning(
+  ctx: MethodContext,
+  handle: PromptTuningHandle,
+  config: PromptTuningConfig,
+): SavedAdapter {
+  const fields = promptLearningConfigFields(
+    handle,
+    config,
+    'PROMPT_TUNING',
+    `peftkit-${NAME}@${PLUGIN_VERSION}`,
+    taskFallback(ctx),
+  );
   return {
     config: {
       ...fields,
@@ -44,7 +63,10 @@ export function savePromptTuning(ctx: MethodContext, handle: PromptTuningHandle,
   };
 }
 
-export function loadPromptTuning(ctx: MethodContext, saved: SavedAdapter): { handle: PromptTuningHandle; config: PromptTuningConfig } {
+export function loadPromptTuning(
+  ctx: MethodContext,
+  saved: SavedAdapter,
+): { handle: PromptTuningHandle; config: PromptTuningConfig } {
   const parsed = parseSavedConfig(ctx, saved.config, PromptTuningConfigSchema, NAME);
   // The saved tensor replaces the initial prompt, so TEXT init (which needs a tokenizer) is not re-run.
   const config: PromptTuningConfig = { ...parsed, prompt_tuning_init: 'RANDOM' };
@@ -64,7 +86,10 @@ export function loadPromptTuning(ctx: MethodContext, saved: SavedAdapter): { han
 }
 
 /** Prompt tuning (Lester et al. 2021) as a peftkit method plugin, reading and writing PEFT's PROMPT_TUNING format. */
-export const promptTuning: MethodPlugin<PromptTuningConfig, PromptTuningHandle> = definePlugin<PromptTuningConfig, PromptTuningHandle>({
+export const promptTuning: MethodPlugin<PromptTuningConfig, PromptTuningHandle> = definePlugin<
+  PromptTuningConfig,
+  PromptTuningHandle
+>({
   meta: {
     name: NAME,
     version: PLUGIN_VERSION,

@@ -29,14 +29,26 @@ function invalid(message: string, details: Record<string, unknown>): PeftkitErro
 export function resolveDims(model: ModelGraph, config: PromptLearningConfig): PromptDims {
   const { hiddenSize, numHeads, numLayers } = model.dims;
   if (config.token_dim !== null && config.token_dim !== hiddenSize) {
-    throw invalid(`token_dim ${config.token_dim} does not match the model's hidden size ${hiddenSize}`, { token_dim: config.token_dim, hiddenSize });
-  }
-  if (config.num_transformer_submodules !== null && config.num_transformer_submodules !== 1) {
-    throw invalid('num_transformer_submodules must be 1: peftkit models are decoder-only or encoder-only (no encoder-decoder)', {
-      num_transformer_submodules: config.num_transformer_submodules,
+    throw invalid(`token_dim ${config.token_dim} does not match the model's hidden size ${hiddenSize}`, {
+      token_dim: config.token_dim,
+      hiddenSize,
     });
   }
-  return { numVirtualTokens: config.num_virtual_tokens, tokenDim: hiddenSize, numTransformerSubmodules: 1, numAttentionHeads: numHeads, numLayers };
+  if (config.num_transformer_submodules !== null && config.num_transformer_submodules !== 1) {
+    throw invalid(
+      'num_transformer_submodules must be 1: peftkit models are decoder-only or encoder-only (no encoder-decoder)',
+      {
+        num_transformer_submodules: config.num_transformer_submodules,
+      },
+    );
+  }
+  return {
+    numVirtualTokens: config.num_virtual_tokens,
+    tokenDim: hiddenSize,
+    numTransformerSubmodules: 1,
+    numAttentionHeads: numHeads,
+    numLayers,
+  };
 }
 
 function isSeqCls(model: ModelGraph, config: PromptLearningConfig): boolean {
@@ -50,7 +62,10 @@ export function effectiveModulesToSave(model: ModelGraph, config: PromptLearning
 
 /** Linear sites named by modules_to_save (exact name or `.name` suffix); an unknown non-head entry is an error. */
 export function headSites(model: ModelGraph, entries: readonly string[] | null): LinearSite[] {
-  return modulesToSaveSites({ model, log: { warn() {}, info() {} } }, entries, { unknown: 'error', plugin: 'prompt-learning' });
+  return modulesToSaveSites({ model, log: { warn() {}, info() {} } }, entries, {
+    unknown: 'error',
+    plugin: 'prompt-learning',
+  });
 }
 
 /** Starts a handle's shared parts: resolved dims and modules_to_save, head copies with their hooks attached. */
@@ -75,7 +90,11 @@ export function createPromptLearningParts(ctx: MethodContext, config: PromptLear
 }
 
 /** Registers the adapter's virtual tokens ([num_virtual_tokens, token_dim], computed per forward call). */
-export function attachPrompt(ctx: MethodContext, parts: PromptLearningParts, virtualTokens: (call: ForwardCall) => Tensor2D): void {
+export function attachPrompt(
+  ctx: MethodContext,
+  parts: PromptLearningParts,
+  virtualTokens: (call: ForwardCall) => Tensor2D,
+): void {
   ctx.model.prompts.attach(ctx.adapterName, { numVirtualTokens: parts.dims.numVirtualTokens, virtualTokens });
   parts.detach.push(() => ctx.model.prompts.detach(ctx.adapterName));
 }

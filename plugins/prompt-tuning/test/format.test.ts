@@ -78,11 +78,18 @@ test('a hand-written PEFT prompt equal to real tokens acts exactly like prependi
   const vocab = 64;
   const expected = longer.map((row) => row.slice(T * vocab));
   assert.ok(maxAbsDiff(got, logits(model, ids)) > 1e-2, 'the prompt changes the output');
-  assert.ok(maxAbsDiff(got, expected) < 1e-4, `adapter forward = base forward on [virtual tokens, ids] (${maxAbsDiff(got, expected)})`);
+  assert.ok(
+    maxAbsDiff(got, expected) < 1e-4,
+    `adapter forward = base forward on [virtual tokens, ids] (${maxAbsDiff(got, expected)})`,
+  );
 
   const again = manager.save('peft');
   assert.deepEqual(Object.keys(again.tensors), ['prompt_embeddings'], 'one tensor, no base_model prefix');
-  assert.deepEqual(Float32Array.from(again.tensors.prompt_embeddings?.dataSync() ?? []), embeddingRows(model, virtual), 'saved back unchanged');
+  assert.deepEqual(
+    Float32Array.from(again.tensors.prompt_embeddings?.dataSync() ?? []),
+    embeddingRows(model, virtual),
+    'saved back unchanged',
+  );
   for (const t of Object.values(again.tensors)) t.dispose();
   manager.dispose();
   model.dispose();
@@ -128,7 +135,11 @@ test('SEQ_CLS saves the classifier copy under PEFT modules_to_save keys and rest
   perturb(tf, manager.create('c', 'prompt-tuning', { num_virtual_tokens: 2 }).handle.trainableVariables, 4);
   const saved = manager.save('c');
   const shapes = Object.fromEntries(Object.entries(saved.tensors).map(([k, t]) => [k, t.shape]));
-  assert.deepEqual(shapes, { prompt_embeddings: [2, D], 'base_model.score.weight': [2, D] }, 'prompt plus the score copy (no bias)');
+  assert.deepEqual(
+    shapes,
+    { prompt_embeddings: [2, D], 'base_model.score.weight': [2, D] },
+    'prompt plus the score copy (no bias)',
+  );
   assert.deepEqual(saved.config.modules_to_save, ['classifier', 'score'], 'PEFT adds both head names');
   assert.equal(saved.config.task_type, 'SEQ_CLS', 'task type from the model');
   const encoded = encodeAdapter(saved);
@@ -157,10 +168,22 @@ test('missing, misshaped or non-finite tensors fail with coded errors and leave 
   nan[4] = Number.NaN;
   const cases: [Parameters<typeof safetensorsBytes>[0], string, string][] = [
     [[{ name: 'other', shape: [T, D], data: values(T * D, 1, 1) }], 'PEFTKIT_E_ADAPTER_KEY_MISSING', peftConfig()],
-    [[{ name: 'prompt_embeddings', shape: [T + 1, D], data: values((T + 1) * D, 1, 1) }], 'PEFTKIT_E_ADAPTER_KEY_SHAPE', peftConfig()],
+    [
+      [{ name: 'prompt_embeddings', shape: [T + 1, D], data: values((T + 1) * D, 1, 1) }],
+      'PEFTKIT_E_ADAPTER_KEY_SHAPE',
+      peftConfig(),
+    ],
     [[{ name: 'prompt_embeddings', shape: [T, D], data: nan }], 'PEFTKIT_E_ADAPTER_NONFINITE', peftConfig()],
-    [[{ name: 'prompt_embeddings', shape: [T, D], data: values(T * D, 1, 1) }], 'PEFTKIT_E_CONFIG_INVALID', peftConfig({ token_dim: 32 })],
-    [[{ name: 'prompt_embeddings', shape: [T, D], data: values(T * D, 1, 1) }], 'PEFTKIT_E_ADAPTER_CONFIG', peftConfig({ num_virtual_tokens: -1 })],
+    [
+      [{ name: 'prompt_embeddings', shape: [T, D], data: values(T * D, 1, 1) }],
+      'PEFTKIT_E_CONFIG_INVALID',
+      peftConfig({ token_dim: 32 }),
+    ],
+    [
+      [{ name: 'prompt_embeddings', shape: [T, D], data: values(T * D, 1, 1) }],
+      'PEFTKIT_E_ADAPTER_CONFIG',
+      peftConfig({ num_virtual_tokens: -1 }),
+    ],
   ];
   for (const [tensors, code, config] of cases) {
     const saved = decodeAdapter(tf, config, safetensorsBytes(tensors));
@@ -184,13 +207,24 @@ test('TEXT init embeds the tokenizer ids, repeated or cut to num_virtual_tokens 
   // A toy tokenizer: one id per character.
   const tokenizer = { encode: (text: string) => [...text].map((ch) => ch.charCodeAt(0) % 64) };
   const manager = kernel.adapters(model, { tokenizer });
-  const record = manager.create('t', 'prompt-tuning', { num_virtual_tokens: 7, prompt_tuning_init: 'TEXT', prompt_tuning_init_text: 'abc' });
+  const record = manager.create('t', 'prompt-tuning', {
+    num_virtual_tokens: 7,
+    prompt_tuning_init: 'TEXT',
+    prompt_tuning_init_text: 'abc',
+  });
   const expectedIds = [97, 98, 99, 97, 98, 99, 97].map((c) => c % 64);
   const embedding = record.handle.trainableVariables[0];
-  assert.deepEqual(Float32Array.from(embedding?.dataSync() ?? []), embeddingRows(model, expectedIds), 'rows of the repeated text ids');
+  assert.deepEqual(
+    Float32Array.from(embedding?.dataSync() ?? []),
+    embeddingRows(model, expectedIds),
+    'rows of the repeated text ids',
+  );
   const bare = createTinyLlama(tf, { seed: 9 });
   assert.throws(
-    () => kernel.adapters(bare).create('u', 'prompt-tuning', { prompt_tuning_init: 'TEXT', prompt_tuning_init_text: 'abc' }),
+    () =>
+      kernel
+        .adapters(bare)
+        .create('u', 'prompt-tuning', { prompt_tuning_init: 'TEXT', prompt_tuning_init_text: 'abc' }),
     (e) => isPeftkitError(e, 'PEFTKIT_E_TOKENIZER_MISSING'),
     'TEXT without a tokenizer is a coded error',
   );

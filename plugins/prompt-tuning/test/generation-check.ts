@@ -55,9 +55,16 @@ export function generationSuite(
       const alone = generate(model, tokenizer, [request], options)[0];
       assert.deepEqual(alone?.ids, cached[i]?.ids, `row ${i} in the mixed batch = the same request alone`);
     });
-    const differs = (x: readonly number[], y: readonly number[]) => x.some((v, j) => Math.abs(v - (y[j] as number)) > 1e-3);
-    assert.ok(differs(cached[0]?.logprobs ?? [], cached[3]?.logprobs ?? []), 'adapter a changes generation vs the base');
-    assert.ok(differs(cached[2]?.logprobs ?? [], cached[3]?.logprobs ?? []), 'adapter b changes generation vs the base');
+    const differs = (x: readonly number[], y: readonly number[]) =>
+      x.some((v, j) => Math.abs(v - (y[j] as number)) > 1e-3);
+    assert.ok(
+      differs(cached[0]?.logprobs ?? [], cached[3]?.logprobs ?? []),
+      'adapter a changes generation vs the base',
+    );
+    assert.ok(
+      differs(cached[2]?.logprobs ?? [], cached[3]?.logprobs ?? []),
+      'adapter b changes generation vs the base',
+    );
     manager.dispose();
     model.dispose();
   });

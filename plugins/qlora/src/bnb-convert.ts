@@ -25,7 +25,8 @@ export interface BnbConvertResult {
 }
 
 /** transformers keeps the output head and embeddings in float (llm_int8_skip_modules); norms are 1-D anyway. */
-const KEEP_FLOAT = /(^|\.)(lm_head|embed_tokens|wte|wpe|word_embeddings|position_embeddings|token_type_embeddings|score|classifier)\.weight$/;
+const KEEP_FLOAT =
+  /(^|\.)(lm_head|embed_tokens|wte|wpe|word_embeddings|position_embeddings|token_type_embeddings|score|classifier)\.weight$/;
 
 const TORCH_DTYPE: Readonly<Record<string, string>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
@@ -39,7 +40,11 @@ function floatValues(t: RawTensor, key: string): Float32Array {
     for (let i = 0; i < half.length; i++) bits[i] = (half[i] as number) << 16;
     return out;
   }
-  if (t.dtype !== 'F16') throw new PeftkitError('PEFTKIT_E_BNB_FORMAT', `'${key}' is ${t.dtype}, not a float weight`, { key, dtype: t.dtype });
+  if (t.dtype !== 'F16')
+    throw new PeftkitError('PEFTKIT_E_BNB_FORMAT', `'${key}' is ${t.dtype}, not a float weight`, {
+      key,
+      dtype: t.dtype,
+    });
   for (let i = 0; i < half.length; i++) {
     const h = half[i] as number;
     const sign = (h & 0x8000) << 16;
@@ -63,9 +68,13 @@ export function convertBnbCheckpoint(
   options: BnbConvertOptions,
 ): BnbConvertResult {
   if (config.model_type === 'gpt2') {
-    throw new PeftkitError('PEFTKIT_E_BNB_UNSUPPORTED', 'bnb conversion handles torch Linear [out, in] weights; GPT-2 Conv1D checkpoints are not supported', {
-      model_type: config.model_type,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_BNB_UNSUPPORTED',
+      'bnb conversion handles torch Linear [out, in] weights; GPT-2 Conv1D checkpoints are not supported',
+      {
+        model_type: config.model_type,
+      },
+    );
   }
   const floats = new Map<string, RawTensor>();
   const dequantized: string[] = [];

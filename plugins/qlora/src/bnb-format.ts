@@ -33,14 +33,22 @@ export function f32Bytes(values: Float32Array): Uint8Array {
 
 function f32Values(t: RawTensor, key: string, length: number): Float32Array {
   if (t.dtype !== 'F32' || t.data.byteLength !== 4 * length) {
-    throw bnbError(`'${key}' must be F32 with ${length} values, got ${t.dtype} [${t.shape}]`, { key, dtype: t.dtype, shape: t.shape });
+    throw bnbError(`'${key}' must be F32 with ${length} values, got ${t.dtype} [${t.shape}]`, {
+      key,
+      dtype: t.dtype,
+      shape: t.shape,
+    });
   }
   return new Float32Array(t.data.slice().buffer);
 }
 
 function u8Values(t: RawTensor, key: string, length: number): Uint8Array {
   if (t.dtype !== 'U8' || t.data.byteLength !== length) {
-    throw bnbError(`'${key}' must be U8 with ${length} bytes, got ${t.dtype} [${t.shape}]`, { key, dtype: t.dtype, shape: t.shape });
+    throw bnbError(`'${key}' must be U8 with ${length} bytes, got ${t.dtype} [${t.shape}]`, {
+      key,
+      dtype: t.dtype,
+      shape: t.shape,
+    });
   }
   return t.data.slice();
 }
@@ -57,7 +65,12 @@ const QuantStateJson = z.object({
 
 /** The bnb keys of one weight (`<module>.weight` and its companions). */
 export function bnbKeys(weightKey: string, quantType: QuantType, nested: boolean): string[] {
-  const keys = [weightKey, `${weightKey}.absmax`, `${weightKey}.quant_map`, `${weightKey}.${QUANT_STATE_PREFIX}${quantType}`];
+  const keys = [
+    weightKey,
+    `${weightKey}.absmax`,
+    `${weightKey}.quant_map`,
+    `${weightKey}.${QUANT_STATE_PREFIX}${quantType}`,
+  ];
   return nested ? [...keys, `${weightKey}.nested_absmax`, `${weightKey}.nested_quant_map`] : keys;
 }
 
@@ -77,9 +90,21 @@ export function toBnbTensors(weightKey: string, q: Quantized4, dtype = 'float32'
   } else {
     const nested = q.absmax;
     out.set(`${weightKey}.absmax`, { dtype: 'U8', shape: [nested.codes.length], data: nested.codes });
-    out.set(`${weightKey}.nested_absmax`, { dtype: 'F32', shape: [nested.absmax.length], data: f32Bytes(nested.absmax) });
-    out.set(`${weightKey}.nested_quant_map`, { dtype: 'F32', shape: [nested.code.length], data: f32Bytes(nested.code) });
-    Object.assign(state, { nested_blocksize: { int: nested.blockSize }, nested_dtype: 'float32', nested_offset: nested.offset });
+    out.set(`${weightKey}.nested_absmax`, {
+      dtype: 'F32',
+      shape: [nested.absmax.length],
+      data: f32Bytes(nested.absmax),
+    });
+    out.set(`${weightKey}.nested_quant_map`, {
+      dtype: 'F32',
+      shape: [nested.code.length],
+      data: f32Bytes(nested.code),
+    });
+    Object.assign(state, {
+      nested_blocksize: { int: nested.blockSize },
+      nested_dtype: 'float32',
+      nested_offset: nested.offset,
+    });
   }
   const json = new TextEncoder().encode(pythonJson(state));
   out.set(`${weightKey}.${QUANT_STATE_PREFIX}${q.quantType}`, { dtype: 'U8', shape: [json.length], data: json });
@@ -96,25 +121,42 @@ export function findQuantStateKey(weightKey: string, has: (key: string) => boole
  * book of the quant_type (requantizing relies on bnb's pivots); the nested map is used as stored.
  * Returns the state and the torch dtype the weight had.
  */
-export function fromBnbTensors(weightKey: string, get: (key: string) => RawTensor | undefined): { state: Quantized4; dtype: string } {
+export function fromBnbTensors(
+  weightKey: string,
+  get: (key: string) => RawTensor | undefined,
+): { state: Quantized4; dtype: string } {
   const need = (key: string): RawTensor => {
     const t = get(key);
-    if (t === undefined) throw new PeftkitError('PEFTKIT_E_BNB_KEY_MISSING', `bitsandbytes weight lacks '${key}'`, { key });
+    if (t === undefined)
+      throw new PeftkitError('PEFTKIT_E_BNB_KEY_MISSING', `bitsandbytes weight lacks '${key}'`, { key });
     return t;
   };
   const stateKey = findQuantStateKey(weightKey, (k) => get(k) !== undefined);
   if (stateKey === undefined)
-    throw new PeftkitError('PEFTKIT_E_BNB_KEY_MISSING', `bitsandbytes weight lacks '${weightKey}.${QUANT_STATE_PREFIX}nf4|fp4'`, { key: weightKey });
+    throw new PeftkitError(
+      'PEFTKIT_E_BNB_KEY_MISSING',
+      `bitsandbytes weight lacks '${weightKey}.${QUANT_STATE_PREFIX}nf4|fp4'`,
+      { key: weightKey },
+    );
   let parsedJson: unknown;
   try {
     parsedJson = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(need(stateKey).data));
   } catch (cause) {
-    throw new PeftkitError('PEFTKIT_E_BNB_FORMAT', `'${stateKey}' does not hold UTF-8 JSON`, { key: stateKey }, { cause });
+    throw new PeftkitError(
+      'PEFTKIT_E_BNB_FORMAT',
+      `'${stateKey}' does not hold UTF-8 JSON`,
+      { key: stateKey },
+      { cause },
+    );
   }
   const parsed = QuantStateJson.safeParse(parsedJson);
-  if (!parsed.success) throw bnbError(`'${stateKey}': ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, { key: stateKey });
+  if (!parsed.success)
+    throw bnbError(`'${stateKey}': ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, {
+      key: stateKey,
+    });
   const info = parsed.data;
-  if (!stateKey.endsWith(info.quant_type)) throw bnbError(`'${stateKey}' says quant_type '${info.quant_type}'`, { key: stateKey });
+  if (!stateKey.endsWith(info.quant_type))
+    throw bnbError(`'${stateKey}' says quant_type '${info.quant_type}'`, { key: stateKey });
   checkBlockSize(info.blocksize);
   const n = numel(info.shape);
   const blocks = Math.ceil(n / info.blocksize);
@@ -123,7 +165,9 @@ export function fromBnbTensors(weightKey: string, get: (key: string) => RawTenso
   const code = f32Values(need(`${weightKey}.quant_map`), `${weightKey}.quant_map`, 16);
   const expected = codeBook(info.quant_type);
   if (code.some((v, i) => Math.abs(v - (expected[i] as number)) > 1e-6)) {
-    throw bnbError(`'${weightKey}.quant_map' is not bitsandbytes' ${info.quant_type} code book`, { key: `${weightKey}.quant_map` });
+    throw bnbError(`'${weightKey}.quant_map' is not bitsandbytes' ${info.quant_type} code book`, {
+      key: `${weightKey}.quant_map`,
+    });
   }
   const absmaxTensor = need(`${weightKey}.absmax`);
   let absmax: Float32Array | NestedAbsmax;
@@ -134,11 +178,18 @@ export function fromBnbTensors(weightKey: string, get: (key: string) => RawTenso
     checkBlockSize(nestedBlock);
     absmax = {
       codes: u8Values(absmaxTensor, `${weightKey}.absmax`, blocks),
-      absmax: f32Values(need(`${weightKey}.nested_absmax`), `${weightKey}.nested_absmax`, Math.ceil(blocks / nestedBlock)),
+      absmax: f32Values(
+        need(`${weightKey}.nested_absmax`),
+        `${weightKey}.nested_absmax`,
+        Math.ceil(blocks / nestedBlock),
+      ),
       code: f32Values(need(`${weightKey}.nested_quant_map`), `${weightKey}.nested_quant_map`, 256),
       blockSize: nestedBlock,
       offset: info.nested_offset,
     };
   }
-  return { state: { quantType: info.quant_type, blockSize: info.blocksize, shape: info.shape, packed, code: expected, absmax }, dtype: info.dtype };
+  return {
+    state: { quantType: info.quant_type, blockSize: info.blocksize, shape: info.shape, packed, code: expected, absmax },
+    dtype: info.dtype,
+  };
 }

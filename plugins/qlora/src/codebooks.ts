@@ -5,12 +5,15 @@
 
 /** NF4 (code = index, ascending), bitsandbytes `get_4bit_type('nf4')`. */
 export const NF4_CODE: Float32Array = Float32Array.from([
-  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-  0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334,
+  -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+  0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
 ]);
 
 /** FP4 (sign bit 3, two exponent bits, one mantissa bit), bitsandbytes `get_4bit_type('fp4')`: [0, 1/16, 8, 12, 4, 6, 2, 3]/12, then negated. */
-export const FP4_CODE: Float32Array = Float32Array.from([0, 0.0625, 8, 12, 4, 6, 2, 3, -0, -0.0625, -8, -12, -4, -6, -2, -3].map((v) => v / 12));
+export const FP4_CODE: Float32Array = Float32Array.from(
+  [0, 0.0625, 8, 12, 4, 6, 2, 3, -0, -0.0625, -8, -12, -4, -6, -2, -3].map((v) => v / 12),
+);
 
 export type QuantType = 'nf4' | 'fp4';
 
@@ -22,10 +25,14 @@ export function codeBook(quantType: QuantType): Float32Array {
  * NF4 decision pivots of bnb's CUDA `dQuantizeNF4`: the float32 midpoints of adjacent codes, computed in double and
  * rounded once. A value goes to the upper code only when strictly greater than the pivot, so exact midpoints round down.
  */
-const NF4_PIVOTS: Float64Array = Float64Array.from({ length: 15 }, (_, i) => Math.fround(((NF4_CODE[i] as number) + (NF4_CODE[i + 1] as number)) / 2));
+const NF4_PIVOTS: Float64Array = Float64Array.from({ length: 15 }, (_, i) =>
+  Math.fround(((NF4_CODE[i] as number) + (NF4_CODE[i + 1] as number)) / 2),
+);
 
 /** FP4 magnitude pivots of bnb's `dQuantizeFP4` (float32 literals there), ascending, with the code each interval maps to. */
-const FP4_PIVOTS: Float64Array = Float64Array.from([0.00260417, 0.0859375, 0.20833333, 0.29166667, 0.4166667, 0.583333, 0.8333333].map(Math.fround));
+const FP4_PIVOTS: Float64Array = Float64Array.from(
+  [0.00260417, 0.0859375, 0.20833333, 0.29166667, 0.4166667, 0.583333, 0.8333333].map(Math.fround),
+);
 /** Magnitude codes in ascending order of value: 0, 1/192, 1/6, 1/4, 1/3, 1/2, 2/3, 1. */
 const FP4_ORDER = [0b000, 0b001, 0b110, 0b111, 0b100, 0b101, 0b010, 0b011] as const;
 
@@ -58,7 +65,9 @@ function linspaceF32(start: number, end: number, steps: number): Float32Array {
   const e = f(end);
   const step = f(f(e - s) / (steps - 1));
   const half = Math.floor(steps / 2);
-  return Float32Array.from({ length: steps }, (_, i) => (i < half ? f(s + f(step * i)) : f(e - f(step * (steps - i - 1)))));
+  return Float32Array.from({ length: steps }, (_, i) =>
+    i < half ? f(s + f(step * i)) : f(e - f(step * (steps - i - 1))),
+  );
 }
 
 /**

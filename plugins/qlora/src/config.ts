@@ -34,7 +34,10 @@ export function quantizeOptions(q: Quantization): Quantize4Options {
 }
 
 /** Splits a QLoRA config into LoRA's part and the quantization. */
-export function splitConfig(config: QloraConfig): { lora: z.infer<typeof LoraConfigSchema>; quantization: Quantization } {
+export function splitConfig(config: QloraConfig): {
+  lora: z.infer<typeof LoraConfigSchema>;
+  quantization: Quantization;
+} {
   const { quant_type, double_quant, block_size, compute_dtype, ...lora } = config;
   return { lora, quantization: { quant_type, double_quant, block_size, compute_dtype } };
 }

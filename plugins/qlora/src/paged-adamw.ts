@@ -55,7 +55,8 @@ export class PagedAdamW implements Optimizer {
 
   constructor(tf: Tf, settings: PagedAdamWSettings, paging: PagingOptions = {}) {
     const budget = paging.budgetBytes ?? Number.POSITIVE_INFINITY;
-    if (!(budget >= 0)) throw stateError(`budgetBytes must be a non-negative number, got ${budget}`, { budgetBytes: budget });
+    if (!(budget >= 0))
+      throw stateError(`budgetBytes must be a non-negative number, got ${budget}`, { budgetBytes: budget });
     this.#tf = tf;
     this.#settings = settings;
     this.#budget = budget;
@@ -94,7 +95,10 @@ export class PagedAdamW implements Optimizer {
     const existing = this.#slots.get(variable.name);
     if (existing) {
       if (existing.shape.join(',') !== variable.shape.join(',')) {
-        throw stateError(`optimizer state of '${variable.name}' has shape [${existing.shape}], the variable has [${variable.shape}]`, { slot: variable.name });
+        throw stateError(
+          `optimizer state of '${variable.name}' has shape [${existing.shape}], the variable has [${variable.shape}]`,
+          { slot: variable.name },
+        );
       }
       const moments = this.#pageIn(variable.name, existing);
       this.#evict(variable.name);
@@ -164,8 +168,14 @@ export class PagedAdamW implements Optimizer {
     for (const [name, s] of this.#slots) {
       // Spilled slots are read into copies without becoming resident.
       const both = s.moments === null ? this.#store.read(name, 2 * s.size) : null;
-      slots.set(`${name}/exp_avg`, { shape: [...s.shape], values: both ? both.slice(0, s.size) : (s.moments?.m.slice() as Float32Array) });
-      slots.set(`${name}/exp_avg_sq`, { shape: [...s.shape], values: both ? both.slice(s.size) : (s.moments?.v.slice() as Float32Array) });
+      slots.set(`${name}/exp_avg`, {
+        shape: [...s.shape],
+        values: both ? both.slice(0, s.size) : (s.moments?.m.slice() as Float32Array),
+      });
+      slots.set(`${name}/exp_avg_sq`, {
+        shape: [...s.shape],
+        values: both ? both.slice(s.size) : (s.moments?.v.slice() as Float32Array),
+      });
     }
     return { kind: this.kind, scalars: { t: this.#t }, slots };
   }
@@ -173,10 +183,14 @@ export class PagedAdamW implements Optimizer {
   /** Accepts its own state and the core AdamW's ('adamw': same slots and step count), validated before anything changes. */
   loadState(state: OptimizerState): void {
     if (state.kind !== this.kind && state.kind !== 'adamw') {
-      throw stateError(`optimizer state is for '${state.kind}', this optimizer is '${this.kind}'`, { expected: this.kind, got: state.kind });
+      throw stateError(`optimizer state is for '${state.kind}', this optimizer is '${this.kind}'`, {
+        expected: this.kind,
+        got: state.kind,
+      });
     }
     const t = state.scalars.t ?? 0;
-    if (!Number.isInteger(t) || t < 0) throw stateError(`optimizer step count must be a non-negative integer, got ${t}`, { t });
+    if (!Number.isInteger(t) || t < 0)
+      throw stateError(`optimizer step count must be a non-negative integer, got ${t}`, { t });
     const next = new Map<string, { shape: number[]; m: Float32Array; v: Float32Array }>();
     for (const [key, slot] of state.slots) {
       const cut = key.lastIndexOf('/');
@@ -187,7 +201,8 @@ export class PagedAdamW implements Optimizer {
         throw stateError(`optimizer slot '${key}' is not an AdamW slot of shape [${slot.shape}]`, { slot: key });
       }
       const entry = next.get(name) ?? { shape: [...slot.shape], m: new Float32Array(size), v: new Float32Array(size) };
-      if (entry.shape.join(',') !== slot.shape.join(',')) throw stateError(`optimizer slots of '${name}' disagree on their shape`, { slot: key });
+      if (entry.shape.join(',') !== slot.shape.join(','))
+        throw stateError(`optimizer slots of '${name}' disagree on their shape`, { slot: key });
       (kind === 'exp_avg' ? entry.m : entry.v).set(slot.values);
       next.set(name, entry);
     }

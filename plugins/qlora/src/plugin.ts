@@ -1,7 +1,15 @@
 import { definePlugin, type MethodContext, type MethodPlugin, PeftkitError, type SavedAdapter } from '@peftkit/core';
 import lora from '@peftkit/lora';
 import type { Quantized4 } from './blockwise4.ts';
-import { QLORA_CONFIG_KEY, type QloraConfig, QloraConfigSchema, type Quantization, QuantizationSchema, quantizeOptions, splitConfig } from './config.ts';
+import {
+  QLORA_CONFIG_KEY,
+  type QloraConfig,
+  QloraConfigSchema,
+  type Quantization,
+  QuantizationSchema,
+  quantizeOptions,
+  splitConfig,
+} from './config.ts';
 import { createHandle, type QloraHandle } from './handle.ts';
 import { quantizeModel } from './quantize-model.ts';
 import { QuantizedLinearBase } from './quantized-linear.ts';
@@ -11,7 +19,8 @@ export const PLUGIN_VERSION = '0.1.0';
 /** The lora plugin's hooks are always present (merge: 'exact'); this keeps the calls typed. */
 function loraHook<K extends 'merge' | 'unmerge'>(name: K): NonNullable<(typeof lora)[K]> {
   const hook = lora[name];
-  if (hook === undefined) throw new PeftkitError('PEFTKIT_E_PLUGIN_HOOK', `the lora plugin lacks '${name}'`, { hook: name });
+  if (hook === undefined)
+    throw new PeftkitError('PEFTKIT_E_PLUGIN_HOOK', `the lora plugin lacks '${name}'`, { hook: name });
   return hook as NonNullable<(typeof lora)[K]>;
 }
 
@@ -26,7 +35,8 @@ function merge(ctx: MethodContext, handle: QloraHandle, options: { safe: boolean
   if (handle.lora.merged) return;
   const before = new Map<QuantizedLinearBase, Quantized4>();
   for (const layer of handle.lora.layers) {
-    if (layer.kind === 'linear' && layer.site.base instanceof QuantizedLinearBase) before.set(layer.site.base, layer.site.base.state);
+    if (layer.kind === 'linear' && layer.site.base instanceof QuantizedLinearBase)
+      before.set(layer.site.base, layer.site.base.state);
   }
   loraHook('merge')(ctx, handle.lora, options);
   for (const [base, state] of before) handle.mergeStates.set(base, { before: state, after: base.state });
@@ -43,7 +53,14 @@ function unmerge(ctx: MethodContext, handle: QloraHandle): void {
 
 function save(ctx: MethodContext, handle: QloraHandle): SavedAdapter {
   const saved = lora.save(ctx, handle.lora, handle.lora.config);
-  return { ...saved, config: { ...saved.config, peft_version: `peftkit-qlora@${PLUGIN_VERSION}`, [QLORA_CONFIG_KEY]: { ...handle.quantization } } };
+  return {
+    ...saved,
+    config: {
+      ...saved.config,
+      peft_version: `peftkit-qlora@${PLUGIN_VERSION}`,
+      [QLORA_CONFIG_KEY]: { ...handle.quantization },
+    },
+  };
 }
 
 /** Reads the quantization of a saved adapter; a plain LoRA file (e.g. a PEFT QLoRA adapter) gets QLoRA's defaults. */
@@ -51,7 +68,11 @@ function savedQuantization(config: Readonly<Record<string, unknown>>): Quantizat
   const parsed = QuantizationSchema.safeParse(config[QLORA_CONFIG_KEY] ?? {});
   if (!parsed.success) {
     const text = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `invalid '${QLORA_CONFIG_KEY}' in adapter_config.json: ${text}`, { issues: parsed.error.issues });
+    throw new PeftkitError(
+      'PEFTKIT_E_ADAPTER_CONFIG',
+      `invalid '${QLORA_CONFIG_KEY}' in adapter_config.json: ${text}`,
+      { issues: parsed.error.issues },
+    );
   }
   return parsed.data;
 }
@@ -82,7 +103,8 @@ const plugin: MethodPlugin<QloraConfig, QloraHandle> = definePlugin<QloraConfig,
   unmerge,
   save: (ctx, handle) => save(ctx, handle),
   load,
-  recognizes: (config) => config.peft_type === 'LORA' && typeof config[QLORA_CONFIG_KEY] === 'object' && config[QLORA_CONFIG_KEY] !== null,
+  recognizes: (config) =>
+    config.peft_type === 'LORA' && typeof config[QLORA_CONFIG_KEY] === 'object' && config[QLORA_CONFIG_KEY] !== null,
   dispose(ctx, handle) {
     unmerge(ctx, handle);
     lora.dispose(ctx, handle.lora);

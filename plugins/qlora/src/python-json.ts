@@ -23,7 +23,14 @@ export function pythonFloat(x: number): string {
   return negative ? `-${text}` : text;
 }
 
-export type PyValue = string | number | boolean | null | { readonly int: number } | readonly PyValue[] | { readonly [key: string]: PyValue };
+export type PyValue =
+  | string
+  | number
+  | boolean
+  | null
+  | { readonly int: number }
+  | readonly PyValue[]
+  | { readonly [key: string]: PyValue };
 
 /** Numbers are Python floats unless wrapped as `{ int: n }` (Python ints have no ".0"). */
 export function pythonJson(value: PyValue): string {

@@ -1,4 +1,11 @@
-import { DenseLinearBase, type LinearBaseFactory, type LinearSite, type ModelGraph, PeftkitError, type Tf } from '@peftkit/core';
+import {
+  DenseLinearBase,
+  type LinearBaseFactory,
+  type LinearSite,
+  type ModelGraph,
+  PeftkitError,
+  type Tf,
+} from '@peftkit/core';
 import type { Quantize4Options } from './blockwise4.ts';
 import type { QuantType } from './codebooks.ts';
 import { QuantizedLinearBase } from './quantized-linear.ts';
@@ -24,7 +31,11 @@ export interface QuantizeModelReport {
 }
 
 export function resolveQuantizeOptions(options: QuantizeModelOptions): Quantize4Options {
-  return { quantType: options.quantType ?? 'nf4', doubleQuant: options.doubleQuant ?? true, blockSize: options.blockSize ?? 64 };
+  return {
+    quantType: options.quantType ?? 'nf4',
+    doubleQuant: options.doubleQuant ?? true,
+    blockSize: options.blockSize ?? 64,
+  };
 }
 
 function targeted(site: LinearSite, targets: readonly string[] | 'all-linear' | undefined): boolean {
@@ -53,8 +64,16 @@ function sameSettings(a: Quantize4Options, b: Quantize4Options): boolean {
  */
 export function quantizeModel(tf: Tf, model: ModelGraph, options: QuantizeModelOptions = {}): QuantizeModelReport {
   const settings = resolveQuantizeOptions(options);
-  const sites = [...model.sites()].filter((s): s is LinearSite => s.kind === 'linear' && targeted(s, options.targetModules));
-  const report = { quantized: [] as string[], alreadyQuantized: [] as string[], skippedTied: [] as string[], bytesBefore: 0, bytesAfter: 0 };
+  const sites = [...model.sites()].filter(
+    (s): s is LinearSite => s.kind === 'linear' && targeted(s, options.targetModules),
+  );
+  const report = {
+    quantized: [] as string[],
+    alreadyQuantized: [] as string[],
+    skippedTied: [] as string[],
+    bytesBefore: 0,
+    bytesAfter: 0,
+  };
   for (const site of sites) {
     if (site.base instanceof QuantizedLinearBase && !sameSettings(site.base.options, settings)) {
       throw new PeftkitError(
@@ -81,7 +100,13 @@ export function quantizeModel(tf: Tf, model: ModelGraph, options: QuantizeModelO
     const outIn = base.weightOutIn();
     const values = Float32Array.from(outIn.dataSync() as Float32Array);
     outIn.dispose();
-    const quantized = QuantizedLinearBase.fromWeight(tf, values, [base.outFeatures, base.inFeatures], settings, base.bias);
+    const quantized = QuantizedLinearBase.fromWeight(
+      tf,
+      values,
+      [base.outFeatures, base.inFeatures],
+      settings,
+      base.bias,
+    );
     report.bytesBefore += base.byteSize;
     site.base = quantized;
     base.weight.dispose();
@@ -101,7 +126,10 @@ export function quantizedLinearBases(tf: Tf, options: QuantizeModelOptions = {})
   const settings = resolveQuantizeOptions(options);
   const targets = options.targetModules;
   return (site, weightOutIn, shape, bias) => {
-    const wanted = targets === undefined || targets === 'all-linear' || targets.some((t) => site.name === t || site.name.endsWith(`.${t}`));
+    const wanted =
+      targets === undefined ||
+      targets === 'all-linear' ||
+      targets.some((t) => site.name === t || site.name.endsWith(`.${t}`));
     return wanted ? QuantizedLinearBase.fromWeight(tf, weightOutIn, shape, settings, bias) : null;
   };
 }

@@ -5,10 +5,14 @@ type Tensor2D = ReturnType<Tf['tensor2d']>;
 type Variable = ReturnType<Tf['variable']>;
 
 function shapeError(shape: readonly number[], base: LinearBase): PeftkitError {
-  return new PeftkitError('PEFTKIT_E_QLORA_SHAPE', `a weight of shape [${shape}] does not fit a ${base.outFeatures}×${base.inFeatures} linear`, {
-    shape,
-    expected: [base.outFeatures, base.inFeatures],
-  });
+  return new PeftkitError(
+    'PEFTKIT_E_QLORA_SHAPE',
+    `a weight of shape [${shape}] does not fit a ${base.outFeatures}×${base.inFeatures} linear`,
+    {
+      shape,
+      expected: [base.outFeatures, base.inFeatures],
+    },
+  );
 }
 
 /**

@@ -33,13 +33,18 @@ export class SpillStore {
 
   read(key: string, length: number): Float32Array {
     const path = this.#files.get(key);
-    if (path === undefined) throw new PeftkitError('PEFTKIT_E_OPTIMIZER_STATE', `no spilled optimizer state for '${key}'`, { slot: key });
+    if (path === undefined)
+      throw new PeftkitError('PEFTKIT_E_OPTIMIZER_STATE', `no spilled optimizer state for '${key}'`, { slot: key });
     const bytes = readFileSync(path);
     if (bytes.byteLength !== 4 * length) {
-      throw new PeftkitError('PEFTKIT_E_OPTIMIZER_STATE', `spilled optimizer state of '${key}' has ${bytes.byteLength} bytes, expected ${4 * length}`, {
-        slot: key,
-        path,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_OPTIMIZER_STATE',
+        `spilled optimizer state of '${key}' has ${bytes.byteLength} bytes, expected ${4 * length}`,
+        {
+          slot: key,
+          path,
+        },
+      );
     }
     return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   }

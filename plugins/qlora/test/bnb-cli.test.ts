@@ -22,7 +22,10 @@ async function run(args: string[]): Promise<{ code: number; err: string }> {
 async function header(path: string): Promise<Record<string, { dtype: string; shape: number[] }>> {
   const bytes = await readFile(path);
   const length = Number(bytes.readBigUInt64LE(0));
-  const json = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8')) as Record<string, { dtype: string; shape: number[] }>;
+  const json = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8')) as Record<
+    string,
+    { dtype: string; shape: number[] }
+  >;
   delete json.__metadata__;
   return json;
 }
@@ -32,7 +35,10 @@ test('peftkit convert bnb: float → nf4 → float directory round trip equals q
   try {
     const model = createTinyLlama(tf, { seed: 21 });
     const src = join(dir, 'float');
-    await saveModel(model, src, { config: { ...TINY_LLAMA_CONFIG }, tokenizerFiles: { 'special_tokens_map.json': '{"stub": true}' } });
+    await saveModel(model, src, {
+      config: { ...TINY_LLAMA_CONFIG },
+      tokenizerFiles: { 'special_tokens_map.json': '{"stub": true}' },
+    });
     const quantizedDir = join(dir, 'nf4');
     const toNf4 = await run(['convert', 'bnb', '--to', 'nf4', src, '--out', quantizedDir]);
     assert.equal(toNf4.code, 0, `exit 0: ${toNf4.err}`);
@@ -43,12 +49,23 @@ test('peftkit convert bnb: float → nf4 → float directory round trip equals q
     for (const k of ['absmax', 'quant_map', 'nested_absmax', 'nested_quant_map', 'quant_state.bitsandbytes__nf4'])
       assert.ok(h[`${q}.${k}`], `${q}.${k} written`);
     assert.equal(h['lm_head.weight']?.dtype, 'F32', 'head stays float');
-    const config = JSON.parse(await readFile(join(quantizedDir, 'config.json'), 'utf8')) as Record<string, { bnb_4bit_quant_type?: string }>;
+    const config = JSON.parse(await readFile(join(quantizedDir, 'config.json'), 'utf8')) as Record<
+      string,
+      { bnb_4bit_quant_type?: string }
+    >;
     assert.equal(config.quantization_config?.bnb_4bit_quant_type, 'nf4', 'quantization_config written');
-    assert.equal(await readFile(join(quantizedDir, 'special_tokens_map.json'), 'utf8'), '{"stub": true}', 'other files copied');
+    assert.equal(
+      await readFile(join(quantizedDir, 'special_tokens_map.json'), 'utf8'),
+      '{"stub": true}',
+      'other files copied',
+    );
 
     const floatDir = join(dir, 'back');
-    assert.equal((await run(['convert', 'bnb', '--to', 'float', quantizedDir, '--out', floatDir])).code, 0, 'back to float');
+    assert.equal(
+      (await run(['convert', 'bnb', '--to', 'float', quantizedDir, '--out', floatDir])).code,
+      0,
+      'back to float',
+    );
     const loaded = await loadModel(tf, floatDir);
     const ids = tinyBatch(2, 6);
     quantizeModel(tf, model);
@@ -57,8 +74,16 @@ test('peftkit convert bnb: float → nf4 → float directory round trip equals q
     loaded.model.dispose();
     model.dispose();
 
-    assert.equal((await run(['convert', 'bnb', '--to', 'int8', src, '--out', join(dir, 'x')])).code, 2, 'bad --to is a usage error');
-    assert.notEqual((await run(['convert', 'bnb', '--to', 'nf4', src, '--out', quantizedDir])).code, 0, 'non-empty output refused');
+    assert.equal(
+      (await run(['convert', 'bnb', '--to', 'int8', src, '--out', join(dir, 'x')])).code,
+      2,
+      'bad --to is a usage error',
+    );
+    assert.notEqual(
+      (await run(['convert', 'bnb', '--to', 'nf4', src, '--out', quantizedDir])).code,
+      0,
+      'non-empty output refused',
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,11 +1,29 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Rng } from '@peftkit/core';
-import { convertBnbCheckpoint, dequantize4, FP4_CODE, fromBnbTensors, NF4_CODE, pythonFloat, quantize4, type RawTensor, toBnbTensors } from '@peftkit/qlora';
+import {
+  convertBnbCheckpoint,
+  dequantize4,
+  FP4_CODE,
+  fromBnbTensors,
+  NF4_CODE,
+  pythonFloat,
+  quantize4,
+  type RawTensor,
+  toBnbTensors,
+} from '@peftkit/qlora';
 
 const text = (t: RawTensor | undefined) => new TextDecoder().decode(t?.data);
-const f32 = (values: readonly number[]): RawTensor => ({ dtype: 'F32', shape: [values.length], data: new Uint8Array(Float32Array.from(values).buffer) });
-const u8 = (values: readonly number[], shape = [values.length]): RawTensor => ({ dtype: 'U8', shape, data: Uint8Array.from(values) });
+const f32 = (values: readonly number[]): RawTensor => ({
+  dtype: 'F32',
+  shape: [values.length],
+  data: new Uint8Array(Float32Array.from(values).buffer),
+});
+const u8 = (values: readonly number[], shape = [values.length]): RawTensor => ({
+  dtype: 'U8',
+  shape,
+  data: Uint8Array.from(values),
+});
 const code = (t: { code?: string }) => t.code;
 
 test('python float repr as json.dumps writes it', () => {
@@ -64,7 +82,11 @@ test('hand-built double-quantized FP4 weight: nested absmax, nested map and offs
   const values = dequantize4(state);
   assert.deepEqual([...values.slice(0, 4)], [0.25, -0.25, 0.25, -0.25], 'first block absmax −0.25 + 0.5');
   assert.deepEqual([...values.slice(32, 36)], [0.75, -0.75, 0.75, -0.75], 'second block absmax 0.25 + 0.5');
-  assert.equal(text(toBnbTensors('w.weight', state).get('w.weight.quant_state.bitsandbytes__fp4')), json, 'quant_state JSON byte-identical');
+  assert.equal(
+    text(toBnbTensors('w.weight', state).get('w.weight.quant_state.bitsandbytes__fp4')),
+    json,
+    'quant_state JSON byte-identical',
+  );
 });
 
 test('write → read round trip for NF4/FP4 with and without double quantization', () => {
@@ -74,18 +96,33 @@ test('write → read round trip for NF4/FP4 with and without double quantization
       const q = quantize4(values, [96, 40], { quantType, blockSize: 64, doubleQuant });
       const tensors = toBnbTensors('layer.weight', q);
       const keys = [...tensors.keys()].sort();
-      const expectedKeys = ['layer.weight', 'layer.weight.absmax', `layer.weight.quant_state.bitsandbytes__${quantType}`, 'layer.weight.quant_map'];
+      const expectedKeys = [
+        'layer.weight',
+        'layer.weight.absmax',
+        `layer.weight.quant_state.bitsandbytes__${quantType}`,
+        'layer.weight.quant_map',
+      ];
       if (doubleQuant) expectedKeys.push('layer.weight.nested_absmax', 'layer.weight.nested_quant_map');
       assert.deepEqual(keys, expectedKeys.sort(), 'bnb key names');
       assert.equal(tensors.get('layer.weight.absmax')?.dtype, doubleQuant ? 'U8' : 'F32', 'absmax dtype');
       const state = JSON.parse(text(tensors.get(`layer.weight.quant_state.bitsandbytes__${quantType}`)));
       assert.deepEqual(
         Object.keys(state),
-        ['quant_type', 'blocksize', 'dtype', 'shape', ...(doubleQuant ? ['nested_blocksize', 'nested_dtype', 'nested_offset'] : [])],
+        [
+          'quant_type',
+          'blocksize',
+          'dtype',
+          'shape',
+          ...(doubleQuant ? ['nested_blocksize', 'nested_dtype', 'nested_offset'] : []),
+        ],
         'quant_state keys in bnb order',
       );
       const back = fromBnbTensors('layer.weight', (k) => tensors.get(k)).state;
-      assert.deepEqual(dequantize4(back), dequantize4(q), `${quantType} dq=${doubleQuant}: identical dequantized values`);
+      assert.deepEqual(
+        dequantize4(back),
+        dequantize4(q),
+        `${quantType} dq=${doubleQuant}: identical dequantized values`,
+      );
     }
   }
 });
@@ -124,7 +161,8 @@ test('checkpoint conversion: float → nf4 → fp4 → float; head, embeddings a
   const nf4 = convertBnbCheckpoint(tensors, config, { to: 'nf4' });
   assert.deepEqual(nf4.quantized, ['model.layers.0.self_attn.q_proj.weight'], 'only the linear weight');
   assert.equal(nf4.tensors.get('model.layers.0.self_attn.q_proj.weight')?.dtype, 'U8', 'packed');
-  for (const k of ['model.embed_tokens.weight', 'lm_head.weight', 'model.norm.weight']) assert.equal(nf4.tensors.get(k), tensors.get(k), `${k} untouched`);
+  for (const k of ['model.embed_tokens.weight', 'lm_head.weight', 'model.norm.weight'])
+    assert.equal(nf4.tensors.get(k), tensors.get(k), `${k} untouched`);
   assert.deepEqual(
     nf4.config.quantization_config,
     {
@@ -141,7 +179,10 @@ test('checkpoint conversion: float → nf4 → fp4 → float; head, embeddings a
   );
   const fp4 = convertBnbCheckpoint(nf4.tensors, nf4.config, { to: 'fp4' });
   assert.deepEqual(fp4.dequantized, ['model.layers.0.self_attn.q_proj.weight'], 'nf4 read back first');
-  assert.ok(fp4.tensors.has('model.layers.0.self_attn.q_proj.weight.quant_state.bitsandbytes__fp4'), 'then written as fp4');
+  assert.ok(
+    fp4.tensors.has('model.layers.0.self_attn.q_proj.weight.quant_state.bitsandbytes__fp4'),
+    'then written as fp4',
+  );
   const float = convertBnbCheckpoint(nf4.tensors, nf4.config, { to: 'float' });
   assert.equal(float.config.quantization_config, undefined, 'quantization_config removed');
   assert.equal(float.tensors.size, 4, 'no bnb companions left');

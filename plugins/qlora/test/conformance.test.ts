@@ -20,7 +20,13 @@ conformanceSuite({
   dependencies: [lora],
   name: 'qlora fp4 all-linear, block 32',
   config: { target_modules: 'all-linear', r: 4, lora_alpha: 8, quant_type: 'fp4', double_quant: false, block_size: 32 },
-  secondConfig: { target_modules: ['gate_proj', 'up_proj', 'down_proj'], r: 2, quant_type: 'fp4', double_quant: false, block_size: 32 },
+  secondConfig: {
+    target_modules: ['gate_proj', 'up_proj', 'down_proj'],
+    r: 2,
+    quant_type: 'fp4',
+    double_quant: false,
+    block_size: 32,
+  },
   prepareModel: (tf, model) => {
     quantizeModel(tf, model, { quantType: 'fp4', doubleQuant: false, blockSize: 32 });
   },

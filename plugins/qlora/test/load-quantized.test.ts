@@ -33,7 +33,10 @@ test('loadModel with quantizedLinearBases: packed at load time, same bytes and l
       for (const site of quantized) {
         const other = dense.model.site(site.name);
         assert.ok(
-          other?.kind === 'linear' && other.base instanceof QuantizedLinearBase && site.kind === 'linear' && site.base instanceof QuantizedLinearBase,
+          other?.kind === 'linear' &&
+            other.base instanceof QuantizedLinearBase &&
+            site.kind === 'linear' &&
+            site.base instanceof QuantizedLinearBase,
           site.name,
         );
         assert.deepEqual(site.base.state.packed, other.base.state.packed, `${site.name}: identical packed bytes`);
@@ -46,7 +49,15 @@ test('loadModel with quantizedLinearBases: packed at load time, same bytes and l
       const manager = kernel.adapters(packed.model);
       manager.create('q', 'qlora', { r: 4, target_modules: ['q_proj', 'v_proj'] });
       const data = Array.from({ length: 8 }, (_, i) => ({ ids: [1, 10 + i, 20 + i, 30 + i, 40 + i, 50 + i] }));
-      const result = await train({ tf, model: packed.model, manager, adapter: 'q', trainData: data, padId: 0, options: { steps: 4, batchSize: 4, lr: 1e-2 } });
+      const result = await train({
+        tf,
+        model: packed.model,
+        manager,
+        adapter: 'q',
+        trainData: data,
+        padId: 0,
+        options: { steps: 4, batchSize: 4, lr: 1e-2 },
+      });
       const losses = result.history.map((e) => e.loss);
       assert.ok((losses.at(-1) as number) < (losses[0] as number), `QLoRA trains on the packed model: ${losses}`);
       manager.dispose();

@@ -15,10 +15,17 @@ const settings = { betas: [0.9, 0.999] as const, eps: 1e-8, weightDecay: 0.01, m
 
 function variables(seed: number) {
   const rng = new Rng(seed);
-  return [tf.variable(tf.tensor(rng.normalArray(12), [3, 4]), true), tf.variable(tf.tensor(rng.normalArray(5), [5]), true)];
+  return [
+    tf.variable(tf.tensor(rng.normalArray(12), [3, 4]), true),
+    tf.variable(tf.tensor(rng.normalArray(5), [5]), true),
+  ];
 }
 
-function gradsFor(vars: ReturnType<typeof variables>, step: number, names = vars.map((v) => v.name)): Record<string, Tensor> {
+function gradsFor(
+  vars: ReturnType<typeof variables>,
+  step: number,
+  names = vars.map((v) => v.name),
+): Record<string, Tensor> {
   const rng = new Rng(100 + step);
   return Object.fromEntries(vars.map((v, i) => [names[i] as string, tf.tensor(rng.normalArray(v.size), v.shape)]));
 }
@@ -64,13 +71,21 @@ test('PagedAdamW: same updates as the core AdamW (bit-identical) and as a float6
       assert.deepEqual(v.dataSync(), core[i]?.dataSync(), `step ${step}, variable ${i}: identical to AdamW`);
     });
   }
-  assert.equal(tf.memory().numTensors, before + coreOpt.state().slots.size, 'paged state adds no tensor (only AdamW slots do)');
+  assert.equal(
+    tf.memory().numTensors,
+    before + coreOpt.state().slots.size,
+    'paged state adds no tensor (only AdamW slots do)',
+  );
   assert.equal(pagedOpt.backendBytes, 0, 'no backend bytes');
   assert.equal(pagedOpt.hostBytes, 2 * 4 * (12 + 5), 'm and v on the host');
   const expected = reference(start, allGrads, 1e-2);
   paged.forEach((v, i) => {
     const got = v.dataSync();
-    for (let j = 0; j < got.length; j++) assert.ok(Math.abs((got[j] as number) - ((expected[i] as Float64Array)[j] as number)) < 1e-5, `reference ${i}/${j}`);
+    for (let j = 0; j < got.length; j++)
+      assert.ok(
+        Math.abs((got[j] as number) - ((expected[i] as Float64Array)[j] as number)) < 1e-5,
+        `reference ${i}/${j}`,
+      );
   });
   tf.dispose([...paged, ...core]);
   pagedOpt.dispose();
@@ -86,12 +101,19 @@ test('PagedAdamW: state() / loadState() resume exactly, AdamW state is accepted,
     tf.dispose(Object.values(g));
   }
   const saved = opt.state();
-  assert.deepEqual([...saved.slots.keys()].sort(), a.flatMap((v) => [`${v.name}/exp_avg`, `${v.name}/exp_avg_sq`]).sort(), 'slot keys like AdamW');
+  assert.deepEqual(
+    [...saved.slots.keys()].sort(),
+    a.flatMap((v) => [`${v.name}/exp_avg`, `${v.name}/exp_avg_sq`]).sort(),
+    'slot keys like AdamW',
+  );
   const b = a.map((v) => tf.variable(v.clone(), true));
   const resumed = new PagedAdamW(tf, settings);
   // Slots are keyed by variable name: map a's names onto b's.
   const renamed = new Map(
-    [...saved.slots].map(([k, s]) => [k.replace(a[0]?.name as string, b[0]?.name as string).replace(a[1]?.name as string, b[1]?.name as string), s]),
+    [...saved.slots].map(([k, s]) => [
+      k.replace(a[0]?.name as string, b[0]?.name as string).replace(a[1]?.name as string, b[1]?.name as string),
+      s,
+    ]),
   );
   resumed.loadState({ ...saved, slots: renamed });
   const g1 = gradsFor(a, 9);
@@ -116,7 +138,12 @@ test('PagedAdamW: state() / loadState() resume exactly, AdamW state is accepted,
     'foreign kind refused',
   );
   assert.throws(
-    () => fromCore.loadState({ kind: 'paged_adamw', scalars: { t: 1 }, slots: new Map([['x/exp_avg', { shape: [2], values: new Float32Array(3) }]]) }),
+    () =>
+      fromCore.loadState({
+        kind: 'paged_adamw',
+        scalars: { t: 1 },
+        slots: new Map([['x/exp_avg', { shape: [2], values: new Float32Array(3) }]]),
+      }),
     (e: unknown) => (e as { code?: string }).code === 'PEFTKIT_E_OPTIMIZER_STATE',
     'mis-sized slot refused',
   );
@@ -168,8 +195,13 @@ test('PagedAdamW with a 25 % byte budget: identical updates, moments spilled to 
     assert.equal(readdirSync(dir).length, 3, 'one file per spilled variable');
     const a = unbounded.state();
     const b = bounded.state();
-    const rename = (k: string) => k.replace(/^[^/]+/, (name) => paged[free.findIndex((v) => v.name === name)]?.name ?? name);
-    assert.deepEqual(new Map([...a.slots].map(([k, v]) => [rename(k), v])), b.slots, 'state() reads spilled moments back');
+    const rename = (k: string) =>
+      k.replace(/^[^/]+/, (name) => paged[free.findIndex((v) => v.name === name)]?.name ?? name);
+    assert.deepEqual(
+      new Map([...a.slots].map(([k, v]) => [rename(k), v])),
+      b.slots,
+      'state() reads spilled moments back',
+    );
     bounded.dispose();
     assert.equal(readdirSync(dir).length, 0, 'dispose removes the spill files');
   } finally {

@@ -40,5 +40,8 @@ test('QLoRA training: PagedAdamW (budget 1 KiB, spilling) gives the loss curve o
   assert.equal(reference.length, 4, 'four steps');
   assert.ok((reference.at(-1) as number) < (reference[0] as number), `loss falls: ${reference.join(', ')}`);
   for (let i = 0; i < reference.length; i++)
-    assert.ok(Math.abs((paged[i] as number) - (reference[i] as number)) <= 1e-6, `step ${i}: ${paged[i]} vs ${reference[i]}`);
+    assert.ok(
+      Math.abs((paged[i] as number) - (reference[i] as number)) <= 1e-6,
+      `step ${i}: ${paged[i]} vs ${reference[i]}`,
+    );
 });

@@ -47,17 +47,29 @@ test('config: LoRA fields plus strict quantization fields', () => {
       JSON.stringify(bad),
     );
   }
-  assert.equal([...model.sites()].filter((s) => s.kind === 'linear' && s.base instanceof QuantizedLinearBase).length, 0, 'a refused config quantizes nothing');
+  assert.equal(
+    [...model.sites()].filter((s) => s.kind === 'linear' && s.base instanceof QuantizedLinearBase).length,
+    0,
+    'a refused config quantizes nothing',
+  );
   model.dispose();
 });
 
 test('saved adapter: PEFT LoRA format + the peftkit_qlora marker; recognized by qlora only when marked', () => {
   const model = createTinyLlama(tf, { seed: 5 });
   const manager = kernel.adapters(model);
-  perturb(tf, manager.create('a', 'qlora', { quant_type: 'fp4', block_size: 32, double_quant: false }).handle.trainableVariables, 3);
+  perturb(
+    tf,
+    manager.create('a', 'qlora', { quant_type: 'fp4', block_size: 32, double_quant: false }).handle.trainableVariables,
+    3,
+  );
   const saved = manager.save('a');
   assert.equal(saved.config.peft_type, 'LORA', 'peft_type LORA as PEFT writes QLoRA adapters');
-  assert.deepEqual(saved.config[QLORA_CONFIG_KEY], { quant_type: 'fp4', double_quant: false, block_size: 32, compute_dtype: 'float32' }, 'marker');
+  assert.deepEqual(
+    saved.config[QLORA_CONFIG_KEY],
+    { quant_type: 'fp4', double_quant: false, block_size: 32, compute_dtype: 'float32' },
+    'marker',
+  );
   assert.ok(
     Object.keys(saved.tensors).every((k) => /^base_model\.model\..*\.lora_[AB]\.weight$/.test(k)),
     'PEFT key names',
@@ -103,16 +115,25 @@ test('merge requantizes the targeted bases; unmerge restores their packed bytes 
   const model = createTinyLlama(tf, { seed: 5 });
   const manager = kernel.adapters(model);
   perturb(tf, manager.create('a', 'qlora', { target_modules: ['q_proj', 'down_proj'] }).handle.trainableVariables, 4);
-  const states = new Map(quantizedSites(model).map((s) => [s.name, (s.base as QuantizedLinearBase).state.packed.slice()]));
+  const states = new Map(
+    quantizedSites(model).map((s) => [s.name, (s.base as QuantizedLinearBase).state.packed.slice()]),
+  );
   const unmerged = logits(model, ids, { active: ['a'] });
   const base = logits(model, ids);
   manager.merge('a');
-  const changed = quantizedSites(model).filter((s) => !(s.base as QuantizedLinearBase).state.packed.every((b, i) => b === states.get(s.name)?.[i]));
-  assert.deepEqual(changed.map((s) => s.name.split('.').pop()).sort(), ['down_proj', 'down_proj', 'q_proj', 'q_proj'], 'only targeted bases change');
+  const changed = quantizedSites(model).filter(
+    (s) => !(s.base as QuantizedLinearBase).state.packed.every((b, i) => b === states.get(s.name)?.[i]),
+  );
+  assert.deepEqual(
+    changed.map((s) => s.name.split('.').pop()).sort(),
+    ['down_proj', 'down_proj', 'q_proj', 'q_proj'],
+    'only targeted bases change',
+  );
   const merged = logits(model, ids);
   assert.ok(maxAbsDiff(merged, unmerged) < maxAbsDiff(base, unmerged), 'merged output moves towards the adapter');
   manager.unmerge('a');
-  for (const s of quantizedSites(model)) assert.deepEqual((s.base as QuantizedLinearBase).state.packed, states.get(s.name), `${s.name} restored exactly`);
+  for (const s of quantizedSites(model))
+    assert.deepEqual((s.base as QuantizedLinearBase).state.packed, states.get(s.name), `${s.name} restored exactly`);
   assert.equal(maxAbsDiff(base, logits(model, ids)), 0, 'base logits restored exactly');
   manager.dispose();
   model.dispose();
@@ -135,14 +156,20 @@ test('a few gradient steps on the quantized base lower the loss and leave the pa
   for (let step = 0; step < 6; step++) {
     const { value, grads } = tf.variableGrads(() => {
       const logp = tf.logSoftmax(model.forward({ ids: inputs }, { selection: { active: ['t'] }, training: true }));
-      return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(targets, logp.shape[2] as number), logp), -1))) as ReturnType<typeof tf.scalar>;
+      return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(targets, logp.shape[2] as number), logp), -1))) as ReturnType<
+        typeof tf.scalar
+      >;
     }, [...vars]);
-    for (const v of vars) tf.tidy(() => v.assign(tf.sub(v, tf.mul(grads[v.name] as ReturnType<typeof tf.scalar>, 0.5))));
+    for (const v of vars)
+      tf.tidy(() => v.assign(tf.sub(v, tf.mul(grads[v.name] as ReturnType<typeof tf.scalar>, 0.5))));
     losses.push(value.dataSync()[0] as number);
     tf.dispose([value, ...Object.values(grads)]);
   }
   assert.equal(tf.memory().numTensors, before, 'training steps leave no tensor behind');
-  assert.ok((losses.at(-1) as number) < (losses[0] as number) - 0.05, `loss falls: ${losses.map((l) => l.toFixed(3)).join(' → ')}`);
+  assert.ok(
+    (losses.at(-1) as number) < (losses[0] as number) - 0.05,
+    `loss falls: ${losses.map((l) => l.toFixed(3)).join(' → ')}`,
+  );
   quantizedSites(model).forEach((s, i) => {
     assert.deepEqual((s.base as QuantizedLinearBase).state.packed, packed[i], 'frozen base');
   });

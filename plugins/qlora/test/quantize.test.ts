@@ -18,7 +18,8 @@ const f = Math.fround;
 /** Reference from the code-book definition: nearest code in float64 distance, the lower index on a tie. */
 function nearest(code: Float32Array, scaled: number): number {
   let best = 0;
-  for (let i = 1; i < code.length; i++) if (Math.abs(scaled - (code[i] as number)) < Math.abs(scaled - (code[best] as number))) best = i;
+  for (let i = 1; i < code.length; i++)
+    if (Math.abs(scaled - (code[i] as number)) < Math.abs(scaled - (code[best] as number))) best = i;
   return best;
 }
 
@@ -52,11 +53,20 @@ test('NF4: hand-derived codes, packing order and midpoint ties', () => {
   assert.deepEqual([...q.packed], [0x07, 0xf9, 0x78], 'codes 0,7 | 15,9 | 7,8 with element 2k in the high nibble');
   assert.deepEqual([...(q.absmax as Float32Array)], [2], 'absmax of the block');
   const back = dequantize4(q);
-  assert.deepEqual([...back].slice(0, 4), [-2, 0, 2, f(2 * (NF4_CODE[9] as number))], 'codes that are exact come back exactly');
+  assert.deepEqual(
+    [...back].slice(0, 4),
+    [-2, 0, 2, f(2 * (NF4_CODE[9] as number))],
+    'codes that are exact come back exactly',
+  );
 });
 
 test('FP4: hand-derived codes (sign bit, magnitude order 0, 1/192, 8/12, 1, 1/3, 1/2, 1/6, 1/4)', () => {
-  assert.ok(Math.abs((FP4_CODE[1] as number) - 0.0052083) < 1e-6 && FP4_CODE[3] === 1 && Math.abs((FP4_CODE[2] as number) - 2 / 3) < 1e-7, 'FP4 magnitudes');
+  assert.ok(
+    Math.abs((FP4_CODE[1] as number) - 0.0052083) < 1e-6 &&
+      FP4_CODE[3] === 1 &&
+      Math.abs((FP4_CODE[2] as number) - 2 / 3) < 1e-7,
+    'FP4 magnitudes',
+  );
   // absmax 12: scaled = x/12, so x = 12·code gives exactly that code; -3 → sign | 0b111.
   const values = Float32Array.from([12, 4, -3, 0.0625, 6, -12, 0, 2]);
   const q = quantize4(values, [2, 4], { quantType: 'fp4', blockSize: 64, doubleQuant: false });
@@ -90,7 +100,8 @@ test('per-block dequantization error stays within half the widest code gap times
     const back = dequantize4(q);
     const absmax = q.absmax as Float32Array;
     let worst = 0;
-    for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs((back[i] as number) - (values[i] as number)) / (absmax[i >> 6] as number));
+    for (let i = 0; i < values.length; i++)
+      worst = Math.max(worst, Math.abs((back[i] as number) - (values[i] as number)) / (absmax[i >> 6] as number));
     assert.ok(worst <= halfGap * (1 + 1e-5), `${quantType}: worst relative error ${worst} ≤ ${halfGap}`);
     assert.ok(worst > halfGap * 0.5, `${quantType}: the bound is not vacuous (${worst})`);
   }
@@ -123,12 +134,17 @@ test('double quantization: offset is the mean, restored scales are close, and de
     assert.ok(Math.abs((restored[i] as number) - (exact[i] as number)) <= bound, `scale ${i} within ${bound}`);
   }
   const back = dequantize4(dq);
-  assert.equal(back[5], f((NF4_CODE[(dq.packed[2] as number) & 15] as number) * (restored[0] as number)), 'code × restored absmax');
+  assert.equal(
+    back[5],
+    f((NF4_CODE[(dq.packed[2] as number) & 15] as number) * (restored[0] as number)),
+    'code × restored absmax',
+  );
 });
 
 test('signed dynamic map: 256 sorted values from create_dynamic_map(signed=True)', () => {
   assert.equal(DYNAMIC_MAP.length, 256, 'size');
-  for (let i = 1; i < 256; i++) assert.ok((DYNAMIC_MAP[i] as number) >= (DYNAMIC_MAP[i - 1] as number), `sorted at ${i}`);
+  for (let i = 1; i < 256; i++)
+    assert.ok((DYNAMIC_MAP[i] as number) >= (DYNAMIC_MAP[i - 1] as number), `sorted at ${i}`);
   assert.equal(DYNAMIC_MAP[255], 1, 'max is 1');
   assert.ok(DYNAMIC_MAP.includes(0), 'contains 0');
   // Exponent 0: one mean of linspace(0.1, 1, 2) = 0.55, times 1e-6; the top: mean of the last two of linspace(0.1, 1, 65).
@@ -151,7 +167,10 @@ test('8-bit blockwise: table values quantize to themselves, others to a bracketi
     const lo = c === 0 ? -1 : (DYNAMIC_MAP[c - 1] as number); // below the smallest code (−0.99297) everything maps to 0
     const hi = DYNAMIC_MAP[Math.min(255, c + 1)] as number;
     assert.ok(s >= lo - 1e-6 && s <= hi + 1e-6, `value ${i} lands next to its code`);
-    assert.ok(Math.abs((back[i] as number) - (values[i] as number)) <= 0.00704 * (q.absmax[i >> 8] as number) * (1 + 1e-4), `value ${i} error`);
+    assert.ok(
+      Math.abs((back[i] as number) - (values[i] as number)) <= 0.00704 * (q.absmax[i >> 8] as number) * (1 + 1e-4),
+      `value ${i} error`,
+    );
   }
 });
 
@@ -174,5 +193,9 @@ test('odd lengths and partial blocks: the last low nibble stays 0 and values rou
   const restored = restoreAbsmax(q.absmax);
   assert.equal(restored.length, 2, 'a full block and a one-element block');
   assert.equal(Math.abs(back[64] as number), restored[1], 'a one-element block is its own absmax (code ±1)');
-  for (let i = 0; i < 64; i++) assert.ok(Math.abs((back[i] as number) - (values[i] as number)) <= 0.16 * (restored[0] as number) + 1e-6, `value ${i}`);
+  for (let i = 0; i < 64; i++)
+    assert.ok(
+      Math.abs((back[i] as number) - (values[i] as number)) <= 0.16 * (restored[0] as number) + 1e-6,
+      `value ${i}`,
+    );
 });

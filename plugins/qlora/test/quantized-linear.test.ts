@@ -31,7 +31,10 @@ test('forward equals the dense matmul with the dequantized weight; tensors do no
     const y = base.forward(x);
     const ref = tf.tidy(() => dense.forward(x));
     assert.deepEqual(y.shape, [5, OUT], 'output shape');
-    assert.ok(maxAbsDiff([y.dataSync() as Float32Array], [ref.dataSync() as Float32Array]) <= 1e-5, 'same values as the dense twin');
+    assert.ok(
+      maxAbsDiff([y.dataSync() as Float32Array], [ref.dataSync() as Float32Array]) <= 1e-5,
+      'same values as the dense twin',
+    );
     y.dispose();
     ref.dispose();
   }
@@ -46,12 +49,16 @@ test('customGrad: dx equals the dense base gradient, no gradient reaches W, memo
   const dense = denseTwin(base, null);
   const x = tf.tensor2d(new Rng(5).normalArray(6 * IN), [6, IN]);
   const r = tf.tensor2d(new Rng(6).normalArray(6 * OUT), [6, OUT]);
-  const loss = (b: { forward(x: Tensor2D): Tensor2D }) => (input: ReturnType<typeof tf.tensor>) => tf.sum(tf.mul(b.forward(input as Tensor2D), r));
+  const loss = (b: { forward(x: Tensor2D): Tensor2D }) => (input: ReturnType<typeof tf.tensor>) =>
+    tf.sum(tf.mul(b.forward(input as Tensor2D), r));
   const before = tf.memory().numTensors;
   const dq = tf.grad(loss(base))(x);
   const dd = tf.grad(loss(dense))(x);
   assert.ok(maxAbsDiff([dq.dataSync() as Float32Array], [dd.dataSync() as Float32Array]) <= 1e-4, 'dx = dy·W');
-  assert.ok(maxAbsDiff([dq.dataSync() as Float32Array], [new Float32Array(dq.size)]) > 0.1, 'the gradient is not trivially zero');
+  assert.ok(
+    maxAbsDiff([dq.dataSync() as Float32Array], [new Float32Array(dq.size)]) > 0.1,
+    'the gradient is not trivially zero',
+  );
   dq.dispose();
   dd.dispose();
   assert.equal(tf.memory().numTensors, before, 'backward frees the re-dequantized weight');
@@ -93,7 +100,13 @@ test('quantizeModel: every non-head linear, bytes reported, dense weights freed,
   const linears = [...model.sites()].filter((s) => s.kind === 'linear');
   assert.equal(report.quantized.length, linears.length - 1, 'all linears but lm_head');
   assert.ok(!report.quantized.includes('lm_head'), 'head excluded');
-  const { hidden_size: d, intermediate_size: m, num_key_value_heads: kv, num_attention_heads: h, num_hidden_layers: L } = TINY_LLAMA_CONFIG;
+  const {
+    hidden_size: d,
+    intermediate_size: m,
+    num_key_value_heads: kv,
+    num_attention_heads: h,
+    num_hidden_layers: L,
+  } = TINY_LLAMA_CONFIG;
   const weights = L * (2 * d * d + 2 * d * ((d / h) * kv) + 3 * d * m);
   assert.equal(report.bytesBefore, 4 * weights, 'float32 bytes of the quantized weights');
   assert.ok(report.bytesAfter < report.bytesBefore / 6, `packed ${report.bytesAfter} B vs ${report.bytesBefore} B`);
@@ -116,14 +129,27 @@ test('quantizeModel: every non-head linear, bytes reported, dense weights freed,
 
 test('quantizeModel: chosen targets only; a tied head is left dense', () => {
   const model = createTinyLlama(tf, { seed: 3 });
-  const report = quantizeModel(tf, model, { targetModules: ['q_proj', 'down_proj'], quantType: 'fp4', doubleQuant: false });
+  const report = quantizeModel(tf, model, {
+    targetModules: ['q_proj', 'down_proj'],
+    quantType: 'fp4',
+    doubleQuant: false,
+  });
   assert.deepEqual(
     report.quantized.sort(),
-    ['model.layers.0.mlp.down_proj', 'model.layers.0.self_attn.q_proj', 'model.layers.1.mlp.down_proj', 'model.layers.1.self_attn.q_proj'],
+    [
+      'model.layers.0.mlp.down_proj',
+      'model.layers.0.self_attn.q_proj',
+      'model.layers.1.mlp.down_proj',
+      'model.layers.1.self_attn.q_proj',
+    ],
     'exact / suffix match',
   );
   model.dispose();
-  const tied = new LlamaModel(tf, { ...TINY_LLAMA_CONFIG, tie_word_embeddings: true }, { kind: 'random', rng: new Rng(1), std: 0.2 });
+  const tied = new LlamaModel(
+    tf,
+    { ...TINY_LLAMA_CONFIG, tie_word_embeddings: true },
+    { kind: 'random', rng: new Rng(1), std: 0.2 },
+  );
   const r = quantizeModel(tf, tied, { targetModules: ['lm_head'] });
   assert.deepEqual(r.skippedTied, ['lm_head'], 'tied lm_head skipped');
   assert.deepEqual(r.quantized, [], 'nothing quantized');

@@ -36,7 +36,13 @@ async function isFile(path: string): Promise<boolean> {
  * Opens `dir/file` after checking that its real path lies inside `realRoot`, and reads it when it is at most
  * `cap` bytes. `shown` is the client-facing name (relative to the root) used in every message.
  */
-async function readConfined(realRoot: string, dir: string, file: string, shown: string, cap: number): Promise<Uint8Array> {
+async function readConfined(
+  realRoot: string,
+  dir: string,
+  file: string,
+  shown: string,
+  cap: number,
+): Promise<Uint8Array> {
   let real: string;
   try {
     real = await realpath(join(dir, file));
@@ -44,7 +50,10 @@ async function readConfined(realRoot: string, dir: string, file: string, shown: 
     throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no ${file} in adapter '${shown}'`, { path: shown });
   }
   // A file-level symlink may point anywhere (/etc/passwd, another user's files): only the root is served.
-  if (!inside(realRoot, real)) throw new PeftkitError('PEFTKIT_E_ADAPTER_PATH', `${shown}/${file} links outside the adapter root`, { path: shown });
+  if (!inside(realRoot, real))
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_PATH', `${shown}/${file} links outside the adapter root`, {
+      path: shown,
+    });
   let handle: FileHandle;
   try {
     handle = await open(real, 'r');
@@ -53,14 +62,19 @@ async function readConfined(realRoot: string, dir: string, file: string, shown: 
   }
   try {
     const info = await handle.stat();
-    if (!info.isFile()) throw new PeftkitError('PEFTKIT_E_ADAPTER_FORMAT', `${shown}/${file} is not a regular file`, { path: shown });
+    if (!info.isFile())
+      throw new PeftkitError('PEFTKIT_E_ADAPTER_FORMAT', `${shown}/${file} is not a regular file`, { path: shown });
     // Checked on the open handle, so a file swapped after realpath is still measured, and before any byte is read.
     if (info.size > cap) {
-      throw new PeftkitError('PEFTKIT_E_ADAPTER_TOO_LARGE', `${shown}/${file} has ${info.size} bytes; this server reads at most ${cap}`, {
-        path: shown,
-        bytes: info.size,
-        limit: cap,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_ADAPTER_TOO_LARGE',
+        `${shown}/${file} has ${info.size} bytes; this server reads at most ${cap}`,
+        {
+          path: shown,
+          bytes: info.size,
+          limit: cap,
+        },
+      );
     }
     const bytes = await handle.readFile();
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -77,10 +91,14 @@ function parseConfig(bytes: Uint8Array, shown: string): { text: string; config: 
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     value = JSON.parse(text);
   } catch {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `${shown}/${CONFIG_FILE} is not valid UTF-8 JSON`, { path: shown });
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `${shown}/${CONFIG_FILE} is not valid UTF-8 JSON`, {
+      path: shown,
+    });
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `${shown}/${CONFIG_FILE} must hold a JSON object`, { path: shown });
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_CONFIG', `${shown}/${CONFIG_FILE} must hold a JSON object`, {
+      path: shown,
+    });
   }
   return { text, config: value as Record<string, unknown> };
 }
@@ -92,7 +110,9 @@ export function assertFiniteTensors(tensors: SavedAdapter['tensors'], what: stri
     const values = tensor.dataSync() as Float32Array;
     for (let i = 0; i < values.length; i++) {
       if (!Number.isFinite(values[i] as number)) {
-        throw new PeftkitError('PEFTKIT_E_ADAPTER_NONFINITE', `${what}: tensor '${name}' holds NaN or Inf`, { tensor: name });
+        throw new PeftkitError('PEFTKIT_E_ADAPTER_NONFINITE', `${what}: tensor '${name}' holds NaN or Inf`, {
+          tensor: name,
+        });
       }
     }
   }
@@ -103,7 +123,8 @@ export function configRank(config: Record<string, unknown>): number | null {
   const ranks: number[] = [];
   if (typeof config.r === 'number') ranks.push(config.r);
   const pattern = config.rank_pattern;
-  if (pattern !== null && typeof pattern === 'object') for (const v of Object.values(pattern)) if (typeof v === 'number') ranks.push(v);
+  if (pattern !== null && typeof pattern === 'object')
+    for (const v of Object.values(pattern)) if (typeof v === 'number') ranks.push(v);
   return ranks.length > 0 ? Math.max(...ranks) : null;
 }
 
@@ -111,7 +132,12 @@ export function configRank(config: Record<string, unknown>): number | null {
  * Reads the adapter at `path` (relative to `root`) confined to the root, file by file. The caller disposes the
  * returned tensors. Messages name `path` as the client gave it, never a server path.
  */
-export async function readAdapterConfined(tf: Tf, root: string, path: string, limits: AdapterFileLimits): Promise<SavedAdapter> {
+export async function readAdapterConfined(
+  tf: Tf,
+  root: string,
+  path: string,
+  limits: AdapterFileLimits,
+): Promise<SavedAdapter> {
   const dir = await confinedAdapterDir(root, path);
   const realRoot = await realpath(root);
   const { text } = parseConfig(await readConfined(realRoot, dir, CONFIG_FILE, path, MAX_CONFIG_BYTES), path);
@@ -123,7 +149,11 @@ export async function readAdapterConfined(tf: Tf, root: string, path: string, li
     }
   }
   if (weightsFile === undefined) {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no adapter weights (${WEIGHT_FILES.join(' or ')}) in adapter '${path}'`, { path });
+    throw new PeftkitError(
+      'PEFTKIT_E_ADAPTER_NOT_FOUND',
+      `no adapter weights (${WEIGHT_FILES.join(' or ')}) in adapter '${path}'`,
+      { path },
+    );
   }
   const weights = await readConfined(realRoot, dir, weightsFile, path, Math.min(limits.maxWeightBytes, MAX_READ_BYTES));
   let saved: SavedAdapter;
@@ -131,7 +161,9 @@ export async function readAdapterConfined(tf: Tf, root: string, path: string, li
     saved = decodeAdapter(tf, text, weights, { config: CONFIG_FILE, weights: weightsFile });
   } catch (error) {
     if (!(error instanceof PeftkitError)) throw error;
-    const message = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
+    const message = error.message.startsWith(`${error.code}: `)
+      ? error.message.slice(error.code.length + 2)
+      : error.message;
     throw new PeftkitError(error.code, `${path}/${weightsFile}: ${message}`, { path });
   }
   try {
@@ -148,7 +180,9 @@ export async function listAdapterDirs(root: string): Promise<string[]> {
   try {
     const entries = await readdir(root, { withFileTypes: true });
     const dirs = entries.filter((d) => d.isDirectory()).map((d) => d.name);
-    const found = await Promise.all(dirs.map(async (name) => ((await isFile(join(root, name, CONFIG_FILE))) ? name : null)));
+    const found = await Promise.all(
+      dirs.map(async (name) => ((await isFile(join(root, name, CONFIG_FILE))) ? name : null)),
+    );
     return found.filter((n): n is string => n !== null).sort();
   } catch {
     return [];

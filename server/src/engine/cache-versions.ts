@@ -16,7 +16,15 @@ export interface Version {
 export function versionOf(manager: AdapterManager, record: AdapterRecord, version: number): Version {
   // The plugin's stats include frozen tensors the adapter holds (not only its trainable variables): the budget is bytes.
   const stats = manager.stats(record.name);
-  return { internal: record.name, version, record, parameters: stats.trainableParams, bytes: stats.residentBytes, refs: 0, retired: false };
+  return {
+    internal: record.name,
+    version,
+    record,
+    parameters: stats.trainableParams,
+    bytes: stats.residentBytes,
+    refs: 0,
+    retired: false,
+  };
 }
 
 export interface VersionLimits {
@@ -30,7 +38,14 @@ export interface VersionLimits {
  * Reads `path` under the root into the manager as `internal`: every file confined to the root, sized before
  * reading, NaN / Inf refused (D6, D10, D13), rank and budget limits applied; nothing stays loaded on failure.
  */
-export async function loadVersion(manager: AdapterManager, tf: Tf, limits: VersionLimits, path: string, internal: string, version: number): Promise<Version> {
+export async function loadVersion(
+  manager: AdapterManager,
+  tf: Tf,
+  limits: VersionLimits,
+  path: string,
+  internal: string,
+  version: number,
+): Promise<Version> {
   const budget = limits.budgetBytes;
   const saved = await readAdapterConfined(tf, limits.root, path, { maxWeightBytes: limits.maxFileBytes ?? budget });
   let record: AdapterRecord;
@@ -38,10 +53,14 @@ export async function loadVersion(manager: AdapterManager, tf: Tf, limits: Versi
     const rank = configRank(saved.config);
     const maxRank = limits.maxRank ?? 0;
     if (maxRank > 0 && rank !== null && rank > maxRank) {
-      throw new PeftkitError('PEFTKIT_E_ADAPTER_RANK', `adapter '${path}' has rank ${rank}; this server accepts at most ${maxRank} (--max-lora-rank)`, {
-        rank,
-        limit: maxRank,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_ADAPTER_RANK',
+        `adapter '${path}' has rank ${rank}; this server accepts at most ${maxRank} (--max-lora-rank)`,
+        {
+          rank,
+          limit: maxRank,
+        },
+      );
     }
     record = manager.load(internal, saved);
   } finally {
@@ -51,10 +70,14 @@ export async function loadVersion(manager: AdapterManager, tf: Tf, limits: Versi
   if (loaded.bytes > budget) {
     // It could never fit: refuse it rather than hold more than the budget (D13).
     manager.delete(internal);
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_TOO_LARGE', `adapter '${path}' needs ${loaded.bytes} bytes; the adapter budget is ${budget}`, {
-      bytes: loaded.bytes,
-      limit: budget,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_ADAPTER_TOO_LARGE',
+      `adapter '${path}' needs ${loaded.bytes} bytes; the adapter budget is ${budget}`,
+      {
+        bytes: loaded.bytes,
+        limit: budget,
+      },
+    );
   }
   return loaded;
 }
@@ -86,7 +109,11 @@ export class UpdateOrder {
 /** The cache name of a combination: derived from its recipe, hashed when long. */
 export function mergedName(merged: MergedAdapters): string {
   const recipe = merged.strategy === 'linear' ? '' : `-d${merged.density ?? 1}-${merged.majoritySignMethod ?? 'total'}`;
-  const key = `merged-${merged.strategy}${recipe}-${merged.ids.map((id, i) => `${id}x${merged.weights[i]}`).join('-')}`.replace(/[^A-Za-z0-9._-]/g, '_');
+  const key =
+    `merged-${merged.strategy}${recipe}-${merged.ids.map((id, i) => `${id}x${merged.weights[i]}`).join('-')}`.replace(
+      /[^A-Za-z0-9._-]/g,
+      '_',
+    );
   return key.length <= 90 ? key : `merged-${hash(key)}`;
 }
 
@@ -97,7 +124,11 @@ export function assertFiniteCombination(manager: AdapterManager, internal: strin
     assertFiniteTensors(saved.tensors, 'merged_adapters');
   } catch {
     manager.delete(internal);
-    throw new PeftkitError('PEFTKIT_E_COMBINATION_NONFINITE', 'the weighted combination holds NaN or Inf (are the weights too large?)', {});
+    throw new PeftkitError(
+      'PEFTKIT_E_COMBINATION_NONFINITE',
+      'the weighted combination holds NaN or Inf (are the weights too large?)',
+      {},
+    );
   } finally {
     disposeSaved(saved);
   }

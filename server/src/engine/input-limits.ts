@@ -12,7 +12,10 @@ export interface InputLimits {
 /** Bytes a token may span at most, in practice (long BPE pieces such as whitespace runs); sizes the byte cap. */
 export const BYTES_PER_TOKEN = 32;
 
-export function inputLimits(maxPositions: number, options: { maxInputTokens?: number | undefined; maxInputBytes?: number | undefined }): InputLimits {
+export function inputLimits(
+  maxPositions: number,
+  options: { maxInputTokens?: number | undefined; maxInputBytes?: number | undefined },
+): InputLimits {
   const maxInputTokens = Math.max(1, Math.min(options.maxInputTokens ?? maxPositions, maxPositions));
   return { maxInputTokens, maxInputBytes: options.maxInputBytes ?? maxInputTokens * BYTES_PER_TOKEN };
 }
@@ -36,17 +39,25 @@ function utf8Length(text: string, limit: number): number {
 
 export function checkPromptBytes(text: string, limits: InputLimits): void {
   if (utf8Length(text, limits.maxInputBytes) > limits.maxInputBytes) {
-    throw new PeftkitError('PEFTKIT_E_PROMPT_TOO_LARGE', `the prompt exceeds ${limits.maxInputBytes} bytes (--max-input-tokens ${limits.maxInputTokens})`, {
-      maxInputBytes: limits.maxInputBytes,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_PROMPT_TOO_LARGE',
+      `the prompt exceeds ${limits.maxInputBytes} bytes (--max-input-tokens ${limits.maxInputTokens})`,
+      {
+        maxInputBytes: limits.maxInputBytes,
+      },
+    );
   }
 }
 
 export function checkPromptTokens(count: number, limits: InputLimits): void {
   if (count > limits.maxInputTokens) {
-    throw new PeftkitError('PEFTKIT_E_PROMPT_TOO_LONG', `the prompt has ${count} tokens; at most ${limits.maxInputTokens} are accepted (--max-input-tokens)`, {
-      promptTokens: count,
-      maxInputTokens: limits.maxInputTokens,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_PROMPT_TOO_LONG',
+      `the prompt has ${count} tokens; at most ${limits.maxInputTokens} are accepted (--max-input-tokens)`,
+      {
+        promptTokens: count,
+        maxInputTokens: limits.maxInputTokens,
+      },
+    );
   }
 }

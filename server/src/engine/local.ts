@@ -72,7 +72,11 @@ interface ModelParts {
 }
 
 const tokenString = (value: unknown): string | null =>
-  typeof value === 'string' ? value : typeof (value as { content?: unknown })?.content === 'string' ? (value as { content: string }).content : null;
+  typeof value === 'string'
+    ? value
+    : typeof (value as { content?: unknown })?.content === 'string'
+      ? (value as { content: string }).content
+      : null;
 
 async function readTokenizerConfig(dir: string): Promise<Record<string, unknown>> {
   try {
@@ -115,7 +119,10 @@ export class LocalEngine implements Engine {
       maxQueue: options.maxQueue ?? 256,
       mixedBatching: options.mixedBatching ?? true,
     };
-    this.#scheduler = parts.model.task === 'causal-lm' ? new Scheduler(parts.model as unknown as CausalLanguageModel, parts.tokenizer, scheduling) : null;
+    this.#scheduler =
+      parts.model.task === 'causal-lm'
+        ? new Scheduler(parts.model as unknown as CausalLanguageModel, parts.tokenizer, scheduling)
+        : null;
   }
 
   static async create(options: EngineOptions, factory?: EngineKernelFactory): Promise<LocalEngine> {
@@ -126,10 +133,16 @@ export class LocalEngine implements Engine {
       logger: { warn: (m) => console.warn(m), info() {} },
     });
     try {
-      const { model, tokenizer } = await loadModel(kernel.tf, options.modelDir, options.task ? { task: options.task } : {});
+      const { model, tokenizer } = await loadModel(
+        kernel.tf,
+        options.modelDir,
+        options.task ? { task: options.task } : {},
+      );
       if (tokenizer === null) {
         model.dispose();
-        throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', `no tokenizer in '${options.modelDir}'`, { dir: options.modelDir });
+        throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', `no tokenizer in '${options.modelDir}'`, {
+          dir: options.modelDir,
+        });
       }
       const tokConfig = await readTokenizerConfig(options.modelDir);
       const info: EngineInfo = {
@@ -174,13 +187,18 @@ export class LocalEngine implements Engine {
   }
 
   /** The adapter's lease, or null for the base: also when the name is unknown and the job asks for the base then. */
-  async #lease(adapter: string | null, merged: GenerateJob['merged'], unknown: UnknownAdapter = 'error'): Promise<Lease | null> {
+  async #lease(
+    adapter: string | null,
+    merged: GenerateJob['merged'],
+    unknown: UnknownAdapter = 'error',
+  ): Promise<Lease | null> {
     if (merged) return this.#cache.acquireMerged(merged);
     if (adapter === null) return null;
     try {
       return await this.#cache.acquire(adapter);
     } catch (error) {
-      if (unknown === 'base' && error instanceof PeftkitError && error.code === 'PEFTKIT_E_ADAPTER_UNKNOWN') return null;
+      if (unknown === 'base' && error instanceof PeftkitError && error.code === 'PEFTKIT_E_ADAPTER_UNKNOWN')
+        return null;
       throw error;
     }
   }
@@ -192,7 +210,8 @@ export class LocalEngine implements Engine {
 
   async #generate(job: GenerateJob, handlers: GenerateHandlers): Promise<GenerateOutput> {
     const scheduler = this.#scheduler;
-    if (scheduler === null) throw new PeftkitError('PEFTKIT_E_MODEL_TASK', 'this model classifies; use /v1/classify', {});
+    if (scheduler === null)
+      throw new PeftkitError('PEFTKIT_E_MODEL_TASK', 'this model classifies; use /v1/classify', {});
     const { tokenizer } = this.#parts;
     // Size checks before tokenizing: an oversized prompt costs nothing (D5).
     if (job.ids === undefined) checkPromptBytes(job.prompt ?? '', this.#limits);
@@ -225,7 +244,8 @@ export class LocalEngine implements Engine {
 
   async #classify(job: ClassifyJob): Promise<ClassifyOutput> {
     const { model, tokenizer, kernel } = this.#parts;
-    if (model.task !== 'seq-cls') throw new PeftkitError('PEFTKIT_E_MODEL_TASK', 'this model generates text; it has no classification head', {});
+    if (model.task !== 'seq-cls')
+      throw new PeftkitError('PEFTKIT_E_MODEL_TASK', 'this model generates text; it has no classification head', {});
     const lease = await this.#lease(job.adapter, undefined, job.unknownAdapter);
     try {
       const tf = kernel.tf;
@@ -297,7 +317,13 @@ export class LocalEngine implements Engine {
     });
     const drained = Promise.allSettled([...this.#inFlight]).then(() => this.#scheduler?.drain());
     if ((await Promise.race([drained, expired])) === 'expired') {
-      this.#scheduler?.abortAll(new PeftkitError('PEFTKIT_E_SHUTTING_DOWN', 'the server shut down before this request finished (drain timeout)', {}));
+      this.#scheduler?.abortAll(
+        new PeftkitError(
+          'PEFTKIT_E_SHUTTING_DOWN',
+          'the server shut down before this request finished (drain timeout)',
+          {},
+        ),
+      );
       await Promise.allSettled([...this.#inFlight]);
     }
     clearTimeout(timer);

@@ -16,7 +16,8 @@ export function assertPublicName(name: string): void {
   }
 }
 
-const outsideRoot = (path: string) => new PeftkitError('PEFTKIT_E_ADAPTER_PATH', `adapter path '${path}' is outside the adapter root`, { path });
+const outsideRoot = (path: string) =>
+  new PeftkitError('PEFTKIT_E_ADAPTER_PATH', `adapter path '${path}' is outside the adapter root`, { path });
 
 /**
  * Resolves `path` (relative to `root`) to a real directory inside the root. Rejects absolute paths, `..` segments,
@@ -30,21 +31,28 @@ export async function confinedAdapterDir(root: string, path: string): Promise<st
   } catch {
     throw outsideRoot(path);
   }
-  if (decoded === '' || isAbsolute(decoded) || /^[A-Za-z]:/.test(decoded) || decoded.includes('\0')) throw outsideRoot(path);
+  if (decoded === '' || isAbsolute(decoded) || /^[A-Za-z]:/.test(decoded) || decoded.includes('\0'))
+    throw outsideRoot(path);
   if (decoded.split(/[\\/]/).some((segment) => segment === '..')) throw outsideRoot(path);
   let realRoot: string;
   try {
     realRoot = await realpath(root);
   } catch {
     // a missing root is the server's problem, not the client's: answer like a missing adapter, without server paths
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no adapter directory '${path}' (the server's adapter root is missing)`, { path });
+    throw new PeftkitError(
+      'PEFTKIT_E_ADAPTER_NOT_FOUND',
+      `no adapter directory '${path}' (the server's adapter root is missing)`,
+      { path },
+    );
   }
   const candidate = resolve(realRoot, decoded);
   let real: string;
   try {
     real = await realpath(candidate);
   } catch {
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no adapter directory '${path}' under the adapter root`, { path });
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no adapter directory '${path}' under the adapter root`, {
+      path,
+    });
   }
   const rel = relative(realRoot, real);
   if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) throw outsideRoot(path);

@@ -92,7 +92,13 @@ export class Scheduler {
     // Requests the free batch slots will take at the next step do not queue: only those beyond them count.
     const free = Math.max(0, this.#options.maxBatch - this.runningRows);
     if (this.#waiting.length >= free + this.#options.maxQueue) {
-      return Promise.reject(new PeftkitError('PEFTKIT_E_QUEUE_FULL', `the request queue is full (${this.#options.maxQueue} waiting beyond the batch)`, {}));
+      return Promise.reject(
+        new PeftkitError(
+          'PEFTKIT_E_QUEUE_FULL',
+          `the request queue is full (${this.#options.maxQueue} waiting beyond the batch)`,
+          {},
+        ),
+      );
     }
     const total = job.ids.length + job.params.maxTokens;
     if (total > this.#model.dims.maxPositions) {
@@ -151,7 +157,12 @@ export class Scheduler {
         this.#model,
         this.#tokenizer,
         // Each row stops at its own max_tokens and samples from its own RNG: its output does not depend on its batch.
-        members.map((m) => ({ ids: m.job.ids, adapter: m.job.adapter, maxTokens: m.job.params.maxTokens, seed: m.job.params.seed ?? randomSeed() })),
+        members.map((m) => ({
+          ids: m.job.ids,
+          adapter: m.job.adapter,
+          maxTokens: m.job.params.maxTokens,
+          seed: m.job.params.seed ?? randomSeed(),
+        })),
         { ...first, maxTokens: Math.max(...maxTokens) },
       );
       this.#running.push({ generator, members, maxTokens, cancelled: members.map(() => false), produced: false });
@@ -190,7 +201,12 @@ export class Scheduler {
         for (const event of generator.step()) {
           this.stats.tokensGenerated++;
           const member = members[event.row];
-          member?.job.handlers.onToken?.({ id: event.id, text: event.text, logprob: event.logprob, adapterVersion: member.job.adapterLabel });
+          member?.job.handlers.onToken?.({
+            id: event.id,
+            text: event.text,
+            logprob: event.logprob,
+            adapterVersion: member.job.adapterLabel,
+          });
         }
       }
     } catch (error) {

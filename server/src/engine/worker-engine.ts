@@ -2,7 +2,15 @@ import { PeftkitError, type Tokenizer, type WorkerPort, type WorkerSpawner } fro
 import { loadTokenizer } from '@peftkit/models';
 import { checkPromptBytes, checkPromptTokens, type InputLimits } from './input-limits.ts';
 import type { EngineOptions } from './local.ts';
-import { ENGINE_METHODS, ENGINE_RPC, type EngineMethod, type FromWorker, fromErrorData, type RpcSpec, type ToWorker } from './worker-protocol.ts';
+import {
+  ENGINE_METHODS,
+  ENGINE_RPC,
+  type EngineMethod,
+  type FromWorker,
+  fromErrorData,
+  type RpcSpec,
+  type ToWorker,
+} from './worker-protocol.ts';
 import {
   type AdapterInfo,
   EMPTY_ENGINE_STATS,
@@ -108,7 +116,11 @@ export class WorkerEngine implements Engine {
   /** Spawns worker-main.ts with the platform's WorkerSpawner; `options.composition` tells the worker how to compose. */
   static async create(options: EngineOptions, spawner: WorkerSpawner): Promise<WorkerEngine> {
     if (options.composition === undefined) {
-      throw new PeftkitError('PEFTKIT_E_ENGINE_COMPOSITION', 'a worker engine needs EngineOptions.composition (a module URL exporting createEngineKernel)', {});
+      throw new PeftkitError(
+        'PEFTKIT_E_ENGINE_COMPOSITION',
+        'a worker engine needs EngineOptions.composition (a module URL exporting createEngineKernel)',
+        {},
+      );
     }
     const engine = new WorkerEngine(options, spawner);
     engine.#worker = await engine.#spawn(options);
@@ -122,7 +134,9 @@ export class WorkerEngine implements Engine {
 
   async #spawn(options: EngineOptions): Promise<WorkerPort> {
     // Beside this module: worker-main.ts in the sources, worker-main.js in dist/ (tsc rewrites imports, not URLs).
-    const worker = await this.#spawner.spawn(new URL(import.meta.url.endsWith('.ts') ? './worker-main.ts' : './worker-main.js', import.meta.url));
+    const worker = await this.#spawner.spawn(
+      new URL(import.meta.url.endsWith('.ts') ? './worker-main.ts' : './worker-main.js', import.meta.url),
+    );
     await new Promise<void>((resolve, reject) => {
       worker.onMessage((raw) => {
         const message = raw as FromWorker;
@@ -145,7 +159,9 @@ export class WorkerEngine implements Engine {
   }
 
   #deadError(reason: string): PeftkitError {
-    return new PeftkitError('PEFTKIT_E_ENGINE_DEAD', `the engine worker stopped (${reason}); it is being restarted`, { reason });
+    return new PeftkitError('PEFTKIT_E_ENGINE_DEAD', `the engine worker stopped (${reason}); it is being restarted`, {
+      reason,
+    });
   }
 
   #receive(worker: WorkerPort, message: FromWorker): void {
@@ -153,7 +169,10 @@ export class WorkerEngine implements Engine {
       if (worker === this.#worker) this.#stats = message.stats;
       return;
     }
-    const pending = message.type === 'token' || message.type === 'result' || message.type === 'error' ? this.#pending.get(message.id) : undefined;
+    const pending =
+      message.type === 'token' || message.type === 'result' || message.type === 'error'
+        ? this.#pending.get(message.id)
+        : undefined;
     if (pending === undefined || pending.worker !== worker) return;
     if (message.type === 'token') {
       pending.onToken?.(message.token);
@@ -193,7 +212,11 @@ export class WorkerEngine implements Engine {
       if (attempt > 0) await sleep(250 * 2 ** attempt);
       try {
         // Version labels continue the dead worker's numbering, so a label never names two different weights.
-        const worker = await this.#spawn({ ...this.#options, preload: [], firstAdapterVersion: this.#stats.nextAdapterVersion });
+        const worker = await this.#spawn({
+          ...this.#options,
+          preload: [],
+          firstAdapterVersion: this.#stats.nextAdapterVersion,
+        });
         if (this.#closed) {
           await worker.terminate();
           return;
@@ -203,7 +226,8 @@ export class WorkerEngine implements Engine {
           const options: LoadAdapterOptions = { path: a.path, pin: a.pin, replace: true };
           await this.#post<AdapterInfo>(worker, 'loadAdapter', [name, options]).then(
             (info) => this.#adapters.set(name, { ...a, version: info.version }),
-            (error: unknown) => console.warn(`peftkit server: adapter '${name}' not restored after the restart: ${String(error)}`),
+            (error: unknown) =>
+              console.warn(`peftkit server: adapter '${name}' not restored after the restart: ${String(error)}`),
           );
         }
         if (this.#dying.has(worker)) throw this.#deadError('died while restarting');
@@ -212,14 +236,19 @@ export class WorkerEngine implements Engine {
         last = error;
       }
     }
-    this.#dead = new PeftkitError('PEFTKIT_E_ENGINE_DEAD', `the engine worker could not be restarted: ${String(last)}`, {});
+    this.#dead = new PeftkitError(
+      'PEFTKIT_E_ENGINE_DEAD',
+      `the engine worker could not be restarted: ${String(last)}`,
+      {},
+    );
     console.error(`peftkit server: ${this.#dead.message}`);
   }
 
   async #call<T>(method: EngineMethod, args: unknown[], handlers: GenerateHandlers = {}): Promise<T> {
     // Calls made while a dead worker is replaced wait for the new one instead of failing.
     while (this.#restarting && !this.#closed) await this.#restarting;
-    if (this.#closed && method !== 'close') throw new PeftkitError('PEFTKIT_E_SHUTTING_DOWN', 'the server is shutting down', {});
+    if (this.#closed && method !== 'close')
+      throw new PeftkitError('PEFTKIT_E_SHUTTING_DOWN', 'the server is shutting down', {});
     if (this.#dead) throw this.#dead;
     return this.#post<T>(this.#worker, method, args, handlers);
   }
@@ -234,7 +263,10 @@ export class WorkerEngine implements Engine {
       const signal = handlers.signal;
       if (signal) {
         if (signal.aborted) worker.post({ type: 'cancel', id });
-        else signal.addEventListener('abort', () => worker.post({ type: 'cancel', id } satisfies ToWorker), { once: true });
+        else
+          signal.addEventListener('abort', () => worker.post({ type: 'cancel', id } satisfies ToWorker), {
+            once: true,
+          });
       }
       worker.post({ type: 'call', id, method, args } as ToWorker);
     });
@@ -261,7 +293,8 @@ export class WorkerEngine implements Engine {
     const info = await this.#call<AdapterInfo>('loadAdapter', [name, options]);
     // Remembered for a restart; the newest version wins when loads of one name overlap.
     const known = this.#adapters.get(name);
-    if (known === undefined || info.version >= known.version) this.#adapters.set(name, { path: info.source, pin: info.pinned, version: info.version });
+    if (known === undefined || info.version >= known.version)
+      this.#adapters.set(name, { path: info.source, pin: info.pinned, version: info.version });
     return info;
   }
 
@@ -280,7 +313,9 @@ export class WorkerEngine implements Engine {
       HEALTH_TIMEOUT_MS,
       null,
     );
-    return answer === null ? { status: 'degraded', restarts, detail: 'the engine worker does not answer' } : { ...answer, restarts };
+    return answer === null
+      ? { status: 'degraded', restarts, detail: 'the engine worker does not answer' }
+      : { ...answer, restarts };
   }
 
   /**
@@ -310,7 +345,9 @@ export class WorkerEngine implements Engine {
           drainMs + 2_000,
           undefined,
         );
-      this.#failAll(new PeftkitError('PEFTKIT_E_SHUTTING_DOWN', 'the server shut down before this request finished', {}));
+      this.#failAll(
+        new PeftkitError('PEFTKIT_E_SHUTTING_DOWN', 'the server shut down before this request finished', {}),
+      );
       this.#dying.add(this.#worker);
       await this.#worker.terminate();
       this.#terminated = true;

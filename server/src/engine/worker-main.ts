@@ -12,7 +12,10 @@ function parentPort(): Port {
     postMessage(m: unknown): void;
     addEventListener(t: 'message', l: (e: { data: unknown }) => void): void;
   };
-  return { post: (m) => scope.postMessage(m), onMessage: (listener) => scope.addEventListener('message', (e) => listener(e.data)) };
+  return {
+    post: (m) => scope.postMessage(m),
+    onMessage: (listener) => scope.addEventListener('message', (e) => listener(e.data)),
+  };
 }
 
 /** Ends this worker like a crash: the Web Worker `close()` (on Node the adapters' bootstrap makes it an exit). */
@@ -39,7 +42,10 @@ async function handle(message: ToWorker & { type: 'call' }, current: LocalEngine
   if (spec.handlers === undefined) return method.apply(current, args);
   const controller = new AbortController();
   cancels.set(message.id, controller);
-  const handlers: GenerateHandlers = { signal: controller.signal, onToken: (token) => send({ type: 'token', id: message.id, token }) };
+  const handlers: GenerateHandlers = {
+    signal: controller.signal,
+    onToken: (token) => send({ type: 'token', id: message.id, token }),
+  };
   args[spec.handlers] = handlers;
   try {
     return await method.apply(current, args);

@@ -2,7 +2,9 @@ import { PeftkitError } from '@peftkit/core';
 import type { Engine, EngineStats, ErrorData, GenerateHandlers, TokenOut } from './types.ts';
 
 /** Engine methods that return a promise: the ones that cross the worker boundary (`stats()` is answered locally). */
-export type EngineMethod = { [K in keyof Engine]: Engine[K] extends (...args: never[]) => Promise<unknown> ? K : never }[keyof Engine];
+export type EngineMethod = {
+  [K in keyof Engine]: Engine[K] extends (...args: never[]) => Promise<unknown> ? K : never;
+}[keyof Engine];
 
 /**
  * How a method travels. `handlers`: the index of its GenerateHandlers parameter — functions and an AbortSignal,
@@ -31,7 +33,9 @@ export const ENGINE_METHODS = Object.keys(ENGINE_RPC) as EngineMethod[];
 
 /** The arguments of a method as posted: a handlers parameter travels as undefined. */
 export type WireArgs<K extends EngineMethod> = {
-  [I in keyof Parameters<Engine[K]>]: Parameters<Engine[K]>[I] extends GenerateHandlers | undefined ? undefined : Parameters<Engine[K]>[I];
+  [I in keyof Parameters<Engine[K]>]: Parameters<Engine[K]>[I] extends GenerateHandlers | undefined
+    ? undefined
+    : Parameters<Engine[K]>[I];
 };
 
 /** Messages between the HTTP thread and the engine worker (structured-clone data only). */
@@ -51,8 +55,14 @@ export type FromWorker =
 
 export function toErrorData(error: unknown): ErrorData {
   if (error instanceof PeftkitError) {
-    const message = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
-    return { code: error.code, message, details: JSON.parse(JSON.stringify(error.details ?? {})) as Record<string, unknown> };
+    const message = error.message.startsWith(`${error.code}: `)
+      ? error.message.slice(error.code.length + 2)
+      : error.message;
+    return {
+      code: error.code,
+      message,
+      details: JSON.parse(JSON.stringify(error.details ?? {})) as Record<string, unknown>,
+    };
   }
   return { code: 'PEFTKIT_E_INTERNAL', message: error instanceof Error ? error.message : String(error), details: {} };
 }

@@ -49,6 +49,8 @@ export function registerAdmin(app: Hono, ctx: ServerContext): void {
 /** An adapter named like the base model could never be selected (`model` = that name means the base) (D16). */
 async function notBaseName(ctx: ServerContext, name: string): Promise<void> {
   if (name === (await ctx.info()).baseModel) {
-    throw new HttpFailure(httpError(400, 'adapter_name', `'${name}' is the base model's name; choose another adapter name`, 'lora_name'));
+    throw new HttpFailure(
+      httpError(400, 'adapter_name', `'${name}' is the base model's name; choose another adapter name`, 'lora_name'),
+    );
   }
 }

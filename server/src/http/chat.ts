@@ -9,7 +9,11 @@ export const FALLBACK_CHAT_TEMPLATE =
 const templates = new Map<string, Template>();
 
 /** Renders chat messages with the model's Jinja chat template (tokenizer_config.json), as transformers does. */
-export function renderChat(template: string | null, messages: ChatBody['messages'], tokens: { bosToken: string | null; eosToken: string | null }): string {
+export function renderChat(
+  template: string | null,
+  messages: ChatBody['messages'],
+  tokens: { bosToken: string | null; eosToken: string | null },
+): string {
   const source = template ?? FALLBACK_CHAT_TEMPLATE;
   let compiled = templates.get(source);
   try {
@@ -18,12 +22,19 @@ export function renderChat(template: string | null, messages: ChatBody['messages
       templates.set(source, compiled);
     }
     return compiled.render({
-      messages: messages.map((m) => ({ role: m.role, content: typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join('') })),
+      messages: messages.map((m) => ({
+        role: m.role,
+        content: typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join(''),
+      })),
       add_generation_prompt: true,
       bos_token: tokens.bosToken ?? '',
       eos_token: tokens.eosToken ?? '',
     });
   } catch (error) {
-    throw new PeftkitError('PEFTKIT_E_INPUT', `the chat template cannot render these messages: ${error instanceof Error ? error.message : String(error)}`, {});
+    throw new PeftkitError(
+      'PEFTKIT_E_INPUT',
+      `the chat template cannot render these messages: ${error instanceof Error ? error.message : String(error)}`,
+      {},
+    );
   }
 }

@@ -11,9 +11,11 @@ export function registerClassify(app: Hono, ctx: ServerContext): void {
     const inputs = typeof body.input === 'string' ? [body.input] : body.input;
     const adapter = ctx.adapterFor(body.model, info.baseModel);
     // The engine decides known / loadable / unknown (→ base or 404) in this one call.
-    const out = await ctx.engine.classify({ inputs, adapter, unknownAdapter: ctx.unknownAdapter }).catch((error: unknown) => {
-      throw asModelNotFound(error, adapter);
-    });
+    const out = await ctx.engine
+      .classify({ inputs, adapter, unknownAdapter: ctx.unknownAdapter })
+      .catch((error: unknown) => {
+        throw asModelNotFound(error, adapter);
+      });
     c.header('x-peftkit-adapter-version', out.adapterVersion);
     return c.json({
       id: `classify-${Date.now().toString(36)}`,

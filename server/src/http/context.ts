@@ -1,6 +1,14 @@
 import { PeftkitError } from '@peftkit/core';
 import { isValidAdapterName } from '../engine/names.ts';
-import type { Engine, EngineInfo, GenerateHandlers, GenerateJob, GenerateOutput, TokenOut, UnknownAdapter } from '../engine/types.ts';
+import type {
+  Engine,
+  EngineInfo,
+  GenerateHandlers,
+  GenerateJob,
+  GenerateOutput,
+  TokenOut,
+  UnknownAdapter,
+} from '../engine/types.ts';
 import { HttpFailure, httpError } from './errors.ts';
 import type { JobsOptions } from '../jobs/service.ts';
 import type { Metrics } from './metrics.ts';
@@ -30,7 +38,8 @@ export interface ServerOptions {
 
 export interface ServerContext {
   readonly engine: Engine;
-  readonly options: Required<Omit<ServerOptions, 'adminKey' | 'apiKey' | 'jobs'>> & Pick<ServerOptions, 'adminKey' | 'apiKey'>;
+  readonly options: Required<Omit<ServerOptions, 'adminKey' | 'apiKey' | 'jobs'>> &
+    Pick<ServerOptions, 'adminKey' | 'apiKey'>;
   readonly metrics: Metrics;
   readonly state: { draining: boolean; inFlight: number };
   info(): Promise<EngineInfo>;
@@ -98,8 +107,16 @@ export function createContext(engine: Engine, options: ServerOptions, metrics: M
       try {
         // The engine falls back to the base itself (merged adapters never do): one call, no retry round trip.
         const unknownAdapter = job.merged === undefined ? ctx.unknownAdapter : 'error';
-        const out = await engine.generate({ unknownAdapter, ...job }, { ...handlers, onToken, signal: controller.signal });
-        if (timedOut) throw new PeftkitError('PEFTKIT_E_TIMEOUT', `the request took longer than ${resolved.requestTimeoutMs} ms and was cancelled`, {});
+        const out = await engine.generate(
+          { unknownAdapter, ...job },
+          { ...handlers, onToken, signal: controller.signal },
+        );
+        if (timedOut)
+          throw new PeftkitError(
+            'PEFTKIT_E_TIMEOUT',
+            `the request took longer than ${resolved.requestTimeoutMs} ms and was cancelled`,
+            {},
+          );
         metrics.observeAdapter(out.adapterVersion, out.ids.length);
         return out;
       } catch (error) {

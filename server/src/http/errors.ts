@@ -26,7 +26,13 @@ const TYPE_BY_STATUS: Record<number, string> = {
 };
 
 export function httpError(status: number, code: string, message: string, param: string | null = null): HttpError {
-  return { status, code, type: TYPE_BY_STATUS[status] ?? (status >= 500 ? 'server_error' : 'invalid_request_error'), message, param };
+  return {
+    status,
+    code,
+    type: TYPE_BY_STATUS[status] ?? (status >= 500 ? 'server_error' : 'invalid_request_error'),
+    message,
+    param,
+  };
 }
 
 /** Maps anything thrown while handling a request to an HttpError (internal details stay in the server log). */
@@ -34,11 +40,15 @@ export function toHttpError(error: unknown): HttpError {
   if (error instanceof PeftkitError) {
     // Statuses come from the error catalog (@peftkit/core); codes it does not know are 500.
     const status = errorInfo(error.code).http;
-    const message = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
+    const message = error.message.startsWith(`${error.code}: `)
+      ? error.message.slice(error.code.length + 2)
+      : error.message;
     const code = error.code.replace(/^PEFTKIT_E_/, '').toLowerCase();
     if (status === 500) {
       // A server fault: its message may name internals (paths, stack details); log it here, answer generically (D14).
-      console.error(JSON.stringify({ level: 'error', msg: 'peftkit server: request failed', code: error.code, message }));
+      console.error(
+        JSON.stringify({ level: 'error', msg: 'peftkit server: request failed', code: error.code, message }),
+      );
       return httpError(500, code, 'internal server error (logged on the server)');
     }
     const out = httpError(status, code, message);
@@ -51,7 +61,9 @@ export function toHttpError(error: unknown): HttpError {
 }
 
 /** OpenAI's error body. */
-export function openAiBody(e: HttpError): { error: { message: string; type: string; param: string | null; code: string } } {
+export function openAiBody(e: HttpError): {
+  error: { message: string; type: string; param: string | null; code: string };
+} {
   return { error: { message: e.message, type: e.type, param: e.param, code: e.code } };
 }
 

@@ -33,7 +33,9 @@ const CreateJobBody = z.object({
     .nullish(),
   metadata: z.record(z.string().max(64), z.string().max(512)).nullish(),
   hyperparameters: hyper,
-  method: z.object({ type: z.literal('supervised'), supervised: z.object({ hyperparameters: hyper }).optional() }).optional(),
+  method: z
+    .object({ type: z.literal('supervised'), supervised: z.object({ hyperparameters: hyper }).optional() })
+    .optional(),
   peftkit: z
     .strictObject({
       method: z.string().min(1).max(64).optional(),
@@ -55,7 +57,9 @@ export function callerOf(c: Context, ctx: ServerContext, jobs: JobsOptions): Cal
   const key = bearer(c);
   const admin = ctx.options.adminKey !== undefined && key === ctx.options.adminKey;
   if (!admin && jobs.apiKeys !== undefined && (key === null || !jobs.apiKeys.includes(key))) {
-    throw new HttpFailure(httpError(401, 'invalid_api_key', 'missing or unknown API key (Authorization: Bearer <key>)'));
+    throw new HttpFailure(
+      httpError(401, 'invalid_api_key', 'missing or unknown API key (Authorization: Bearer <key>)'),
+    );
   }
   return {
     owner: createHash('sha256')
@@ -74,13 +78,15 @@ export function pageQuery(c: Context, max = 100): { after?: string; limit?: numb
   const limit = c.req.query('limit');
   if (limit !== undefined) {
     const n = Number(limit);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new HttpFailure(httpError(400, 'invalid_request', `limit must be an integer in [1, ${max}]`, 'limit'));
+    if (!Number.isInteger(n) || n < 1 || n > max)
+      throw new HttpFailure(httpError(400, 'invalid_request', `limit must be an integer in [1, ${max}]`, 'limit'));
     out.limit = n;
   }
   return out;
 }
 
-const modelMissing = (model: string) => new HttpFailure(httpError(404, 'model_not_found', `the model '${model}' does not exist`, 'model'));
+const modelMissing = (model: string) =>
+  new HttpFailure(httpError(404, 'model_not_found', `the model '${model}' does not exist`, 'model'));
 
 /**
  * Files and fine-tuning routes, and the rules that make fine-tuned models tenant-owned: `model: ft:…` selects the
@@ -118,7 +124,8 @@ export function registerJobs(app: Hono, ctx: ServerContext, jobs: JobsOptions): 
         const body = JSON.parse(await c.req.text()) as { parameters?: { adapter_id?: unknown } };
         await guard(c, body.parameters?.adapter_id);
       } catch (error) {
-        if (error instanceof HttpFailure) return c.json({ error: error.http.message, error_type: error.http.code }, 404);
+        if (error instanceof HttpFailure)
+          return c.json({ error: error.http.message, error_type: error.http.code }, 404);
       }
       await next();
     });
@@ -130,14 +137,23 @@ export function registerJobs(app: Hono, ctx: ServerContext, jobs: JobsOptions): 
     if (access === null) return next();
     if (!access.allowed || access.record === null) throw modelMissing(id);
     const { job } = access.record;
-    return c.json({ id, object: 'model', created: job.finished_at ?? job.created_at, owned_by: job.organization_id, root: access.adapter, parent: job.model });
+    return c.json({
+      id,
+      object: 'model',
+      created: job.finished_at ?? job.created_at,
+      owned_by: job.organization_id,
+      root: access.adapter,
+      parent: job.model,
+    });
   });
   app.get('/v1/models', async (c, next) => {
     await next();
     if (c.res.status !== 200) return;
     const listed = (await c.res.json()) as { object: string; data: { id: string }[] };
     const who = caller(c);
-    const mine = (await jobs.store.listJobs()).filter((r) => r.job.status === 'succeeded' && (who.admin || r.owner === who.owner));
+    const mine = (await jobs.store.listJobs()).filter(
+      (r) => r.job.status === 'succeeded' && (who.admin || r.owner === who.owner),
+    );
     const data = listed.data.filter((m) => jobIdOfModel(m.id) === null);
     for (const { job, adapter } of mine) {
       data.push({
@@ -151,7 +167,10 @@ export function registerJobs(app: Hono, ctx: ServerContext, jobs: JobsOptions): 
         id: string;
       });
     }
-    c.res = new Response(JSON.stringify({ ...listed, data }), { status: 200, headers: { 'content-type': 'application/json' } });
+    c.res = new Response(JSON.stringify({ ...listed, data }), {
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+    });
   });
 
   registerFiles(app, service, caller);
@@ -164,10 +183,18 @@ export function registerJobs(app: Hono, ctx: ServerContext, jobs: JobsOptions): 
   });
   app.get('/v1/fine_tuning/jobs', async (c) => c.json(await service.listJobs(caller(c), pageQuery(c))));
   app.get('/v1/fine_tuning/jobs/:id', async (c) => c.json(await service.getJob(caller(c), c.req.param('id'))));
-  app.post('/v1/fine_tuning/jobs/:id/cancel', async (c) => c.json(await service.stop(caller(c), c.req.param('id'), 'cancel')));
-  app.post('/v1/fine_tuning/jobs/:id/pause', async (c) => c.json(await service.stop(caller(c), c.req.param('id'), 'pause')));
+  app.post('/v1/fine_tuning/jobs/:id/cancel', async (c) =>
+    c.json(await service.stop(caller(c), c.req.param('id'), 'cancel')),
+  );
+  app.post('/v1/fine_tuning/jobs/:id/pause', async (c) =>
+    c.json(await service.stop(caller(c), c.req.param('id'), 'pause')),
+  );
   app.post('/v1/fine_tuning/jobs/:id/resume', async (c) => c.json(await service.resume(caller(c), c.req.param('id'))));
-  app.get('/v1/fine_tuning/jobs/:id/events', async (c) => c.json(await service.events(caller(c), c.req.param('id'), pageQuery(c))));
-  app.get('/v1/fine_tuning/jobs/:id/checkpoints', async (c) => c.json(await service.checkpoints(caller(c), c.req.param('id'), pageQuery(c))));
+  app.get('/v1/fine_tuning/jobs/:id/events', async (c) =>
+    c.json(await service.events(caller(c), c.req.param('id'), pageQuery(c))),
+  );
+  app.get('/v1/fine_tuning/jobs/:id/checkpoints', async (c) =>
+    c.json(await service.checkpoints(caller(c), c.req.param('id'), pageQuery(c))),
+  );
   return service;
 }

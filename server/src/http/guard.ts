@@ -28,7 +28,8 @@ export function hostName(host: string): string {
   return h.split(':')[0] as string;
 }
 
-const isLoopbackName = (name: string) => name === 'localhost' || name.endsWith('.localhost') || name === '[::1]' || /^127\./.test(name);
+const isLoopbackName = (name: string) =>
+  name === 'localhost' || name.endsWith('.localhost') || name === '[::1]' || /^127\./.test(name);
 // DNS rebinding always arrives with the attacker's domain name in Host, never with an IP literal.
 const isIpLiteral = (name: string) => IPV4.test(name) || (name.startsWith('[') && name.endsWith(']'));
 
@@ -39,7 +40,11 @@ export function hostAllowed(host: string | undefined, allowed: readonly string[]
   return isLoopbackName(name) || isIpLiteral(name) || allowed.some((a) => hostName(a) === name);
 }
 
-export function originAllowed(origin: string | undefined, host: string | undefined, allowed: readonly string[]): boolean {
+export function originAllowed(
+  origin: string | undefined,
+  host: string | undefined,
+  allowed: readonly string[],
+): boolean {
   if (origin === undefined) return true; // SDKs and curl send none; browsers send one on every cross-site POST
   if (allowed.includes('*')) return true;
   if (allowed.includes(origin)) return true;
@@ -61,25 +66,42 @@ function nonJsonBody(c: Context): boolean {
   if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return false;
   const type = c.req.header('content-type');
   // OpenAI's file uploads are multipart; the Origin check still keeps other sites' forms out.
-  if (type !== undefined) return !(JSON_TYPE.test(type) || (localPath(c).startsWith('/v1/files') && /^multipart\/form-data/i.test(type)));
+  if (type !== undefined)
+    return !(JSON_TYPE.test(type) || (localPath(c).startsWith('/v1/files') && /^multipart\/form-data/i.test(type)));
   const length = c.req.header('content-length');
   return (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
 }
 
 /** Host, Origin and content-type checks for every route except the probes; `style` picks the error shape. */
-export function guard(options: GuardOptions, skip: (path: string) => boolean, style: (path: string) => ErrorStyle): MiddlewareHandler {
+export function guard(
+  options: GuardOptions,
+  skip: (path: string) => boolean,
+  style: (path: string) => ErrorStyle,
+): MiddlewareHandler {
   return async (c, next) => {
     const path = localPath(c);
     if (skip(path)) return next();
     const host = c.req.header('host');
     if (!hostAllowed(host, options.allowedHosts)) {
-      return sendError(c, httpError(403, 'forbidden_host', 'this Host is not allowed (see --allowed-hosts)'), style(path));
+      return sendError(
+        c,
+        httpError(403, 'forbidden_host', 'this Host is not allowed (see --allowed-hosts)'),
+        style(path),
+      );
     }
     if (!originAllowed(c.req.header('origin'), host, options.allowedOrigins)) {
-      return sendError(c, httpError(403, 'forbidden_origin', 'requests from this Origin are not allowed (see --allowed-origins)'), style(path));
+      return sendError(
+        c,
+        httpError(403, 'forbidden_origin', 'requests from this Origin are not allowed (see --allowed-origins)'),
+        style(path),
+      );
     }
     if (nonJsonBody(c)) {
-      return sendError(c, httpError(415, 'unsupported_media_type', 'request bodies must be JSON (content-type: application/json)'), style(path));
+      return sendError(
+        c,
+        httpError(415, 'unsupported_media_type', 'request bodies must be JSON (content-type: application/json)'),
+        style(path),
+      );
     }
     return next();
   };

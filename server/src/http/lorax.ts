@@ -9,9 +9,11 @@ import { LoraxBody } from './schemas.ts';
 
 /** LoRAX's merge strategies (PEFT's add_weighted_adapter names). */
 const LORAX_STRATEGIES = ['linear', 'ties', 'dare_linear', 'dare_ties'] as const;
-const isLoraxStrategy = (s: string): s is (typeof LORAX_STRATEGIES)[number] => (LORAX_STRATEGIES as readonly string[]).includes(s);
+const isLoraxStrategy = (s: string): s is (typeof LORAX_STRATEGIES)[number] =>
+  (LORAX_STRATEGIES as readonly string[]).includes(s);
 
-const tgiFinish = (reason: FinishReason) => (reason === 'eos' ? 'eos_token' : reason === 'stop' ? 'stop_sequence' : 'length');
+const tgiFinish = (reason: FinishReason) =>
+  reason === 'eos' ? 'eos_token' : reason === 'stop' ? 'stop_sequence' : 'length';
 
 function jobFrom(ctx: ServerContext, body: LoraxBody, base: string): GenerateJob {
   const p = body.parameters ?? {};
@@ -43,7 +45,14 @@ function jobFrom(ctx: ServerContext, body: LoraxBody, base: string): GenerateJob
       );
     }
     if (merged.ids.length !== merged.weights.length) {
-      throw new HttpFailure(httpError(422, 'invalid_request', 'merged_adapters.ids and merged_adapters.weights must have the same length', 'merged_adapters'));
+      throw new HttpFailure(
+        httpError(
+          422,
+          'invalid_request',
+          'merged_adapters.ids and merged_adapters.weights must have the same length',
+          'merged_adapters',
+        ),
+      );
     }
     job.merged = {
       ids: merged.ids,
@@ -99,7 +108,10 @@ export function registerLorax(app: Hono, ctx: ServerContext): void {
       // The last token's event carries generated_text and details, so hold one token back.
       for await (const t of live.tokens) {
         const previous = pending.shift();
-        if (previous) await stream.writeSSE({ data: JSON.stringify({ token: { ...previous, special: false }, generated_text: null, details: null }) });
+        if (previous)
+          await stream.writeSSE({
+            data: JSON.stringify({ token: { ...previous, special: false }, generated_text: null, details: null }),
+          });
         pending.push(t);
         text += t.text;
       }
@@ -107,7 +119,11 @@ export function registerLorax(app: Hono, ctx: ServerContext): void {
         const out = await live.result;
         const last = pending.shift() ?? { id: 0, text: '', logprob: 0 };
         await stream.writeSSE({
-          data: JSON.stringify({ token: { ...last, special: false }, generated_text: out.text, details: details(out, job.params.seed ?? null, false) }),
+          data: JSON.stringify({
+            token: { ...last, special: false },
+            generated_text: out.text,
+            details: details(out, job.params.seed ?? null, false),
+          }),
         });
       } catch (error) {
         const e = error instanceof HttpFailure ? error.http : toHttpError(error);

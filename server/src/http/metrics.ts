@@ -71,16 +71,32 @@ export class Metrics {
       for (const [labels, value] of samples) lines.push(`${name}${labels ? `{${labels}}` : ''} ${value}`);
     };
     metric('peftkit_requests_total', 'counter', 'HTTP requests by route and status.', [...this.#requests]);
-    lines.push('# HELP peftkit_request_duration_seconds Request latency.', '# TYPE peftkit_request_duration_seconds histogram');
+    lines.push(
+      '# HELP peftkit_request_duration_seconds Request latency.',
+      '# TYPE peftkit_request_duration_seconds histogram',
+    );
     for (const [route, h] of this.#latency) {
       LATENCY_BUCKETS.forEach((b, i) => {
         lines.push(`peftkit_request_duration_seconds_bucket{route="${route}",le="${b}"} ${h.buckets[i]}`);
       });
       lines.push(`peftkit_request_duration_seconds_bucket{route="${route}",le="+Inf"} ${h.count}`);
-      lines.push(`peftkit_request_duration_seconds_sum{route="${route}"} ${h.sum}`, `peftkit_request_duration_seconds_count{route="${route}"} ${h.count}`);
+      lines.push(
+        `peftkit_request_duration_seconds_sum{route="${route}"} ${h.sum}`,
+        `peftkit_request_duration_seconds_count{route="${route}"} ${h.count}`,
+      );
     }
-    lines.push(...this.timeToFirstToken.render('peftkit_time_to_first_token_seconds', 'From the engine call (queue wait included) to the first token.'));
-    lines.push(...this.interTokenLatency.render('peftkit_inter_token_latency_seconds', 'Time between consecutive tokens of one generation.'));
+    lines.push(
+      ...this.timeToFirstToken.render(
+        'peftkit_time_to_first_token_seconds',
+        'From the engine call (queue wait included) to the first token.',
+      ),
+    );
+    lines.push(
+      ...this.interTokenLatency.render(
+        'peftkit_inter_token_latency_seconds',
+        'Time between consecutive tokens of one generation.',
+      ),
+    );
     const adapters = [...this.#adapters].map(([name, v]) => [`adapter="${name.replace(/["\\\n]/g, '_')}"`, v] as const);
     metric(
       'peftkit_adapter_requests_total',
@@ -94,9 +110,15 @@ export class Metrics {
       'Tokens generated per adapter (same labels).',
       adapters.map(([l, v]) => [l, v.tokens]),
     );
-    metric('peftkit_engine_restarts_total', 'counter', 'Times the engine worker died and was restarted.', [['', engine.engineRestarts ?? 0]]);
-    metric('peftkit_requests_rejected_total', 'counter', 'Requests refused because the queue was full.', [['', this.rejected]]);
-    metric('peftkit_requests_in_flight', 'gauge', 'Requests being handled (streams until their last event).', [['', extra.inFlight]]);
+    metric('peftkit_engine_restarts_total', 'counter', 'Times the engine worker died and was restarted.', [
+      ['', engine.engineRestarts ?? 0],
+    ]);
+    metric('peftkit_requests_rejected_total', 'counter', 'Requests refused because the queue was full.', [
+      ['', this.rejected],
+    ]);
+    metric('peftkit_requests_in_flight', 'gauge', 'Requests being handled (streams until their last event).', [
+      ['', extra.inFlight],
+    ]);
     metric('peftkit_draining', 'gauge', '1 while shutting down.', [['', extra.draining ? 1 : 0]]);
     metric('peftkit_generated_tokens_total', 'counter', 'Tokens generated.', [['', engine.tokensGenerated]]);
     metric('peftkit_prompt_tokens_total', 'counter', 'Prompt tokens processed.', [['', engine.promptTokens]]);
@@ -121,7 +143,9 @@ export class Metrics {
     metric('peftkit_adapters_loaded', 'gauge', 'Adapters loaded in memory.', [['', engine.adaptersLoaded]]);
     metric('peftkit_adapter_bytes', 'gauge', 'Bytes held by loaded adapters.', [['', engine.adapterBytes]]);
     metric('peftkit_adapter_swaps_total', 'counter', 'Adapter replacements and unloads.', [['', engine.swaps]]);
-    metric('peftkit_adapter_evictions_total', 'counter', 'Adapters evicted by the byte budget.', [['', engine.evictions]]);
+    metric('peftkit_adapter_evictions_total', 'counter', 'Adapters evicted by the byte budget.', [
+      ['', engine.evictions],
+    ]);
     metric('peftkit_tensors', 'gauge', 'Live tensors in the engine.', [['', engine.numTensors]]);
     return `${lines.join('\n')}\n`;
   }

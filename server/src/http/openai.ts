@@ -71,7 +71,15 @@ export function registerOpenAi(app: Hono, ctx: ServerContext): void {
       })),
       ...info.available
         .filter((name) => !loaded.has(name))
-        .map((name) => ({ id: name, object: 'model', created, owned_by: 'peftkit', root: name, parent: info.baseModel, loaded: false })),
+        .map((name) => ({
+          id: name,
+          object: 'model',
+          created,
+          owned_by: 'peftkit',
+          root: name,
+          parent: info.baseModel,
+          loaded: false,
+        })),
     ];
     return c.json({ object: 'list', data });
   });
@@ -80,12 +88,24 @@ export function registerOpenAi(app: Hono, ctx: ServerContext): void {
     const id = c.req.param('id');
     const [info, adapters] = await Promise.all([ctx.engine.info(), ctx.engine.listAdapters()]);
     const created = now();
-    if (id === info.baseModel) return c.json({ id, object: 'model', created, owned_by: 'peftkit', root: id, parent: null });
+    if (id === info.baseModel)
+      return c.json({ id, object: 'model', created, owned_by: 'peftkit', root: id, parent: null });
     const adapter = adapters.find((a) => a.name === id);
     if (adapter || info.available.includes(id)) {
-      return c.json({ id, object: 'model', created, owned_by: 'peftkit', root: adapter?.source ?? id, parent: info.baseModel, loaded: adapter !== undefined });
+      return c.json({
+        id,
+        object: 'model',
+        created,
+        owned_by: 'peftkit',
+        root: adapter?.source ?? id,
+        parent: info.baseModel,
+        loaded: adapter !== undefined,
+      });
     }
-    return errorResponse(c, new HttpFailure(httpError(404, 'model_not_found', `the model '${id}' does not exist`, 'model')));
+    return errorResponse(
+      c,
+      new HttpFailure(httpError(404, 'model_not_found', `the model '${id}' does not exist`, 'model')),
+    );
   });
 
   app.post('/v1/completions', async (c) => {
@@ -100,18 +120,26 @@ export function registerOpenAi(app: Hono, ctx: ServerContext): void {
     if (!body.stream) {
       // One listener on the request's signal for all prompts (one each warned past 10: MaxListenersExceeded).
       const signals = fanOut(c.req.raw.signal, prompts.length);
-      const outs = await Promise.all(prompts.map((p, i) => ctx.generate({ ...p, adapter, params }, { signal: signals[i] as AbortSignal })));
+      const outs = await Promise.all(
+        prompts.map((p, i) => ctx.generate({ ...p, adapter, params }, { signal: signals[i] as AbortSignal })),
+      );
       c.header('x-peftkit-adapter-version', outs.map((o) => o.adapterVersion).join(','));
       return c.json({
         id,
         object: 'text_completion',
         created,
         model,
-        choices: outs.map((o, index) => ({ index, text: o.text, logprobs: null, finish_reason: openAiFinish(o.finishReason) })),
+        choices: outs.map((o, index) => ({
+          index,
+          text: o.text,
+          logprobs: null,
+          finish_reason: openAiFinish(o.finishReason),
+        })),
         usage: usageOf(outs),
       });
     }
-    if (prompts.length !== 1) throw new HttpFailure(httpError(400, 'invalid_request', 'streaming supports one prompt per request', 'prompt'));
+    if (prompts.length !== 1)
+      throw new HttpFailure(httpError(400, 'invalid_request', 'streaming supports one prompt per request', 'prompt'));
     const live = liveGeneration(ctx, { ...prompts[0], adapter, params }, c.req.raw.signal);
     await live.started;
     streamVersionHeader(c, live);
@@ -132,7 +160,9 @@ export function registerOpenAi(app: Hono, ctx: ServerContext): void {
         const out = await live.result;
         await stream.writeSSE({ data: chunk('', openAiFinish(out.finishReason)) });
         if (body.stream_options?.include_usage) {
-          await stream.writeSSE({ data: JSON.stringify({ id, object: 'text_completion', created, model, choices: [], usage: usageOf([out]) }) });
+          await stream.writeSSE({
+            data: JSON.stringify({ id, object: 'text_completion', created, model, choices: [], usage: usageOf([out]) }),
+          });
         }
       } catch (error) {
         await stream.writeSSE({ data: JSON.stringify(streamError(error)) });
@@ -162,7 +192,14 @@ export function registerOpenAi(app: Hono, ctx: ServerContext): void {
         object: 'chat.completion',
         created,
         model,
-        choices: [{ index: 0, message: { role: 'assistant', content: out.text }, logprobs: null, finish_reason: openAiFinish(out.finishReason) }],
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: out.text },
+            logprobs: null,
+            finish_reason: openAiFinish(out.finishReason),
+          },
+        ],
         usage: usageOf([out]),
       });
     }
@@ -172,14 +209,30 @@ export function registerOpenAi(app: Hono, ctx: ServerContext): void {
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => live.abort.abort());
       const chunk = (delta: Record<string, string>, finish: string | null) =>
-        JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+        JSON.stringify({
+          id,
+          object: 'chat.completion.chunk',
+          created,
+          model,
+          choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+        });
       await stream.writeSSE({ data: chunk({ role: 'assistant', content: '' }, null) });
-      for await (const t of live.tokens) if (t.text !== '') await stream.writeSSE({ data: chunk({ content: t.text }, null) });
+      for await (const t of live.tokens)
+        if (t.text !== '') await stream.writeSSE({ data: chunk({ content: t.text }, null) });
       try {
         const out = await live.result;
         await stream.writeSSE({ data: chunk({}, openAiFinish(out.finishReason)) });
         if (body.stream_options?.include_usage) {
-          await stream.writeSSE({ data: JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: usageOf([out]) }) });
+          await stream.writeSSE({
+            data: JSON.stringify({
+              id,
+              object: 'chat.completion.chunk',
+              created,
+              model,
+              choices: [],
+              usage: usageOf([out]),
+            }),
+          });
         }
       } catch (error) {
         await stream.writeSSE({ data: JSON.stringify(streamError(error)) });

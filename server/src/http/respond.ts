@@ -18,7 +18,11 @@ export function errorResponse(c: Context, error: unknown, style: ErrorStyle = 'o
 }
 
 /** Parses the JSON body and validates it; throws HttpFailure (400 / 422 for LoRAX) with the first issue. */
-export async function readBody<S extends z.ZodType>(c: Context, schema: S, style: ErrorStyle = 'openai'): Promise<z.infer<S>> {
+export async function readBody<S extends z.ZodType>(
+  c: Context,
+  schema: S,
+  style: ErrorStyle = 'openai',
+): Promise<z.infer<S>> {
   return parseBody(await c.req.text(), schema, style);
 }
 
@@ -34,7 +38,14 @@ export function parseBody<S extends z.ZodType>(text: string, schema: S, style: E
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = issue?.path.map(String).join('.') ?? '';
-    throw new HttpFailure(httpError(status, 'invalid_request', `${path ? `'${path}': ` : ''}${issue?.message ?? 'invalid body'}`, path || null));
+    throw new HttpFailure(
+      httpError(
+        status,
+        'invalid_request',
+        `${path ? `'${path}': ` : ''}${issue?.message ?? 'invalid body'}`,
+        path || null,
+      ),
+    );
   }
   return parsed.data;
 }

@@ -11,7 +11,9 @@ const tokenIds = z.array(z.number().int().nonnegative()).min(1);
 const unsupported = (what: string, ...defaults: unknown[]) =>
   z
     .unknown()
-    .refine((v) => v === null || v === false || defaults.includes(v), { message: `${what} is not supported by this server` })
+    .refine((v) => v === null || v === false || defaults.includes(v), {
+      message: `${what} is not supported by this server`,
+    })
     .optional();
 
 const sampling = {
@@ -44,7 +46,9 @@ export const ChatBody = z.object({
   top_logprobs: unsupported('top_logprobs', 0),
   max_completion_tokens: z.number().int().min(0).max(4096).nullish(),
   messages: z
-    .array(z.object({ role: z.enum(['system', 'user', 'assistant', 'developer', 'tool']), content: content.nullable() }))
+    .array(
+      z.object({ role: z.enum(['system', 'user', 'assistant', 'developer', 'tool']), content: content.nullable() }),
+    )
     .min(1)
     .max(256),
 });

@@ -5,7 +5,11 @@ import { TERMINAL } from './types.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 
-export function jobEvent(message: string, level: JobEvent['level'] = 'info', data: Record<string, unknown> | null = null): JobEvent {
+export function jobEvent(
+  message: string,
+  level: JobEvent['level'] = 'info',
+  data: Record<string, unknown> | null = null,
+): JobEvent {
   return {
     id: newId('ftevent'),
     object: 'fine_tuning.job.event',
@@ -18,7 +22,10 @@ export function jobEvent(message: string, level: JobEvent['level'] = 'info', dat
 }
 
 /** `ft:<base>:<suffix>:<job id>` (OpenAI's shape without the organization); checkpoints add `:ckpt-step-<n>`. */
-export function fineTunedName(job: Pick<FineTuningJob, 'model' | 'user_provided_suffix' | 'id'>, step?: number): string {
+export function fineTunedName(
+  job: Pick<FineTuningJob, 'model' | 'user_provided_suffix' | 'id'>,
+  step?: number,
+): string {
   const name = `ft:${job.model}:${job.user_provided_suffix ?? ''}:${job.id}`;
   return step === undefined ? name : `${name}:ckpt-step-${step}`;
 }
@@ -37,7 +44,9 @@ export interface ExecuteOptions {
 /** The error a failed job shows: OpenAI's `{code, message, param}` with the PEFTKIT_E_ code. */
 function jobError(error: unknown): { code: string; message: string; param: string | null } {
   if (error instanceof PeftkitError) {
-    const message = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
+    const message = error.message.startsWith(`${error.code}: `)
+      ? error.message.slice(error.code.length + 2)
+      : error.message;
     return { code: error.code, message, param: null };
   }
   return { code: 'PEFTKIT_E_INTERNAL', message: error instanceof Error ? error.message : String(error), param: null };
@@ -54,7 +63,10 @@ export async function executeJob(jobId: string, options: ExecuteOptions): Promis
   if (found === null || TERMINAL.has(found.job.status) || found.job.status === 'paused') return found;
   const resumed = found.job.status === 'running';
   let record = (await store.updateJob(jobId, (r) => ({ ...r, job: { ...r.job, status: 'running' } }))) as JobRecord;
-  await store.appendEvent(jobId, jobEvent(resumed ? 'Fine-tuning job resumed by a new worker' : 'Fine-tuning job started'));
+  await store.appendEvent(
+    jobId,
+    jobEvent(resumed ? 'Fine-tuning job resumed by a new worker' : 'Fine-tuning job started'),
+  );
   const abort = new AbortController();
   const onOuter = () => abort.abort();
   options.signal?.addEventListener('abort', onOuter, { once: true });
@@ -80,15 +92,27 @@ export async function executeJob(jobId: string, options: ExecuteOptions): Promis
       signal: abort.signal,
       progress: async (e) => {
         lastLoss = e.loss;
-        await store.appendEvent(jobId, jobEvent(`Step ${e.step}/${e.totalSteps}: training loss=${e.loss.toFixed(4)}`, 'info', { ...e }));
+        await store.appendEvent(
+          jobId,
+          jobEvent(`Step ${e.step}/${e.totalSteps}: training loss=${e.loss.toFixed(4)}`, 'info', { ...e }),
+        );
         if (e.step === 1 || e.step % 5 === 0) {
-          await store.updateJob(jobId, (r) => ({ ...r, job: { ...r.job, peftkit: { ...r.job.peftkit, step: e.step, total_steps: e.totalSteps } } }));
+          await store.updateJob(jobId, (r) => ({
+            ...r,
+            job: { ...r.job, peftkit: { ...r.job.peftkit, step: e.step, total_steps: e.totalSteps } },
+          }));
         }
         if (e.step % every === 0) await poll();
       },
       eval: async (e) => {
         lastValid = e.loss;
-        await store.appendEvent(jobId, jobEvent(`Step ${e.step}: validation loss=${e.loss.toFixed(4)}`, 'info', { step: e.step, valid_loss: e.loss }));
+        await store.appendEvent(
+          jobId,
+          jobEvent(`Step ${e.step}: validation loss=${e.loss.toFixed(4)}`, 'info', {
+            step: e.step,
+            valid_loss: e.loss,
+          }),
+        );
       },
       checkpoint: async (e) => {
         if (e.name === null) return;
@@ -99,7 +123,11 @@ export async function executeJob(jobId: string, options: ExecuteOptions): Promis
           fine_tuned_model_checkpoint: fineTunedName(record.job, e.step),
           fine_tuning_job_id: jobId,
           step_number: e.step,
-          metrics: { step: e.step, ...(e.loss === null ? {} : { train_loss: e.loss }), ...(lastValid === undefined ? {} : { valid_loss: lastValid }) },
+          metrics: {
+            step: e.step,
+            ...(e.loss === null ? {} : { train_loss: e.loss }),
+            ...(lastValid === undefined ? {} : { valid_loss: lastValid }),
+          },
         });
         await store.appendEvent(jobId, jobEvent(`Checkpoint at step ${e.step}`, 'info', null));
       },
@@ -111,10 +139,20 @@ export async function executeJob(jobId: string, options: ExecuteOptions): Promis
       const status = requested === 'cancel' ? 'cancelled' : 'paused';
       record = (await store.updateJob(jobId, (r) => ({
         ...r,
-        job: { ...r.job, status, finished_at: status === 'cancelled' ? now() : null, peftkit: { ...r.job.peftkit, step: result.step } },
+        job: {
+          ...r.job,
+          status,
+          finished_at: status === 'cancelled' ? now() : null,
+          peftkit: { ...r.job.peftkit, step: result.step },
+        },
       }))) as JobRecord;
       await store.requestControl(jobId, null);
-      await store.appendEvent(jobId, jobEvent(status === 'cancelled' ? 'Fine-tuning job cancelled' : `Fine-tuning job paused at step ${result.step}`));
+      await store.appendEvent(
+        jobId,
+        jobEvent(
+          status === 'cancelled' ? 'Fine-tuning job cancelled' : `Fine-tuning job paused at step ${result.step}`,
+        ),
+      );
       return record;
     }
     const succeed = (r: JobRecord): JobRecord => ({
@@ -136,8 +174,14 @@ export async function executeJob(jobId: string, options: ExecuteOptions): Promis
     return record;
   } catch (error) {
     const e = jobError(error);
-    record = (await store.updateJob(jobId, (r) => ({ ...r, job: { ...r.job, status: 'failed', finished_at: now(), error: e } }))) as JobRecord;
-    await store.appendEvent(jobId, jobEvent(`Fine-tuning job failed: ${e.code}: ${e.message}`, 'error', { code: e.code }));
+    record = (await store.updateJob(jobId, (r) => ({
+      ...r,
+      job: { ...r.job, status: 'failed', finished_at: now(), error: e },
+    }))) as JobRecord;
+    await store.appendEvent(
+      jobId,
+      jobEvent(`Fine-tuning job failed: ${e.code}: ${e.message}`, 'error', { code: e.code }),
+    );
     return record;
   } finally {
     options.signal?.removeEventListener('abort', onOuter);

@@ -115,7 +115,9 @@ export class FsStore implements FileStore, JobStore {
   async #list<T>(kind: 'files' | 'jobs'): Promise<T[]> {
     const names = await readdir(join(this.root, kind)).catch(() => [] as string[]);
     const ids = names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -5));
-    const records = await Promise.all(ids.filter(isValidId).map((id) => readJson<T>(join(this.root, kind, `${id}.json`))));
+    const records = await Promise.all(
+      ids.filter(isValidId).map((id) => readJson<T>(join(this.root, kind, `${id}.json`))),
+    );
     return records.filter((r): r is Awaited<T> => r !== null) as T[];
   }
 

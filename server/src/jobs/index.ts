@@ -3,5 +3,13 @@ export * from './types.ts';
 export { FsStore, isValidId, newId } from './fs-store.ts';
 export { EmbeddedQueue } from './embedded-queue.ts';
 export { executeJob, fineTunedName, jobEvent, type ExecuteOptions } from './executor.ts';
-export { JobService, jobIdOfModel, paginate, type Caller, type CreateJobInput, type JobsOptions, type Page } from './service.ts';
+export {
+  JobService,
+  jobIdOfModel,
+  paginate,
+  type Caller,
+  type CreateJobInput,
+  type JobsOptions,
+  type Page,
+} from './service.ts';
 export { validateTrainingFile } from './validate.ts';

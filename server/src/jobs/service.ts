@@ -1,7 +1,17 @@
 import { PeftkitError } from '@peftkit/core';
 import { jobEvent } from './executor.ts';
 import { isValidId, newId } from './fs-store.ts';
-import type { FileObject, FileStore, FineTuningJob, Hyperparameters, JobQueue, JobRecord, JobStore, PeftkitSpec, StoredFile } from './types.ts';
+import type {
+  FileObject,
+  FileStore,
+  FineTuningJob,
+  Hyperparameters,
+  JobQueue,
+  JobRecord,
+  JobStore,
+  PeftkitSpec,
+  StoredFile,
+} from './types.ts';
 import { TERMINAL } from './types.ts';
 import { validateTrainingFile } from './validate.ts';
 
@@ -31,7 +41,9 @@ export interface CreateJobInput {
   seed?: number | null | undefined;
   metadata?: Record<string, string> | null | undefined;
   hyperparameters?: Partial<Hyperparameters> | undefined;
-  method?: { type: 'supervised'; supervised?: { hyperparameters?: Partial<Hyperparameters> | undefined } | undefined } | undefined;
+  method?:
+    | { type: 'supervised'; supervised?: { hyperparameters?: Partial<Hyperparameters> | undefined } | undefined }
+    | undefined;
   peftkit?:
     | {
         method?: string | undefined;
@@ -53,13 +65,21 @@ export interface Page<T> {
 
 const now = () => Math.floor(Date.now() / 1000);
 const notFound = (what: 'file' | 'job', id: string) =>
-  new PeftkitError(what === 'file' ? 'PEFTKIT_E_FILE_NOT_FOUND' : 'PEFTKIT_E_JOB_NOT_FOUND', `no ${what === 'file' ? 'file' : 'fine-tuning job'} '${id}'`, {
-    [what === 'file' ? 'file' : 'job']: id,
-  });
+  new PeftkitError(
+    what === 'file' ? 'PEFTKIT_E_FILE_NOT_FOUND' : 'PEFTKIT_E_JOB_NOT_FOUND',
+    `no ${what === 'file' ? 'file' : 'fine-tuning job'} '${id}'`,
+    {
+      [what === 'file' ? 'file' : 'job']: id,
+    },
+  );
 const badState = (message: string, id: string) => new PeftkitError('PEFTKIT_E_JOB_STATE', message, { job: id });
 
 /** OpenAI cursor pagination over a list already in display order: items after the id `after`, at most `limit`. */
-export function paginate<T extends { id: string }>(items: readonly T[], after: string | undefined, limit: number): Page<T> {
+export function paginate<T extends { id: string }>(
+  items: readonly T[],
+  after: string | undefined,
+  limit: number,
+): Page<T> {
   const start = after === undefined ? 0 : items.findIndex((i) => i.id === after) + 1;
   const data = start === 0 && after !== undefined ? [] : items.slice(start, start + limit);
   return {
@@ -106,9 +126,13 @@ export class JobService {
 
   async createFile(caller: Caller, filename: string, bytes: Uint8Array): Promise<FileObject> {
     if (bytes.byteLength > this.maxFileBytes) {
-      throw new PeftkitError('PEFTKIT_E_FILE_TOO_LARGE', `the file has ${bytes.byteLength} bytes; the limit is ${this.maxFileBytes}`, {
-        bytes: bytes.byteLength,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_FILE_TOO_LARGE',
+        `the file has ${bytes.byteLength} bytes; the limit is ${this.maxFileBytes}`,
+        {
+          bytes: bytes.byteLength,
+        },
+      );
     }
     const { records, format } = validateTrainingFile(bytes, filename);
     const file: FileObject = {
@@ -142,7 +166,10 @@ export class JobService {
     return bytes;
   }
 
-  async listFiles(caller: Caller, query: { after?: string; limit?: number; order?: 'asc' | 'desc' }): Promise<Page<FileObject>> {
+  async listFiles(
+    caller: Caller,
+    query: { after?: string; limit?: number; order?: 'asc' | 'desc' },
+  ): Promise<Page<FileObject>> {
     const mine = (await this.#store.listFiles()).filter((f) => this.#visible(f.owner, caller)).map((f) => f.file);
     mine.sort((a, b) => b.created_at - a.created_at || b.id.localeCompare(a.id));
     if (query.order === 'asc') mine.reverse();
@@ -162,19 +189,27 @@ export class JobService {
 
   async createJob(caller: Caller, input: CreateJobInput, baseModel: string): Promise<FineTuningJob> {
     if (input.model !== baseModel) {
-      throw new PeftkitError('PEFTKIT_E_JOB_MODEL', `model '${input.model}' is not served here; fine-tune the base '${baseModel}'`, { param: 'model' });
+      throw new PeftkitError(
+        'PEFTKIT_E_JOB_MODEL',
+        `model '${input.model}' is not served here; fine-tune the base '${baseModel}'`,
+        { param: 'model' },
+      );
     }
     const files = [input.training_file, input.validation_file].filter((f): f is string => typeof f === 'string');
     for (const id of files) {
       const stored = await this.#store.getFile(id);
       if (stored === null || !this.#visible(stored.owner, caller)) {
-        throw new PeftkitError('PEFTKIT_E_FILE_NOT_FOUND', `no file '${id}' (upload it with purpose fine-tune first)`, { file: id });
+        throw new PeftkitError('PEFTKIT_E_FILE_NOT_FOUND', `no file '${id}' (upload it with purpose fine-tune first)`, {
+          file: id,
+        });
       }
     }
     const method = input.peftkit?.method ?? 'lora';
     const known = this.options.methods?.();
     if (known !== undefined && !known.includes(method)) {
-      throw new PeftkitError('PEFTKIT_E_JOB_METHOD', `unknown method '${method}' (installed: ${known.join(', ')})`, { method });
+      throw new PeftkitError('PEFTKIT_E_JOB_METHOD', `unknown method '${method}' (installed: ${known.join(', ')})`, {
+        method,
+      });
     }
     const given = input.method?.supervised?.hyperparameters ?? input.hyperparameters ?? {};
     const hyperparameters: Hyperparameters = {
@@ -212,7 +247,10 @@ export class JobService {
     };
     await this.#store.putJob({ job, owner: caller.owner, adapter: id });
     await this.#store.appendEvent(id, jobEvent(`Validating training file: ${input.training_file}`));
-    const queued = (await this.#store.updateJob(id, (r) => ({ ...r, job: { ...r.job, status: 'queued' } }))) as JobRecord;
+    const queued = (await this.#store.updateJob(id, (r) => ({
+      ...r,
+      job: { ...r.job, status: 'queued' },
+    }))) as JobRecord;
     await this.#store.appendEvent(id, jobEvent('Files validated, moving job to queued state'));
     await this.options.queue.enqueue(id);
     return queued.job;
@@ -242,22 +280,31 @@ export class JobService {
     }
     const next = action === 'cancel' ? 'cancelled' : 'paused';
     const updated = await this.#store.updateJob(id, (r) =>
-      r.job.status === 'running' ? null : { ...r, job: { ...r.job, status: next, finished_at: next === 'cancelled' ? now() : null } },
+      r.job.status === 'running'
+        ? null
+        : { ...r, job: { ...r.job, status: next, finished_at: next === 'cancelled' ? now() : null } },
     );
     if (updated?.job.status === 'running') {
       // a worker took it meanwhile: ask it
       await this.#store.requestControl(id, action);
       this.options.queue.interrupt?.(id);
     } else {
-      await this.#store.appendEvent(id, jobEvent(next === 'cancelled' ? 'Fine-tuning job cancelled' : 'Fine-tuning job paused'));
+      await this.#store.appendEvent(
+        id,
+        jobEvent(next === 'cancelled' ? 'Fine-tuning job cancelled' : 'Fine-tuning job paused'),
+      );
     }
     return (updated ?? record).job;
   }
 
   async resume(caller: Caller, id: string): Promise<FineTuningJob> {
     const record = await this.#job(caller, id);
-    if (record.job.status !== 'paused') throw badState(`cannot resume job ${id}: it is ${record.job.status}, not paused`, id);
-    const updated = (await this.#store.updateJob(id, (r) => ({ ...r, job: { ...r.job, status: 'queued' } }))) as JobRecord;
+    if (record.job.status !== 'paused')
+      throw badState(`cannot resume job ${id}: it is ${record.job.status}, not paused`, id);
+    const updated = (await this.#store.updateJob(id, (r) => ({
+      ...r,
+      job: { ...r.job, status: 'queued' },
+    }))) as JobRecord;
     await this.#store.appendEvent(id, jobEvent('Fine-tuning job resumed'));
     await this.options.queue.enqueue(id);
     return updated.job;
@@ -274,11 +321,17 @@ export class JobService {
   }
 
   /** The adapter a model name selects and whether the caller may use it; null: not a fine-tuned model. */
-  async modelAccess(caller: Caller, model: string): Promise<{ adapter: string; allowed: boolean; record: JobRecord | null } | null> {
+  async modelAccess(
+    caller: Caller,
+    model: string,
+  ): Promise<{ adapter: string; allowed: boolean; record: JobRecord | null } | null> {
     const parsed = jobIdOfModel(model);
     if (parsed === null || !isValidId(parsed.jobId)) return null;
     const record = await this.#store.getJob(parsed.jobId);
-    const allowed = record !== null && this.#visible(record.owner, caller) && (parsed.adapter !== parsed.jobId || record.job.status === 'succeeded');
+    const allowed =
+      record !== null &&
+      this.#visible(record.owner, caller) &&
+      (parsed.adapter !== parsed.jobId || record.job.status === 'succeeded');
     return { adapter: parsed.adapter, allowed, record };
   }
 }

@@ -11,14 +11,22 @@ export function validateTrainingFile(bytes: Uint8Array, filename: string): { rec
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw new PeftkitError('PEFTKIT_E_FILE_INVALID', `${filename}: the file is not UTF-8 text`, { file: filename, dataCode: 'PEFTKIT_E_DATA_READ' });
+    throw new PeftkitError('PEFTKIT_E_FILE_INVALID', `${filename}: the file is not UTF-8 text`, {
+      file: filename,
+      dataCode: 'PEFTKIT_E_DATA_READ',
+    });
   }
   try {
     const { format, records } = toRecords(parseJsonl(text, filename), filename);
     return { records: records.length, format };
   } catch (error) {
     if (!(error instanceof PeftkitError)) throw error;
-    const message = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
-    throw new PeftkitError('PEFTKIT_E_FILE_INVALID', `${message} (${error.code})`, { ...error.details, dataCode: error.code });
+    const message = error.message.startsWith(`${error.code}: `)
+      ? error.message.slice(error.code.length + 2)
+      : error.message;
+    throw new PeftkitError('PEFTKIT_E_FILE_INVALID', `${message} (${error.code})`, {
+      ...error.details,
+      dataCode: error.code,
+    });
   }
 }

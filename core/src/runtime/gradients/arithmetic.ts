@@ -3,7 +3,12 @@ import type { Tf } from '../types.ts';
 import { type GradMap, mask, reduceToShape, savedAt, single } from './util.ts';
 
 /** A broadcasting binary kernel whose input gradients are dy-shaped terms reduced back per input. */
-function binary(tf: Tf, kernelName: string, da: (dy: Tensor, a: Tensor, b: Tensor) => Tensor, db: (dy: Tensor, a: Tensor, b: Tensor) => Tensor): GradConfig {
+function binary(
+  tf: Tf,
+  kernelName: string,
+  da: (dy: Tensor, a: Tensor, b: Tensor) => Tensor,
+  db: (dy: Tensor, a: Tensor, b: Tensor) => Tensor,
+): GradConfig {
   return {
     kernelName,
     inputsToSave: ['a', 'b'],

@@ -34,10 +34,14 @@ function gatherGradient(tf: Tf): GradConfig {
       const indices = savedAt(saved, 1);
       const batchDims = numAttr(attrs, 'batchDims', 0);
       if (batchDims !== 0) {
-        throw new PeftkitError('PEFTKIT_E_GRAD_UNSUPPORTED', `gather with batchDims=${batchDims} is not differentiable in peftkit; use batchDims=0`, {
-          kernel: 'GatherV2',
-          batchDims,
-        });
+        throw new PeftkitError(
+          'PEFTKIT_E_GRAD_UNSUPPORTED',
+          `gather with batchDims=${batchDims} is not differentiable in peftkit; use batchDims=0`,
+          {
+            kernel: 'GatherV2',
+            batchDims,
+          },
+        );
       }
       const axis = normAxis(numAttr(attrs, 'axis', 0), x.rank);
       return {

@@ -6,7 +6,14 @@ import { boolAttr, reduceToShape, savedAt, single } from './util.ts';
  * Gradients of y = op(a) @ op(b) for the four transpose combinations. The results carry the
  * broadcast batch dims of y; the caller reduces them back to each input's own batch shape.
  */
-function matMulGrads(tf: Tf, dy: Tensor, a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean): { da: () => Tensor; db: () => Tensor } {
+function matMulGrads(
+  tf: Tf,
+  dy: Tensor,
+  a: Tensor,
+  b: Tensor,
+  transposeA: boolean,
+  transposeB: boolean,
+): { da: () => Tensor; db: () => Tensor } {
   if (!transposeA && !transposeB) {
     // y = a b
     return { da: () => tf.matMul(dy, b, false, true), db: () => tf.matMul(a, dy, true, false) };

@@ -42,7 +42,8 @@ export function nnGradients(tf: Tf): GradConfig[] {
         const x = savedAt(saved, 0);
         const g = single(dy);
         return {
-          x: () => tf.where(tf.greater(x, 0), tf.mul(g, SELU_SCALE), tf.mul(g, tf.mul(tf.exp(x), SELU_SCALE * SELU_ALPHA))),
+          x: () =>
+            tf.where(tf.greater(x, 0), tf.mul(g, SELU_SCALE), tf.mul(g, tf.mul(tf.exp(x), SELU_SCALE * SELU_ALPHA))),
         };
       },
     },

@@ -4,8 +4,33 @@ import { zeroGrad } from './util.ts';
 
 // Piecewise-constant or non-numeric kernels. They still need a gradient entry: a comparison feeding a
 // Select, or tf.dropout's floor(keep + uniform) mask, sits on the tape between a variable and the loss.
-const UNARY = ['Step', 'Floor', 'Ceil', 'Round', 'Sign', 'ZerosLike', 'OnesLike', 'IsNan', 'IsInf', 'IsFinite', 'LogicalNot', 'ArgMax', 'ArgMin'];
-const BINARY = ['Less', 'LessEqual', 'Greater', 'GreaterEqual', 'Equal', 'NotEqual', 'LogicalAnd', 'LogicalOr', 'LogicalXor', 'FloorDiv'];
+const UNARY = [
+  'Step',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Sign',
+  'ZerosLike',
+  'OnesLike',
+  'IsNan',
+  'IsInf',
+  'IsFinite',
+  'LogicalNot',
+  'ArgMax',
+  'ArgMin',
+];
+const BINARY = [
+  'Less',
+  'LessEqual',
+  'Greater',
+  'GreaterEqual',
+  'Equal',
+  'NotEqual',
+  'LogicalAnd',
+  'LogicalOr',
+  'LogicalXor',
+  'FloorDiv',
+];
 
 /**
  * Deliberately NOT differentiable (no gradient registered, so tf.grad fails loudly): Einsum,
@@ -13,5 +38,9 @@ const BINARY = ['Less', 'LessEqual', 'Greater', 'GreaterEqual', 'Equal', 'NotEqu
  * matMul/transpose, slice, and gather with batchDims = 0 instead.
  */
 export function nonDifferentiableGradients(tf: Tf): GradConfig[] {
-  return [...UNARY.map((name) => zeroGrad(tf, name, ['x'])), ...BINARY.map((name) => zeroGrad(tf, name, ['a', 'b'])), zeroGrad(tf, 'OneHot', ['indices'])];
+  return [
+    ...UNARY.map((name) => zeroGrad(tf, name, ['x'])),
+    ...BINARY.map((name) => zeroGrad(tf, name, ['a', 'b'])),
+    zeroGrad(tf, 'OneHot', ['indices']),
+  ];
 }

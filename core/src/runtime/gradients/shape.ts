@@ -1,9 +1,23 @@
 import type { GradConfig } from '@tensorflow/tfjs-core';
 import type { Tf } from '../types.ts';
-import { type GradMap, invertPerm, many, normAxis, numAttr, numListAttr, reduceToShape, savedAt, single } from './util.ts';
+import {
+  type GradMap,
+  invertPerm,
+  many,
+  normAxis,
+  numAttr,
+  numListAttr,
+  reduceToShape,
+  savedAt,
+  single,
+} from './util.ts';
 
 /** Normalises Slice's begin/size the way the kernel does (short lists pad, size -1 means "to the end"). */
-function sliceBounds(shape: readonly number[], begin: number[], size: number[] | undefined): { begin: number[]; size: number[] } {
+function sliceBounds(
+  shape: readonly number[],
+  begin: number[],
+  size: number[] | undefined,
+): { begin: number[]; size: number[] } {
   const b = shape.map((_d, i) => begin[i] ?? 0);
   const s = shape.map((d, i) => {
     const v = size?.[i] ?? -1;
@@ -131,7 +145,9 @@ export function shapeGradients(tf: Tf): GradConfig[] {
               split.push(d);
             });
             const g = single(dy);
-            return repAxes.length === 0 ? tf.reshape(g, x.shape) : tf.reshape(tf.sum(tf.reshape(g, split), repAxes), x.shape);
+            return repAxes.length === 0
+              ? tf.reshape(g, x.shape)
+              : tf.reshape(tf.sum(tf.reshape(g, split), repAxes), x.shape);
           },
         };
       },

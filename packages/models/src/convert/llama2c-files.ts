@@ -30,19 +30,31 @@ export async function convertLlama2cFiles(
   options: { overwrite?: boolean } = {},
 ): Promise<{ parameters: number; files: string[] }> {
   if (!options.overwrite && (await isNonEmptyDir(outDir))) {
-    throw new PeftkitError('PEFTKIT_E_OUTPUT_EXISTS', `output directory '${outDir}' is not empty (pass --overwrite to replace its files)`, { dir: outDir });
+    throw new PeftkitError(
+      'PEFTKIT_E_OUTPUT_EXISTS',
+      `output directory '${outDir}' is not empty (pass --overwrite to replace its files)`,
+      { dir: outDir },
+    );
   }
   const checkpoint = readLlama2cCheckpoint(await readFileBytes(modelPath));
-  const tokenizer = Llama2cTokenizer.fromBytes(await readFileBytes(tokenizerPath), { vocabSize: checkpoint.config.vocabSize });
+  const tokenizer = Llama2cTokenizer.fromBytes(await readFileBytes(tokenizerPath), {
+    vocabSize: checkpoint.config.vocabSize,
+  });
   const hf = llama2cToHf(checkpoint);
   await mkdir(outDir, { recursive: true });
   const tensors = [...hf.tensors].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: t.shape, data: t.data }));
   await writeSafetensorsFile(join(outDir, 'model.safetensors'), tensors, { format: 'pt' });
   await atomicWriteFile(join(outDir, 'tokenizer.json'), json(tokenizer.toHfTokenizerJson()));
   await atomicWriteFile(join(outDir, 'tokenizer_config.json'), json(tokenizer.toHfTokenizerConfig()));
-  await atomicWriteFile(join(outDir, 'generation_config.json'), json({ bos_token_id: hf.config.bos_token_id, eos_token_id: hf.config.eos_token_id }));
+  await atomicWriteFile(
+    join(outDir, 'generation_config.json'),
+    json({ bos_token_id: hf.config.bos_token_id, eos_token_id: hf.config.eos_token_id }),
+  );
   // config.json last: a directory without it is recognisably incomplete.
   await atomicWriteFile(join(outDir, 'config.json'), json(hf.config));
   const parameters = tensors.reduce((n, t) => n + t.data.length, 0);
-  return { parameters, files: ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json'] };
+  return {
+    parameters,
+    files: ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json'],
+  };
 }

@@ -80,7 +80,8 @@ export function llama2cToHf(ckpt: Llama2cCheckpoint): HfWeights {
     tensors.set(name, { shape, data: data.slice() });
   };
   // Layer `i` of a stacked [L, rows, cols] array.
-  const layer = (stack: Float32Array, i: number, size: number): Float32Array => stack.subarray(i * size, (i + 1) * size);
+  const layer = (stack: Float32Array, i: number, size: number): Float32Array =>
+    stack.subarray(i * size, (i + 1) * size);
 
   put('model.embed_tokens.weight', [c.vocabSize, c.dim], w.tokenEmbedding);
   for (let i = 0; i < c.nLayers; i++) {

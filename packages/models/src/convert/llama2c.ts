@@ -50,10 +50,14 @@ export function llama2cKvDim(config: Llama2cConfig): number {
 
 function readHeader(bytes: Uint8Array): Llama2cConfig {
   if (bytes.byteLength < HEADER_BYTES) {
-    throw new PeftkitError('PEFTKIT_E_LLAMA2C_CHECKPOINT_SIZE', `checkpoint is ${bytes.byteLength} bytes, shorter than the ${HEADER_BYTES}-byte header`, {
-      expected: HEADER_BYTES,
-      actual: bytes.byteLength,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_LLAMA2C_CHECKPOINT_SIZE',
+      `checkpoint is ${bytes.byteLength} bytes, shorter than the ${HEADER_BYTES}-byte header`,
+      {
+        expected: HEADER_BYTES,
+        actual: bytes.byteLength,
+      },
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) === VERSIONED_MAGIC) {
@@ -65,15 +69,9 @@ function readHeader(bytes: Uint8Array): Llama2cConfig {
       },
     );
   }
-  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, signedVocab, seqLen] = Array.from({ length: 7 }, (_, i) => view.getInt32(i * 4, true)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, signedVocab, seqLen] = Array.from({ length: 7 }, (_, i) =>
+    view.getInt32(i * 4, true),
+  ) as [number, number, number, number, number, number, number];
   const config: Llama2cConfig = {
     dim,
     hiddenDim,
@@ -91,7 +89,8 @@ function readHeader(bytes: Uint8Array): Llama2cConfig {
     if (!(config[key] > 0)) bad(`${key} must be positive, got ${config[key]}`);
   }
   if (dim % nHeads !== 0) bad(`dim ${dim} is not divisible by n_heads ${nHeads}`);
-  if (nKvHeads > nHeads || nHeads % nKvHeads !== 0) bad(`n_heads ${nHeads} is not a multiple of n_kv_heads ${nKvHeads}`);
+  if (nKvHeads > nHeads || nHeads % nKvHeads !== 0)
+    bad(`n_heads ${nHeads} is not a multiple of n_kv_heads ${nKvHeads}`);
   if ((dim / nHeads) % 2 !== 0) bad(`head_dim ${dim / nHeads} must be even for rotary embeddings`);
   return config;
 }

@@ -82,7 +82,12 @@ export class BatchGenerator {
   #cache: KvCache | null = null;
   #steps = 0;
 
-  constructor(model: CausalLanguageModel, tokenizer: Tokenizer, requests: readonly GenerateRequest[], options: GenerateOptions = {}) {
+  constructor(
+    model: CausalLanguageModel,
+    tokenizer: Tokenizer,
+    requests: readonly GenerateRequest[],
+    options: GenerateOptions = {},
+  ) {
     if (requests.length === 0) throw new PeftkitError('PEFTKIT_E_GENERATE_OPTIONS', 'no prompts given', {});
     this.#model = model;
     this.#tokenizer = tokenizer;
@@ -98,13 +103,18 @@ export class BatchGenerator {
     };
     validateSampling(this.#options);
     if (!Number.isInteger(this.#options.maxTokens) || this.#options.maxTokens < 0) {
-      throw new PeftkitError('PEFTKIT_E_GENERATE_OPTIONS', 'max_tokens must be an integer ≥ 0', { field: 'max_tokens' });
+      throw new PeftkitError('PEFTKIT_E_GENERATE_OPTIONS', 'max_tokens must be an integer ≥ 0', {
+        field: 'max_tokens',
+      });
     }
     this.#rng = new Rng(options.seed ?? 0);
     this.rows = requests.map((r) => {
       const maxTokens = Math.min(r.maxTokens ?? this.#options.maxTokens, this.#options.maxTokens);
-      const prompt = r.ids ? [...r.ids] : tokenizer.encode(r.prompt ?? '', tokenizer.bosId !== undefined ? { bos: true } : {});
-      if (prompt.length === 0) throw new PeftkitError('PEFTKIT_E_GENERATE_OPTIONS', 'empty prompt and the tokenizer adds no BOS token', {});
+      const prompt = r.ids
+        ? [...r.ids]
+        : tokenizer.encode(r.prompt ?? '', tokenizer.bosId !== undefined ? { bos: true } : {});
+      if (prompt.length === 0)
+        throw new PeftkitError('PEFTKIT_E_GENERATE_OPTIONS', 'empty prompt and the tokenizer adds no BOS token', {});
       // virtual tokens of prompt and prefix methods take positions too: refuse up front, not mid-generation. Each
       // row's positions count from its own first token (left padding takes none), so its own limit is what counts.
       const virtual = virtualTokenCount(model, r.adapter ?? null);
@@ -155,7 +165,9 @@ export class BatchGenerator {
   #nextLogits(): Float32Array {
     const padId = this.#tokenizer.padId ?? this.#tokenizer.eosId ?? 0;
     // Only the last position's logits are sampled from: the head runs on that position alone.
-    const options: ForwardOptions = this.#selection ? { selection: this.#selection, lastPosition: true } : { lastPosition: true };
+    const options: ForwardOptions = this.#selection
+      ? { selection: this.#selection, lastPosition: true }
+      : { lastPosition: true };
     let out: Tensor3D;
     if (this.#options.useCache && this.#steps > 0 && this.#cache) {
       // Finished rows keep stepping on their last token (masked out of results) so the batch stays rectangular.
@@ -167,14 +179,18 @@ export class BatchGenerator {
       const sequences = this.rows.map((r) => [...r.prompt, ...r.generated]);
       const width = Math.max(...sequences.map((s) => s.length));
       const ids = sequences.map((s) => [...Array<number>(width - s.length).fill(padId), ...s]);
-      const mask = sequences.map((s) => [...Array<number>(width - s.length).fill(0), ...Array<number>(s.length).fill(1)]);
+      const mask = sequences.map((s) => [
+        ...Array<number>(width - s.length).fill(0),
+        ...Array<number>(s.length).fill(1),
+      ]);
       if (this.#options.useCache) this.#cache = this.#model.createCache();
       out = this.#model.forward({ ids, mask }, this.#cache ? { ...options, cache: this.#cache } : options);
     }
     const [batch, seq, vocab] = out.shape;
     const all = out.dataSync() as Float32Array;
     const last = new Float32Array(batch * vocab);
-    for (let b = 0; b < batch; b++) last.set(all.subarray((b * seq + seq - 1) * vocab, (b * seq + seq) * vocab), b * vocab);
+    for (let b = 0; b < batch; b++)
+      last.set(all.subarray((b * seq + seq - 1) * vocab, (b * seq + seq) * vocab), b * vocab);
     out.dispose();
     return last;
   }

@@ -13,11 +13,13 @@ export interface SamplingOptions {
 }
 
 export function validateSampling(o: SamplingOptions): void {
-  const bad = (field: string, why: string) => new PeftkitError('PEFTKIT_E_GENERATE_OPTIONS', `${field} ${why}`, { field });
+  const bad = (field: string, why: string) =>
+    new PeftkitError('PEFTKIT_E_GENERATE_OPTIONS', `${field} ${why}`, { field });
   if (!(o.temperature >= 0) || !Number.isFinite(o.temperature)) throw bad('temperature', 'must be a finite number ≥ 0');
   if (!Number.isInteger(o.topK) || o.topK < 0) throw bad('top_k', 'must be an integer ≥ 0');
   if (!(o.topP > 0 && o.topP <= 1)) throw bad('top_p', 'must be in (0, 1]');
-  if (!(o.repetitionPenalty > 0) || !Number.isFinite(o.repetitionPenalty)) throw bad('repetition_penalty', 'must be a finite number > 0');
+  if (!(o.repetitionPenalty > 0) || !Number.isFinite(o.repetitionPenalty))
+    throw bad('repetition_penalty', 'must be a finite number > 0');
 }
 
 export function argmax(values: ArrayLike<number>): number {
@@ -37,7 +39,12 @@ export function penalize(logits: Float32Array, seen: Iterable<number>, penalty: 
 }
 
 /** Picks the next token from one row of logits. Returns the id and its log-probability under the sampling distribution. */
-export function sampleToken(logits: Float32Array, options: SamplingOptions, rng: Rng, seen: readonly number[]): { id: number; logprob: number } {
+export function sampleToken(
+  logits: Float32Array,
+  options: SamplingOptions,
+  rng: Rng,
+  seen: readonly number[],
+): { id: number; logprob: number } {
   const work = Float32Array.from(logits);
   penalize(work, seen, options.repetitionPenalty);
   if (options.temperature === 0) {

@@ -77,7 +77,12 @@ export async function listRepoFiles(options: HubOptions): Promise<string[]> {
     followed = await getFollowing(s.fetch, url, { accept: 'application/json' }, s.token, s.signal);
   } catch (cause) {
     if (cause instanceof PeftkitError) throw cause;
-    throw new PeftkitError('PEFTKIT_E_HUB_NETWORK', `list ${s.repo}: request failed (${String(cause)})`, { url }, { cause });
+    throw new PeftkitError(
+      'PEFTKIT_E_HUB_NETWORK',
+      `list ${s.repo}: request failed (${String(cause)})`,
+      { url },
+      { cause },
+    );
   }
   const { response, url: finalUrl } = followed;
   if (response.status !== 200) throw await statusError(response, finalUrl, `list ${s.repo}@${s.revision}`);
@@ -88,7 +93,8 @@ export async function listRepoFiles(options: HubOptions): Promise<string[]> {
     throw new PeftkitError('PEFTKIT_E_HUB_HTTP', `list ${s.repo}: the listing is not JSON`, { url }, { cause });
   }
   const parsed = siblingsSchema.safeParse(body);
-  if (!parsed.success) throw new PeftkitError('PEFTKIT_E_HUB_HTTP', `list ${s.repo}: the listing has no valid 'siblings' array`, { url });
+  if (!parsed.success)
+    throw new PeftkitError('PEFTKIT_E_HUB_HTTP', `list ${s.repo}: the listing has no valid 'siblings' array`, { url });
   return parsed.data.siblings.map((sibling) => checkRepoFile(sibling.rfilename));
 }
 
@@ -108,11 +114,14 @@ async function isFile(path: string): Promise<boolean> {
  */
 export async function downloadModel(options: DownloadModelOptions): Promise<DownloadModelResult> {
   const s = settings(options);
-  if (typeof options.dir !== 'string' || options.dir === '') throw new PeftkitError('PEFTKIT_E_HUB_BAD_INPUT', 'dir is required', {});
+  if (typeof options.dir !== 'string' || options.dir === '')
+    throw new PeftkitError('PEFTKIT_E_HUB_BAD_INPUT', 'dir is required', {});
   const retries = options.retries ?? 5;
-  if (!Number.isInteger(retries) || retries < 0) throw new PeftkitError('PEFTKIT_E_HUB_BAD_INPUT', `retries must be a non-negative integer`, { retries });
+  if (!Number.isInteger(retries) || retries < 0)
+    throw new PeftkitError('PEFTKIT_E_HUB_BAD_INPUT', `retries must be a non-negative integer`, { retries });
   const files = options.files === undefined ? await listRepoFiles(options) : options.files.map(checkRepoFile);
-  if (new Set(files).size !== files.length) throw new PeftkitError('PEFTKIT_E_HUB_BAD_INPUT', 'files lists a name twice', { files });
+  if (new Set(files).size !== files.length)
+    throw new PeftkitError('PEFTKIT_E_HUB_BAD_INPUT', 'files lists a name twice', { files });
   const dir = resolve(options.dir);
   const result: DownloadedFile[] = [];
   for (const file of files) {

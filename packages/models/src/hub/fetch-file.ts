@@ -91,7 +91,8 @@ export async function fetchFile(options: FetchFileOptions): Promise<FetchedFile>
       lastError = new Error('HTTP 416 on resume');
       continue;
     }
-    if (response.status !== 200 && response.status !== 206) throw await statusError(response, followed.url, `download ${options.file}`);
+    if (response.status !== 200 && response.status !== 206)
+      throw await statusError(response, followed.url, `download ${options.file}`);
     const range = contentRange(response.headers.get('content-range'));
     if (response.status === 200 || range?.start !== offset) {
       // The server ignored the Range header (or answered another one): the body is the whole file.
@@ -103,11 +104,13 @@ export async function fetchFile(options: FetchFileOptions): Promise<FetchedFile>
       }
       offset = 0;
     }
-    const etag = followed.linkedEtag ?? (response.headers.get('etag') ?? '').replace(/^W\//, '').replace(/"/g, '').toLowerCase();
+    const etag =
+      followed.linkedEtag ?? (response.headers.get('etag') ?? '').replace(/^W\//, '').replace(/"/g, '').toLowerCase();
     if (isSha256(etag)) expectedSha = etag;
     const length = Number(response.headers.get('content-length') ?? Number.NaN);
     const bodyLength = Number.isSafeInteger(length) && length >= 0 ? length : undefined;
-    expectedSize = followed.linkedSize ?? range?.total ?? (bodyLength === undefined ? expectedSize : offset + bodyLength);
+    expectedSize =
+      followed.linkedSize ?? range?.total ?? (bodyLength === undefined ? expectedSize : offset + bodyLength);
     try {
       await appendBody(response, partial, offset, bodyLength, expectedSize, options);
     } catch (error) {
@@ -148,7 +151,8 @@ async function appendBody(
     await handle.close();
   }
   // Some runtimes end a dropped body quietly instead of throwing: a short body is an interruption too.
-  if (bodyLength !== undefined && received < bodyLength) throw new Interrupted(`connection closed after ${received} of ${bodyLength} bytes`);
+  if (bodyLength !== undefined && received < bodyLength)
+    throw new Interrupted(`connection closed after ${received} of ${bodyLength} bytes`);
 }
 
 async function finish(
@@ -163,11 +167,15 @@ async function finish(
   await hashExisting(hash, partial, size);
   const sha256 = hash.digest('hex');
   const mismatch = (what: string, expected: unknown, actual: unknown) =>
-    new PeftkitError('PEFTKIT_E_HUB_CHECKSUM', `download ${options.file}: ${what} mismatch (expected ${String(expected)}, got ${String(actual)})`, {
-      file: options.file,
-      expected,
-      actual,
-    });
+    new PeftkitError(
+      'PEFTKIT_E_HUB_CHECKSUM',
+      `download ${options.file}: ${what} mismatch (expected ${String(expected)}, got ${String(actual)})`,
+      {
+        file: options.file,
+        expected,
+        actual,
+      },
+    );
   if (expectedSize !== undefined && size !== expectedSize) {
     await unlink(partial).catch(() => undefined);
     throw mismatch('size', expectedSize, size);
@@ -177,5 +185,10 @@ async function finish(
     throw mismatch('sha256', expectedSha, sha256);
   }
   await rename(partial, options.target);
-  return { size, sha256, verified: expectedSha !== undefined ? 'sha256' : expectedSize !== undefined ? 'size' : 'none', resumedFrom };
+  return {
+    size,
+    sha256,
+    verified: expectedSha !== undefined ? 'sha256' : expectedSize !== undefined ? 'size' : 'none',
+    resumedFrom,
+  };
 }

@@ -77,7 +77,8 @@ export function cleanEtag(value: string | null): string | undefined {
   return v === '' ? undefined : v;
 }
 
-export const isSha256 = (value: string | undefined): value is string => value !== undefined && /^[0-9a-f]{64}$/.test(value);
+export const isSha256 = (value: string | undefined): value is string =>
+  value !== undefined && /^[0-9a-f]{64}$/.test(value);
 
 export interface FollowedResponse {
   response: Response;
@@ -93,9 +94,14 @@ export async function statusError(response: Response, url: string, what: string)
   await response.body?.cancel().catch(() => undefined);
   const details = { url, status: response.status };
   if (response.status === 401 || response.status === 403) {
-    return new PeftkitError('PEFTKIT_E_HUB_AUTH', `${what}: HTTP ${response.status} (private or gated repo? pass a token / set HF_TOKEN)`, details);
+    return new PeftkitError(
+      'PEFTKIT_E_HUB_AUTH',
+      `${what}: HTTP ${response.status} (private or gated repo? pass a token / set HF_TOKEN)`,
+      details,
+    );
   }
-  if (response.status === 404) return new PeftkitError('PEFTKIT_E_HUB_NOT_FOUND', `${what}: not found (HTTP 404) at ${url}`, details);
+  if (response.status === 404)
+    return new PeftkitError('PEFTKIT_E_HUB_NOT_FOUND', `${what}: not found (HTTP 404) at ${url}`, details);
   return new PeftkitError('PEFTKIT_E_HUB_HTTP', `${what}: unexpected HTTP ${response.status} from ${url}`, details);
 }
 

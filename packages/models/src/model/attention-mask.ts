@@ -10,7 +10,12 @@ export const MASKED = -1e9;
  * mask is 1 and the new keys up to itself whose mask is 1. With `causal` false (encoders) every unmasked key is
  * visible.
  */
-export function attentionMask(tf: Tf, earlierMask: readonly (readonly number[])[], newMask: readonly (readonly number[])[], causal: boolean): Tensor {
+export function attentionMask(
+  tf: Tf,
+  earlierMask: readonly (readonly number[])[],
+  newMask: readonly (readonly number[])[],
+  causal: boolean,
+): Tensor {
   const batch = newMask.length;
   const queries = newMask[0]?.length ?? 0;
   const earlier = earlierMask[0]?.length ?? 0;
@@ -29,7 +34,10 @@ export function attentionMask(tf: Tf, earlierMask: readonly (readonly number[])[
 }
 
 /** Position ids from a 0/1 mask: count of real tokens before each one, continuing from `start` per row. */
-export function positionsFromMask(mask: readonly (readonly number[])[], start: readonly number[]): { positions: number[][]; next: number[] } {
+export function positionsFromMask(
+  mask: readonly (readonly number[])[],
+  start: readonly number[],
+): { positions: number[][]; next: number[] } {
   const next: number[] = [];
   const positions = mask.map((row, b) => {
     let p = start[b] ?? 0;

@@ -69,7 +69,11 @@ export function prepareSequence(tf: Tf, args: SequenceArgs): SequenceLayout {
     }
   }
   // Prefixes are computed per layer but have the same per-row lengths in every layer.
-  const prefixes = fresh ? Array.from({ length: dims.numLayers }, (_, i) => layerPrefixes(tf, args.prefixes, call, i, dims.numKvHeads, dims.headDim)) : [];
+  const prefixes = fresh
+    ? Array.from({ length: dims.numLayers }, (_, i) =>
+        layerPrefixes(tf, args.prefixes, call, i, dims.numKvHeads, dims.headDim),
+      )
+    : [];
   const firstPrefix = prefixes[0] ?? null;
   const earlierMask = !fresh ? cache.keyMask : (firstPrefix?.mask ?? []);
   const start = !fresh ? cache.nextPosition : (firstPrefix?.lengths ?? tokenMask.map(() => 0));
@@ -92,18 +96,32 @@ export function checkPositions(positions: readonly (readonly number[])[], maxPos
   let max = -1;
   for (const row of positions) for (const p of row) if (p > max) max = p;
   if (max >= maxPositions) {
-    throw new PeftkitError('PEFTKIT_E_CONTEXT_LENGTH', `position ${max} is beyond the model's ${maxPositions} positions (virtual tokens included)`, {
-      position: max,
-      maxPositions,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_CONTEXT_LENGTH',
+      `position ${max} is beyond the model's ${maxPositions} positions (virtual tokens included)`,
+      {
+        position: max,
+        maxPositions,
+      },
+    );
   }
 }
 
 /** Token types (segment ids) shaped like ids, each in [0, limit); zeros when absent. */
-export function tokenTypesOf(types: readonly (readonly number[])[] | undefined, batch: number, seq: number, limit: number): number[][] {
+export function tokenTypesOf(
+  types: readonly (readonly number[])[] | undefined,
+  batch: number,
+  seq: number,
+  limit: number,
+): number[][] {
   if (types === undefined) return Array.from({ length: batch }, () => new Array<number>(seq).fill(0));
-  const ok = types.length === batch && types.every((row) => row.length === seq && row.every((t) => Number.isInteger(t) && t >= 0 && t < limit));
-  if (!ok) throw new PeftkitError('PEFTKIT_E_INPUT', `token types must be integers in [0, ${limit}) shaped like ids`, { limit });
+  const ok =
+    types.length === batch &&
+    types.every((row) => row.length === seq && row.every((t) => Number.isInteger(t) && t >= 0 && t < limit));
+  if (!ok)
+    throw new PeftkitError('PEFTKIT_E_INPUT', `token types must be integers in [0, ${limit}) shaped like ids`, {
+      limit,
+    });
   return types.map((row) => [...row]);
 }
 

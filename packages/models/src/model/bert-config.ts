@@ -36,7 +36,11 @@ export function parseBertConfig(raw: unknown): BertConfig {
   const c = parseConfigJson(BertConfigSchema, raw, 'BERT');
   const headDim = c.hidden_size / c.num_attention_heads;
   if (!Number.isInteger(headDim)) {
-    throw new PeftkitError('PEFTKIT_E_MODEL_CONFIG', `hidden_size (${c.hidden_size}) must be a multiple of num_attention_heads (${c.num_attention_heads})`, {});
+    throw new PeftkitError(
+      'PEFTKIT_E_MODEL_CONFIG',
+      `hidden_size (${c.hidden_size}) must be a multiple of num_attention_heads (${c.num_attention_heads})`,
+      {},
+    );
   }
   return {
     json: c,

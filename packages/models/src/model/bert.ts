@@ -5,7 +5,16 @@ import { type SequenceLayout, checkPositions, multiHeadAttention, prepareSequenc
 import { type BertConfig, parseBertConfig } from './bert-config.ts';
 import { type ForwardInput, type ForwardOptions, validateInput } from '@peftkit/core';
 import { activate, labelsFromConfig } from './gpt2-config.ts';
-import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, NormSite, SiteHook } from '@peftkit/core';
+import type {
+  BlockSite,
+  EmbeddingSite,
+  ForwardCall,
+  LinearSite,
+  ModelGraph,
+  ModelTask,
+  NormSite,
+  SiteHook,
+} from '@peftkit/core';
 import { createNormSite, runNorm } from '@peftkit/core';
 import { HookTable } from '@peftkit/core';
 import { createEmbeddingSite, SiteGraph } from '@peftkit/core';
@@ -67,20 +76,31 @@ export class BertModel extends SiteGraph implements ModelGraph {
   readonly #classifier: LinearSite;
 
   constructor(tf: Tf, configJson: unknown, weights: WeightSource, options: BertOptions = {}) {
-    if (options.task !== undefined && options.task !== 'seq-cls') throw taskError(`BERT supports task 'seq-cls' only, not '${options.task}'`);
+    if (options.task !== undefined && options.task !== 'seq-cls')
+      throw taskError(`BERT supports task 'seq-cls' only, not '${options.task}'`);
     super(tf);
     this.config = parseBertConfig(configJson);
     this.labels = options.labels ?? labelsFromConfig(this.config.json);
     const { hiddenSize: d, numLayers, vocabSize, intermediateSize, maxPositions } = this.config.dims;
     const loader = new WeightLoader(tf, weights);
     try {
-      const embedding = (name: string, rows: number): EmbeddingSite => this.addSite(createEmbeddingSite(name, loader.take(`${name}.weight`, [rows, d])));
+      const embedding = (name: string, rows: number): EmbeddingSite =>
+        this.addSite(createEmbeddingSite(name, loader.take(`${name}.weight`, [rows, d])));
       const norm = (name: string, layer: number | null): NormSite =>
-        this.addSite(createNormSite(name, { layer, normKind: 'layer', eps: this.config.layerNormEps, ...loader.takeLayerNorm(name, d) }));
+        this.addSite(
+          createNormSite(name, {
+            layer,
+            normKind: 'layer',
+            eps: this.config.layerNormEps,
+            ...loader.takeLayerNorm(name, d),
+          }),
+        );
       const linear = (name: string, out: number, inp: number, layer: number | null, isHead = false): LinearSite => {
         const w = loader.take(`${name}.weight`, [out, inp]);
         const b = loader.take(`${name}.bias`, [out], 'zeros');
-        return this.addSite(createLinearSite(name, new DenseLinearBase(tf, w, 'out_in', b), { layer, layout: 'out_in', isHead }));
+        return this.addSite(
+          createLinearSite(name, new DenseLinearBase(tf, w, 'out_in', b), { layer, layout: 'out_in', isHead }),
+        );
       };
       const block = (name: string, layer: number, role: 'attention' | 'mlp'): BlockSite =>
         this.addSite({ kind: 'block', name, layer, role, dim: d, hooks: new HookTable<SiteHook>(name) });
@@ -153,7 +173,8 @@ export class BertModel extends SiteGraph implements ModelGraph {
     const tf = this.tf;
     const { dims, typeVocabSize } = this.config;
     const { batch, seq, mask } = validateInput(input, dims.vocabSize);
-    const lookup = (site: EmbeddingSite, ids: Tensor) => applyHooks(tf, site.hooks, ids, tf.gather(site.weight, ids) as Tensor3D, call);
+    const lookup = (site: EmbeddingSite, ids: Tensor) =>
+      applyHooks(tf, site.hooks, ids, tf.gather(site.weight, ids) as Tensor3D, call);
 
     const ids = tf.tensor2d(input.ids as number[][], undefined, 'int32');
     const layout = prepareSequence(tf, {
@@ -168,7 +189,10 @@ export class BertModel extends SiteGraph implements ModelGraph {
     });
     checkPositions(layout.positions, dims.maxPositions);
     // PEFT gives virtual tokens token type 0; positions count attended tokens after any prefix (see docs of prepareSequence).
-    const types = tokenTypesOf(input.tokenTypes, batch, seq, typeVocabSize).map((row) => [...new Array<number>(layout.virtualCount).fill(0), ...row]);
+    const types = tokenTypesOf(input.tokenTypes, batch, seq, typeVocabSize).map((row) => [
+      ...new Array<number>(layout.virtualCount).fill(0),
+      ...row,
+    ]);
     let h = tf.add(layout.hidden, lookup(this.#types, tf.tensor2d(types, undefined, 'int32')));
     h = tf.add(h, lookup(this.#positions, tf.tensor2d(layout.positions, undefined, 'int32')));
     h = runNorm(tf, this.#embedNorm, h as Tensor3D, call);
@@ -188,7 +212,8 @@ export class BertModel extends SiteGraph implements ModelGraph {
     const tf = this.tf;
     const { numHeads, headDim } = this.config.dims;
     const [batch, seq] = x.shape;
-    const heads = (site: LinearSite) => tf.reshape(runLinear(tf, site, x, call), [batch, seq, numHeads, headDim]) as Tensor4D;
+    const heads = (site: LinearSite) =>
+      tf.reshape(runLinear(tf, site, x, call), [batch, seq, numHeads, headDim]) as Tensor4D;
     const prefix = layout.prefixes[index] ?? null;
     return multiHeadAttention(tf, {
       q: heads(layer.query),

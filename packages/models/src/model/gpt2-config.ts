@@ -61,12 +61,17 @@ export function parseGpt2Config(raw: unknown): Gpt2Config {
   const withAliases = typeof raw === 'object' && raw !== null ? { ...(raw as Record<string, unknown>) } : raw;
   if (typeof withAliases === 'object' && withAliases !== null) {
     const record = withAliases as Record<string, unknown>;
-    for (const [alias, name] of Object.entries(ALIASES)) if (record[name] === undefined && record[alias] !== undefined) record[name] = record[alias];
+    for (const [alias, name] of Object.entries(ALIASES))
+      if (record[name] === undefined && record[alias] !== undefined) record[name] = record[alias];
   }
   const c = parseConfigJson(Gpt2ConfigSchema, withAliases, 'GPT-2');
   const headDim = c.n_embd / c.n_head;
   if (!Number.isInteger(headDim)) {
-    throw new PeftkitError('PEFTKIT_E_MODEL_CONFIG', `n_embd (${c.n_embd}) must be a multiple of n_head (${c.n_head})`, {});
+    throw new PeftkitError(
+      'PEFTKIT_E_MODEL_CONFIG',
+      `n_embd (${c.n_embd}) must be a multiple of n_head (${c.n_head})`,
+      {},
+    );
   }
   return {
     json: c,
@@ -83,12 +88,16 @@ export function parseGpt2Config(raw: unknown): Gpt2Config {
     layerNormEps: c.layer_norm_epsilon,
     activation: c.activation_function,
     tieWordEmbeddings: c.tie_word_embeddings,
-    attentionScale: (layer) => (c.scale_attn_weights ? 1 / Math.sqrt(headDim) : 1) / (c.scale_attn_by_inverse_layer_idx ? layer + 1 : 1),
+    attentionScale: (layer) =>
+      (c.scale_attn_weights ? 1 / Math.sqrt(headDim) : 1) / (c.scale_attn_by_inverse_layer_idx ? layer + 1 : 1),
   };
 }
 
 /** Label names as Hugging Face derives them: id2label in id order, else LABEL_i for num_labels (default 2). */
-export function labelsFromConfig(json: { id2label?: Record<string, string> | undefined; num_labels?: number | undefined }): string[] {
+export function labelsFromConfig(json: {
+  id2label?: Record<string, string> | undefined;
+  num_labels?: number | undefined;
+}): string[] {
   const entries = Object.entries(json.id2label ?? {});
   if (entries.length > 0) return entries.sort(([a], [b]) => Number(a) - Number(b)).map(([, label]) => label);
   return Array.from({ length: json.num_labels ?? 2 }, (_, i) => `LABEL_${i}`);

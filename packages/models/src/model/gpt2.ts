@@ -1,9 +1,32 @@
 import type { Tensor, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs-core';
 import type { Tf } from '@peftkit/core';
-import { type LayerPrefix, type SequenceLayout, checkPositions, commitCache, multiHeadAttention, prepareSequence, tokenTypesOf } from './attention.ts';
-import { type ForwardInput, type ForwardOptions, lastRealIndex, selectLastPosition, validateInput } from '@peftkit/core';
+import {
+  type LayerPrefix,
+  type SequenceLayout,
+  checkPositions,
+  commitCache,
+  multiHeadAttention,
+  prepareSequence,
+  tokenTypesOf,
+} from './attention.ts';
+import {
+  type ForwardInput,
+  type ForwardOptions,
+  lastRealIndex,
+  selectLastPosition,
+  validateInput,
+} from '@peftkit/core';
 import { type Gpt2Config, activate, labelsFromConfig, parseGpt2Config } from './gpt2-config.ts';
-import type { BlockSite, EmbeddingSite, ForwardCall, LinearSite, ModelGraph, ModelTask, NormSite, SiteHook } from '@peftkit/core';
+import type {
+  BlockSite,
+  EmbeddingSite,
+  ForwardCall,
+  LinearSite,
+  ModelGraph,
+  ModelTask,
+  NormSite,
+  SiteHook,
+} from '@peftkit/core';
 import { createNormSite, runNorm } from '@peftkit/core';
 import { HookTable } from '@peftkit/core';
 import { createEmbeddingSite, SiteGraph } from '@peftkit/core';
@@ -55,14 +78,24 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
     const { hiddenSize: d, numLayers, vocabSize, intermediateSize, maxPositions } = this.config.dims;
     const loader = new WeightLoader(tf, weights);
     try {
-      const embedding = (name: string, rows: number): EmbeddingSite => this.addSite(createEmbeddingSite(name, loader.take(`${name}.weight`, [rows, d])));
+      const embedding = (name: string, rows: number): EmbeddingSite =>
+        this.addSite(createEmbeddingSite(name, loader.take(`${name}.weight`, [rows, d])));
       const norm = (name: string, layer: number | null): NormSite =>
-        this.addSite(createNormSite(name, { layer, normKind: 'layer', eps: this.config.layerNormEps, ...loader.takeLayerNorm(name, d) }));
+        this.addSite(
+          createNormSite(name, {
+            layer,
+            normKind: 'layer',
+            eps: this.config.layerNormEps,
+            ...loader.takeLayerNorm(name, d),
+          }),
+        );
       // Conv1D: y = x·W + b with W stored [in, out].
       const conv = (name: string, inp: number, out: number, layer: number): LinearSite => {
         const w = loader.take(`${name}.weight`, [inp, out]);
         const b = loader.take(`${name}.bias`, [out], 'zeros');
-        return this.addSite(createLinearSite(name, new DenseLinearBase(tf, w, 'in_out', b), { layer, layout: 'in_out' }));
+        return this.addSite(
+          createLinearSite(name, new DenseLinearBase(tf, w, 'in_out', b), { layer, layout: 'in_out' }),
+        );
       };
       const block = (name: string, layer: number, role: 'attention' | 'mlp'): BlockSite =>
         this.addSite({ kind: 'block', name, layer, role, dim: d, hooks: new HookTable<SiteHook>(name) });
@@ -83,10 +116,21 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
       }
       this.#lnF = norm('transformer.ln_f', null);
       const head = (name: string, weight: Variable) =>
-        this.addSite(createLinearSite(name, new DenseLinearBase(tf, weight, 'out_in', null), { layer: null, layout: 'out_in', isHead: true }));
-      if (this.task === 'seq-cls') this.#head = head('score', loader.take('score.weight', [this.labels?.length ?? 2, d]));
+        this.addSite(
+          createLinearSite(name, new DenseLinearBase(tf, weight, 'out_in', null), {
+            layer: null,
+            layout: 'out_in',
+            isHead: true,
+          }),
+        );
+      if (this.task === 'seq-cls')
+        this.#head = head('score', loader.take('score.weight', [this.labels?.length ?? 2, d]));
       // The tied head shares the wte variable; it is not a separate parameter (and is not saved, as in HF).
-      else this.#head = head('lm_head', this.config.tieWordEmbeddings ? this.#wte.weight : loader.take('lm_head.weight', [vocabSize, d]));
+      else
+        this.#head = head(
+          'lm_head',
+          this.config.tieWordEmbeddings ? this.#wte.weight : loader.take('lm_head.weight', [vocabSize, d]),
+        );
     } catch (error) {
       loader.disposeAll();
       throw error;
@@ -148,7 +192,8 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
     const { batch, seq, mask } = validateInput(input, dims.vocabSize);
     const call = this.#call(batch, options);
     const cache = options.cache;
-    const lookup = (site: EmbeddingSite, ids: Tensor) => applyHooks(tf, site.hooks, ids, tf.gather(site.weight, ids) as Tensor3D, call);
+    const lookup = (site: EmbeddingSite, ids: Tensor) =>
+      applyHooks(tf, site.hooks, ids, tf.gather(site.weight, ids) as Tensor3D, call);
 
     const ids = tf.tensor2d(input.ids as number[][], undefined, 'int32');
     const layout = prepareSequence(tf, {
@@ -166,7 +211,10 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
     let h = tf.add(layout.hidden, lookup(this.#wpe, tf.tensor2d(layout.positions, undefined, 'int32'))) as Tensor3D;
     if (input.tokenTypes !== undefined) {
       // HF adds wte(token_type_ids); PEFT gives virtual tokens type 0.
-      const types = tokenTypesOf(input.tokenTypes, batch, seq, dims.vocabSize).map((row) => [...new Array<number>(layout.virtualCount).fill(0), ...row]);
+      const types = tokenTypesOf(input.tokenTypes, batch, seq, dims.vocabSize).map((row) => [
+        ...new Array<number>(layout.virtualCount).fill(0),
+        ...row,
+      ]);
       h = tf.add(h, lookup(this.#wte, tf.tensor2d(types, undefined, 'int32')));
     }
 
@@ -175,7 +223,12 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
       const attn = this.#attention(i, layer, x, layout, call, cache);
       h = tf.add(h, applyHooks(tf, layer.attnBlock.hooks, h, attn, call));
       const y = runNorm(tf, layer.ln2, h, call);
-      const mlp = runLinear(tf, layer.mlpProj, activate(tf, runLinear(tf, layer.fc, y, call), this.config.activation) as Tensor3D, call);
+      const mlp = runLinear(
+        tf,
+        layer.mlpProj,
+        activate(tf, runLinear(tf, layer.fc, y, call), this.config.activation) as Tensor3D,
+        call,
+      );
       h = tf.add(h, applyHooks(tf, layer.mlpBlock.hooks, h, mlp, call));
     }
     commitCache(cache, layout);
@@ -184,15 +237,35 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
     return { hidden: h, mask, call };
   }
 
-  #attention(index: number, layer: Gpt2Layer, x: Tensor3D, layout: SequenceLayout, call: ForwardCall, cache: KvCache | undefined): Tensor3D {
+  #attention(
+    index: number,
+    layer: Gpt2Layer,
+    x: Tensor3D,
+    layout: SequenceLayout,
+    call: ForwardCall,
+    cache: KvCache | undefined,
+  ): Tensor3D {
     const tf = this.tf;
     const { numHeads, headDim, hiddenSize } = this.config.dims;
     const [batch, seq] = x.shape;
     // c_attn projects to [q | k | v] along the feature axis.
     const qkv = tf.split(runLinear(tf, layer.cAttn, x, call), [hiddenSize, hiddenSize, hiddenSize], 2);
-    const [q, k, v] = qkv.map((t) => tf.reshape(t, [batch, seq, numHeads, headDim]) as Tensor4D) as [Tensor4D, Tensor4D, Tensor4D];
+    const [q, k, v] = qkv.map((t) => tf.reshape(t, [batch, seq, numHeads, headDim]) as Tensor4D) as [
+      Tensor4D,
+      Tensor4D,
+      Tensor4D,
+    ];
     const prefix: LayerPrefix | null = layout.prefixes[index] ?? null;
-    const merged = multiHeadAttention(tf, { q, k, v, mask: layout.additiveMask, prefix, cache, layer: index, scale: this.config.attentionScale(index) });
+    const merged = multiHeadAttention(tf, {
+      q,
+      k,
+      v,
+      mask: layout.additiveMask,
+      prefix,
+      cache,
+      layer: index,
+      scale: this.config.attentionScale(index),
+    });
     return runLinear(tf, layer.attnProj, merged, call);
   }
 }

@@ -21,7 +21,11 @@ export const decoderTokenFields = {
 export function parseConfigJson<T>(schema: z.ZodType<T>, raw: unknown, architecture: string): T {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    throw new PeftkitError('PEFTKIT_E_MODEL_CONFIG', `invalid ${architecture} config: ${z.prettifyError(parsed.error)}`, { issues: parsed.error.issues });
+    throw new PeftkitError(
+      'PEFTKIT_E_MODEL_CONFIG',
+      `invalid ${architecture} config: ${z.prettifyError(parsed.error)}`,
+      { issues: parsed.error.issues },
+    );
   }
   return parsed.data;
 }

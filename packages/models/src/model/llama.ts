@@ -1,8 +1,24 @@
 import type { Tensor, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs-core';
 import type { Tf } from '@peftkit/core';
 import { commitCache, multiHeadAttention, prepareSequence } from './attention.ts';
-import { type ForwardInput, type ForwardOptions, lastRealIndex, selectLastPosition, validateInput } from '@peftkit/core';
-import type { BlockSite, EmbeddingSite, ForwardCall, LinearBaseFactory, LinearSite, ModelGraph, ModelTask, NormSite, SiteHook } from '@peftkit/core';
+import {
+  type ForwardInput,
+  type ForwardOptions,
+  lastRealIndex,
+  selectLastPosition,
+  validateInput,
+} from '@peftkit/core';
+import type {
+  BlockSite,
+  EmbeddingSite,
+  ForwardCall,
+  LinearBaseFactory,
+  LinearSite,
+  ModelGraph,
+  ModelTask,
+  NormSite,
+  SiteHook,
+} from '@peftkit/core';
 import { createNormSite, runNorm } from '@peftkit/core';
 import { HookTable } from '@peftkit/core';
 import { createEmbeddingSite, SiteGraph } from '@peftkit/core';
@@ -68,7 +84,14 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
         return this.addSite(createLinearSite(name, base, { layer, layout: 'out_in' }));
       };
       const norm = (name: string, layer: number | null): NormSite =>
-        this.addSite(createNormSite(name, { layer, normKind: 'rms', eps: this.config.rmsNormEps, weight: loader.take(`${name}.weight`, [d], 'ones') }));
+        this.addSite(
+          createNormSite(name, {
+            layer,
+            normKind: 'rms',
+            eps: this.config.rmsNormEps,
+            weight: loader.take(`${name}.weight`, [d], 'ones'),
+          }),
+        );
       for (let i = 0; i < numLayers; i++) {
         const p = `model.layers.${i}`;
         const c = this.config;
@@ -90,7 +113,14 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
           gate: linear(`${p}.mlp.gate_proj`, intermediateSize, d, i, c.mlpBias),
           up: linear(`${p}.mlp.up_proj`, intermediateSize, d, i, c.mlpBias),
           down: linear(`${p}.mlp.down_proj`, d, intermediateSize, i, c.mlpBias),
-          mlpBlock: this.addSite({ kind: 'block', name: `${p}.mlp`, layer: i, role: 'mlp', dim: d, hooks: new HookTable<SiteHook>(`${p}.mlp`) }),
+          mlpBlock: this.addSite({
+            kind: 'block',
+            name: `${p}.mlp`,
+            layer: i,
+            role: 'mlp',
+            dim: d,
+            hooks: new HookTable<SiteHook>(`${p}.mlp`),
+          }),
         });
       }
       this.#norm = norm('model.norm', null);
@@ -106,15 +136,23 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
       } else if (this.config.tieWordEmbeddings) {
         // The tied head shares the embedding variable; it is not a separate parameter.
         this.#head = this.addSite(
-          createLinearSite('lm_head', new DenseLinearBase(tf, embedWeight, 'out_in', null), { layer: null, layout: 'out_in', isHead: true }),
-        );
-      } else {
-        this.#head = this.addSite(
-          createLinearSite('lm_head', new DenseLinearBase(tf, loader.take('lm_head.weight', [vocabSize, d]), 'out_in', null), {
+          createLinearSite('lm_head', new DenseLinearBase(tf, embedWeight, 'out_in', null), {
             layer: null,
             layout: 'out_in',
             isHead: true,
           }),
+        );
+      } else {
+        this.#head = this.addSite(
+          createLinearSite(
+            'lm_head',
+            new DenseLinearBase(tf, loader.take('lm_head.weight', [vocabSize, d]), 'out_in', null),
+            {
+              layer: null,
+              layout: 'out_in',
+              isHead: true,
+            },
+          ),
         );
       }
     } catch (error) {
@@ -184,7 +222,16 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
     let h = tf.gather(this.#embed.weight, ids) as Tensor3D;
     h = applyHooks(tf, this.#embed.hooks, ids, h, call);
 
-    const layout = prepareSequence(tf, { embeddings: h, mask, prompts: this.prompts, prefixes: this.prefixes, call, dims, cache, causal: true });
+    const layout = prepareSequence(tf, {
+      embeddings: h,
+      mask,
+      prompts: this.prompts,
+      prefixes: this.prefixes,
+      call,
+      dims,
+      cache,
+      causal: true,
+    });
     const { prefixes, virtualCount, additiveMask } = layout;
     h = layout.hidden;
     const { cos, sin } = ropeTables(tf, layout.positions, dims.headDim, ropeTheta);
@@ -218,11 +265,21 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
     const tf = this.tf;
     const { numHeads, numKvHeads, headDim } = this.config.dims;
     const [batch, seq] = x.shape;
-    const heads = (site: LinearSite, n: number) => tf.reshape(runLinear(tf, site, x, call), [batch, seq, n, headDim]) as Tensor4D;
+    const heads = (site: LinearSite, n: number) =>
+      tf.reshape(runLinear(tf, site, x, call), [batch, seq, n, headDim]) as Tensor4D;
     const q = applyRope(tf, heads(layer.q, numHeads), cos, sin);
     const k = applyRope(tf, heads(layer.k, numKvHeads), cos, sin);
     const v = heads(layer.v, numKvHeads);
-    const merged = multiHeadAttention(tf, { q, k, v, mask, prefix, cache, layer: index, scale: 1 / Math.sqrt(headDim) });
+    const merged = multiHeadAttention(tf, {
+      q,
+      k,
+      v,
+      mask,
+      prefix,
+      cache,
+      layer: index,
+      scale: 1 / Math.sqrt(headDim),
+    });
     return runLinear(tf, layer.o, merged, call);
   }
 }

@@ -46,9 +46,14 @@ const llamaEntry: ArchitectureEntry = {
   tasks: ['causal-lm', 'seq-cls'],
   basePrefix: 'model.',
   create: (tf, config, weights, { task, labels, linearBase }) =>
-    new LlamaModel(tf, config, weights, { ...(task === 'seq-cls' ? { task, labels } : { task }), ...(linearBase ? { linearBase } : {}) }),
+    new LlamaModel(tf, config, weights, {
+      ...(task === 'seq-cls' ? { task, labels } : { task }),
+      ...(linearBase ? { linearBase } : {}),
+    }),
   newTensors: (config, task, labels) =>
-    task === 'seq-cls' ? [{ name: 'score.weight', shape: [labels.length, parseLlamaConfig(config).dims.hiddenSize], init: 'normal' }] : [],
+    task === 'seq-cls'
+      ? [{ name: 'score.weight', shape: [labels.length, parseLlamaConfig(config).dims.hiddenSize], init: 'normal' }]
+      : [],
 };
 
 /** model_type → implementation. Add entries to support more architectures; loadModel reads only this map. */
@@ -66,7 +71,9 @@ export const ARCHITECTURES: Map<string, ArchitectureEntry> = new Map<string, Arc
         return new Gpt2Model(tf, config, weights, options);
       },
       newTensors: (config, task, labels) =>
-        task === 'seq-cls' ? [{ name: 'score.weight', shape: [labels.length, parseGpt2Config(config).dims.hiddenSize], init: 'normal' }] : [],
+        task === 'seq-cls'
+          ? [{ name: 'score.weight', shape: [labels.length, parseGpt2Config(config).dims.hiddenSize], init: 'normal' }]
+          : [],
     },
   ],
   [
@@ -92,9 +99,13 @@ export const ARCHITECTURES: Map<string, ArchitectureEntry> = new Map<string, Arc
 ]);
 
 function noCustomBases(arch: string): PeftkitError {
-  return new PeftkitError('PEFTKIT_E_MODEL_ARCH', `building linear bases at load time (quantized loading) is supported for Llama-family models, not ${arch}`, {
-    arch,
-  });
+  return new PeftkitError(
+    'PEFTKIT_E_MODEL_ARCH',
+    `building linear bases at load time (quantized loading) is supported for Llama-family models, not ${arch}`,
+    {
+      arch,
+    },
+  );
 }
 
 export interface LoadModelOptions {
@@ -128,7 +139,12 @@ async function readJson(path: string, required: boolean): Promise<Record<string,
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ENOENT' && !required) return null;
-    throw new PeftkitError('PEFTKIT_E_MODEL_CONFIG', `cannot read ${path}: ${String(error)}`, { path }, { cause: error });
+    throw new PeftkitError(
+      'PEFTKIT_E_MODEL_CONFIG',
+      `cannot read ${path}: ${String(error)}`,
+      { path },
+      { cause: error },
+    );
   }
   let value: unknown;
   try {
@@ -142,7 +158,9 @@ async function readJson(path: string, required: boolean): Promise<Record<string,
 }
 
 function defaultTask(config: Record<string, unknown>, entry: ArchitectureEntry): ModelTask {
-  const names = Array.isArray(config.architectures) ? config.architectures.filter((a): a is string => typeof a === 'string') : [];
+  const names = Array.isArray(config.architectures)
+    ? config.architectures.filter((a): a is string => typeof a === 'string')
+    : [];
   if (names.some((n) => n.endsWith('ForSequenceClassification'))) return 'seq-cls';
   if (names.some((n) => n.endsWith('ForCausalLM') || n.endsWith('LMHeadModel'))) return 'causal-lm';
   return entry.tasks[0] as ModelTask;
@@ -165,10 +183,14 @@ function hostTensors(tensors: ReadonlyMap<string, SafetensorsTensor>, basePrefix
       get values(): Float32Array {
         const decoded = decodeTensor(entry);
         if (decoded.dtype !== 'float32') {
-          throw new PeftkitError('PEFTKIT_E_MODEL_TENSOR_DTYPE', `tensor '${name}' has dtype ${entry.dtype}, expected a float type`, {
-            tensor: name,
-            dtype: entry.dtype,
-          });
+          throw new PeftkitError(
+            'PEFTKIT_E_MODEL_TENSOR_DTYPE',
+            `tensor '${name}' has dtype ${entry.dtype}, expected a float type`,
+            {
+              tensor: name,
+              dtype: entry.dtype,
+            },
+          );
         }
         return decoded.values;
       },
@@ -184,19 +206,29 @@ function hostTensors(tensors: ReadonlyMap<string, SafetensorsTensor>, basePrefix
 export async function loadModel(tf: Tf, dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   const config = (await readJson(join(dir, 'config.json'), true)) as Record<string, unknown>;
   const modelType = config.model_type;
-  if (typeof modelType !== 'string') throw new PeftkitError('PEFTKIT_E_MODEL_CONFIG', `${join(dir, 'config.json')} has no model_type`, { dir });
+  if (typeof modelType !== 'string')
+    throw new PeftkitError('PEFTKIT_E_MODEL_CONFIG', `${join(dir, 'config.json')} has no model_type`, { dir });
   const entry = ARCHITECTURES.get(modelType);
   if (entry === undefined) {
-    throw new PeftkitError('PEFTKIT_E_MODEL_ARCH', `unsupported model_type '${modelType}' (supported: ${[...ARCHITECTURES.keys()].join(', ')})`, {
-      modelType,
-      supported: [...ARCHITECTURES.keys()],
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_MODEL_ARCH',
+      `unsupported model_type '${modelType}' (supported: ${[...ARCHITECTURES.keys()].join(', ')})`,
+      {
+        modelType,
+        supported: [...ARCHITECTURES.keys()],
+      },
+    );
   }
   const task = options.task ?? defaultTask(config, entry);
   if (!entry.tasks.includes(task)) {
-    throw new PeftkitError('PEFTKIT_E_MODEL_TASK', `model_type '${modelType}' does not support task '${task}'`, { modelType, task, supported: entry.tasks });
+    throw new PeftkitError('PEFTKIT_E_MODEL_TASK', `model_type '${modelType}' does not support task '${task}'`, {
+      modelType,
+      task,
+      supported: entry.tasks,
+    });
   }
-  const labels = options.labels ?? labelsFromConfig(config as { id2label?: Record<string, string>; num_labels?: number });
+  const labels =
+    options.labels ?? labelsFromConfig(config as { id2label?: Record<string, string>; num_labels?: number });
 
   const weights = await readModelWeights(dir);
   const tensors = hostTensors(weights.tensors, entry.basePrefix);
@@ -206,13 +238,22 @@ export async function loadModel(tf: Tf, dir: string, options: LoadModelOptions =
   for (const t of entry.newTensors(config, task, labels)) {
     if (tensors.has(t.name)) continue;
     const size = t.shape.reduce((a, b) => a * b, 1);
-    tensors.set(t.name, { shape: t.shape, values: t.init === 'normal' ? rng.normalArray(size, 0, std) : new Float32Array(size) });
+    tensors.set(t.name, {
+      shape: t.shape,
+      values: t.init === 'normal' ? rng.normalArray(size, 0, std) : new Float32Array(size),
+    });
     initializedTensors.push(t.name);
   }
-  const model = entry.create(tf, config, { kind: 'tensors', tensors }, { task, labels, ...(options.linearBase ? { linearBase: options.linearBase } : {}) });
+  const model = entry.create(
+    tf,
+    config,
+    { kind: 'tensors', tensors },
+    { task, labels, ...(options.linearBase ? { linearBase: options.linearBase } : {}) },
+  );
   const used = new Set(model.parameters().keys());
   // weights of swapped (e.g. quantized) linear bases live outside the parameters but were used
-  for (const site of model.sites()) if (site.kind === 'linear' && !(site.base instanceof DenseLinearBase)) used.add(`${site.name}.weight`);
+  for (const site of model.sites())
+    if (site.kind === 'linear' && !(site.base instanceof DenseLinearBase)) used.add(`${site.name}.weight`);
   const unusedTensors = [...tensors.keys()].filter((n) => !used.has(n));
 
   let tokenizer: Tokenizer | null = null;

@@ -13,7 +13,12 @@ export interface RowPrefix<T> {
   lengths: number[];
 }
 
-function padRows(tf: Tf, rows: (Tensor2D | null)[], width: number, dtypeWidth: number): { tensor: Tensor3D; mask: number[][]; lengths: number[] } {
+function padRows(
+  tf: Tf,
+  rows: (Tensor2D | null)[],
+  width: number,
+  dtypeWidth: number,
+): { tensor: Tensor3D; mask: number[][]; lengths: number[] } {
   const lengths = rows.map((r) => (r === null ? 0 : (r.shape[0] as number)));
   const max = Math.max(...lengths);
   const padded = rows.map((r, i) => {
@@ -26,7 +31,12 @@ function padRows(tf: Tf, rows: (Tensor2D | null)[], width: number, dtypeWidth: n
 }
 
 /** Virtual-token embeddings per row ([batch, T, hidden]); null when no selected adapter has a prompt hook. */
-export function virtualTokens(tf: Tf, hooks: HookTable<PromptHook>, call: ForwardCall, hidden: number): RowPrefix<Tensor3D> | null {
+export function virtualTokens(
+  tf: Tf,
+  hooks: HookTable<PromptHook>,
+  call: ForwardCall,
+  hidden: number,
+): RowPrefix<Tensor3D> | null {
   if (hooks.size === 0) return null;
   const perAdapter = new Map<string, Tensor2D>();
   const rows = rowAdapters(call).map((adapters) => {
@@ -68,9 +78,15 @@ export function layerPrefixes(
       if (!hooks.has(name)) continue;
       let kv = perAdapter.get(name);
       if (!kv) {
-        const { key, value } = hooks.call(name, 'prefix', (hook) => hook.prefix(layer, call)) as { key: Tensor3D; value: Tensor3D };
+        const { key, value } = hooks.call(name, 'prefix', (hook) => hook.prefix(layer, call)) as {
+          key: Tensor3D;
+          value: Tensor3D;
+        };
         const t = key.shape[0];
-        kv = { key: tf.reshape(key, [t, kvHeads * headDim]) as Tensor2D, value: tf.reshape(value, [t, kvHeads * headDim]) as Tensor2D };
+        kv = {
+          key: tf.reshape(key, [t, kvHeads * headDim]) as Tensor2D,
+          value: tf.reshape(value, [t, kvHeads * headDim]) as Tensor2D,
+        };
         perAdapter.set(name, kv);
       }
       ks.push(kv.key);
@@ -84,6 +100,7 @@ export function layerPrefixes(
   const k = padRows(tf, keys, width, width);
   const v = padRows(tf, values, width, width);
   const [batch, time] = k.tensor.shape;
-  const toHeads = (x: Tensor3D) => tf.transpose(tf.reshape(x, [batch, time, kvHeads, headDim]), [0, 2, 1, 3]) as Tensor4D;
+  const toHeads = (x: Tensor3D) =>
+    tf.transpose(tf.reshape(x, [batch, time, kvHeads, headDim]), [0, 2, 1, 3]) as Tensor4D;
   return { key: toHeads(k.tensor), value: toHeads(v.tensor), mask: k.mask, lengths: k.lengths };
 }

@@ -9,7 +9,12 @@ const ROPE_KERNEL = 'PeftkitRope';
  * form the (real, imaginary) pairs. Angles are computed in float64 in JS from per-row position ids, so left-padded
  * batches and cached decoding get exact positions.
  */
-export function ropeTables(tf: Tf, positions: readonly (readonly number[])[], headDim: number, theta: number): { cos: Tensor4D; sin: Tensor4D } {
+export function ropeTables(
+  tf: Tf,
+  positions: readonly (readonly number[])[],
+  headDim: number,
+  theta: number,
+): { cos: Tensor4D; sin: Tensor4D } {
   const batch = positions.length;
   const seq = positions[0]?.length ?? 0;
   const half = headDim / 2;

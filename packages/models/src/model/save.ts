@@ -33,7 +33,12 @@ export function modelTensors(model: ModelGraph): TensorToWrite[] {
   const tensors = new Map<string, TensorToWrite>();
   for (const [name, variable] of model.parameters()) {
     if (variable.isDisposed) throw saveError(`parameter '${name}' is disposed`, { tensor: name });
-    tensors.set(name, { name, dtype: 'F32', shape: [...variable.shape], data: (variable.dataSync() as Float32Array).slice() });
+    tensors.set(name, {
+      name,
+      dtype: 'F32',
+      shape: [...variable.shape],
+      data: (variable.dataSync() as Float32Array).slice(),
+    });
   }
   for (const site of model.sites()) {
     if (site.kind !== 'linear' || site.base instanceof DenseLinearBase) continue;
@@ -47,7 +52,12 @@ export function modelTensors(model: ModelGraph): TensorToWrite[] {
     tensors.set(`${site.name}.weight`, { name: `${site.name}.weight`, dtype: 'F32', shape, data });
     const bias = site.base.bias;
     if (bias)
-      tensors.set(`${site.name}.bias`, { name: `${site.name}.bias`, dtype: 'F32', shape: [...bias.shape], data: (bias.dataSync() as Float32Array).slice() });
+      tensors.set(`${site.name}.bias`, {
+        name: `${site.name}.bias`,
+        dtype: 'F32',
+        shape: [...bias.shape],
+        data: (bias.dataSync() as Float32Array).slice(),
+      });
   }
   return [...tensors.values()];
 }
@@ -73,9 +83,20 @@ async function removeIfPresent(path: string): Promise<void> {
  * replaced atomically; the entry point of the other weight layout is removed so loaders never read stale weights.
  * Loading it back gives bit-identical weights.
  */
-export async function saveModel(model: ModelGraph, dir: string, options: SaveModelOptions): Promise<{ files: string[] }> {
+export async function saveModel(
+  model: ModelGraph,
+  dir: string,
+  options: SaveModelOptions,
+): Promise<{ files: string[] }> {
   for (const name of Object.keys(options.tokenizerFiles ?? {})) {
-    if (name.length === 0 || name === '.' || name === '..' || basename(name) !== name || /[/\\:\0]/.test(name) || RESERVED.has(name)) {
+    if (
+      name.length === 0 ||
+      name === '.' ||
+      name === '..' ||
+      basename(name) !== name ||
+      /[/\\:\0]/.test(name) ||
+      RESERVED.has(name)
+    ) {
       throw saveError(`'${name}' is not a plain, unreserved file name`, { file: name });
     }
   }

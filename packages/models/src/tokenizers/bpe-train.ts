@@ -46,7 +46,9 @@ export function trainByteLevelBpe(texts: Iterable<string>, options: BpeTrainOpti
   const specials = options.specialTokens ?? [];
   const minFrequency = options.minFrequency ?? 2;
   if (!Number.isInteger(options.vocabSize) || options.vocabSize < 256 + specials.length) {
-    throw new PeftkitError('PEFTKIT_E_TOKENIZER_TRAIN', `vocabSize must be an integer ≥ ${256 + specials.length}`, { vocabSize: options.vocabSize });
+    throw new PeftkitError('PEFTKIT_E_TOKENIZER_TRAIN', `vocabSize must be an integer ≥ ${256 + specials.length}`, {
+      vocabSize: options.vocabSize,
+    });
   }
   const bytes = byteToUnicode();
   const symbols: string[] = [...bytes];

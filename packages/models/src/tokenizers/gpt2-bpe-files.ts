@@ -46,7 +46,10 @@ async function exists(path: string): Promise<boolean> {
  * Writes GPT-2's tokenizer.json + tokenizer_config.json into `outDir` (created when missing), atomically per file.
  * Returns the written paths.
  */
-export async function writeGpt2TokenizerFiles(outDir: string, options: WriteGpt2TokenizerOptions = {}): Promise<string[]> {
+export async function writeGpt2TokenizerFiles(
+  outDir: string,
+  options: WriteGpt2TokenizerOptions = {},
+): Promise<string[]> {
   const source = options.sourceDir ?? gpt3EncoderDir();
   const encoderPath = join(source, 'encoder.json');
   let encoder: unknown;
@@ -54,14 +57,21 @@ export async function writeGpt2TokenizerFiles(outDir: string, options: WriteGpt2
     encoder = JSON.parse(await readSource(encoderPath));
   } catch (cause) {
     if (cause instanceof PeftkitError) throw cause;
-    throw new PeftkitError('PEFTKIT_E_TOKENIZER_INVALID', `${encoderPath} is not valid JSON`, { path: encoderPath }, { cause });
+    throw new PeftkitError(
+      'PEFTKIT_E_TOKENIZER_INVALID',
+      `${encoderPath} is not valid JSON`,
+      { path: encoderPath },
+      { cause },
+    );
   }
   const json = gpt2TokenizerJson(encoder, await readSource(join(source, 'vocab.bpe')));
   const targets = [join(outDir, HF_TOKENIZER_FILE), join(outDir, HF_TOKENIZER_CONFIG_FILE)];
   if (!options.overwrite) {
     for (const target of targets) {
       if (await exists(target)) {
-        throw new PeftkitError('PEFTKIT_E_OUTPUT_EXISTS', `${target} exists (pass --overwrite to replace it)`, { path: target });
+        throw new PeftkitError('PEFTKIT_E_OUTPUT_EXISTS', `${target} exists (pass --overwrite to replace it)`, {
+          path: target,
+        });
       }
     }
   }

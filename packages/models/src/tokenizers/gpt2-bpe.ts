@@ -49,14 +49,18 @@ function invalid(message: string, details: Record<string, unknown> = {}): Peftki
 
 /** Validates encoder.json: a plain object of unique non-negative integer ids covering 0..n-1. */
 function checkVocab(encoder: unknown): Record<string, number> {
-  if (encoder === null || typeof encoder !== 'object' || Array.isArray(encoder)) throw invalid('encoder.json must be a JSON object of token → id');
+  if (encoder === null || typeof encoder !== 'object' || Array.isArray(encoder))
+    throw invalid('encoder.json must be a JSON object of token → id');
   const entries = Object.entries(encoder as Record<string, unknown>);
   if (entries.length === 0) throw invalid('encoder.json is empty');
   const seen = new Uint8Array(entries.length);
   const vocab: Record<string, number> = {};
   for (const [token, id] of entries) {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= entries.length) {
-      throw invalid(`encoder.json: id of ${JSON.stringify(token)} must be an integer in [0, ${entries.length}), got ${String(id)}`, { token });
+      throw invalid(
+        `encoder.json: id of ${JSON.stringify(token)} must be an integer in [0, ${entries.length}), got ${String(id)}`,
+        { token },
+      );
     }
     if (seen[id] === 1) throw invalid(`encoder.json: id ${id} is used twice`, { id });
     seen[id] = 1;
@@ -76,11 +80,16 @@ function parseMerges(vocabBpe: string, vocab: Record<string, number>): string[] 
     const parts = line.split(' ');
     const [left, right] = parts;
     if (parts.length !== 2 || left === undefined || right === undefined || left === '' || right === '') {
-      throw invalid(`vocab.bpe line ${index + 1}: expected 'left right', got ${JSON.stringify(line.slice(0, 80))}`, { line: index + 1 });
+      throw invalid(`vocab.bpe line ${index + 1}: expected 'left right', got ${JSON.stringify(line.slice(0, 80))}`, {
+        line: index + 1,
+      });
     }
     for (const token of [left, right, left + right]) {
       if (!Object.hasOwn(vocab, token)) {
-        throw invalid(`vocab.bpe line ${index + 1}: ${JSON.stringify(token)} is not in encoder.json`, { line: index + 1, token });
+        throw invalid(`vocab.bpe line ${index + 1}: ${JSON.stringify(token)} is not in encoder.json`, {
+          line: index + 1,
+          token,
+        });
       }
     }
     merges.push(line);
@@ -105,7 +114,17 @@ export function gpt2TokenizerJson(encoder: unknown, vocabBpe: string): Gpt2Token
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: [{ id: eot, content: GPT2_END_OF_TEXT, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    added_tokens: [
+      {
+        id: eot,
+        content: GPT2_END_OF_TEXT,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: true,
+        special: true,
+      },
+    ],
     normalizer: null,
     pre_tokenizer: byteLevel(false, true),
     post_processor: byteLevel(true, false),

@@ -7,7 +7,8 @@ type Json = Record<string, unknown>;
 /** A special token in tokenizer_config.json is either a string or an AddedToken object with `content`. */
 function tokenName(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
-  if (value !== null && typeof value === 'object' && typeof (value as Json).content === 'string') return (value as Json).content as string;
+  if (value !== null && typeof value === 'object' && typeof (value as Json).content === 'string')
+    return (value as Json).content as string;
   return undefined;
 }
 

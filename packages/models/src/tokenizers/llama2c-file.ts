@@ -23,7 +23,9 @@ const INVALID = 'PEFTKIT_E_LLAMA2C_TOKENIZER_INVALID';
 export function parseLlama2cTokenizer(bytes: Uint8Array, options: ParseLlama2cTokenizerOptions = {}): Llama2cVocab {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.byteLength < 4) {
-    throw new PeftkitError(TRUNCATED, 'tokenizer file is shorter than its 4-byte header', { byteLength: bytes.byteLength });
+    throw new PeftkitError(TRUNCATED, 'tokenizer file is shorter than its 4-byte header', {
+      byteLength: bytes.byteLength,
+    });
   }
   const maxTokenLength = view.getInt32(0, true);
   if (maxTokenLength <= 0) {
@@ -52,11 +54,15 @@ export function parseLlama2cTokenizer(bytes: Uint8Array, options: ParseLlama2cTo
       });
     }
     if (offset + length > bytes.byteLength) {
-      throw new PeftkitError(TRUNCATED, `token ${id}: ${length} piece bytes expected, ${bytes.byteLength - offset} left`, {
-        id,
-        length,
-        offset,
-      });
+      throw new PeftkitError(
+        TRUNCATED,
+        `token ${id}: ${length} piece bytes expected, ${bytes.byteLength - offset} left`,
+        {
+          id,
+          length,
+          offset,
+        },
+      );
     }
     let piece: string;
     try {
@@ -70,10 +76,14 @@ export function parseLlama2cTokenizer(bytes: Uint8Array, options: ParseLlama2cTo
   }
   if (pieces.length === 0) throw new PeftkitError(INVALID, 'tokenizer file holds no tokens', {});
   if (options.vocabSize !== undefined && options.vocabSize !== pieces.length) {
-    throw new PeftkitError('PEFTKIT_E_LLAMA2C_TOKENIZER_VOCAB_MISMATCH', `tokenizer holds ${pieces.length} tokens, model expects ${options.vocabSize}`, {
-      tokens: pieces.length,
-      vocabSize: options.vocabSize,
-    });
+    throw new PeftkitError(
+      'PEFTKIT_E_LLAMA2C_TOKENIZER_VOCAB_MISMATCH',
+      `tokenizer holds ${pieces.length} tokens, model expects ${options.vocabSize}`,
+      {
+        tokens: pieces.length,
+        vocabSize: options.vocabSize,
+      },
+    );
   }
   return { maxTokenLength, pieces, scores: Float32Array.from(scores) };
 }

@@ -63,7 +63,11 @@ function addedToken(id: number, content: string): HfAddedToken {
 }
 
 /** Ranked merges: all two-way splits into vocab tokens, by the merged token's score, then id, then split point. */
-function deriveMerges(pieces: readonly string[], scores: Float32Array, special: ReadonlySet<number>): [string, string][] {
+function deriveMerges(
+  pieces: readonly string[],
+  scores: Float32Array,
+  special: ReadonlySet<number>,
+): [string, string][] {
   const ids = new Map<string, number>();
   pieces.forEach((p, id) => {
     if (!special.has(id) && !ids.has(p)) ids.set(p, id);
@@ -92,11 +96,15 @@ export function llama2cToHfTokenizerJson(vocab: Llama2cVocab, ids: SpecialIds): 
   vocab.pieces.forEach((piece, id) => {
     const name = names.get(id) ?? piece.replaceAll(' ', SPACE_MARK);
     if (name in hfVocab) {
-      throw new PeftkitError('PEFTKIT_E_TOKENIZER_HF_EXPORT', `pieces ${hfVocab[name]} and ${id} both map to ${JSON.stringify(name)}`, {
-        id,
-        other: hfVocab[name],
-        piece: name,
-      });
+      throw new PeftkitError(
+        'PEFTKIT_E_TOKENIZER_HF_EXPORT',
+        `pieces ${hfVocab[name]} and ${id} both map to ${JSON.stringify(name)}`,
+        {
+          id,
+          other: hfVocab[name],
+          piece: name,
+        },
+      );
     }
     hfVocab[name] = id;
   });

@@ -1,5 +1,10 @@
 import { PeftkitError } from '@peftkit/io';
-import { type Llama2cVocab, type ParseLlama2cTokenizerOptions, parseLlama2cTokenizer, serializeLlama2cTokenizer } from './llama2c-file.ts';
+import {
+  type Llama2cVocab,
+  type ParseLlama2cTokenizerOptions,
+  parseLlama2cTokenizer,
+  serializeLlama2cTokenizer,
+} from './llama2c-file.ts';
 import { type HfTokenizerJson, llama2cHfTokenizerConfig, llama2cToHfTokenizerJson } from './llama2c-hf.ts';
 import { mergeByScore } from './score-merge.ts';
 import type { DecodeOptions, EncodeOptions, Tokenizer } from '@peftkit/core';
@@ -82,7 +87,11 @@ export class Llama2cTokenizer implements Tokenizer {
     if (text.length > 0) this.#pushChar(' ', symbols);
     for (const ch of text) this.#pushChar(ch, symbols);
     const pieces = this.#vocab.pieces;
-    const merged = mergeByScore(symbols, (a, b) => this.#ids.get((pieces[a] as string) + (pieces[b] as string)) ?? -1, this.#vocab.scores);
+    const merged = mergeByScore(
+      symbols,
+      (a, b) => this.#ids.get((pieces[a] as string) + (pieces[b] as string)) ?? -1,
+      this.#vocab.scores,
+    );
     if (options.bos === true) merged.unshift(this.bosId);
     if (options.eos === true) merged.push(this.eosId);
     return merged;

@@ -23,7 +23,12 @@ async function readOptional(path: string): Promise<Uint8Array | undefined> {
     return await readFile(path);
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ENOENT') return undefined;
-    throw new PeftkitError('PEFTKIT_E_TOKENIZER_READ', `cannot read ${path}: ${String(error)}`, { path }, { cause: error });
+    throw new PeftkitError(
+      'PEFTKIT_E_TOKENIZER_READ',
+      `cannot read ${path}: ${String(error)}`,
+      { path },
+      { cause: error },
+    );
   }
 }
 
@@ -56,5 +61,9 @@ export async function loadTokenizer(dir: string | URL, options: LoadTokenizerOpt
     if (bin === undefined) continue;
     return Llama2cTokenizer.fromBytes(bin, options.vocabSize === undefined ? {} : { vocabSize: options.vocabSize });
   }
-  throw new PeftkitError('PEFTKIT_E_TOKENIZER_NOT_FOUND', `no ${HF_TOKENIZER_FILE} or ${LLAMA2C_TOKENIZER_FILE} in ${root}`, { dir: root });
+  throw new PeftkitError(
+    'PEFTKIT_E_TOKENIZER_NOT_FOUND',
+    `no ${HF_TOKENIZER_FILE} or ${LLAMA2C_TOKENIZER_FILE} in ${root}`,
+    { dir: root },
+  );
 }

@@ -73,7 +73,14 @@ export function mergeByScore(initial: readonly number[], lookup: PairLookup, sco
     if (merged < 0) return;
     const score = scores[merged] as number;
     if (!(score > SCORE_FLOOR)) return;
-    push(heap, { score, left, right, leftVersion: version[left] as number, rightVersion: version[right] as number, merged });
+    push(heap, {
+      score,
+      left,
+      right,
+      leftVersion: version[left] as number,
+      rightVersion: version[right] as number,
+      merged,
+    });
   };
   for (let i = 0; i + 1 < n; i++) consider(i, i + 1);
   for (let c = pop(heap); c !== undefined; c = pop(heap)) {
