@@ -8,7 +8,10 @@
  * random (non-zero) B, saved to a temp adapter root and preloaded, so loading is not timed.
  *
  * Usage: node --import tsx bench/serving.ts [--quick] [--adapters 1,8,32,128] [--requests 128] [--new-tokens 16]
- *        [--modes mixed,swap] [--max-batch 32] [--backend wasm] [--out bench/results/serving-<stamp>.json]
+ *        [--modes mixed,swap] [--max-batch 32] [--backend wasm] [--same-adapter]
+ *        [--rounds 1] [--out bench/results/serving-<stamp>.json]
+ * --same-adapter: N adapters loaded, every request on `a0` (isolates what the number of loaded adapters costs).
+ * --rounds: timed rounds of `--requests` each per cell (the queue holds 256 + max batch: more requests need rounds).
  */
 import { ENGINE_COMPOSITION } from 'peftkit';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -29,7 +32,10 @@ export interface ServingSettings {
   adapters: number[];
   /** Which modes to run (default both); `--modes mixed` for quick A/B runs of mixed batching alone. */
   modes: ('mixed' | 'swap')[];
+  /** Every request asks for `a0` while all N adapters stay loaded: the cost of loaded-but-unused adapters. */
+  sameAdapter: boolean;
   requests: number;
+  rounds: number;
   newTokens: number;
   maxBatch: number;
   backend: string;
@@ -46,6 +52,8 @@ export interface ServingCell {
   /** Forward steps the engine ran, and generated tokens per step (rows sharing a forward). */
   steps: number;
   tokensPerStep: number;
+  /** The timed rounds as `start-end` in monotonic µs (process.hrtime), for profile windows. */
+  window?: string;
 }
 
 function option(argv: readonly string[], name: string): string | undefined {
@@ -55,13 +63,15 @@ function option(argv: readonly string[], name: string): string | undefined {
 
 function positiveInts(raw: string, name: string): number[] {
   const values = raw.split(',').map(Number);
-  if (values.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--${name} takes positive integers, got '${raw}'`);
+  if (values.some((n) => !Number.isInteger(n) || n <= 0))
+    throw new Error(`--${name} takes positive integers, got '${raw}'`);
   return values;
 }
 
 function modes(raw: string): ('mixed' | 'swap')[] {
   const values = raw.split(',');
-  if (values.some((m) => m !== 'mixed' && m !== 'swap')) throw new Error(`--modes takes mixed and/or swap, got '${raw}'`);
+  if (values.some((m) => m !== 'mixed' && m !== 'swap'))
+    throw new Error(`--modes takes mixed and/or swap, got '${raw}'`);
   return values as ('mixed' | 'swap')[];
 }
 
@@ -71,7 +81,9 @@ export function parseServingSettings(argv: readonly string[], now = new Date()):
   return {
     adapters: positiveInts(option(argv, 'adapters') ?? (quick ? '1,8' : '1,8,32,128'), 'adapters'),
     modes: modes(option(argv, 'modes') ?? 'mixed,swap'),
+    sameAdapter: argv.includes('--same-adapter'),
     requests: positiveInts(option(argv, 'requests') ?? (quick ? '16' : '128'), 'requests')[0] as number,
+    rounds: positiveInts(option(argv, 'rounds') ?? '1', 'rounds')[0] as number,
     newTokens: positiveInts(option(argv, 'new-tokens') ?? (quick ? '4' : '16'), 'new-tokens')[0] as number,
     maxBatch: positiveInts(option(argv, 'max-batch') ?? '32', 'max-batch')[0] as number,
     backend: option(argv, 'backend') ?? 'wasm',
@@ -92,7 +104,12 @@ async function writeAdapters(modelDir: string, root: string, count: number, back
   try {
     for (let i = 0; i < count; i++) {
       const name = `a${i}`;
-      manager.create(name, 'lora', { r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'], init_lora_weights: false }, { seed: i + 1 });
+      manager.create(
+        name,
+        'lora',
+        { r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'], init_lora_weights: false },
+        { seed: i + 1 },
+      );
       const saved = manager.save(name);
       await writeAdapterDir(join(root, name), saved);
       disposeSaved(saved);
@@ -105,7 +122,13 @@ async function writeAdapters(modelDir: string, root: string, count: number, back
   }
 }
 
-async function measureCell(modelDir: string, root: string, adapters: number, mode: 'mixed' | 'swap', s: ServingSettings): Promise<ServingCell> {
+async function measureCell(
+  modelDir: string,
+  root: string,
+  adapters: number,
+  mode: 'mixed' | 'swap',
+  s: ServingSettings,
+): Promise<ServingCell> {
   const names = Array.from({ length: adapters }, (_, i) => `a${i}`);
   const engine = await LocalEngine.create({
     composition: ENGINE_COMPOSITION,
@@ -117,30 +140,37 @@ async function measureCell(modelDir: string, root: string, adapters: number, mod
     backend: s.backend,
     plugins: ['@peftkit/lora'],
   });
+  const pick = (i: number) => names[s.sameAdapter ? 0 : i % adapters] as string;
   const params = { maxTokens: s.newTokens, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, stop: [], seed: 1 };
   try {
     const round = (count: number) =>
       Promise.all(
-        Array.from({ length: count }, (_, i) => engine.generate({ prompt: `Once upon a time ${i % 7}`, adapter: names[i % adapters] as string, params })),
+        Array.from({ length: count }, (_, i) =>
+          engine.generate({ prompt: `Once upon a time ${i % 7}`, adapter: pick(i), params }),
+        ),
       );
     // Warm-up over every adapter and a full batch: kernel setup and V8/wasm tier-up stay out of the timing.
     await round(Math.max(adapters, Math.min(s.requests, s.maxBatch)));
     const before = engine.stats();
+    // Monotonic µs, the clock of `--cpu-prof` samples: bench/cpuprofile-top.ts --window keeps the timed rounds only.
+    const window = [process.hrtime.bigint() / 1000n];
     const start = performance.now();
-    const outputs = await round(s.requests);
+    let tokens = 0;
+    for (let r = 0; r < s.rounds; r++) tokens += (await round(s.requests)).reduce((n, o) => n + o.ids.length, 0);
     const seconds = (performance.now() - start) / 1000;
+    window.push(process.hrtime.bigint() / 1000n);
     const after = engine.stats();
-    const tokens = outputs.reduce((n, o) => n + o.ids.length, 0);
     const steps = after.steps - before.steps;
     return {
       adapters,
       mode,
-      requests: s.requests,
+      requests: s.requests * s.rounds,
       seconds,
-      requestsPerSecond: s.requests / seconds,
+      requestsPerSecond: (s.requests * s.rounds) / seconds,
       tokensPerSecond: tokens / seconds,
       steps,
       tokensPerStep: steps > 0 ? (after.tokensGenerated - before.tokensGenerated) / steps : 0,
+      window: window.join('-'),
     };
   } finally {
     await engine.close();
@@ -160,7 +190,10 @@ export function servingTable(cells: readonly ServingCell[]): string {
       c.mode === 'mixed' && other ? `${(c.requestsPerSecond / other.requestsPerSecond).toFixed(2)}x` : '',
     ];
   });
-  return formatTable(['adapters', 'mode', 'requests/s', 'tokens/s', 'forward steps', 'tokens/step', 'mixed/swap'], rows);
+  return formatTable(
+    ['adapters', 'mode', 'requests/s', 'tokens/s', 'forward steps', 'tokens/step', 'mixed/swap'],
+    rows,
+  );
 }
 
 async function main(): Promise<void> {
@@ -183,7 +216,8 @@ async function main(): Promise<void> {
       for (const mode of s.modes) {
         const cell = await measureCell(modelDir, root, adapters, mode, s);
         cells.push(cell);
-        console.error(`[serving] ${adapters} adapters ${mode}: ${cell.requestsPerSecond.toFixed(2)} req/s`);
+        const rate = cell.requestsPerSecond.toFixed(2);
+        console.error(`[serving] ${adapters} adapters ${mode}: ${rate} req/s (µs ${cell.window})`);
       }
     }
   } finally {
@@ -191,8 +225,10 @@ async function main(): Promise<void> {
   }
   const ended = machine();
   console.log(servingTable(cells));
+  const requests = `${s.rounds} × ${s.requests} concurrent requests${s.sameAdapter ? ' (every one on a0)' : ''}`;
   console.log(
-    `stories260K, ${s.requests} concurrent requests × ${s.newTokens} new tokens, max batch ${s.maxBatch}, backend ${s.backend}; load average ${started.loadavg.join(' ')} at start, ${ended.loadavg.join(' ')} at end`,
+    `stories260K, ${requests} × ${s.newTokens} new tokens, max batch ${s.maxBatch}, backend ${s.backend}; ` +
+      `load average ${started.loadavg.join(' ')} at start, ${ended.loadavg.join(' ')} at end`,
   );
   mkdirSync(dirname(s.out), { recursive: true });
   writeFileSync(
@@ -200,8 +236,18 @@ async function main(): Promise<void> {
     `${JSON.stringify({ bench: 'serving', date: new Date().toISOString(), machine: { ...ended, loadavgAtStart: started.loadavg }, settings: { ...s, out: undefined }, cells }, null, 2)}\n`,
   );
   const svg = s.out.replace(/\.json$/, '.svg');
-  const bars = cells.map((c) => ({ label: `${c.adapters} adapters, ${c.mode}`, value: c.requestsPerSecond, peer: c.mode === 'swap' }));
-  writeFileSync(svg, barChartSvg(`Serving requests/s, stories260K, ${s.requests} requests (swap in red; load ${started.loadavg[0]})`, bars));
+  const bars = cells.map((c) => ({
+    label: `${c.adapters} adapters, ${c.mode}`,
+    value: c.requestsPerSecond,
+    peer: c.mode === 'swap',
+  }));
+  writeFileSync(
+    svg,
+    barChartSvg(
+      `Serving requests/s, stories260K, ${s.requests} requests (swap in red; load ${started.loadavg[0]})`,
+      bars,
+    ),
+  );
   console.error(`[serving] wrote ${s.out} and ${svg}`);
 }
 

@@ -66,6 +66,9 @@ test('bench serving: settings defaults and the mixed ÷ swap column', () => {
   const q = parseServingSettings(['--quick', '--adapters', '2,4']);
   assert.deepEqual(q.adapters, [2, 4], 'explicit adapter counts win over --quick');
   assert.throws(() => parseServingSettings(['--requests', '-1']), /positive integers/, 'bad counts rejected');
+  assert.deepEqual([d.sameAdapter, d.rounds], [false, 1], 'default: requests spread over the adapters, one round');
+  const same = parseServingSettings(['--same-adapter', '--rounds', '3']);
+  assert.deepEqual([same.sameAdapter, same.rounds], [true, 3], '--same-adapter and --rounds are read');
   const table = servingTable([serving(8, 'mixed', 6), serving(8, 'swap', 2)]);
   assert.match(table, /\| 8 +\| mixed +\| 6\.00 .*\| 3\.00x +\|/, 'mixed 6 req/s over swap 2 req/s is 3.00x');
 });

@@ -1,4 +1,5 @@
 import { PeftkitError } from '@peftkit/core';
+import { useMapDataTables } from './dataid-tables.ts';
 import { installWasmKernels } from './kernels/install.ts';
 import type { BackendOptions, TensorBackendAdapter, Tf } from '@peftkit/core';
 
@@ -41,18 +42,29 @@ interface ProcessEvents {
  * process.on('uncaughtException', e => { throw e }) and process.on('unhandledRejection', r => { throw r }). A throw
  * inside such a listener is fatal and Node prints the throw site's source line — the ~30 KB minified bundle — above
  * every later uncaught error of the program. The handlers only serve emscripten's exit(), which tfjs never calls, so
- * the factory is wrapped to remove what it added. Only possible before the backend is first initialised.
+ * the factory is wrapped to remove what it added. The same wrapper gives the new backend (and the engine, while it
+ * holds no tensor) Map dataId tables (dataid-tables.ts). Only possible before the backend is first initialised.
  */
-function withoutEmscriptenProcessHandlers(tf: Tf): void {
+function wrapWasmFactory(tf: Tf): void {
   const factory = tf.findBackendFactory('wasm');
   const proc = (globalThis as { process?: Partial<ProcessEvents> }).process as ProcessEvents | undefined;
-  if (factory == null || wrapped.has(factory) || tf.findBackend('wasm') != null || typeof proc?.listeners !== 'function') return;
+  if (
+    factory == null ||
+    wrapped.has(factory) ||
+    tf.findBackend('wasm') != null ||
+    typeof proc?.listeners !== 'function'
+  )
+    return;
   const silenced = async () => {
     const before = new Map(EVENTS.map((event) => [event, new Set(proc.listeners(event))]));
     try {
-      return await factory();
+      const backend = await factory();
+      useMapDataTables(tf.engine(), backend);
+      return backend;
     } finally {
-      for (const event of EVENTS) for (const listener of proc.listeners(event)) if (!before.get(event)?.has(listener)) proc.removeListener(event, listener);
+      for (const event of EVENTS)
+        for (const listener of proc.listeners(event))
+          if (!before.get(event)?.has(listener)) proc.removeListener(event, listener);
     }
   };
   wrapped.add(silenced);
@@ -86,14 +98,24 @@ export const wasmBackend: TensorBackendAdapter = {
     try {
       wasm = await importWasm();
     } catch (cause) {
-      throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', 'cannot import @tensorflow/tfjs-backend-wasm', { backend: 'wasm' }, { cause });
+      throw new PeftkitError(
+        'PEFTKIT_E_BACKEND_INIT',
+        'cannot import @tensorflow/tfjs-backend-wasm',
+        { backend: 'wasm' },
+        { cause },
+      );
     }
     if (tf.findBackendFactory('wasm') == null) {
-      throw new PeftkitError('PEFTKIT_E_BACKEND_INIT', 'tfjs-backend-wasm did not register with this tfjs-core instance', { backend: 'wasm' });
+      throw new PeftkitError(
+        'PEFTKIT_E_BACKEND_INIT',
+        'tfjs-backend-wasm did not register with this tfjs-core instance',
+        { backend: 'wasm' },
+      );
     }
     // Only effective before the backend is first initialised, and only where tfjs allows threads.
-    if (options.threads !== undefined && options.threads > 0 && tf.findBackend('wasm') == null) wasm.setThreadsCount(options.threads);
-    withoutEmscriptenProcessHandlers(tf);
+    if (options.threads !== undefined && options.threads > 0 && tf.findBackend('wasm') == null)
+      wasm.setThreadsCount(options.threads);
+    wrapWasmFactory(tf);
     installWasmKernels(tf);
   },
 };

@@ -1,19 +1,15 @@
 import { type AdapterManager, PeftkitError, type Tf } from '@peftkit/core';
-import { assertFiniteCombination, loadVersion, mergedName, UpdateOrder, type Version, versionOf } from './cache-versions.ts';
+import { type Entry, EntryTable, entryInfo } from './cache-entries.ts';
+import {
+  assertFiniteCombination,
+  loadVersion,
+  mergedName,
+  UpdateOrder,
+  type Version,
+  versionOf,
+} from './cache-versions.ts';
 import { assertPublicName, isValidAdapterName } from './paths.ts';
 import type { AdapterInfo, LoadAdapterOptions, MergedAdapters } from './types.ts';
-
-interface Entry {
-  readonly name: string;
-  current: Version;
-  pinned: boolean;
-  lastUsed: number;
-  source: string;
-  /** Public names a merged (combined) adapter was built from: swapping one of them invalidates it. */
-  readonly sources: readonly string[];
-  /** Installed by a load / PUT, not lazily: only such an entry makes a later load without `replace` a conflict. */
-  explicit?: boolean;
-}
 
 /** A request's hold on one adapter version; release exactly once when the request ends. */
 export interface Lease {
@@ -44,7 +40,7 @@ export class AdapterCache {
   readonly #manager: AdapterManager;
   readonly #tf: Tf;
   readonly #options: AdapterCacheOptions;
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new EntryTable();
   readonly #loading = new Map<string, Promise<Entry | undefined>>();
   /**
    * Names a lazy load found no directory for. An unknown `model` in every request would otherwise cost a disk
@@ -56,7 +52,6 @@ export class AdapterCache {
   /** Linearizable updates (D4): see UpdateOrder. */
   readonly #order = new UpdateOrder();
   #nextVersion: number;
-  #clock = 0;
   swaps = 0;
   evictions = 0;
   /** Lazy loads that went to disk (the negative cache keeps repeated unknown names off it). */
@@ -85,9 +80,7 @@ export class AdapterCache {
   }
 
   get totalBytes(): number {
-    let sum = 0;
-    for (const e of this.#entries.values()) sum += e.current.bytes;
-    return sum;
+    return this.#entries.bytes;
   }
 
   /** Holds the current version of `name`, loading it from the root first when it is not loaded. */
@@ -99,14 +92,17 @@ export class AdapterCache {
       if (entry) return this.#lease(entry);
       await this.#lazyLoad(name);
     }
-    throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `adapter '${name}' was unloaded while loading`, { adapter: name });
+    throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `adapter '${name}' was unloaded while loading`, {
+      adapter: name,
+    });
   }
 
   #lease(entry: Entry): Lease {
     const version = entry.current;
-    if (version.retired) throw new PeftkitError('PEFTKIT_E_INTERNAL', `internal: lease on retired version ${version.internal}`, {});
+    if (version.retired)
+      throw new PeftkitError('PEFTKIT_E_INTERNAL', `internal: lease on retired version ${version.internal}`, {});
     version.refs++;
-    entry.lastUsed = ++this.#clock;
+    this.#entries.touch(entry);
     let released = false;
     return {
       internal: version.internal,
@@ -125,13 +121,19 @@ export class AdapterCache {
 
   #lazyLoad(name: string): Promise<Entry | undefined> {
     if (!isValidAdapterName(name)) {
-      return Promise.reject(new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}'`, { adapter: name }));
+      return Promise.reject(
+        new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}'`, { adapter: name }),
+      );
     }
     const pending = this.#loading.get(name);
     if (pending) return pending;
     if (this.#missing.has(name)) return Promise.reject(notUnderRoot(name));
     if (this.#unloaded.has(name)) {
-      return Promise.reject(new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `adapter '${name}' was unloaded; load it again to use it`, { adapter: name }));
+      return Promise.reject(
+        new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `adapter '${name}' was unloaded; load it again to use it`, {
+          adapter: name,
+        }),
+      );
     }
     this.diskProbes++;
     const ticket = this.#order.next();
@@ -163,16 +165,16 @@ export class AdapterCache {
   #reserveSlot(name: string, version: Version): void {
     const max = this.#options.maxLoaded ?? 0;
     if (max <= 0 || this.#entries.has(name) || this.#entries.size < max) return;
-    const victim = this.#idleByAge(name)[0];
+    const victim = this.#entries.leastRecentIdle(name);
     if (victim === undefined) {
       this.#manager.delete(version.internal);
-      throw new PeftkitError('PEFTKIT_E_ADAPTER_SLOTS', `all ${max} adapter slots are in use (--max-loras); retry later`, { limit: max });
+      throw new PeftkitError(
+        'PEFTKIT_E_ADAPTER_SLOTS',
+        `all ${max} adapter slots are in use (--max-loras); retry later`,
+        { limit: max },
+      );
     }
     this.#drop(victim);
-  }
-
-  #idleByAge(keep: string): Entry[] {
-    return [...this.#entries.values()].filter((e) => e.name !== keep && !e.pinned && e.current.refs === 0).sort((a, b) => a.lastUsed - b.lastUsed);
   }
 
   #drop(victim: Entry): void {
@@ -186,8 +188,9 @@ export class AdapterCache {
   #install(name: string, version: Version, source: string, pinned: boolean, sources: readonly string[] = []): Entry {
     this.#reserveSlot(name, version);
     const old = this.#entries.get(name);
-    const entry: Entry = { name, current: version, pinned: pinned || (old?.pinned ?? false), lastUsed: ++this.#clock, source, sources };
-    this.#entries.set(name, entry);
+    const keepPin = pinned || (old?.pinned ?? false);
+    const entry: Entry = { name, current: version, pinned: keepPin, lastUsed: this.#entries.tick(), source, sources };
+    this.#entries.set(entry);
     if (old) {
       this.swaps++;
       this.#retire(old.current);
@@ -215,7 +218,7 @@ export class AdapterCache {
   #evict(keep: string): void {
     const budget = this.#options.budgetBytes;
     while (this.totalBytes > budget) {
-      const victim = this.#idleByAge(keep)[0];
+      const victim = this.#entries.leastRecentIdle(keep);
       // Everything left is pinned or busy: over budget until a request releases one (then evicted at once).
       if (victim === undefined) return;
       this.#drop(victim);
@@ -227,7 +230,11 @@ export class AdapterCache {
     assertPublicName(name);
     // A lazily loaded entry is an implementation detail: an explicit load adopts it instead of conflicting (D9).
     if (this.#entries.get(name)?.explicit && !options.replace) {
-      throw new PeftkitError('PEFTKIT_E_ADAPTER_EXISTS', `adapter '${name}' is already loaded (replace it with load_inplace / PUT)`, { adapter: name });
+      throw new PeftkitError(
+        'PEFTKIT_E_ADAPTER_EXISTS',
+        `adapter '${name}' is already loaded (replace it with load_inplace / PUT)`,
+        { adapter: name },
+      );
     }
     const source = options.path ?? name;
     const ticket = this.#order.next();
@@ -235,7 +242,8 @@ export class AdapterCache {
     const version = await this.#loadVersion(name, source);
     if (!this.#mayInstall(name, ticket, false)) {
       // A later update took effect first: this one is ordered before it (its answer describes what it loaded).
-      const info = this.#info({ name, current: version, pinned: options.pin ?? false, lastUsed: 0, source, sources: [] });
+      const pinned = options.pin ?? false;
+      const info = entryInfo({ name, current: version, pinned, lastUsed: 0, source, sources: [] });
       this.#manager.delete(version.internal);
       return info;
     }
@@ -244,12 +252,13 @@ export class AdapterCache {
     entry.explicit = true;
     this.#unloaded.delete(name);
     this.forgetMissing();
-    return this.#info(entry);
+    return entryInfo(entry);
   }
 
   unload(name: string): void {
     const entry = this.#entries.get(name);
-    if (entry === undefined) throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}' is loaded`, { adapter: name });
+    if (entry === undefined)
+      throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}' is loaded`, { adapter: name });
     this.#order.applied(name, this.#order.next());
     this.#unloaded.add(name);
     this.#entries.delete(name);
@@ -287,36 +296,16 @@ export class AdapterCache {
         },
       );
       assertFiniteCombination(this.#manager, internal);
-      return this.#lease(this.#install(name, versionOf(this.#manager, record, version), 'merged', false, [...merged.ids]));
+      return this.#lease(
+        this.#install(name, versionOf(this.#manager, record, version), 'merged', false, [...merged.ids]),
+      );
     } finally {
       for (const l of leases) l.release();
     }
   }
 
-  setPinned(names: readonly string[]): void {
-    for (const n of names) {
-      const e = this.#entries.get(n);
-      if (e) e.pinned = true;
-    }
-  }
-
-  #info(entry: Entry): AdapterInfo {
-    const v = entry.current;
-    return {
-      name: entry.name,
-      method: v.record.plugin.meta.name,
-      pluginVersion: v.record.plugin.meta.version,
-      parameters: v.parameters,
-      bytes: v.bytes,
-      version: v.version,
-      pinned: entry.pinned,
-      inFlight: v.refs,
-      source: entry.source,
-    };
-  }
-
   list(): AdapterInfo[] {
-    return [...this.#entries.values()].map((e) => this.#info(e));
+    return [...this.#entries.values()].map((e) => entryInfo(e));
   }
 
   has(name: string): boolean {
@@ -330,5 +319,9 @@ export class AdapterCache {
 }
 
 function notUnderRoot(name: string): PeftkitError {
-  return new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}' (not loaded, not under the adapter root)`, { adapter: name });
+  return new PeftkitError(
+    'PEFTKIT_E_ADAPTER_UNKNOWN',
+    `no adapter named '${name}' (not loaded, not under the adapter root)`,
+    { adapter: name },
+  );
 }
