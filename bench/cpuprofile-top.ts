@@ -3,7 +3,8 @@
  * of functions matching a pattern. Samples are weighted by their time deltas; a function recursing counts once per
  * sample in the total column.
  * --window A-B[,C-D]: only samples taken in these monotonic µs ranges (bench/serving.ts prints its timed rounds').
- * Usage: node --import tsx bench/cpuprofile-top.ts FILE.cpuprofile [--top 25] [--callers REGEX] [--total] [--window A-B]
+ * Usage: node --import tsx bench/cpuprofile-top.ts FILE.cpuprofile [--top 25] [--callers REGEX] [--total]
+ *        [--window A-B]
  */
 import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
@@ -102,9 +103,8 @@ function main(argv: string[]): void {
   console.log(`${file}: ${totalMs.toFixed(0)} ms sampled; top ${top} by ${key === 'selfMs' ? 'self' : 'total'} time`);
   console.log('   self ms  self %   total ms  function');
   for (const f of functions.sort((a, b) => b[key] - a[key]).slice(0, top)) {
-    console.log(
-      `${f.selfMs.toFixed(1).padStart(10)} ${((100 * f.selfMs) / totalMs).toFixed(1).padStart(6)}% ${f.totalMs.toFixed(1).padStart(10)}  ${f.name}`,
-    );
+    const share = ((100 * f.selfMs) / totalMs).toFixed(1).padStart(6);
+    console.log(`${f.selfMs.toFixed(1).padStart(10)} ${share}% ${f.totalMs.toFixed(1).padStart(10)}  ${f.name}`);
   }
   if (pattern === undefined) return;
   console.log(`\ncallers of /${pattern}/ (ms inclusive):`);

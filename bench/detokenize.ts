@@ -1,7 +1,8 @@
 /**
  * Per-token cost of turning generated ids into text, early (first 100 tokens) vs late (1,000 tokens).
  *
- * Usage: node --import tsx bench/detokenize.ts [--tokens 1000] [--early 100] [--reps 30] [--backend wasm] [--no-generate]
+ * Usage: node --import tsx bench/detokenize.ts [--tokens 1000] [--early 100] [--reps 30] [--backend wasm]
+ *        [--no-generate]
  *
  * 1. Detokenization alone, over a long id sequence of the embedded model's tokenizer (byte-level BPE; the text mixes
  *    ASCII, accented letters, CJK and emoji, so multi-byte characters span tokens), with one stop string:

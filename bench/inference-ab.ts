@@ -74,7 +74,10 @@ for (const backend of s.backends) {
             a = best(a, measureCell(tf, bench, backend, batch, cache, s));
           }
           const f = (x: number, d: number) => (x === 0 ? 'skipped' : x.toFixed(d));
-          const line = `| ${bench.name} | ${backend} | ${batch} | ${cache ? 'yes' : 'no'} | ${f(b?.prefillTokensPerSecond ?? 0, 0)} → ${f(a?.prefillTokensPerSecond ?? 0, 0)} | ${f(b?.decodeTokensPerSecond ?? 0, 1)} → ${f(a?.decodeTokensPerSecond ?? 0, 1)} |`;
+          const line =
+            `| ${bench.name} | ${backend} | ${batch} | ${cache ? 'yes' : 'no'} | ` +
+            `${f(b?.prefillTokensPerSecond ?? 0, 0)} → ${f(a?.prefillTokensPerSecond ?? 0, 0)} | ` +
+            `${f(b?.decodeTokensPerSecond ?? 0, 1)} → ${f(a?.decodeTokensPerSecond ?? 0, 1)} |`;
           rows.push(line);
           console.error(line);
         }

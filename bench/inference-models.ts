@@ -40,7 +40,8 @@ export const STORIES15M_CONFIG = {
   tie_word_embeddings: true,
 };
 
-// The vendored test fixture (test/fixtures/stories260K); PEFTKIT_SHARED, a shared/ root, overrides (e.g. a baseline run).
+// The vendored test fixture (test/fixtures/stories260K); PEFTKIT_SHARED, a
+// shared/ root, overrides (e.g. a baseline run).
 const SHARED = process.env.PEFTKIT_SHARED
   ? join(process.env.PEFTKIT_SHARED, 'models', 'stories260K')
   : fileURLToPath(new URL('../test/fixtures/stories260K/', import.meta.url));
@@ -90,7 +91,8 @@ export async function stories260K(tf: Tf): Promise<BenchModel | undefined> {
   const tokenizer = loaded.tokenizer as Tokenizer;
   // Real story text, repeated to the requested length.
   const story = tokenizer.encode(
-    'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. One day, she saw a big red ball.',
+    'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. ' +
+      'One day, she saw a big red ball.',
   );
   return {
     name: 'stories260K (real)',

@@ -171,7 +171,9 @@ async function main(): Promise<void> {
             const cell = measureCell(tf, bench, backend, batch, cache, s);
             cells.push(cell);
             console.error(
-              `${cell.model} ${backend} batch ${batch} cache ${cache}: prefill ${cell.prefillTokensPerSecond.toFixed(0)} tok/s, decode ${cell.decodeTokensPerSecond.toFixed(1)} tok/s`,
+              `${cell.model} ${backend} batch ${batch} cache ${cache}: ` +
+                `prefill ${cell.prefillTokensPerSecond.toFixed(0)} tok/s, ` +
+                `decode ${cell.decodeTokensPerSecond.toFixed(1)} tok/s`,
             );
           }
         }

@@ -90,7 +90,8 @@ if (!hasRedis()) {
 const rows = [];
 for (const w of String(values.workers).split(',').map(Number)) rows.push(await round(w));
 console.log(
-  `${JOBS} LoRA jobs × ${STEPS} steps (batch 4, checkpoint every 10) on peftkit-moby; ${cpus().length} cores; ${new Date().toISOString()}`,
+  `${JOBS} LoRA jobs × ${STEPS} steps (batch 4, checkpoint every 10) on peftkit-moby; ` +
+    `${cpus().length} cores; ${new Date().toISOString()}`,
 );
 console.log('| workers | wall s | jobs/min | load avg (1/5/15 min) after |');
 console.log('|---:|---:|---:|---|');

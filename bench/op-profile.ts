@@ -40,10 +40,12 @@ const result = await runTrainRow(settings);
 const wall = performance.now() - started;
 const sum = [...rows.values()].reduce((n, r) => n + r.ms, 0);
 console.log(
-  `tok/s ${result.tokensPerSecond?.toFixed(1)}; wall ${(wall / 1000).toFixed(2)} s, in kernels ${(sum / 1000).toFixed(2)} s`,
+  `tok/s ${result.tokensPerSecond?.toFixed(1)}; wall ${(wall / 1000).toFixed(2)} s, ` +
+    `in kernels ${(sum / 1000).toFixed(2)} s`,
 );
 for (const [key, r] of [...rows].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
   console.log(
-    `${((100 * r.ms) / sum).toFixed(1).padStart(5)} %  ${r.ms.toFixed(0).padStart(6)} ms  ${String(r.calls).padStart(5)}×  ${key}`,
+    `${((100 * r.ms) / sum).toFixed(1).padStart(5)} %  ${r.ms.toFixed(0).padStart(6)} ms  ` +
+      `${String(r.calls).padStart(5)}×  ${key}`,
   );
 }

@@ -187,7 +187,8 @@ function projection(perDenseBaseParam: number, perPackedParam: number): string {
 
 const date = new Date().toISOString().slice(0, 10);
 console.log(
-  `## QLoRA memory bench — ${date}, ${cpus()[0]?.model ?? 'unknown CPU'} ×${cpus().length}, Node ${process.version}, wasm backend\n`,
+  `## QLoRA memory bench — ${date}, ${cpus()[0]?.model ?? 'unknown CPU'} ×${cpus().length}, ` +
+    `Node ${process.version}, wasm backend\n`,
 );
 console.log('### Storage and error (block 64)\n');
 console.log(quantizationStats());
@@ -195,7 +196,8 @@ console.log('\n### Dequantize overhead per linear (wasm, single thread)\n');
 console.log(await linearOverhead());
 const dims = quick ? [256, 2, 688, 2048, 32] : [768, 6, 2048, 8192, 64];
 console.log(
-  `\n### One training step, Llama hidden ${dims[0]}, ${dims[1]} layers, intermediate ${dims[2]}, vocab ${dims[3]}, seq ${dims[4]}, LoRA r=16 all-linear, paged AdamW\n`,
+  `\n### One training step, Llama hidden ${dims[0]}, ${dims[1]} layers, intermediate ${dims[2]}, vocab ${dims[3]}, ` +
+    `seq ${dims[4]}, LoRA r=16 all-linear, paged AdamW\n`,
 );
 const q = measureStep('qlora', dims);
 const l = measureStep('lora', dims);
@@ -227,16 +229,21 @@ const perDenseLive = (l.liveAtEndOfForward - q.liveAtEndOfForward) / q.quantized
 const perDenseHeap = (l.heapAfterStep - q.heapAfterStep) / q.quantizedParams;
 const perDense = Math.max(perDenseLive, perDenseHeap, 8);
 console.log(
-  `\nMeasured backend bytes per linear-weight parameter: dense base ${fmt(perDenseLive)} (live tensors) / ${fmt(perDenseHeap)} (heap growth); ` +
-    `packed base 0 at rest (${fmt((q.packedBytes * 8) / q.quantizedParams, 3)} bits/param in JS memory). Projection uses ${fmt(perDense)} B.`,
+  `\nMeasured backend bytes per linear-weight parameter: dense base ${fmt(perDenseLive)} (live tensors) ` +
+    `/ ${fmt(perDenseHeap)} (heap growth); ` +
+    `packed base 0 at rest (${fmt((q.packedBytes * 8) / q.quantizedParams, 3)} bits/param in JS memory). ` +
+    `Projection uses ${fmt(perDense)} B.`,
 );
 console.log(
-  `\n### Largest Llama shapes on wasm (ceiling ${fmt(WASM_HEAP_CEILING / GIB)} GiB, ${fmt(ACTIVATION_ALLOWANCE / GIB)} GiB kept for activations)\n`,
+  `\n### Largest Llama shapes on wasm (ceiling ${fmt(WASM_HEAP_CEILING / GIB)} GiB, ` +
+    `${fmt(ACTIVATION_ALLOWANCE / GIB)} GiB kept for activations)\n`,
 );
 console.log(projection(perDense, 0));
 const budget = WASM_HEAP_CEILING - ACTIVATION_ALLOWANCE;
 console.log(
-  `\nBudget ${fmt(budget / GIB)} GiB: full fine-tuning fits ≤ ${fmt(budget / 20 / 1e6, 0)}M params; LoRA on a float32 base ≤ ${fmt(budget / perDense / 1e6, 0)}M ` +
-    'linear-weight params (less the float embeddings/head); QLoRA is bounded by the float embeddings/head (12 B per vocab×hidden), ' +
+  `\nBudget ${fmt(budget / GIB)} GiB: full fine-tuning fits ≤ ${fmt(budget / 20 / 1e6, 0)}M params; ` +
+    `LoRA on a float32 base ≤ ${fmt(budget / perDense / 1e6, 0)}M ` +
+    'linear-weight params (less the float embeddings/head); QLoRA is bounded by the float ' +
+    'embeddings/head (12 B per vocab×hidden), ' +
     'the largest dequantized layer (8 B per element) and the adapters, not by the linear weights.',
 );

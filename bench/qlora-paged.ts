@@ -82,7 +82,8 @@ if (mode !== null) {
     ['25 % of the state', budget],
   ] as const) {
     console.log(
-      `| ${label} | ${mib(r.peakHostBytes)} | ${mib(r.spilled)} | ${mib(r.peakRss)} | ${r.ms.toFixed(0)} | ${r.digest} |`,
+      `| ${label} | ${mib(r.peakHostBytes)} | ${mib(r.spilled)} | ${mib(r.peakRss)} | ` +
+        `${r.ms.toFixed(0)} | ${r.digest} |`,
     );
   }
   console.log(`\nidentical final weights: ${free.digest === budget.digest}`);

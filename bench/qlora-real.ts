@@ -11,7 +11,8 @@ import { stories260K } from './inference-models.ts';
 const kernel = await createKernel({ backend: 'wasm', logger: { warn() {}, info() {} } });
 const tf = kernel.tf;
 const rows = [
-  '| quantization | bits/param | weight RMS error / RMS | max abs logit change | mean abs logit change | greedy next token agrees |',
+  '| quantization | bits/param | weight RMS error / RMS | max abs logit change | ' +
+    'mean abs logit change | greedy next token agrees |',
   '| --- | --- | --- | --- | --- | --- |',
 ];
 let name = '';
@@ -83,7 +84,9 @@ for (const [quantType, doubleQuant] of [
   const params = report.bytesBefore / 4;
   const bits = ((report.bytesAfter - (doubleQuant ? 4 * report.quantized.length : 0)) * 8) / params;
   rows.push(
-    `| ${quantType}${doubleQuant ? ' + DQ' : ''} | ${bits.toFixed(3)} | ${Math.sqrt(se / ss).toFixed(4)} | ${maxDiff.toFixed(3)} | ${(sumDiff / after.length).toFixed(4)} | ${((100 * agree) / positions).toFixed(1)} % of ${positions} |`,
+    `| ${quantType}${doubleQuant ? ' + DQ' : ''} | ${bits.toFixed(3)} | ${Math.sqrt(se / ss).toFixed(4)} | ` +
+      `${maxDiff.toFixed(3)} | ${(sumDiff / after.length).toFixed(4)} | ` +
+      `${((100 * agree) / positions).toFixed(1)} % of ${positions} |`,
   );
   if (!linears.every((s) => s.base instanceof QuantizedLinearBase)) throw new Error('not every linear was quantized');
   await bench.dispose();

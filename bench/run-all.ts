@@ -66,7 +66,8 @@ for (const bench of BENCHES) {
   );
   const seconds = ((performance.now() - start) / 1000).toFixed(0);
   summary.push(
-    `${bench.name}: ${result.status === 0 ? 'ok' : `FAILED (status ${result.status}, signal ${result.signal})`} in ${seconds} s`,
+    `${bench.name}: ` +
+      `${result.status === 0 ? 'ok' : `FAILED (status ${result.status}, signal ${result.signal})`} in ${seconds} s`,
   );
 }
 console.log(`\n=== summary ===\n${summary.join('\n')}`);

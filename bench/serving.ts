@@ -91,7 +91,8 @@ export function parseServingSettings(argv: readonly string[], now = new Date()):
   };
 }
 
-// The vendored test fixture (test/fixtures/stories260K); PEFTKIT_SHARED, a shared/ root, overrides (e.g. a baseline run).
+// The vendored test fixture (test/fixtures/stories260K); PEFTKIT_SHARED, a shared/ root, overrides (e.g. a baseline
+// run).
 const SHARED = process.env.PEFTKIT_SHARED
   ? join(process.env.PEFTKIT_SHARED, 'models', 'stories260K')
   : fileURLToPath(new URL('../test/fixtures/stories260K/', import.meta.url));
@@ -231,10 +232,15 @@ async function main(): Promise<void> {
       `load average ${started.loadavg.join(' ')} at start, ${ended.loadavg.join(' ')} at end`,
   );
   mkdirSync(dirname(s.out), { recursive: true });
-  writeFileSync(
-    s.out,
-    `${JSON.stringify({ bench: 'serving', date: new Date().toISOString(), machine: { ...ended, loadavgAtStart: started.loadavg }, settings: { ...s, out: undefined }, cells }, null, 2)}\n`,
-  );
+  const machineInfo = { ...ended, loadavgAtStart: started.loadavg };
+  const report = {
+    bench: 'serving',
+    date: new Date().toISOString(),
+    machine: machineInfo,
+    settings: { ...s, out: undefined },
+    cells,
+  };
+  writeFileSync(s.out, `${JSON.stringify(report, null, 2)}\n`);
   const svg = s.out.replace(/\.json$/, '.svg');
   const bars = cells.map((c) => ({
     label: `${c.adapters} adapters, ${c.mode}`,

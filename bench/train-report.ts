@@ -103,7 +103,8 @@ export function barChartSvg(title: string, bars: readonly Bar[]): string {
     );
   });
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
+      'font-family="sans-serif" font-size="12">',
     `<text x="10" y="20" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
     ...parts,
     '</svg>',

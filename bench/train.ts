@@ -164,7 +164,8 @@ async function main(): Promise<void> {
   const s = parseTrainBenchSettings(process.argv.slice(2));
   const started = machine();
   console.error(
-    `[train] stories15M-shaped random Llama, seq ${s.seq}, batch ${s.batch}, 1 warm-up + ${s.steps} steps, backend ${s.backend}; load average ${started.loadavg.join(' ')}`,
+    `[train] stories15M-shaped random Llama, seq ${s.seq}, batch ${s.batch}, 1 warm-up + ${s.steps} steps, ` +
+      `backend ${s.backend}; load average ${started.loadavg.join(' ')}`,
   );
   const rounds: { rows: TrainRowResult[]; peer: PeerStatus }[] = [];
   for (let round = 0; round < s.rounds; round++) {
@@ -184,12 +185,16 @@ async function main(): Promise<void> {
   if (!peer.ran) console.error(`[train] PyTorch peer skipped: ${peer.reason}`);
   else if (isReferenceBlas(peer.blas))
     console.error(
-      `[train] torch uses ${peer.blas.blas} BLAS (${peer.blas.matmulGflops.toFixed(1)} GFLOP/s): no ratio printed; ${PEER_INSTALL_HINT}`,
+      `[train] torch uses ${peer.blas.blas} BLAS (${peer.blas.matmulGflops.toFixed(1)} GFLOP/s): ` +
+        `no ratio printed; ${PEER_INSTALL_HINT}`,
     );
   console.log(trainTable(rows, peer));
   if (peer.ran)
     console.log(
-      `PyTorch ${peer.blas.torch}, threads ${peer.rows.map((r) => `${r.method} ${r.threads ?? '?'}`).join(', ')} (best of ${peerThreadOptions().join(' and ')} threads), BLAS ${peer.blas.blas} (${peer.blas.libraries.join(', ') || 'no BLAS library mapped'}), 1024² matmul ${peer.blas.matmulGflops.toFixed(1)} GFLOP/s`,
+      `PyTorch ${peer.blas.torch}, threads ${peer.rows.map((r) => `${r.method} ${r.threads ?? '?'}`).join(', ')} ` +
+        `(best of ${peerThreadOptions().join(' and ')} threads), ` +
+        `BLAS ${peer.blas.blas} (${peer.blas.libraries.join(', ') || 'no BLAS library mapped'}), ` +
+        `1024² matmul ${peer.blas.matmulGflops.toFixed(1)} GFLOP/s`,
     );
   const ended = machine();
   console.log(

@@ -21,6 +21,8 @@ console.log(`pretraining on '${kernel.backend}' for ${steps} steps → ${out}`);
 const progress = new ProgressBar(process.stdout, { every: 25 });
 const result = await pretrainDefaultModel(kernel, { outDir: out, steps, callbacks: progress });
 console.log(
-  `\n${(result.parameters / 1e6).toFixed(2)} M parameters, ${result.trainTokens} training tokens, held-out loss ${result.evalLossBefore.toFixed(3)} → ${result.evalLossAfter.toFixed(3)} in ${result.seconds.toFixed(0)} s`,
+  `\n${(result.parameters / 1e6).toFixed(2)} M parameters, ${result.trainTokens} training tokens, ` +
+    `held-out loss ${result.evalLossBefore.toFixed(3)} → ${result.evalLossAfter.toFixed(3)} in ` +
+    `${result.seconds.toFixed(0)} s`,
 );
 console.log(`wrote ${result.files.join(', ')}`);

@@ -218,7 +218,8 @@ for (const runtime of selected) {
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const note = readable ? '' : ', counts unreadable';
   lines.push(
-    `${runtime}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped (exit ${result.code ?? result.signal}, ${seconds} s${note})${ok ? '' : ' FAILED'}`,
+    `${runtime}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped (exit ${result.code ?? result.signal}, ` +
+      `${seconds} s${note})${ok ? '' : ' FAILED'}`,
   );
   if (!ok) for (const name of failures[runtime](result.output)) failedNames.push(`${runtime}: ${name}`);
   total.passed += Number.isFinite(c.passed) ? c.passed : 0;

@@ -38,37 +38,40 @@ function tinyBench(seed: number): BenchModel {
   };
 }
 
-test('bench measureCell: positive rates, every decode step counted, no leaked tensors, with and without cache', async () => {
-  const bench = tinyBench(1);
-  try {
-    const settings = { ...parseSettings([]), prompt: 6, newTokens: 5, maxCellS: 60 };
-    for (const cache of [true, false]) {
-      for (const batch of [1, 3]) {
-        const before = tf.memory().numTensors;
-        const cell = measureCell(tf, bench, 'wasm', batch, cache, settings);
-        assert.equal(
-          cell.decodeSteps,
-          4,
-          `all ${settings.newTokens - 1} decode steps run (cache ${cache}, batch ${batch})`,
-        );
-        assert.ok(
-          cell.prefillTokensPerSecond > 0 && Number.isFinite(cell.prefillTokensPerSecond),
-          `prefill rate ${cell.prefillTokensPerSecond}`,
-        );
-        assert.ok(
-          cell.decodeTokensPerSecond > 0 && Number.isFinite(cell.decodeTokensPerSecond),
-          `decode rate ${cell.decodeTokensPerSecond}`,
-        );
-        assert.equal(cell.leakedTensors, 0, 'the cell reports no leak');
-        assert.equal(tf.memory().numTensors, before, 'and none leaked');
+test(
+  'bench measureCell: positive rates, every decode step counted, no leaked tensors, ' + 'with and without cache',
+  async () => {
+    const bench = tinyBench(1);
+    try {
+      const settings = { ...parseSettings([]), prompt: 6, newTokens: 5, maxCellS: 60 };
+      for (const cache of [true, false]) {
+        for (const batch of [1, 3]) {
+          const before = tf.memory().numTensors;
+          const cell = measureCell(tf, bench, 'wasm', batch, cache, settings);
+          assert.equal(
+            cell.decodeSteps,
+            4,
+            `all ${settings.newTokens - 1} decode steps run (cache ${cache}, batch ${batch})`,
+          );
+          assert.ok(
+            cell.prefillTokensPerSecond > 0 && Number.isFinite(cell.prefillTokensPerSecond),
+            `prefill rate ${cell.prefillTokensPerSecond}`,
+          );
+          assert.ok(
+            cell.decodeTokensPerSecond > 0 && Number.isFinite(cell.decodeTokensPerSecond),
+            `decode rate ${cell.decodeTokensPerSecond}`,
+          );
+          assert.equal(cell.leakedTensors, 0, 'the cell reports no leak');
+          assert.equal(tf.memory().numTensors, before, 'and none leaked');
+        }
       }
+      const capped = measureCell(tf, bench, 'wasm', 1, false, { ...settings, maxCellS: 0 });
+      assert.equal(capped.decodeSteps, 0, 'a zero time cap skips decoding');
+    } finally {
+      await bench.dispose();
     }
-    const capped = measureCell(tf, bench, 'wasm', 1, false, { ...settings, maxCellS: 0 });
-    assert.equal(capped.decodeSteps, 0, 'a zero time cap skips decoding');
-  } finally {
-    await bench.dispose();
-  }
-});
+  },
+);
 
 test('bench table and settings', () => {
   const cell: InferenceCell = {

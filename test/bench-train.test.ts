@@ -26,21 +26,24 @@ const TINY: Omit<TrainRowSettings, 'method'> = {
   steps: 2,
 };
 
-test('bench train rows: LoRA and full measure through the core loop with the expected shapes and no leaks', async () => {
-  const lora = await runTrainRow({ ...TINY, method: 'lora' });
-  assert.equal(lora.skipped, undefined, `lora row must run, got skipped: ${lora.skipped}`);
-  // r · (in + out) per target, q_proj and v_proj, one layer: derived from the LoRA definition, not from the code.
-  assert.equal(lora.trainableParams, 8 * (16 + 16) * 2, 'LoRA r=8 on q,v trains r·(in+out) per projection');
-  assert.equal(lora.tokensPerStep, TINY.batch * TINY.seq, 'tokens per step is batch × seq');
-  assert.equal(lora.stepSeconds?.length, TINY.steps, 'one timing per measured step (the warm-up excluded)');
-  assert.ok((lora.tokensPerSecond ?? 0) > 0, 'tokens/s is positive');
-  assert.ok(Number.isFinite(lora.firstLoss) && Number.isFinite(lora.lastLoss), 'losses are finite');
-  assert.equal(lora.leakedTensors, 0, 'training rows leak no tensors');
-  assert.ok((lora.peakRssBytes ?? 0) > 2 ** 20, 'peak RSS is reported in bytes');
-  const full = await runTrainRow({ ...TINY, method: 'full' });
-  assert.equal(full.skipped, undefined, `full row must run, got skipped: ${full.skipped}`);
-  assert.equal(full.trainableParams, full.totalParams, 'full fine-tuning trains every parameter');
-});
+test(
+  'bench train rows: LoRA and full measure through the core loop with the expected shapes and no ' + 'leaks',
+  async () => {
+    const lora = await runTrainRow({ ...TINY, method: 'lora' });
+    assert.equal(lora.skipped, undefined, `lora row must run, got skipped: ${lora.skipped}`);
+    // r · (in + out) per target, q_proj and v_proj, one layer: derived from the LoRA definition, not from the code.
+    assert.equal(lora.trainableParams, 8 * (16 + 16) * 2, 'LoRA r=8 on q,v trains r·(in+out) per projection');
+    assert.equal(lora.tokensPerStep, TINY.batch * TINY.seq, 'tokens per step is batch × seq');
+    assert.equal(lora.stepSeconds?.length, TINY.steps, 'one timing per measured step (the warm-up excluded)');
+    assert.ok((lora.tokensPerSecond ?? 0) > 0, 'tokens/s is positive');
+    assert.ok(Number.isFinite(lora.firstLoss) && Number.isFinite(lora.lastLoss), 'losses are finite');
+    assert.equal(lora.leakedTensors, 0, 'training rows leak no tensors');
+    assert.ok((lora.peakRssBytes ?? 0) > 2 ** 20, 'peak RSS is reported in bytes');
+    const full = await runTrainRow({ ...TINY, method: 'full' });
+    assert.equal(full.skipped, undefined, `full row must run, got skipped: ${full.skipped}`);
+    assert.equal(full.trainableParams, full.totalParams, 'full fine-tuning trains every parameter');
+  },
+);
 
 test('bench train rows: every method row either measures or says why it is skipped', async () => {
   for (const method of TRAIN_METHODS) {

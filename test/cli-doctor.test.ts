@@ -39,16 +39,19 @@ test('doctor --json: runtime, backend and why, backends, native libraries, plugi
   assert.equal(report.embeddedModel.present, true);
 });
 
-test('doctor (text) names the backend reason and lists third-party plugins; a bad backend is reported, exit 1', async () => {
-  const r = await run(['doctor', '--plugin', 'peftkit-plugin-ia3-fixture']);
-  assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /^runtime: (node|deno|bun) /m);
-  assert.match(r.out, /^tensor backend: \w+ \((the available backend with the highest priority|PEFTKIT_BACKEND)\)$/m);
-  assert.match(r.out, /^ {2}wasm +priority 200 {2}available$/m);
-  assert.match(r.out, /^native accelerations: /m);
-  assert.match(r.out, /^ {2}ia3 +0\.1\.0 +core \^1\.0\.0$/m);
-  assert.match(r.out, /^embedded model: .*peftkit-moby \(present\)$/m);
-  const bad = await run(['doctor', '--backend', 'nope']);
-  assert.equal(bad.code, 1);
-  assert.match(bad.out, /^tensor backend: none \(requested with --backend\) — PEFTKIT_E_BACKEND_UNKNOWN: /m);
-});
+test(
+  'doctor (text) names the backend reason and lists third-party plugins; a bad backend is reported, ' + 'exit 1',
+  async () => {
+    const r = await run(['doctor', '--plugin', 'peftkit-plugin-ia3-fixture']);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^runtime: (node|deno|bun) /m);
+    assert.match(r.out, /^tensor backend: \w+ \((the available backend with the highest priority|PEFTKIT_BACKEND)\)$/m);
+    assert.match(r.out, /^ {2}wasm +priority 200 {2}available$/m);
+    assert.match(r.out, /^native accelerations: /m);
+    assert.match(r.out, /^ {2}ia3 +0\.1\.0 +core \^1\.0\.0$/m);
+    assert.match(r.out, /^embedded model: .*peftkit-moby \(present\)$/m);
+    const bad = await run(['doctor', '--backend', 'nope']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.out, /^tensor backend: none \(requested with --backend\) — PEFTKIT_E_BACKEND_UNKNOWN: /m);
+  },
+);

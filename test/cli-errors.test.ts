@@ -90,15 +90,22 @@ test('unknown commands and a bad project config are usage errors (exit 2) naming
   });
 });
 
-test('a reader that closes the pipe early (peftkit doctor | head -1) ends the CLI quietly, not with a coded error', async () => {
-  const child = spawnCli(['doctor']);
-  let stderr = '';
-  child.stderr?.on('data', (d: Uint8Array) => {
-    stderr += String(d);
-  });
-  // Close our end after the first chunk, as `head -1` does.
-  child.stdout?.once('data', () => child.stdout?.destroy());
-  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
-  assert.doesNotMatch(stderr, /PEFTKIT_E_UNEXPECTED|EPIPE|BrokenPipe/, `no error for a closed pipe; stderr: ${stderr}`);
-  assert.equal(code, 0, `exit 0 after a closed pipe (stderr: ${stderr})`);
-});
+test(
+  'a reader that closes the pipe early (peftkit doctor | head -1) ends the CLI quietly, ' + 'not with a coded error',
+  async () => {
+    const child = spawnCli(['doctor']);
+    let stderr = '';
+    child.stderr?.on('data', (d: Uint8Array) => {
+      stderr += String(d);
+    });
+    // Close our end after the first chunk, as `head -1` does.
+    child.stdout?.once('data', () => child.stdout?.destroy());
+    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    assert.doesNotMatch(
+      stderr,
+      /PEFTKIT_E_UNEXPECTED|EPIPE|BrokenPipe/,
+      `no error for a closed pipe; stderr: ${stderr}`,
+    );
+    assert.equal(code, 0, `exit 0 after a closed pipe (stderr: ${stderr})`);
+  },
+);

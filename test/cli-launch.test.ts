@@ -48,17 +48,20 @@ test('the bin runs through a symlink in a folder with a space (as npx installs i
   });
 });
 
-test('deno run -A app/src/cli/main.ts --help and bun app/src/cli/main.ts --help from a folder with a space', async () => {
-  await withSpacedDir(async (dir) => {
-    // the repository seen through a path with a space, run from another folder with a space
-    const repo = join(dir, 'repo with space');
-    await symlink(ROOT, repo);
-    const main = join(repo, 'app', 'src', 'cli', 'main.ts');
-    const deno = run(bin('deno'), ['run', '-A', '--conditions=peftkit:source', main, '--help'], dir);
-    assert.equal(deno.code, 0, deno.err);
-    assert.match(deno.out, HELP);
-    const bun = run(bin('bun'), ['--conditions=peftkit:source', main, '--help'], dir);
-    assert.equal(bun.code, 0, bun.err);
-    assert.match(bun.out, HELP);
-  });
-});
+test(
+  'deno run -A app/src/cli/main.ts --help and bun app/src/cli/main.ts --help from a folder with a ' + 'space',
+  async () => {
+    await withSpacedDir(async (dir) => {
+      // the repository seen through a path with a space, run from another folder with a space
+      const repo = join(dir, 'repo with space');
+      await symlink(ROOT, repo);
+      const main = join(repo, 'app', 'src', 'cli', 'main.ts');
+      const deno = run(bin('deno'), ['run', '-A', '--conditions=peftkit:source', main, '--help'], dir);
+      assert.equal(deno.code, 0, deno.err);
+      assert.match(deno.out, HELP);
+      const bun = run(bin('bun'), ['--conditions=peftkit:source', main, '--help'], dir);
+      assert.equal(bun.code, 0, bun.err);
+      assert.match(bun.out, HELP);
+    });
+  },
+);

@@ -189,24 +189,27 @@ test('convert bnb --to nf4: train --method qlora and generate use the directory'
   assert.equal(g.code, 0, `generate on the nf4 directory: ${g.err}`);
 });
 
-test('a text file named adapter_model.safetensors: the error says it is not safetensors and names the file', async () => {
-  const dir = join(root, 'text-adapter');
-  await mkdir(dir, { recursive: true });
-  await writeFile(
-    join(dir, 'adapter_config.json'),
-    JSON.stringify({ peft_type: 'LORA', r: 8, target_modules: ['q_proj'] }),
-  );
-  await writeFile(
-    join(dir, 'adapter_model.safetensors'),
-    'version https://git-lfs.github.com/spec/v1\noid sha256:abc\n',
-  );
-  const g = await run(['generate', '--model', MODEL, '--adapter', dir, '--prompt', 'x', '--max-tokens', '1']);
-  assert.notEqual(g.code, 0, 'refused');
-  assert.match(g.err, /not a safetensors file/, g.err);
-  assert.ok(g.err.includes(join(dir, 'adapter_model.safetensors')), `names the file: ${g.err}`);
-  const m = await run(['merge', '--model', MODEL, '--adapter', dir, '--out', join(root, 'text-merged')]);
-  assert.ok(m.err.includes(join(dir, 'adapter_model.safetensors')), `merge names the file: ${m.err}`);
-});
+test(
+  'a text file named adapter_model.safetensors: the error says it is not safetensors and names the ' + 'file',
+  async () => {
+    const dir = join(root, 'text-adapter');
+    await mkdir(dir, { recursive: true });
+    await writeFile(
+      join(dir, 'adapter_config.json'),
+      JSON.stringify({ peft_type: 'LORA', r: 8, target_modules: ['q_proj'] }),
+    );
+    await writeFile(
+      join(dir, 'adapter_model.safetensors'),
+      'version https://git-lfs.github.com/spec/v1\noid sha256:abc\n',
+    );
+    const g = await run(['generate', '--model', MODEL, '--adapter', dir, '--prompt', 'x', '--max-tokens', '1']);
+    assert.notEqual(g.code, 0, 'refused');
+    assert.match(g.err, /not a safetensors file/, g.err);
+    assert.ok(g.err.includes(join(dir, 'adapter_model.safetensors')), `names the file: ${g.err}`);
+    const m = await run(['merge', '--model', MODEL, '--adapter', dir, '--out', join(root, 'text-merged')]);
+    assert.ok(m.err.includes(join(dir, 'adapter_model.safetensors')), `merge names the file: ${m.err}`);
+  },
+);
 
 test('inspect <adapter> --model <another base> warns that the adapter does not fit', async () => {
   const kernel = await createKernel({ backend: 'cpu', logger: { warn() {}, info() {} } });

@@ -21,7 +21,9 @@ test('train: SIGINT saves a checkpoint and exits 130', {
     const data = join(dir, 'train.jsonl');
     await writeFile(
       data,
-      `${['Call me Ishmael.', 'Some years ago, never mind how long precisely.', 'It is a way I have.'].map((text) => JSON.stringify({ text })).join('\n')}\n`,
+      `${['Call me Ishmael.', 'Some years ago, never mind how long precisely.', 'It is a way I have.']
+        .map((text) => JSON.stringify({ text }))
+        .join('\n')}\n`,
     );
     const out = join(dir, 'out');
     const child = spawn(

@@ -23,8 +23,10 @@ const cases: { plugin: MethodPlugin<unknown, never>; check: string; message: Reg
   {
     plugin: leakyDispose as never,
     check: 'checkDeleteCleanup',
-    message:
-      /plugin 'broken-leaky-dispose': after delete, adapter 'a' still has hooks on 1 place\(s\), first on linear site 'model\.layers\.0\.self_attn\.k_proj'/,
+    message: new RegExp(
+      "plugin 'broken-leaky-dispose': after delete, adapter 'a' still has hooks on 1 place\\(s\\), " +
+        "first on linear site 'model\\.layers\\.0\\.self_attn\\.k_proj'",
+    ),
   },
   {
     plugin: stopsGradient as never,

@@ -148,7 +148,8 @@ test('stories260K tokenizer: completion seam, packing and ChatML with a real Sen
     );
     // A Llama-2-style template: BOS written by the template, no generation prompt, answer joined by a space.
     const llama2 = new ChatTemplate(
-      "{% for m in messages %}{% if m.role == 'user' %}{{ bos_token + '[INST] ' + m.content + ' [/INST]' }}{% else %}{{ ' ' + m.content + ' ' + eos_token }}{% endif %}{% endfor %}",
+      "{% for m in messages %}{% if m.role == 'user' %}{{ bos_token + '[INST] ' + m.content + ' [/INST]' }}" +
+        "{% else %}{{ ' ' + m.content + ' ' + eos_token }}{% endif %}{% endfor %}",
       { bosToken: '<s>', eosToken: '</s>' },
     );
     const turns = [

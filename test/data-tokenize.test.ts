@@ -176,7 +176,8 @@ test('chat templates: named lists, bad templates, templates that rewrite earlier
   assert.throws(() => new ChatTemplate('{% for %}'), codeIs(DATA_ERROR_CODES.CHAT_TEMPLATE), 'syntax error');
   // Renders only the last assistant message in full: earlier turns are not prefixes of the whole.
   const rewriting = new ChatTemplate(
-    '{% for m in messages %}{% if loop.last %}{{ m.content }}{% else %}{{ m.role }}|{% endif %}{% endfor %}{% if add_generation_prompt %}>{% endif %}',
+    '{% for m in messages %}{% if loop.last %}{{ m.content }}{% else %}{{ m.role }}|{% endif %}{% endfor %}' +
+      '{% if add_generation_prompt %}>{% endif %}',
   );
   assert.throws(
     () =>

@@ -40,22 +40,25 @@ test("README's bench row says which benches write JSON/SVG, matching the scripts
   }
 });
 
-test('ARCHITECTURE.md: method plugins reach tfjs only through @peftkit/core (no @tensorflow import in plugins/)', () => {
-  const offenders: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      if (name === 'node_modules' || name === 'dist') continue;
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (/\.(ts|mjs|js)$/.test(name) && /from '@tensorflow\//.test(readFileSync(path, 'utf8')))
-        offenders.push(path);
-    }
-  };
-  walk(join(ROOT, 'plugins'));
-  assert.deepEqual(offenders, [], 'plugins import tensor types from @peftkit/core');
-  assert.match(
-    read('ARCHITECTURE.md'),
-    /method plugins \|[^\n]*tensor types `@peftkit\/core` re-exports/,
-    'the rule is written down',
-  );
-});
+test(
+  'ARCHITECTURE.md: method plugins reach tfjs only through @peftkit/core (no @tensorflow import in ' + 'plugins/)',
+  () => {
+    const offenders: string[] = [];
+    const walk = (dir: string) => {
+      for (const name of readdirSync(dir)) {
+        if (name === 'node_modules' || name === 'dist') continue;
+        const path = join(dir, name);
+        if (statSync(path).isDirectory()) walk(path);
+        else if (/\.(ts|mjs|js)$/.test(name) && /from '@tensorflow\//.test(readFileSync(path, 'utf8')))
+          offenders.push(path);
+      }
+    };
+    walk(join(ROOT, 'plugins'));
+    assert.deepEqual(offenders, [], 'plugins import tensor types from @peftkit/core');
+    assert.match(
+      read('ARCHITECTURE.md'),
+      /method plugins \|[^\n]*tensor types `@peftkit\/core` re-exports/,
+      'the rule is written down',
+    );
+  },
+);

@@ -152,161 +152,175 @@ async function withServer<T>(state: ServerState, fn: (endpoint: string) => Promi
 const newState = (): ServerState => ({ requests: [], dropOnce: new Set(), ignoreRangeOnce: new Set() });
 const tempDir = () => mkdtempSync(join(tmpdir(), 'peftkit-hub-'));
 
-test('downloadModel lists the repo, follows redirects, resumes a dropped transfer with Range and verifies sha256', async () => {
-  const dir = tempDir();
-  const state = newState();
-  state.dropOnce.add('model.safetensors');
-  try {
-    const progress: number[] = [];
-    const result = await withServer(state, (endpoint) =>
-      downloadModel({
-        repo: REPO,
-        dir,
-        endpoint,
-        onProgress: (p) => void (p.file === 'model.safetensors' && progress.push(p.received)),
-      }),
-    );
-    assert.deepEqual(
-      result.files.map((f) => f.file),
-      ['config.json', 'model.safetensors', 'sub dir/tokenizer.json'],
-      'every listed sibling is fetched',
-    );
-    for (const name of ['config.json', 'model.safetensors', 'sub dir/tokenizer.json']) {
-      const expected = FILES[name]?.data as Uint8Array;
-      assert.deepEqual(
-        new Uint8Array(readFileSync(join(dir, ...name.split('/')))),
-        expected,
-        `${name} arrives byte-exact`,
-      );
-      assert.ok(!existsSync(join(dir, `${name}.incomplete`)), `${name}.incomplete is gone after the rename`);
-    }
-    const model = result.files.find((f) => f.file === 'model.safetensors');
-    assert.equal(model?.verified, 'sha256', 'the LFS file is checked against X-Linked-Etag');
-    assert.equal(model?.sha256, sha256(FILES['model.safetensors']?.data as Uint8Array), 'reported sha256');
-    assert.equal(
-      result.files.find((f) => f.file === 'config.json')?.verified,
-      'size',
-      'a git (sha1) ETag means a size check',
-    );
-    const ranges = state.requests.filter((r) => r.url === '/cdn/model.safetensors').map((r) => r.range);
-    assert.equal(ranges.length, 2, `one dropped and one resumed transfer, got ${JSON.stringify(ranges)}`);
-    assert.equal(ranges[0], undefined, 'the first transfer asks for everything');
-    const resumedAt = Number(/^bytes=(\d+)-$/.exec(ranges[1] ?? '')?.[1]);
-    assert.ok(resumedAt > 0 && resumedAt < 300_000, `the second transfer resumes mid-file, got ${String(ranges[1])}`);
-    assert.equal(progress.at(-1), 300_000, 'progress ends at the full size');
-    const again = await withServer(newState(), (endpoint) => downloadModel({ repo: REPO, dir, endpoint }));
-    assert.ok(
-      again.files.every((f) => f.cached),
-      'a second run keeps existing files',
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test('downloadModel resumes from an earlier run’s .incomplete file, and restarts when the server ignores Range', async () => {
-  const dir = tempDir();
-  const data = FILES['model.safetensors']?.data as Uint8Array;
-  try {
-    writeFileSync(join(dir, 'model.safetensors.incomplete'), data.subarray(0, 123_456));
+test(
+  'downloadModel lists the repo, follows redirects, resumes a dropped transfer with Range and verifies ' + 'sha256',
+  async () => {
+    const dir = tempDir();
     const state = newState();
-    const result = await withServer(state, (endpoint) =>
-      downloadModel({ repo: REPO, dir, endpoint, files: ['model.safetensors'] }),
-    );
-    assert.equal(result.files[0]?.resumedFrom, 123_456, 'the partial file is reused');
-    assert.equal(
-      state.requests.find((r) => r.url === '/cdn/model.safetensors')?.range,
-      'bytes=123456-',
-      'Range starts at the partial size',
-    );
-    assert.deepEqual(new Uint8Array(readFileSync(join(dir, 'model.safetensors'))), data, 'resumed file is byte-exact');
-
-    // A partial file whose bytes are wrong (but the server ignores Range) is replaced by the full body.
-    rmSync(join(dir, 'model.safetensors'));
-    writeFileSync(join(dir, 'model.safetensors.incomplete'), new Uint8Array(1000));
-    const ignoring = newState();
-    ignoring.ignoreRangeOnce.add('model.safetensors');
-    await withServer(ignoring, (endpoint) =>
-      downloadModel({ repo: REPO, dir, endpoint, files: ['model.safetensors'] }),
-    );
-    assert.deepEqual(
-      new Uint8Array(readFileSync(join(dir, 'model.safetensors'))),
-      data,
-      'a 200 answer to a Range request restarts the file',
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test('downloadModel: coded errors for auth, missing files, bad checksums and hostile names; nothing torn left in place', async () => {
-  const dir = tempDir();
-  const state = newState();
-  state.token = 'hf_secret';
-  try {
-    await withServer(state, async (endpoint) => {
-      await assert.rejects(
-        downloadModel({ repo: REPO, dir, endpoint }),
-        (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_AUTH'),
-        '401 without a token is PEFTKIT_E_HUB_AUTH',
-      );
-      await assert.rejects(
-        downloadModel({ repo: REPO, dir, endpoint, token: 'hf_secret', files: ['nope.json'] }),
-        (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_NOT_FOUND'),
-        '404 is PEFTKIT_E_HUB_NOT_FOUND',
-      );
-      await assert.rejects(
-        downloadModel({ repo: REPO, dir, endpoint, token: 'hf_secret', files: ['broken.bin'] }),
-        (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_CHECKSUM'),
-        'a sha256 mismatch is PEFTKIT_E_HUB_CHECKSUM',
-      );
-      assert.ok(
-        !existsSync(join(dir, 'broken.bin')) && !existsSync(join(dir, 'broken.bin.incomplete')),
-        'a bad download leaves no file behind',
-      );
-      const listed = await listRepoFiles({ repo: REPO, endpoint, token: 'hf_secret' });
-      assert.equal(listed.length, 3, 'listing works with the token');
-      const cdnAuth = state.requests.filter((r) => r.url.startsWith('/cdn/')).map((r) => r.auth);
-      assert.ok(
-        cdnAuth.every((a) => a === 'Bearer hf_secret'),
-        'same-origin redirects keep the token',
-      );
-      await assert.rejects(
-        downloadModel({ repo: 'tiny-org/hostile', dir, endpoint, token: 'hf_secret' }),
-        (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_BAD_INPUT'),
-        'a sibling name escaping the folder is refused',
-      );
-    });
-    for (const bad of [
-      { repo: '../x' },
-      { repo: 'a/b/c' },
-      { repo: REPO, revision: '../main' },
-      { repo: REPO, endpoint: 'ftp://x' },
-      { repo: REPO, files: ['/etc/passwd'] },
-    ]) {
-      await assert.rejects(
-        downloadModel({ dir, ...bad }),
-        (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_BAD_INPUT'),
-        `bad input ${JSON.stringify(bad)} is PEFTKIT_E_HUB_BAD_INPUT`,
-      );
-    }
-    for (const files of [undefined, ['config.json']]) {
-      await assert.rejects(
+    state.dropOnce.add('model.safetensors');
+    try {
+      const progress: number[] = [];
+      const result = await withServer(state, (endpoint) =>
         downloadModel({
           repo: REPO,
           dir,
-          endpoint: 'http://127.0.0.1:9',
-          retries: 1,
-          ...(files === undefined ? {} : { files }),
+          endpoint,
+          onProgress: (p) => void (p.file === 'model.safetensors' && progress.push(p.received)),
         }),
-        (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_NETWORK'),
-        `a refused connection is PEFTKIT_E_HUB_NETWORK (${files === undefined ? 'listing' : 'file'})`,
       );
+      assert.deepEqual(
+        result.files.map((f) => f.file),
+        ['config.json', 'model.safetensors', 'sub dir/tokenizer.json'],
+        'every listed sibling is fetched',
+      );
+      for (const name of ['config.json', 'model.safetensors', 'sub dir/tokenizer.json']) {
+        const expected = FILES[name]?.data as Uint8Array;
+        assert.deepEqual(
+          new Uint8Array(readFileSync(join(dir, ...name.split('/')))),
+          expected,
+          `${name} arrives byte-exact`,
+        );
+        assert.ok(!existsSync(join(dir, `${name}.incomplete`)), `${name}.incomplete is gone after the rename`);
+      }
+      const model = result.files.find((f) => f.file === 'model.safetensors');
+      assert.equal(model?.verified, 'sha256', 'the LFS file is checked against X-Linked-Etag');
+      assert.equal(model?.sha256, sha256(FILES['model.safetensors']?.data as Uint8Array), 'reported sha256');
+      assert.equal(
+        result.files.find((f) => f.file === 'config.json')?.verified,
+        'size',
+        'a git (sha1) ETag means a size check',
+      );
+      const ranges = state.requests.filter((r) => r.url === '/cdn/model.safetensors').map((r) => r.range);
+      assert.equal(ranges.length, 2, `one dropped and one resumed transfer, got ${JSON.stringify(ranges)}`);
+      assert.equal(ranges[0], undefined, 'the first transfer asks for everything');
+      const resumedAt = Number(/^bytes=(\d+)-$/.exec(ranges[1] ?? '')?.[1]);
+      assert.ok(resumedAt > 0 && resumedAt < 300_000, `the second transfer resumes mid-file, got ${String(ranges[1])}`);
+      assert.equal(progress.at(-1), 300_000, 'progress ends at the full size');
+      const again = await withServer(newState(), (endpoint) => downloadModel({ repo: REPO, dir, endpoint }));
+      assert.ok(
+        again.files.every((f) => f.cached),
+        'a second run keeps existing files',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
+
+test(
+  'downloadModel resumes from an earlier run’s .incomplete file, ' + 'and restarts when the server ignores Range',
+  async () => {
+    const dir = tempDir();
+    const data = FILES['model.safetensors']?.data as Uint8Array;
+    try {
+      writeFileSync(join(dir, 'model.safetensors.incomplete'), data.subarray(0, 123_456));
+      const state = newState();
+      const result = await withServer(state, (endpoint) =>
+        downloadModel({ repo: REPO, dir, endpoint, files: ['model.safetensors'] }),
+      );
+      assert.equal(result.files[0]?.resumedFrom, 123_456, 'the partial file is reused');
+      assert.equal(
+        state.requests.find((r) => r.url === '/cdn/model.safetensors')?.range,
+        'bytes=123456-',
+        'Range starts at the partial size',
+      );
+      assert.deepEqual(
+        new Uint8Array(readFileSync(join(dir, 'model.safetensors'))),
+        data,
+        'resumed file is byte-exact',
+      );
+
+      // A partial file whose bytes are wrong (but the server ignores Range) is replaced by the full body.
+      rmSync(join(dir, 'model.safetensors'));
+      writeFileSync(join(dir, 'model.safetensors.incomplete'), new Uint8Array(1000));
+      const ignoring = newState();
+      ignoring.ignoreRangeOnce.add('model.safetensors');
+      await withServer(ignoring, (endpoint) =>
+        downloadModel({ repo: REPO, dir, endpoint, files: ['model.safetensors'] }),
+      );
+      assert.deepEqual(
+        new Uint8Array(readFileSync(join(dir, 'model.safetensors'))),
+        data,
+        'a 200 answer to a Range request restarts the file',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  'downloadModel: coded errors for auth, missing files, bad checksums and hostile names; ' +
+    'nothing torn left in place',
+  async () => {
+    const dir = tempDir();
+    const state = newState();
+    state.token = 'hf_secret';
+    try {
+      await withServer(state, async (endpoint) => {
+        await assert.rejects(
+          downloadModel({ repo: REPO, dir, endpoint }),
+          (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_AUTH'),
+          '401 without a token is PEFTKIT_E_HUB_AUTH',
+        );
+        await assert.rejects(
+          downloadModel({ repo: REPO, dir, endpoint, token: 'hf_secret', files: ['nope.json'] }),
+          (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_NOT_FOUND'),
+          '404 is PEFTKIT_E_HUB_NOT_FOUND',
+        );
+        await assert.rejects(
+          downloadModel({ repo: REPO, dir, endpoint, token: 'hf_secret', files: ['broken.bin'] }),
+          (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_CHECKSUM'),
+          'a sha256 mismatch is PEFTKIT_E_HUB_CHECKSUM',
+        );
+        assert.ok(
+          !existsSync(join(dir, 'broken.bin')) && !existsSync(join(dir, 'broken.bin.incomplete')),
+          'a bad download leaves no file behind',
+        );
+        const listed = await listRepoFiles({ repo: REPO, endpoint, token: 'hf_secret' });
+        assert.equal(listed.length, 3, 'listing works with the token');
+        const cdnAuth = state.requests.filter((r) => r.url.startsWith('/cdn/')).map((r) => r.auth);
+        assert.ok(
+          cdnAuth.every((a) => a === 'Bearer hf_secret'),
+          'same-origin redirects keep the token',
+        );
+        await assert.rejects(
+          downloadModel({ repo: 'tiny-org/hostile', dir, endpoint, token: 'hf_secret' }),
+          (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_BAD_INPUT'),
+          'a sibling name escaping the folder is refused',
+        );
+      });
+      for (const bad of [
+        { repo: '../x' },
+        { repo: 'a/b/c' },
+        { repo: REPO, revision: '../main' },
+        { repo: REPO, endpoint: 'ftp://x' },
+        { repo: REPO, files: ['/etc/passwd'] },
+      ]) {
+        await assert.rejects(
+          downloadModel({ dir, ...bad }),
+          (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_BAD_INPUT'),
+          `bad input ${JSON.stringify(bad)} is PEFTKIT_E_HUB_BAD_INPUT`,
+        );
+      }
+      for (const files of [undefined, ['config.json']]) {
+        await assert.rejects(
+          downloadModel({
+            repo: REPO,
+            dir,
+            endpoint: 'http://127.0.0.1:9',
+            retries: 1,
+            ...(files === undefined ? {} : { files }),
+          }),
+          (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_HUB_NETWORK'),
+          `a refused connection is PEFTKIT_E_HUB_NETWORK (${files === undefined ? 'listing' : 'file'})`,
+        );
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test('peftkit download <repo> --endpoint --out prints the folder and writes the files', async () => {
   const dir = tempDir();

@@ -109,59 +109,65 @@ describe('fine-tuning jobs on BullMQ/Redis: workers, replicas, SIGKILL mid-job',
   let fineTuned = '';
   let killedJob = '';
 
-  it('resumes a job on another worker after SIGKILL; the adapter equals an uninterrupted run byte for byte', async () => {
-    const first = worker();
-    await first.waitFor(/worker ready/);
-    const a = client(urls[0] as string);
-    const file = await a.files.create({ file: await toFile(Buffer.from(AHOY), 'ahoy.jsonl'), purpose: 'fine-tune' });
-    const job = await a.fineTuning.jobs.create({
-      model: 'peftkit-moby',
-      training_file: file.id,
-      ...LONG,
-    } as OpenAI.FineTuning.JobCreateParams);
-    killedJob = job.id;
-    await poll(a, job.id, (s) => s === 'running');
-    const second = worker();
-    await second.waitFor(/worker ready/);
-    // past the first checkpoint (step 10), well before the end
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const j = (await a.fineTuning.jobs.retrieve(job.id)) as unknown as { status: string; peftkit: { step: number } };
-      if (j.peftkit.step >= 15) break;
-      assert.notEqual(j.status, 'succeeded', 'the job ended before the worker could be killed: make it longer');
-      assert.ok(Date.now() < deadline, 'the job does not progress');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await first.stop('SIGKILL');
-    const done = await poll(
-      client(urls[1] as string),
-      job.id,
-      (s) => s === 'succeeded' || s === 'failed' || s === 'cancelled',
-    );
-    assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
-    fineTuned = done.fine_tuned_model as string;
-    const messages: string[] = [];
-    for await (const e of a.fineTuning.jobs.listEvents(job.id, { limit: 50 })) messages.push(e.message); // every page
-    assert.ok(
-      messages.some((m) => /Resuming from checkpoint-\d+/.test(m)),
-      'the second worker resumed from a checkpoint',
-    );
+  it(
+    'resumes a job on another worker after SIGKILL; the adapter equals an uninterrupted run byte for ' + 'byte',
+    async () => {
+      const first = worker();
+      await first.waitFor(/worker ready/);
+      const a = client(urls[0] as string);
+      const file = await a.files.create({ file: await toFile(Buffer.from(AHOY), 'ahoy.jsonl'), purpose: 'fine-tune' });
+      const job = await a.fineTuning.jobs.create({
+        model: 'peftkit-moby',
+        training_file: file.id,
+        ...LONG,
+      } as OpenAI.FineTuning.JobCreateParams);
+      killedJob = job.id;
+      await poll(a, job.id, (s) => s === 'running');
+      const second = worker();
+      await second.waitFor(/worker ready/);
+      // past the first checkpoint (step 10), well before the end
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const j = (await a.fineTuning.jobs.retrieve(job.id)) as unknown as {
+          status: string;
+          peftkit: { step: number };
+        };
+        if (j.peftkit.step >= 15) break;
+        assert.notEqual(j.status, 'succeeded', 'the job ended before the worker could be killed: make it longer');
+        assert.ok(Date.now() < deadline, 'the job does not progress');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await first.stop('SIGKILL');
+      const done = await poll(
+        client(urls[1] as string),
+        job.id,
+        (s) => s === 'succeeded' || s === 'failed' || s === 'cancelled',
+      );
+      assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+      fineTuned = done.fine_tuned_model as string;
+      const messages: string[] = [];
+      for await (const e of a.fineTuning.jobs.listEvents(job.id, { limit: 50 })) messages.push(e.message); // every page
+      assert.ok(
+        messages.some((m) => /Resuming from checkpoint-\d+/.test(m)),
+        'the second worker resumed from a checkpoint',
+      );
 
-    // the same job, uninterrupted, on the surviving worker
-    const again = await a.fineTuning.jobs.create({
-      model: 'peftkit-moby',
-      training_file: file.id,
-      ...LONG,
-    } as OpenAI.FineTuning.JobCreateParams);
-    const reference = await poll(a, again.id, (s) => s === 'succeeded' || s === 'failed');
-    assert.equal(reference.status, 'succeeded');
-    const [resumed, straight] = await Promise.all([
-      adapterFiles(join(adapters, job.id)),
-      adapterFiles(join(adapters, again.id)),
-    ]);
-    assert.deepEqual(Object.keys(resumed), Object.keys(straight));
-    assert.deepEqual(resumed, straight, 'byte-identical adapters');
-  });
+      // the same job, uninterrupted, on the surviving worker
+      const again = await a.fineTuning.jobs.create({
+        model: 'peftkit-moby',
+        training_file: file.id,
+        ...LONG,
+      } as OpenAI.FineTuning.JobCreateParams);
+      const reference = await poll(a, again.id, (s) => s === 'succeeded' || s === 'failed');
+      assert.equal(reference.status, 'succeeded');
+      const [resumed, straight] = await Promise.all([
+        adapterFiles(join(adapters, job.id)),
+        adapterFiles(join(adapters, again.id)),
+      ]);
+      assert.deepEqual(Object.keys(resumed), Object.keys(straight));
+      assert.deepEqual(resumed, straight, 'byte-identical adapters');
+    },
+  );
 
   it('serves the fine-tuned model from both replicas; another key gets 404', async () => {
     for (const url of urls) {

@@ -325,24 +325,27 @@ test('wasm and cpu agree on a gradient through transposed and batched products',
   assert.deepEqual(results[1], results[0]);
 });
 
-test('wasm Identity (tf.clone) shares the buffer; originals, clones and assigned variables stay independent in value', async () => {
-  const { tf } = await createTensorRuntime({ backend: 'wasm' });
-  assert.ok(isPeftkitKernel(tf.getKernel('Identity', 'wasm')), 'peftkit Identity installed on wasm');
-  const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
-  const buffers = tf.memory().numDataBuffers;
-  const y = tf.clone(x);
-  assert.equal(tf.memory().numDataBuffers, buffers, 'no new buffer for a clone');
-  x.dispose();
-  assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3, 4, 5, 6], 'the clone outlives its original');
-  const v = tf.variable(tf.tensor1d([7, 8, 9]));
-  const snapshot = tf.clone(v);
-  v.assign(tf.tensor1d([0, 0, 0]));
-  assert.deepEqual(
-    Array.from(snapshot.dataSync()),
-    [7, 8, 9],
-    'assigning the variable does not change an earlier clone',
-  );
-  const s = tf.clone(tf.tensor1d(['a', 'b'], 'string'));
-  assert.deepEqual(s.dataSync(), ['a', 'b'], 'string tensors still clone through the original kernel');
-  for (const t of [y, v, snapshot, s]) t.dispose();
-});
+test(
+  'wasm Identity (tf.clone) shares the buffer; originals, ' + 'clones and assigned variables stay independent in value',
+  async () => {
+    const { tf } = await createTensorRuntime({ backend: 'wasm' });
+    assert.ok(isPeftkitKernel(tf.getKernel('Identity', 'wasm')), 'peftkit Identity installed on wasm');
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+    const buffers = tf.memory().numDataBuffers;
+    const y = tf.clone(x);
+    assert.equal(tf.memory().numDataBuffers, buffers, 'no new buffer for a clone');
+    x.dispose();
+    assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3, 4, 5, 6], 'the clone outlives its original');
+    const v = tf.variable(tf.tensor1d([7, 8, 9]));
+    const snapshot = tf.clone(v);
+    v.assign(tf.tensor1d([0, 0, 0]));
+    assert.deepEqual(
+      Array.from(snapshot.dataSync()),
+      [7, 8, 9],
+      'assigning the variable does not change an earlier clone',
+    );
+    const s = tf.clone(tf.tensor1d(['a', 'b'], 'string'));
+    assert.deepEqual(s.dataSync(), ['a', 'b'], 'string tensors still clone through the original kernel');
+    for (const t of [y, v, snapshot, s]) t.dispose();
+  },
+);

@@ -30,85 +30,89 @@ function node(args: string[]): string {
   return r.stdout;
 }
 
-test('stories260K LoRA (q,v): learns, reloads bit-identically in a fresh process, and drives peftkit generate --adapter', async (t) => {
-  const loaded = await loadStories260K(t, tf);
-  if (!loaded) return;
-  const { model, tokenizer, dir } = loaded;
-  try {
-    assert.ok(tokenizer, 'tokenizer');
-    const examples = (chapter: number, n: number): TrainExample[] =>
-      mobyDickSentences(chapter, n).map((s) => ({ ids: tokenizer.encode(s, { bos: true }).slice(0, 40) }));
-    const trainData = examples(1, 64);
-    const evalData = examples(2, 16);
-    const manager = kernel.adapters(model);
-    manager.create('qv', 'lora', { r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] });
-    const before = evaluate(tf, model, evalData, { padId: 0, batchSize: 16 }).loss;
-    const outDir = join(dir, 'qv-adapter');
-    const result = await train({
-      tf,
-      model,
-      manager,
-      adapter: 'qv',
-      trainData,
-      evalData,
-      padId: 0,
-      outDir,
-      options: { steps: 24, batchSize: 8, lr: 1e-2, warmupSteps: 2, seed: 3 },
-    });
-    const after = result.evals.at(-1)?.loss ?? Number.NaN;
-    console.log(`[stories260K LoRA q,v r=8] held-out loss ${before.toFixed(4)} → ${after.toFixed(4)}`);
-    assert.ok(after < before - 0.05, `held-out loss drops: ${before} → ${after}`);
-
-    const ids = [
-      tokenizer.encode('Call me Ishmael. Some years ago', { bos: true }),
-      tokenizer.encode('The whale was white and the sea', { bos: true }),
-    ];
-    const width = Math.min(...ids.map((r) => r.length));
-    const batch = ids.map((r) => r.slice(0, width));
-    const here = tf.tidy(() =>
-      Array.from(model.forward?.({ ids: batch }, { selection: { active: ['qv'] } }).dataSync() ?? []),
-    );
-    const there = JSON.parse(
-      node([
-        '--conditions=peftkit:source',
-        '--import',
-        'tsx',
-        'test/support/adapter-logits.ts',
-        dir,
+test(
+  'stories260K LoRA (q,v): learns, reloads bit-identically in a fresh process, ' +
+    'and drives peftkit generate --adapter',
+  async (t) => {
+    const loaded = await loadStories260K(t, tf);
+    if (!loaded) return;
+    const { model, tokenizer, dir } = loaded;
+    try {
+      assert.ok(tokenizer, 'tokenizer');
+      const examples = (chapter: number, n: number): TrainExample[] =>
+        mobyDickSentences(chapter, n).map((s) => ({ ids: tokenizer.encode(s, { bos: true }).slice(0, 40) }));
+      const trainData = examples(1, 64);
+      const evalData = examples(2, 16);
+      const manager = kernel.adapters(model);
+      manager.create('qv', 'lora', { r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] });
+      const before = evaluate(tf, model, evalData, { padId: 0, batchSize: 16 }).loss;
+      const outDir = join(dir, 'qv-adapter');
+      const result = await train({
+        tf,
+        model,
+        manager,
+        adapter: 'qv',
+        trainData,
+        evalData,
+        padId: 0,
         outDir,
-        JSON.stringify(batch),
-      ]),
-    ) as number[];
-    assert.equal(there.length, here.length, 'same logits shape');
-    assert.deepEqual(there, here, 'the adapter reloaded in a fresh process gives identical logits');
+        options: { steps: 24, batchSize: 8, lr: 1e-2, warmupSteps: 2, seed: 3 },
+      });
+      const after = result.evals.at(-1)?.loss ?? Number.NaN;
+      console.log(`[stories260K LoRA q,v r=8] held-out loss ${before.toFixed(4)} → ${after.toFixed(4)}`);
+      assert.ok(after < before - 0.05, `held-out loss drops: ${before} → ${after}`);
 
-    const prompt = 'Once upon a time';
-    const [mine] = generate(model as Parameters<typeof generate>[0], tokenizer, [{ prompt, adapter: 'qv' }], {
-      maxTokens: 24,
-      temperature: 0,
-    });
-    const [base] = generate(model as Parameters<typeof generate>[0], tokenizer, [{ prompt }], {
-      maxTokens: 24,
-      temperature: 0,
-    });
-    const cli = node([
-      'app/bin/peftkit.mjs',
-      'generate',
-      '--model',
-      dir,
-      '--adapter',
-      outDir,
-      '--prompt',
-      prompt,
-      '--max-tokens',
-      '24',
-      '--temperature',
-      '0',
-    ]);
-    assert.equal(cli.trimEnd(), mine?.text.trimEnd(), 'peftkit generate --adapter writes the adapted model’s text');
-    assert.notEqual(mine?.text, base?.text, 'the trained adapter changes the greedy text (the check can fail)');
-    manager.dispose();
-  } finally {
-    await loaded.cleanup();
-  }
-});
+      const ids = [
+        tokenizer.encode('Call me Ishmael. Some years ago', { bos: true }),
+        tokenizer.encode('The whale was white and the sea', { bos: true }),
+      ];
+      const width = Math.min(...ids.map((r) => r.length));
+      const batch = ids.map((r) => r.slice(0, width));
+      const here = tf.tidy(() =>
+        Array.from(model.forward?.({ ids: batch }, { selection: { active: ['qv'] } }).dataSync() ?? []),
+      );
+      const there = JSON.parse(
+        node([
+          '--conditions=peftkit:source',
+          '--import',
+          'tsx',
+          'test/support/adapter-logits.ts',
+          dir,
+          outDir,
+          JSON.stringify(batch),
+        ]),
+      ) as number[];
+      assert.equal(there.length, here.length, 'same logits shape');
+      assert.deepEqual(there, here, 'the adapter reloaded in a fresh process gives identical logits');
+
+      const prompt = 'Once upon a time';
+      const [mine] = generate(model as Parameters<typeof generate>[0], tokenizer, [{ prompt, adapter: 'qv' }], {
+        maxTokens: 24,
+        temperature: 0,
+      });
+      const [base] = generate(model as Parameters<typeof generate>[0], tokenizer, [{ prompt }], {
+        maxTokens: 24,
+        temperature: 0,
+      });
+      const cli = node([
+        'app/bin/peftkit.mjs',
+        'generate',
+        '--model',
+        dir,
+        '--adapter',
+        outDir,
+        '--prompt',
+        prompt,
+        '--max-tokens',
+        '24',
+        '--temperature',
+        '0',
+      ]);
+      assert.equal(cli.trimEnd(), mine?.text.trimEnd(), 'peftkit generate --adapter writes the adapted model’s text');
+      assert.notEqual(mine?.text, base?.text, 'the trained adapter changes the greedy text (the check can fail)');
+      manager.dispose();
+    } finally {
+      await loaded.cleanup();
+    }
+  },
+);

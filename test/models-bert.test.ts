@@ -306,53 +306,56 @@ function randomPrefix(seed: number, tokens: number): { hook: PrefixHook; keys: n
   };
 }
 
-test('BERT prompt tuning (pooled at the first virtual token, as PEFT) and P-Tuning v2 prefixes; mixed batches', async () => {
-  const model = await load();
-  const virtual = [2, 30, 31];
-  const words = W('bert.embeddings.word_embeddings.weight');
-  const embeds = tf.keep(
-    tf.tensor2d(
-      virtual.flatMap((id) => [...words.subarray(id * D, (id + 1) * D)]),
-      [virtual.length, D],
-    ),
-  );
-  model.prompts.attach('p', { virtualTokens: () => embeds as never });
-  const prefix = randomPrefix(4, 2);
-  model.prefixes.attach('x', prefix.hook);
-  // PEFT prepends virtual tokens (token type 0, positions 0..T-1): the same as spelling them out as real tokens.
-  assertClose(
-    classify(model, { ids: [B] }, { selection: { active: ['p'] } }),
-    [referenceLogits([...virtual, ...B])],
-    1e-4,
-    'prompt',
-  );
-  // HF BERT starts positions after past_key_values: the prefix shifts them by its length.
-  assertClose(
-    classify(model, { ids: [A] }, { selection: { active: ['x'] } }),
-    [referenceLogits(A, { prefix })],
-    1e-4,
-    'prefix',
-  );
+test(
+  'BERT prompt tuning (pooled at the first virtual token, as PEFT) and P-Tuning v2 prefixes; ' + 'mixed batches',
+  async () => {
+    const model = await load();
+    const virtual = [2, 30, 31];
+    const words = W('bert.embeddings.word_embeddings.weight');
+    const embeds = tf.keep(
+      tf.tensor2d(
+        virtual.flatMap((id) => [...words.subarray(id * D, (id + 1) * D)]),
+        [virtual.length, D],
+      ),
+    );
+    model.prompts.attach('p', { virtualTokens: () => embeds as never });
+    const prefix = randomPrefix(4, 2);
+    model.prefixes.attach('x', prefix.hook);
+    // PEFT prepends virtual tokens (token type 0, positions 0..T-1): the same as spelling them out as real tokens.
+    assertClose(
+      classify(model, { ids: [B] }, { selection: { active: ['p'] } }),
+      [referenceLogits([...virtual, ...B])],
+      1e-4,
+      'prompt',
+    );
+    // HF BERT starts positions after past_key_values: the prefix shifts them by its length.
+    assertClose(
+      classify(model, { ids: [A] }, { selection: { active: ['x'] } }),
+      [referenceLogits(A, { prefix })],
+      1e-4,
+      'prefix',
+    );
 
-  const ids = [A, [...B, 0], [7, 7, 7, 7, 7, 7]];
-  const mask = [A.map(() => 1), [1, 1, 1, 1, 1, 0], A.map(() => 1)];
-  const selections = ['p', 'x', null];
-  const single = selections.map(
-    (name, b) =>
-      classify(
-        model,
-        { ids: [ids[b] as number[]], mask: [mask[b] as number[]] },
-        name ? { selection: { active: [name] } } : {},
-      )[0] as number[],
-  );
-  assertClose(
-    classify(model, { ids, mask }, { selection: { perRow: selections } }),
-    single,
-    1e-5,
-    'mixed batch equals per-row calls',
-  );
-  model.dispose();
-});
+    const ids = [A, [...B, 0], [7, 7, 7, 7, 7, 7]];
+    const mask = [A.map(() => 1), [1, 1, 1, 1, 1, 0], A.map(() => 1)];
+    const selections = ['p', 'x', null];
+    const single = selections.map(
+      (name, b) =>
+        classify(
+          model,
+          { ids: [ids[b] as number[]], mask: [mask[b] as number[]] },
+          name ? { selection: { active: [name] } } : {},
+        )[0] as number[],
+    );
+    assertClose(
+      classify(model, { ids, mask }, { selection: { perRow: selections } }),
+      single,
+      1e-5,
+      'mixed batch equals per-row calls',
+    );
+    model.dispose();
+  },
+);
 
 test('BERT classification leaks no tensors', async () => {
   const model = await load();

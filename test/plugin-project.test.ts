@@ -44,7 +44,8 @@ test('kernel.import(name, { from }) loads the plugin package of the project', as
 test('a plugin declaring ^1.0.0 loads; one declaring ^2.0.0 is refused with PEFTKIT_E_PLUGIN_VERSION', async () => {
   assert.match(PLUGIN_API_VERSION, /^1\./);
   const source = (range: string, name: string) =>
-    `import ia3 from '${PLUGIN_PACKAGE}';\nexport default { ...ia3, meta: { ...ia3.meta, name: '${name}', core: '${range}' } };\n`;
+    `import ia3 from '${PLUGIN_PACKAGE}';\n` +
+    `export default { ...ia3, meta: { ...ia3.meta, name: '${name}', core: '${range}' } };\n`;
   await writeFile(join(project.dir, 'api1.mjs'), source('^1.0.0', 'ia3-api1'));
   await writeFile(join(project.dir, 'api2.mjs'), source('^2.0.0', 'ia3-api2'));
   const kernel = await createKernel({ backend: 'cpu', logger: quiet });

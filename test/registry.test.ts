@@ -105,33 +105,36 @@ test('unknown plugin names and frozen registries give coded errors', () => {
   assert.throws(() => registry.register(samplePlugin()), code('PEFTKIT_E_REGISTRY_FROZEN'));
 });
 
-test('configs with unknown keys or wrong types are refused with PEFTKIT_E_CONFIG_INVALID; nothing is injected', async () => {
-  const kernel = await createKernel({ backend: 'cpu', logger: { warn() {}, info() {} } });
-  let injected = 0;
-  kernel.use(
-    samplePlugin({
-      inject: () => {
-        injected += 1;
-        return { trainableVariables: [] };
+test(
+  'configs with unknown keys or wrong types are refused with PEFTKIT_E_CONFIG_INVALID; ' + 'nothing is injected',
+  async () => {
+    const kernel = await createKernel({ backend: 'cpu', logger: { warn() {}, info() {} } });
+    let injected = 0;
+    kernel.use(
+      samplePlugin({
+        inject: () => {
+          injected += 1;
+          return { trainableVariables: [] };
+        },
+      }),
+    );
+    const model = createTinyLlama(kernel.tf);
+    const adapters = kernel.adapters(model);
+    assert.throws(
+      () => adapters.create('a', 'sample', { size: 4, colour: 'red' }),
+      (e) => {
+        assert.ok(isPeftkitError(e, 'PEFTKIT_E_CONFIG_INVALID'));
+        assert.match(e.message, /unknown key\(s\) 'colour'/);
+        return true;
       },
-    }),
-  );
-  const model = createTinyLlama(kernel.tf);
-  const adapters = kernel.adapters(model);
-  assert.throws(
-    () => adapters.create('a', 'sample', { size: 4, colour: 'red' }),
-    (e) => {
-      assert.ok(isPeftkitError(e, 'PEFTKIT_E_CONFIG_INVALID'));
-      assert.match(e.message, /unknown key\(s\) 'colour'/);
-      return true;
-    },
-  );
-  assert.throws(() => adapters.create('a', 'sample', { size: -1 }), code('PEFTKIT_E_CONFIG_INVALID'));
-  assert.equal(injected, 0);
-  adapters.create('a', 'sample', {});
-  assert.equal(injected, 1);
-  model.dispose();
-});
+    );
+    assert.throws(() => adapters.create('a', 'sample', { size: -1 }), code('PEFTKIT_E_CONFIG_INVALID'));
+    assert.equal(injected, 0);
+    adapters.create('a', 'sample', {});
+    assert.equal(injected, 1);
+    model.dispose();
+  },
+);
 
 test('errors thrown inside hooks are re-thrown tagged with plugin, hook and adapter', async () => {
   const kernel = await createKernel({ backend: 'cpu', logger: { warn() {}, info() {} } });

@@ -14,7 +14,9 @@ const CORPUS = [
   'Numbers 1851 and 2024, unicode café naïve — and emoji 🐋 too.',
 ];
 
-/** Applies merges in priority order to one pre-tokenized piece (the textbook BPE encode, independent of the trainer). */
+/**
+ * Applies merges in priority order to one pre-tokenized piece (the textbook BPE encode, independent of the trainer).
+ */
 function encodePiece(piece: string, merges: readonly string[]): string[] {
   const table = byteToUnicode();
   let symbols = [...new TextEncoder().encode(piece)].map((b) => table[b] as string);
@@ -42,15 +44,18 @@ test('byte table: 256 distinct printable characters, printable ASCII maps to its
   assert.equal(table[0x0a], 'Ċ', 'newline is U+010A as in GPT-2');
 });
 
-test('trained vocabulary: bytes, then merges, then specials, contiguous ids; every merge spells a vocabulary token', () => {
-  const v = trainByteLevelBpe(CORPUS, { vocabSize: 300, minFrequency: 2, specialTokens: ['<|endoftext|>'] });
-  const ids = Object.values(v.encoder).sort((a, b) => a - b);
-  assert.deepEqual(ids, [...ids.keys()], 'ids are 0..n-1 without gaps');
-  assert.equal(v.encoder['<|endoftext|>'], ids.length - 1, 'special token last');
-  for (const m of v.merges) assert.ok(m.replace(' ', '') in v.encoder, `merge '${m}' yields a token`);
-  assert.ok(ids.length <= 300, 'vocabulary size respected');
-  assert.match(mergesFileText(v.merges), /^#version: 0\.2\n/, 'vocab.bpe header');
-});
+test(
+  'trained vocabulary: bytes, then merges, then specials, contiguous ids; ' + 'every merge spells a vocabulary token',
+  () => {
+    const v = trainByteLevelBpe(CORPUS, { vocabSize: 300, minFrequency: 2, specialTokens: ['<|endoftext|>'] });
+    const ids = Object.values(v.encoder).sort((a, b) => a - b);
+    assert.deepEqual(ids, [...ids.keys()], 'ids are 0..n-1 without gaps');
+    assert.equal(v.encoder['<|endoftext|>'], ids.length - 1, 'special token last');
+    for (const m of v.merges) assert.ok(m.replace(' ', '') in v.encoder, `merge '${m}' yields a token`);
+    assert.ok(ids.length <= 300, 'vocabulary size respected');
+    assert.match(mergesFileText(v.merges), /^#version: 0\.2\n/, 'vocab.bpe header');
+  },
+);
 
 test('the first merge is the most frequent adjacent byte pair (counted independently)', () => {
   const table = byteToUnicode();
@@ -67,24 +72,27 @@ test('the first merge is the most frequent adjacent byte pair (counted independe
   assert.equal(counts.get(v.merges[0] as string), top, `first merge '${v.merges[0]}' has the top count ${top}`);
 });
 
-test('encoding with the merges reproduces every piece and compresses the training text; training is deterministic', () => {
-  const v = trainByteLevelBpe(CORPUS, { vocabSize: 400 });
-  const table = byteToUnicode();
-  let pieces = 0;
-  let bytes = 0;
-  for (const text of CORPUS) {
-    for (const m of text.matchAll(GPT2_SPLIT_PATTERN)) {
-      const tokens = encodePiece(m[0], v.merges);
-      for (const t of tokens) assert.ok(t in v.encoder, `token '${t}' is in the vocabulary`);
-      const expected = [...new TextEncoder().encode(m[0])].map((b) => table[b]).join('');
-      assert.equal(tokens.join(''), expected, `piece '${m[0]}' round-trips`);
-      pieces += tokens.length;
-      bytes += new TextEncoder().encode(m[0]).length;
+test(
+  'encoding with the merges reproduces every piece and compresses the training text; ' + 'training is deterministic',
+  () => {
+    const v = trainByteLevelBpe(CORPUS, { vocabSize: 400 });
+    const table = byteToUnicode();
+    let pieces = 0;
+    let bytes = 0;
+    for (const text of CORPUS) {
+      for (const m of text.matchAll(GPT2_SPLIT_PATTERN)) {
+        const tokens = encodePiece(m[0], v.merges);
+        for (const t of tokens) assert.ok(t in v.encoder, `token '${t}' is in the vocabulary`);
+        const expected = [...new TextEncoder().encode(m[0])].map((b) => table[b]).join('');
+        assert.equal(tokens.join(''), expected, `piece '${m[0]}' round-trips`);
+        pieces += tokens.length;
+        bytes += new TextEncoder().encode(m[0]).length;
+      }
     }
-  }
-  assert.ok(pieces < bytes * 0.7, `merges compress the corpus (${pieces} tokens for ${bytes} bytes)`);
-  assert.deepEqual(trainByteLevelBpe(CORPUS, { vocabSize: 400 }), v, 'same input, same vocabulary');
-});
+    assert.ok(pieces < bytes * 0.7, `merges compress the corpus (${pieces} tokens for ${bytes} bytes)`);
+    assert.deepEqual(trainByteLevelBpe(CORPUS, { vocabSize: 400 }), v, 'same input, same vocabulary');
+  },
+);
 
 test('a vocabulary smaller than the byte alphabet plus specials is a coded error', () => {
   assert.throws(

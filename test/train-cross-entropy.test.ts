@@ -78,24 +78,28 @@ test('fused cross-entropy stays exact where the target probability underflows fl
   tf.dispose([x, fused]);
 });
 
-test('cross-entropy backward pass: SIMD and JS agree exactly, lengths off the 4 lanes (JS runs where SIMD is missing)', () => {
-  assert.ok(wasmApi !== undefined, 'the runtime has WebAssembly');
-  const memory = new wasmApi.Memory({ initial: 1 });
-  const f = new Float32Array(memory.buffer);
-  const [rows, len] = [5, 39];
-  const n = rows * len;
-  const rng = new Rng(7);
-  for (let i = 0; i < n + rows; i++) f[i] = 5 * rng.normal(); // p, then one coefficient per row
-  const simd = simdCrossEntropyLoops(memory);
-  const js = jsCrossEntropyLoops(() => memory.buffer);
-  for (const loops of simd === null ? [js] : [simd, js]) {
-    f.fill(0, 2 * n, 3 * n);
-    loops.scaleRows(4 * 2 * n, 0, rows, len, 4 * n);
-    for (let r = 0; r < rows; r++) {
-      for (let j = 0; j < len; j++) {
-        const expected = Math.fround((f[r * len + j] as number) * (f[n + r] as number));
-        assert.equal(f[2 * n + r * len + j], expected, `row ${r} element ${j} scaled by its coefficient`);
+test(
+  'cross-entropy backward pass: SIMD and JS agree exactly, ' +
+    'lengths off the 4 lanes (JS runs where SIMD is missing)',
+  () => {
+    assert.ok(wasmApi !== undefined, 'the runtime has WebAssembly');
+    const memory = new wasmApi.Memory({ initial: 1 });
+    const f = new Float32Array(memory.buffer);
+    const [rows, len] = [5, 39];
+    const n = rows * len;
+    const rng = new Rng(7);
+    for (let i = 0; i < n + rows; i++) f[i] = 5 * rng.normal(); // p, then one coefficient per row
+    const simd = simdCrossEntropyLoops(memory);
+    const js = jsCrossEntropyLoops(() => memory.buffer);
+    for (const loops of simd === null ? [js] : [simd, js]) {
+      f.fill(0, 2 * n, 3 * n);
+      loops.scaleRows(4 * 2 * n, 0, rows, len, 4 * n);
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j < len; j++) {
+          const expected = Math.fround((f[r * len + j] as number) * (f[n + r] as number));
+          assert.equal(f[2 * n + r * len + j], expected, `row ${r} element ${j} scaled by its coefficient`);
+        }
       }
     }
-  }
-});
+  },
+);

@@ -216,71 +216,81 @@ test('bad input: empty data, bad padId, unknown adapter, out-of-vocabulary label
   model.dispose();
 });
 
-test('batch order: every epoch is a permutation, and a stream restarted at a saved position continues identically', () => {
-  const stream = new BatchStream(10, 4, 7, true);
-  const seen: number[][] = [];
-  const positions = [];
-  for (let i = 0; i < 9; i++) {
-    positions.push(stream.position);
-    seen.push(stream.next());
-  }
-  // 10 examples in batches of 4: 4, 4, 2 per epoch
-  assert.deepEqual(
-    seen.map((b) => b.length),
-    [4, 4, 2, 4, 4, 2, 4, 4, 2],
-    'the last micro-batch of an epoch is smaller',
-  );
-  for (let e = 0; e < 3; e++) {
-    const epoch = seen.slice(3 * e, 3 * e + 3).flat();
+test(
+  'batch order: every epoch is a permutation, and a stream restarted at a saved position continues ' + 'identically',
+  () => {
+    const stream = new BatchStream(10, 4, 7, true);
+    const seen: number[][] = [];
+    const positions = [];
+    for (let i = 0; i < 9; i++) {
+      positions.push(stream.position);
+      seen.push(stream.next());
+    }
+    // 10 examples in batches of 4: 4, 4, 2 per epoch
     assert.deepEqual(
-      [...epoch].sort((a, b) => a - b),
-      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-      `epoch ${e} visits every example once`,
+      seen.map((b) => b.length),
+      [4, 4, 2, 4, 4, 2, 4, 4, 2],
+      'the last micro-batch of an epoch is smaller',
     );
-  }
-  assert.notDeepEqual(seen.slice(0, 3).flat(), seen.slice(3, 6).flat(), 'epochs are reshuffled');
-  const restarted = new BatchStream(10, 4, 7, true, positions[4]);
-  assert.deepEqual([restarted.next(), restarted.next()], [seen[4], seen[5]], 'same continuation from a saved position');
-  const plain = new BatchStream(5, 5, 7, false);
-  assert.deepEqual(plain.next(), [0, 1, 2, 3, 4], 'shuffle off keeps file order');
-});
+    for (let e = 0; e < 3; e++) {
+      const epoch = seen.slice(3 * e, 3 * e + 3).flat();
+      assert.deepEqual(
+        [...epoch].sort((a, b) => a - b),
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        `epoch ${e} visits every example once`,
+      );
+    }
+    assert.notDeepEqual(seen.slice(0, 3).flat(), seen.slice(3, 6).flat(), 'epochs are reshuffled');
+    const restarted = new BatchStream(10, 4, 7, true, positions[4]);
+    assert.deepEqual(
+      [restarted.next(), restarted.next()],
+      [seen[4], seen[5]],
+      'same continuation from a saved position',
+    );
+    const plain = new BatchStream(5, 5, 7, false);
+    assert.deepEqual(plain.next(), [0, 1, 2, 3, 4], 'shuffle off keeps file order');
+  },
+);
 
-test('an optimizer factory (how plugins bring their own, e.g. a paged AdamW) is used and disposed by the loop', async () => {
-  const run = async (optimizer: 'sgd' | ((t: typeof tf, s: ConstructorParameters<typeof Sgd>[1]) => Optimizer)) => {
-    const { model, manager } = setup();
-    const result = await train({
-      tf,
-      model,
-      manager,
-      adapter: 't',
-      trainData: examples(6, 5),
-      padId: 0,
-      options: { steps: 3, batchSize: 3, lr: 0.1, optimizer },
-    });
-    manager.dispose();
-    model.dispose();
-    return result.history.map((e) => e.loss);
-  };
-  let made = 0;
-  let disposed = 0;
-  const factory = (t: typeof tf, settings: ConstructorParameters<typeof Sgd>[1]): Optimizer => {
-    made++;
-    const inner = new Sgd(t, settings);
-    return {
-      kind: inner.kind,
-      apply: (variables, grads, lr) => inner.apply(variables, grads, lr),
-      state: () => inner.state(),
-      loadState: (state) => inner.loadState(state),
-      get backendBytes() {
-        return inner.backendBytes;
-      },
-      dispose: () => {
-        disposed++;
-        inner.dispose();
-      },
+test(
+  'an optimizer factory (how plugins bring their own, ' + 'e.g. a paged AdamW) is used and disposed by the loop',
+  async () => {
+    const run = async (optimizer: 'sgd' | ((t: typeof tf, s: ConstructorParameters<typeof Sgd>[1]) => Optimizer)) => {
+      const { model, manager } = setup();
+      const result = await train({
+        tf,
+        model,
+        manager,
+        adapter: 't',
+        trainData: examples(6, 5),
+        padId: 0,
+        options: { steps: 3, batchSize: 3, lr: 0.1, optimizer },
+      });
+      manager.dispose();
+      model.dispose();
+      return result.history.map((e) => e.loss);
     };
-  };
-  assert.deepEqual(await run(factory), await run('sgd'), 'same losses as the built-in SGD');
-  assert.equal(made, 1, 'the factory is called once');
-  assert.equal(disposed, 1, 'the loop disposes the optimizer');
-});
+    let made = 0;
+    let disposed = 0;
+    const factory = (t: typeof tf, settings: ConstructorParameters<typeof Sgd>[1]): Optimizer => {
+      made++;
+      const inner = new Sgd(t, settings);
+      return {
+        kind: inner.kind,
+        apply: (variables, grads, lr) => inner.apply(variables, grads, lr),
+        state: () => inner.state(),
+        loadState: (state) => inner.loadState(state),
+        get backendBytes() {
+          return inner.backendBytes;
+        },
+        dispose: () => {
+          disposed++;
+          inner.dispose();
+        },
+      };
+    };
+    assert.deepEqual(await run(factory), await run('sgd'), 'same losses as the built-in SGD');
+    assert.equal(made, 1, 'the factory is called once');
+    assert.equal(disposed, 1, 'the loop disposes the optimizer');
+  },
+);

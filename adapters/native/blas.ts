@@ -157,7 +157,10 @@ export function blasLibrary(): BlasLibrary | null {
 export function describeBlas(s: BlasStatus = blasStatus()): string {
   const lib = s.library;
   if (lib === null) return `none: ${s.reason ?? 'unknown'}`;
-  return `${lib.name} (${lib.path})${lib.threads === undefined ? '' : `, ${lib.threads} thread${lib.threads === 1 ? '' : 's'}`}`;
+  return (
+    `${lib.name} ` +
+    `(${lib.path})${lib.threads === undefined ? '' : `, ${lib.threads} thread${lib.threads === 1 ? '' : 's'}`}`
+  );
 }
 
 /** The NativeLibraries port: the BLAS peftkit's wasm kernels call, when there is one. */

@@ -23,7 +23,8 @@ globalThis.addEventListener = (type, listener) => {
 };
 if (workerData.module.endsWith('.ts')) {
   const hook =
-    'export function resolve(s, c, next) { return next(s, { ...c, conditions: ["peftkit:source", ...c.conditions] }); }';
+    'export function resolve(s, c, next) { ' +
+    'return next(s, { ...c, conditions: ["peftkit:source", ...c.conditions] }); }';
   registerHooks(`data:text/javascript,${encodeURIComponent(hook)}`);
   try {
     const { register } = await import('tsx/esm/api');

@@ -34,7 +34,8 @@ export const tensorflowBackend: TensorBackendAdapter = {
   // Above wasm: when the native package is installed it is the fastest choice by far.
   priority: 300,
   limits:
-    'Native libtensorflow (CPU, or CUDA with tfjs-node-gpu): bounded by system RAM or GPU memory, no 4 GiB wasm ceiling. ' +
+    'Native libtensorflow (CPU, or CUDA with tfjs-node-gpu): bounded by system RAM or GPU memory, ' +
+    'no 4 GiB wasm ceiling. ' +
     'Full fine-tuning with Adam needs ~16 B/param plus activations (e.g. 1B params ≈ 16 GB).',
   async isAvailable() {
     return (await loadOnce()) !== undefined;

@@ -76,11 +76,12 @@ export const wasmBackend: TensorBackendAdapter = {
   name: 'wasm',
   priority: 200,
   limits:
-    `wasm32 heap: hard ceiling ${(4294901760 / GIB).toFixed(2)} GiB; it grows on demand and never shrinks, so the peak stays reserved ` +
-    'until the process exits. float32 only. XNNPACK keeps a packed copy of every right-hand matmul operand while it lives ' +
-    '(+4 B per weight). Full fine-tuning with Adam: 4 (param) + 4 (grad) + 8 (moments) + 4 (packed) = 20 B/param, so at most ' +
-    '~200M params, less activations. LoRA on a frozen base: ~8 B per base param, so a base of up to ~400M params leaves ' +
-    '~0.8 GiB for activations and adapters. Single-threaded on Node, Deno and Bun (tfjs disables wasm threads there).',
+    `wasm32 heap: hard ceiling ${(4294901760 / GIB).toFixed(2)} GiB; it grows on demand and never shrinks, ` +
+    'so the peak stays reserved until the process exits. float32 only. XNNPACK keeps a packed copy of every ' +
+    'right-hand matmul operand while it lives (+4 B per weight). Full fine-tuning with Adam: 4 (param) + 4 (grad) + ' +
+    '8 (moments) + 4 (packed) = 20 B/param, so at most ~200M params, less activations. LoRA on a frozen base: ' +
+    '~8 B per base param, so a base of up to ~400M params leaves ~0.8 GiB for activations and adapters. ' +
+    'Single-threaded on Node, Deno and Bun (tfjs disables wasm threads there).',
   isAvailable() {
     available ??= (async () => {
       if (typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== 'object') return false;

@@ -15,7 +15,8 @@ if (checkout) {
   const options = process.env.NODE_OPTIONS ?? '';
   if (!options.includes(flag)) process.env.NODE_OPTIONS = `${options} ${flag}`.trim();
   const hook =
-    'export function resolve(s, c, next) { return next(s, { ...c, conditions: ["peftkit:source", ...c.conditions] }); }';
+    'export function resolve(s, c, next) { ' +
+    'return next(s, { ...c, conditions: ["peftkit:source", ...c.conditions] }); }';
   register(`data:text/javascript,${encodeURIComponent(hook)}`);
   const tsx = await import('tsx/esm/api');
   tsx.register();

@@ -5,7 +5,9 @@
 export { createKernel, platformScope } from './compose.ts';
 export { FIRST_PARTY_PLUGINS, loadPlugins } from './cli/discover.ts';
 export { main, COMMANDS } from './cli/main.ts';
-/** The embedded default model's directory (app/assets/peftkit-moby, shipped in the npm package): pass it to loadModel. */
+/**
+ * The embedded default model's directory (app/assets/peftkit-moby, shipped in the npm package): pass it to loadModel.
+ */
 export { DEFAULT_MODEL_DIR } from './cli/cmd-start.ts';
 export { startServer, type RunningServer } from './serve/serve.ts';
 export { parseServeArgs, SERVE_USAGE, type ServeSettings } from './serve/options.ts';

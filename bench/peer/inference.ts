@@ -88,7 +88,8 @@ async function measurePeftkit(
           const cell = measureCell(tf, selecting(bench, active), backend, batch, true, s);
           cells.push({ ...cell, variant });
           console.error(
-            `[inference] peftkit ${variant} batch ${batch}: prefill ${cell.prefillTokensPerSecond.toFixed(0)}, decode ${cell.decodeTokensPerSecond.toFixed(1)} tok/s`,
+            `[inference] peftkit ${variant} batch ${batch}: prefill ${cell.prefillTokensPerSecond.toFixed(0)}, ` +
+              `decode ${cell.decodeTokensPerSecond.toFixed(1)} tok/s`,
           );
         } finally {
           if (variant === 'lora-merged') manager.unmerge('lora');
@@ -209,14 +210,17 @@ async function main(): Promise<void> {
       peerNote = `PyTorch peer failed: ${runs.map((r) => ('skipped' in r ? r.skipped : '')).join('; ')}`;
     else {
       peerCells = bestCells(ok.flatMap((r) => r.cells));
-      peerNote = `PyTorch ${blas.torch}, best of ${ok.map((r) => r.threads).join(' and ')} threads per cell, BLAS ${blas.blas}, 1024² matmul ${blas.matmulGflops.toFixed(1)} GFLOP/s`;
+      peerNote =
+        `PyTorch ${blas.torch}, best of ${ok.map((r) => r.threads).join(' and ')} threads per cell, ` +
+        `BLAS ${blas.blas}, 1024² matmul ${blas.matmulGflops.toFixed(1)} GFLOP/s`;
     }
   }
   console.log(inferenceTable(peftkit.cells, peerCells, blas));
   console.log(peerNote);
   const ended = machine();
   console.log(
-    `prompt ${s.prompt}, ${s.newTokens} new tokens, backend ${peftkit.backend}; load average ${started.loadavg.join(' ')} at start, ${ended.loadavg.join(' ')} at end`,
+    `prompt ${s.prompt}, ${s.newTokens} new tokens, backend ${peftkit.backend}; ` +
+      `load average ${started.loadavg.join(' ')} at start, ${ended.loadavg.join(' ')} at end`,
   );
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   const out = resolve(

@@ -14,10 +14,12 @@ import { createKernel, DEFAULT_MODEL_DIR } from 'peftkit';
 
 const runtime = globalThis.Deno ? 'deno' : globalThis.Bun ? 'bun' : 'node';
 const dataFile = fileURLToPath(new URL('./support.jsonl', import.meta.url));
-const temp = process.argv[2] === undefined ? mkdtempSync(join(tmpdir(), 'peftkit-example-')) : undefined; // removed at the end
+// removed at the end
+const temp = process.argv[2] === undefined ? mkdtempSync(join(tmpdir(), 'peftkit-example-')) : undefined;
 const out = process.argv[2] ?? join(temp, 'support'); // where the adapter goes
 
-const kernel = await createKernel({ plugins: [lora], logger: { warn() {}, info() {} } }); // backend: wasm (default), cpu, tensorflow
+// backend: wasm (default), cpu, tensorflow
+const kernel = await createKernel({ plugins: [lora], logger: { warn() {}, info() {} } });
 const { model, tokenizer } = await loadModel(kernel.tf, DEFAULT_MODEL_DIR); // or any Hugging Face directory
 if (!tokenizer) throw new Error(`no tokenizer in ${DEFAULT_MODEL_DIR}`);
 const adapters = kernel.adapters(model);
@@ -54,7 +56,8 @@ const reloaded = await readAdapterDir(kernel.tf, out); // what was saved reads b
 const [first, last] = [result.history[0].loss, result.history.at(-1).loss];
 console.log(`${runtime}: ${result.step} steps, loss ${first.toFixed(3)} → ${last.toFixed(3)}, adapter in ${out}`);
 console.log(
-  `${runtime}: mixed batch: row 0 (support) differs from base by ${adapted.toExponential(2)}, row 1 (none) by ${plain.toExponential(2)}`,
+  `${runtime}: mixed batch: row 0 (support) differs from base by ${adapted.toExponential(2)}, ` +
+    `row 1 (none) by ${plain.toExponential(2)}`,
 );
 const checks = {
   'trained 30 steps': result.step === 30,

@@ -117,7 +117,8 @@ export function createServing(engine: Engine, options: ServerOptions = {}): Serv
     }),
   );
 
-  // 503 while the engine worker restarts (degraded) or could not be restarted (dead); Retry-After says when to look again.
+  // 503 while the engine worker restarts (degraded) or could not be restarted
+  // (dead); Retry-After says when to look again.
   app.get('/health', async (c) => {
     const health = await engine.health();
     if (health.status === 'ok') return c.json(health);

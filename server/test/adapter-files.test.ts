@@ -1,4 +1,7 @@
-/** Regression tests of the adapter-file side of the hardening issue: D6 (non-finite), D10 (file symlinks), D13 (budget), D14. */
+/**
+ * Regression tests of the adapter-file side of the hardening issue: D6
+ * (non-finite), D10 (file symlinks), D13 (budget), D14.
+ */
 import { ENGINE_COMPOSITION } from 'peftkit';
 import assert from 'node:assert/strict';
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -122,28 +125,31 @@ describe('server hardening: adapter files', () => {
     assert.equal((await ask('a')).status, 200, 'still serving');
   });
 
-  it('D13 / D14: sizes files before reading them, refuses adapters over the budget, evicts idle ones at once', async () => {
-    const root = fixture.adapterRoot;
-    await sparseAdapter(root, 'sparse-1g', 'a', 2 ** 30);
-    await sparseAdapter(root, 'sparse-3g', 'a', 3 * 2 ** 30);
-    const rss = process.memoryUsage().rss;
-    for (const path of ['sparse-1g', 'sparse-3g']) {
-      const res = await put('x', path);
-      assert.equal(res.status, 400, `${path}: ${res.text}`);
-      assert.equal(res.json.error.code, 'adapter_too_large');
-    }
-    assert.ok(process.memoryUsage().rss - rss < 256 * 2 ** 20, 'the sparse files were never read');
-    const big = await put('big', 'big');
-    assert.equal(big.status, 400, `loaded size over the budget: ${big.text}`);
-    assert.equal(big.json.error.code, 'adapter_too_large');
-    const [ra, rb] = await Promise.all([ask('a'), ask('b')]);
-    assert.equal(ra.status, 200, ra.text);
-    assert.equal(rb.status, 200, rb.text);
-    assert.ok(
-      engine.stats().adapterBytes <= BUDGET,
-      `idle adapters evicted down to the budget: ${engine.stats().adapterBytes}`,
-    );
-  });
+  it(
+    'D13 / D14: sizes files before reading them, refuses adapters over the budget, ' + 'evicts idle ones at once',
+    async () => {
+      const root = fixture.adapterRoot;
+      await sparseAdapter(root, 'sparse-1g', 'a', 2 ** 30);
+      await sparseAdapter(root, 'sparse-3g', 'a', 3 * 2 ** 30);
+      const rss = process.memoryUsage().rss;
+      for (const path of ['sparse-1g', 'sparse-3g']) {
+        const res = await put('x', path);
+        assert.equal(res.status, 400, `${path}: ${res.text}`);
+        assert.equal(res.json.error.code, 'adapter_too_large');
+      }
+      assert.ok(process.memoryUsage().rss - rss < 256 * 2 ** 20, 'the sparse files were never read');
+      const big = await put('big', 'big');
+      assert.equal(big.status, 400, `loaded size over the budget: ${big.text}`);
+      assert.equal(big.json.error.code, 'adapter_too_large');
+      const [ra, rb] = await Promise.all([ask('a'), ask('b')]);
+      assert.equal(ra.status, 200, ra.text);
+      assert.equal(rb.status, 200, rb.text);
+      assert.ok(
+        engine.stats().adapterBytes <= BUDGET,
+        `idle adapters evicted down to the budget: ${engine.stats().adapterBytes}`,
+      );
+    },
+  );
 
   it('D14: a config whose target modules match nothing is a 400, not a 500', async () => {
     const dir = join(fixture.adapterRoot, 'no-target');

@@ -208,7 +208,8 @@ describe('chaos: load + hot swaps + a worker kill', () => {
       assert.equal((await complete(o.model, o.stream)).status, 200, 'retry after the restart');
 
     for (const m of models) assert.equal((await complete(m, false)).status, 200, `warm ${m}`);
-    // Stats are snapshots the worker pushes every 100 ms: wait for one that shows the level (a loaded machine delays them).
+    // Stats are snapshots the worker pushes every 100 ms: wait for one that shows
+    // the level (a loaded machine delays them).
     for (
       const deadline = performance.now() + 10_000;
       engine.stats().numTensors !== tensorsBefore && performance.now() < deadline;
@@ -217,9 +218,10 @@ describe('chaos: load + hot swaps + a worker kill', () => {
     assert.equal(engine.stats().numTensors, tensorsBefore, 'tensor count back to its level');
     assert.equal(engine.stats().engineRestarts, 1);
     console.log(
-      `chaos: ${outcomes.length} requests, ${failed.length} failed at the kill (503 + Retry-After, or a started stream's error event), ${versionDir.size} sw versions, restart took ${(
-        (health.at(-1)?.at ?? killedAt) - killedAt
-      ).toFixed(0)} ms, ${health.filter((h) => h.status === 503).length} degraded health probes`,
+      `chaos: ${outcomes.length} requests, ${failed.length} failed at the kill ` +
+        `(503 + Retry-After, or a started stream's error event), ${versionDir.size} sw versions, restart took ${(
+          (health.at(-1)?.at ?? killedAt) - killedAt
+        ).toFixed(0)} ms, ${health.filter((h) => h.status === 503).length} degraded health probes`,
     );
   });
 });

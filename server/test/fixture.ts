@@ -15,7 +15,8 @@ import { convertLlama2cFiles } from '@peftkit/models';
 // Vendored in the repository (test/fixtures/stories260K, MIT), so a fresh clone runs every server test.
 const STORIES = new URL('../../test/fixtures/stories260K/', import.meta.url);
 export const CHAT_TEMPLATE =
-  "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
+  "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}" +
+  '{% if add_generation_prompt %}assistant:{% endif %}';
 
 export interface Fixture {
   modelDir: string;

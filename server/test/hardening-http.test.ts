@@ -198,22 +198,28 @@ describe('server hardening: HTTP', () => {
     }
   });
 
-  it('D9: unknown models are 404 model_not_found; unload → load of the same name is a clean state machine', async () => {
-    const ask = (model: string) =>
-      call(serving.app, 'POST', '/v1/completions', { model, prompt: 'Once', max_tokens: 2, temperature: 0 });
-    const unknown = await ask('no-such-model');
-    assert.equal(unknown.status, 404, unknown.text);
-    assert.equal(unknown.json.error.code, 'model_not_found');
-    assert.equal((await ask('alpha')).status, 200, 'lazily loaded');
-    const load = await call(serving.app, 'POST', '/v1/load_lora_adapter', { lora_name: 'alpha', lora_path: 'alpha' });
-    assert.equal(load.status, 200, `a load adopts a lazily loaded adapter: ${load.text}`);
-    assert.equal((await call(serving.app, 'POST', '/v1/unload_lora_adapter', { lora_name: 'alpha' })).status, 200);
-    const between = await ask('alpha');
-    assert.equal(between.status, 404, `unloaded means unknown (no base, no lazy reload): ${between.text}`);
-    const reload = await call(serving.app, 'POST', '/v1/load_lora_adapter', { lora_name: 'alpha', lora_path: 'alpha' });
-    assert.equal(reload.status, 200, `load after unload works: ${reload.text}`);
-    assert.match((await ask('alpha')).headers.get('x-peftkit-adapter-version') ?? '', /^alpha@v\d+$/);
-  });
+  it(
+    'D9: unknown models are 404 model_not_found; unload → load of the same name is a clean state ' + 'machine',
+    async () => {
+      const ask = (model: string) =>
+        call(serving.app, 'POST', '/v1/completions', { model, prompt: 'Once', max_tokens: 2, temperature: 0 });
+      const unknown = await ask('no-such-model');
+      assert.equal(unknown.status, 404, unknown.text);
+      assert.equal(unknown.json.error.code, 'model_not_found');
+      assert.equal((await ask('alpha')).status, 200, 'lazily loaded');
+      const load = await call(serving.app, 'POST', '/v1/load_lora_adapter', { lora_name: 'alpha', lora_path: 'alpha' });
+      assert.equal(load.status, 200, `a load adopts a lazily loaded adapter: ${load.text}`);
+      assert.equal((await call(serving.app, 'POST', '/v1/unload_lora_adapter', { lora_name: 'alpha' })).status, 200);
+      const between = await ask('alpha');
+      assert.equal(between.status, 404, `unloaded means unknown (no base, no lazy reload): ${between.text}`);
+      const reload = await call(serving.app, 'POST', '/v1/load_lora_adapter', {
+        lora_name: 'alpha',
+        lora_path: 'alpha',
+      });
+      assert.equal(reload.status, 200, `load after unload works: ${reload.text}`);
+      assert.match((await ask('alpha')).headers.get('x-peftkit-adapter-version') ?? '', /^alpha@v\d+$/);
+    },
+  );
 
   it('D14: unexpected engine errors are logged and answered with a generic 500', async () => {
     const logged: string[] = [];
@@ -242,62 +248,68 @@ describe('server hardening: HTTP', () => {
     );
   });
 
-  it('D16: 405 + Allow, WWW-Authenticate, Retry-After, reserved and nested names, available, unsupported fields', async () => {
-    const wrong = await call(serving.app, 'GET', '/v1/completions');
-    assert.equal(wrong.status, 405, wrong.text);
-    assert.equal(wrong.headers.get('allow'), 'POST');
-    assert.equal((await call(serving.app, 'POST', '/v1/adapters/alpha')).headers.get('allow'), 'PUT, DELETE');
-    const keyed = createServing(engine, { adminKey: 'k' });
-    const denied = await call(keyed.app, 'GET', '/v1/adapters');
-    assert.equal(denied.status, 401);
-    assert.match(denied.headers.get('www-authenticate') ?? '', /^Bearer/);
-    const reserved = await call(serving.app, 'POST', '/v1/load_lora_adapter', { lora_name: base, lora_path: 'alpha' });
-    assert.equal(reserved.status, 400, reserved.text);
-    assert.equal(reserved.json.error.code, 'adapter_name');
-    const nested = await call(serving.app, 'POST', '/v1/completions', {
-      model: 'team/nested',
-      prompt: 'x',
-      max_tokens: 1,
-    });
-    assert.equal(nested.status, 400, nested.text);
-    assert.equal(nested.json.error.code, 'adapter_name');
-    const listed = await call(serving.app, 'GET', '/v1/adapters');
-    assert.ok(
-      !listed.json.available.includes('empty-dir'),
-      `a directory without an adapter is not available: ${listed.text}`,
-    );
-    for (const [field, value] of [
-      ['best_of', 2],
-      ['logprobs', 1],
-    ] as const) {
-      const res = await call(serving.app, 'POST', '/v1/completions', { prompt: 'x', max_tokens: 1, [field]: value });
-      assert.equal(res.status, 400, `${field}: ${res.text}`);
-      assert.equal(res.json.error.param, field);
-      assert.match(res.json.error.message, /not supported/);
-    }
-    assert.equal(
-      (await call(serving.app, 'POST', '/v1/completions', { prompt: 'x', max_tokens: 1, best_of: 1, logprobs: null }))
-        .status,
-      200,
-      'defaults pass',
-    );
-    const warnings: string[] = [];
-    const onWarning = (w: Error) => warnings.push(w.name);
-    process.on('warning', onWarning);
-    const many = await call(serving.app, 'POST', '/v1/completions', {
-      prompt: Array.from({ length: 16 }, (_, i) => `p${i}`),
-      max_tokens: 1,
-    });
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    process.off('warning', onWarning);
-    assert.equal(many.status, 200, many.text);
-    assert.ok(!warnings.includes('MaxListenersExceededWarning'), warnings.join());
-    const drain = createServing(engine);
-    drain.context.state.draining = true;
-    const refused = await call(drain.app, 'POST', '/v1/completions', { prompt: 'x' });
-    assert.equal(refused.status, 503);
-    assert.ok(Number(refused.headers.get('retry-after')) > 0, 'Retry-After on 503');
-  });
+  it(
+    'D16: 405 + Allow, WWW-Authenticate, Retry-After, reserved and nested names, available, ' + 'unsupported fields',
+    async () => {
+      const wrong = await call(serving.app, 'GET', '/v1/completions');
+      assert.equal(wrong.status, 405, wrong.text);
+      assert.equal(wrong.headers.get('allow'), 'POST');
+      assert.equal((await call(serving.app, 'POST', '/v1/adapters/alpha')).headers.get('allow'), 'PUT, DELETE');
+      const keyed = createServing(engine, { adminKey: 'k' });
+      const denied = await call(keyed.app, 'GET', '/v1/adapters');
+      assert.equal(denied.status, 401);
+      assert.match(denied.headers.get('www-authenticate') ?? '', /^Bearer/);
+      const reserved = await call(serving.app, 'POST', '/v1/load_lora_adapter', {
+        lora_name: base,
+        lora_path: 'alpha',
+      });
+      assert.equal(reserved.status, 400, reserved.text);
+      assert.equal(reserved.json.error.code, 'adapter_name');
+      const nested = await call(serving.app, 'POST', '/v1/completions', {
+        model: 'team/nested',
+        prompt: 'x',
+        max_tokens: 1,
+      });
+      assert.equal(nested.status, 400, nested.text);
+      assert.equal(nested.json.error.code, 'adapter_name');
+      const listed = await call(serving.app, 'GET', '/v1/adapters');
+      assert.ok(
+        !listed.json.available.includes('empty-dir'),
+        `a directory without an adapter is not available: ${listed.text}`,
+      );
+      for (const [field, value] of [
+        ['best_of', 2],
+        ['logprobs', 1],
+      ] as const) {
+        const res = await call(serving.app, 'POST', '/v1/completions', { prompt: 'x', max_tokens: 1, [field]: value });
+        assert.equal(res.status, 400, `${field}: ${res.text}`);
+        assert.equal(res.json.error.param, field);
+        assert.match(res.json.error.message, /not supported/);
+      }
+      assert.equal(
+        (await call(serving.app, 'POST', '/v1/completions', { prompt: 'x', max_tokens: 1, best_of: 1, logprobs: null }))
+          .status,
+        200,
+        'defaults pass',
+      );
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(w.name);
+      process.on('warning', onWarning);
+      const many = await call(serving.app, 'POST', '/v1/completions', {
+        prompt: Array.from({ length: 16 }, (_, i) => `p${i}`),
+        max_tokens: 1,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      process.off('warning', onWarning);
+      assert.equal(many.status, 200, many.text);
+      assert.ok(!warnings.includes('MaxListenersExceededWarning'), warnings.join());
+      const drain = createServing(engine);
+      drain.context.state.draining = true;
+      const refused = await call(drain.app, 'POST', '/v1/completions', { prompt: 'x' });
+      assert.equal(refused.status, 503);
+      assert.ok(Number(refused.headers.get('retry-after')) > 0, 'Retry-After on 503');
+    },
+  );
 
   it('observability: request ids, TTFT / inter-token / per-adapter metrics, histogram sums, access log', async () => {
     const lines: string[] = [];

@@ -43,72 +43,76 @@ describe('hot swap under load', () => {
     await fixture.cleanup();
   });
 
-  it('serves 200 concurrent requests over 4 adapters while one is replaced 10 times and another unloaded and reloaded', async () => {
-    const s0Dirs = ['s0', ...Array.from({ length: VERSIONS }, (_, i) => `s0-v${i + 1}`)];
-    assert.equal(
-      new Set(s0Dirs.map((d) => expected.get(d))).size,
-      s0Dirs.length,
-      'every s0 version writes a different text',
-    );
-
-    const versionDir = new Map<number, string>();
-    const current = (await engine.listAdapters()).find((a) => a.name === 's0');
-    assert.ok(current, 's0 loaded');
-    versionDir.set(current.version, 's0');
-
-    const requests: Promise<Awaited<ReturnType<typeof call>> & { model: string }>[] = [];
-    const admin: Promise<unknown>[] = [];
-    for (let wave = 0; wave < VERSIONS; wave++) {
-      for (let i = 0; i < 20; i++) {
-        const model = `s${i % 4}`;
-        requests.push(
-          call(serving.app, 'POST', '/v1/completions', {
-            model,
-            prompt: PROMPT,
-            max_tokens: TOKENS,
-            temperature: 0,
-          }).then((r) => ({ ...r, model })),
-        );
-      }
-      // Replace s0 while this wave is in flight.
-      const put = await call(serving.app, 'PUT', '/v1/adapters/s0', { path: `s0-v${wave + 1}` });
-      assert.equal(put.status, 200, `swap ${wave + 1}: ${put.text}`);
-      versionDir.set(put.json.version, `s0-v${wave + 1}`);
-      if (wave % 3 === 1) {
-        admin.push(call(serving.app, 'DELETE', '/v1/adapters/s1'));
-        await new Promise((resolve) => setTimeout(resolve, 1));
-        admin.push(call(serving.app, 'PUT', '/v1/adapters/s1', {}));
-      }
-      await new Promise((resolve) => setTimeout(resolve, 0));
-    }
-    const responses = await Promise.all(requests);
-    await Promise.all(admin);
-
-    // Between an unload and the next load a name is unknown (D9: 404, never the base); nothing else may fail.
-    const gap = (r: (typeof responses)[number]) =>
-      r.model === 's1' && r.status === 404 && r.json?.error?.code === 'model_not_found';
-    const failed = responses.filter((r) => r.status !== 200 && !gap(r));
-    assert.equal(failed.length, 0, `failed requests: ${failed.map((f) => f.text).join(' | ')}`);
-    const seenS0 = new Set<string>();
-    for (const r of responses.filter((x) => x.status === 200)) {
-      const label = r.headers.get('x-peftkit-adapter-version') ?? '';
-      const [name, version] = label.split('@v');
-      assert.equal(name, r.model, `served by the requested adapter (${label})`);
-      const dir = r.model === 's0' ? versionDir.get(Number(version)) : r.model;
-      assert.ok(dir, `known version ${label}`);
+  it(
+    'serves 200 concurrent requests over 4 adapters while one is replaced 10 times and another unloaded and ' +
+      'reloaded',
+    async () => {
+      const s0Dirs = ['s0', ...Array.from({ length: VERSIONS }, (_, i) => `s0-v${i + 1}`)];
       assert.equal(
-        r.json.choices[0].text,
-        expected.get(dir as string),
-        `${label}: output of exactly its version ${dir}`,
+        new Set(s0Dirs.map((d) => expected.get(d))).size,
+        s0Dirs.length,
+        'every s0 version writes a different text',
       );
-      if (r.model === 's0') seenS0.add(dir as string);
-      const matches = [...expected.values()].filter((t) => t === r.json.choices[0].text).length;
-      assert.equal(matches, 1, `${label}: the text matches exactly one adapter version`);
-    }
-    assert.ok(seenS0.size >= 2, `requests saw several s0 versions (${[...seenS0].join(', ')})`);
-    const s0 = (await engine.listAdapters()).find((a) => a.name === 's0');
-    assert.equal(versionDir.get(s0?.version ?? -1), `s0-v${VERSIONS}`, 'the last replacement is current');
-  });
+
+      const versionDir = new Map<number, string>();
+      const current = (await engine.listAdapters()).find((a) => a.name === 's0');
+      assert.ok(current, 's0 loaded');
+      versionDir.set(current.version, 's0');
+
+      const requests: Promise<Awaited<ReturnType<typeof call>> & { model: string }>[] = [];
+      const admin: Promise<unknown>[] = [];
+      for (let wave = 0; wave < VERSIONS; wave++) {
+        for (let i = 0; i < 20; i++) {
+          const model = `s${i % 4}`;
+          requests.push(
+            call(serving.app, 'POST', '/v1/completions', {
+              model,
+              prompt: PROMPT,
+              max_tokens: TOKENS,
+              temperature: 0,
+            }).then((r) => ({ ...r, model })),
+          );
+        }
+        // Replace s0 while this wave is in flight.
+        const put = await call(serving.app, 'PUT', '/v1/adapters/s0', { path: `s0-v${wave + 1}` });
+        assert.equal(put.status, 200, `swap ${wave + 1}: ${put.text}`);
+        versionDir.set(put.json.version, `s0-v${wave + 1}`);
+        if (wave % 3 === 1) {
+          admin.push(call(serving.app, 'DELETE', '/v1/adapters/s1'));
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          admin.push(call(serving.app, 'PUT', '/v1/adapters/s1', {}));
+        }
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      const responses = await Promise.all(requests);
+      await Promise.all(admin);
+
+      // Between an unload and the next load a name is unknown (D9: 404, never the base); nothing else may fail.
+      const gap = (r: (typeof responses)[number]) =>
+        r.model === 's1' && r.status === 404 && r.json?.error?.code === 'model_not_found';
+      const failed = responses.filter((r) => r.status !== 200 && !gap(r));
+      assert.equal(failed.length, 0, `failed requests: ${failed.map((f) => f.text).join(' | ')}`);
+      const seenS0 = new Set<string>();
+      for (const r of responses.filter((x) => x.status === 200)) {
+        const label = r.headers.get('x-peftkit-adapter-version') ?? '';
+        const [name, version] = label.split('@v');
+        assert.equal(name, r.model, `served by the requested adapter (${label})`);
+        const dir = r.model === 's0' ? versionDir.get(Number(version)) : r.model;
+        assert.ok(dir, `known version ${label}`);
+        assert.equal(
+          r.json.choices[0].text,
+          expected.get(dir as string),
+          `${label}: output of exactly its version ${dir}`,
+        );
+        if (r.model === 's0') seenS0.add(dir as string);
+        const matches = [...expected.values()].filter((t) => t === r.json.choices[0].text).length;
+        assert.equal(matches, 1, `${label}: the text matches exactly one adapter version`);
+      }
+      assert.ok(seenS0.size >= 2, `requests saw several s0 versions (${[...seenS0].join(', ')})`);
+      const s0 = (await engine.listAdapters()).find((a) => a.name === 's0');
+      assert.equal(versionDir.get(s0?.version ?? -1), `s0-v${VERSIONS}`, 'the last replacement is current');
+    },
+  );
 
   it('never serves a retired version when a lazy load races an explicit load or unload', async () => {
     const want = expected.get('s3');

@@ -7,7 +7,9 @@ import { PeftkitError } from '@peftkit/core';
 import { fakeEngine } from './fake-engine.ts';
 import { createServing, EmbeddedQueue, FsStore, type JobRunner, type RunInput, type Serving } from '../src/index.ts';
 
-/** Trains nothing: counts steps (resuming from a step file, as a checkpoint would), honours the signal, fails on demand. */
+/**
+ * Trains nothing: counts steps (resuming from a step file, as a checkpoint would), honours the signal, fails on demand.
+ */
 class FakeRunner implements JobRunner {
   stepsAfterAbort = 0;
   delayMs = 15;

@@ -72,27 +72,31 @@ describe('OpenAI-compatible routes (in-process engine, app.request)', () => {
     assert.equal(flat.json.usage.prompt_tokens, ids.length, 'prompt ids counted as given');
   });
 
-  it('selects the adapter named by model; with --unknown-model base, unknown and URL-like models fall back to the base', async () => {
-    const fallback = createServing(engine, { unknownModel: 'base' });
-    const ask = (model: string) =>
-      call(fallback.app, 'POST', '/v1/completions', {
-        model,
-        prompt: 'Once upon a time',
-        max_tokens: 10,
-        temperature: 0,
-      });
-    const [b, a, unknown, url] = await Promise.all([
-      ask(base),
-      ask('alpha'),
-      ask('no-such-model'),
-      ask('http://127.0.0.1:9/v1'),
-    ]);
-    assert.equal(a.status, 200, a.text);
-    assert.notEqual(a.json.choices[0].text, b.json.choices[0].text, 'the adapter changes the output');
-    assert.equal(a.headers.get('x-peftkit-adapter-version')?.startsWith('alpha@v'), true, 'adapter version header');
-    assert.equal(unknown.json.choices[0].text, b.json.choices[0].text, 'unknown model → base');
-    assert.equal(url.json.choices[0].text, b.json.choices[0].text, 'URL-like model → base');
-  });
+  it(
+    'selects the adapter named by model; with --unknown-model base, ' +
+      'unknown and URL-like models fall back to the base',
+    async () => {
+      const fallback = createServing(engine, { unknownModel: 'base' });
+      const ask = (model: string) =>
+        call(fallback.app, 'POST', '/v1/completions', {
+          model,
+          prompt: 'Once upon a time',
+          max_tokens: 10,
+          temperature: 0,
+        });
+      const [b, a, unknown, url] = await Promise.all([
+        ask(base),
+        ask('alpha'),
+        ask('no-such-model'),
+        ask('http://127.0.0.1:9/v1'),
+      ]);
+      assert.equal(a.status, 200, a.text);
+      assert.notEqual(a.json.choices[0].text, b.json.choices[0].text, 'the adapter changes the output');
+      assert.equal(a.headers.get('x-peftkit-adapter-version')?.startsWith('alpha@v'), true, 'adapter version header');
+      assert.equal(unknown.json.choices[0].text, b.json.choices[0].text, 'unknown model → base');
+      assert.equal(url.json.choices[0].text, b.json.choices[0].text, 'URL-like model → base');
+    },
+  );
 
   it('answers 404 model_not_found for unknown models by default (OpenAI, vLLM)', async () => {
     const res = await call(serving.app, 'POST', '/v1/completions', {
@@ -184,28 +188,36 @@ describe('OpenAI-compatible routes (in-process engine, app.request)', () => {
     assert.equal(missing.json.error.code, 'model_not_found', 'stable code');
   });
 
-  it('coalesces concurrent requests for different adapters into mixed batches, with the same outputs as alone', async () => {
-    const prompt = 'The dog';
-    const solo: string[] = [];
-    for (const m of [base, 'alpha', 'beta']) {
-      const r = await call(serving.app, 'POST', '/v1/completions', { model: m, prompt, max_tokens: 6, temperature: 0 });
-      solo.push(r.json.choices[0].text);
-    }
-    const before = engine.stats();
-    const together = await Promise.all(
-      [base, 'alpha', 'beta'].map((m) =>
-        call(serving.app, 'POST', '/v1/completions', { model: m, prompt, max_tokens: 6, temperature: 0 }),
-      ),
-    );
-    const after = engine.stats();
-    assert.deepEqual(
-      together.map((r) => r.json.choices[0].text),
-      solo,
-      'mixed batch rows equal solo runs',
-    );
-    assert.equal(after.batches - before.batches, 1, 'one batch for three adapters');
-    assert.equal(after.steps - before.steps, 6, 'six decode steps for three requests of six tokens');
-  });
+  it(
+    'coalesces concurrent requests for different adapters into mixed batches, ' + 'with the same outputs as alone',
+    async () => {
+      const prompt = 'The dog';
+      const solo: string[] = [];
+      for (const m of [base, 'alpha', 'beta']) {
+        const r = await call(serving.app, 'POST', '/v1/completions', {
+          model: m,
+          prompt,
+          max_tokens: 6,
+          temperature: 0,
+        });
+        solo.push(r.json.choices[0].text);
+      }
+      const before = engine.stats();
+      const together = await Promise.all(
+        [base, 'alpha', 'beta'].map((m) =>
+          call(serving.app, 'POST', '/v1/completions', { model: m, prompt, max_tokens: 6, temperature: 0 }),
+        ),
+      );
+      const after = engine.stats();
+      assert.deepEqual(
+        together.map((r) => r.json.choices[0].text),
+        solo,
+        'mixed batch rows equal solo runs',
+      );
+      assert.equal(after.batches - before.batches, 1, 'one batch for three adapters');
+      assert.equal(after.steps - before.steps, 6, 'six decode steps for three requests of six tokens');
+    },
+  );
 
   it('keeps the tensor count flat across requests', async () => {
     const once = () =>
@@ -216,35 +228,39 @@ describe('OpenAI-compatible routes (in-process engine, app.request)', () => {
     assert.equal(engine.stats().numTensors, start, 'no tensor leak');
   });
 
-  it('accepts the request shape of @huggingface/inference textGeneration (endpoint URL as model, flattened parameters)', async () => {
-    // What the client posts to {endpointUrl}/v1/completions (see shared/reference/data.md); the package itself is
-    // not installed here, so its request is reproduced.
-    const res = await call(serving.app, 'POST', '/v1/completions', {
-      model: 'http://127.0.0.1:8000',
-      prompt: 'Once upon a time',
-      max_tokens: 6,
-      temperature: 0,
-      return_full_text: false,
-      do_sample: false,
-    });
-    assert.equal(res.status, 200, res.text);
-    assert.equal(typeof res.json.choices[0].text, 'string', 'choices[0].text as the client reads it');
-    const stream = await call(serving.app, 'POST', '/v1/completions', {
-      model: 'http://127.0.0.1:8000',
-      prompt: 'Once',
-      max_tokens: 3,
-      stream: true,
-    });
-    const chunks = sseData(stream.text)
-      .filter((d) => d !== '[DONE]')
-      .map((d) => JSON.parse(d));
-    assert.ok(
-      chunks
-        .filter((c) => c.token)
-        .every((c) => typeof c.token.text === 'string' && c.token.text === c.choices[0].text),
-      'textGenerationStream reads token.text; it equals choices[0].text',
-    );
-  });
+  it(
+    'accepts the request shape of @huggingface/inference textGeneration (endpoint URL as model, ' +
+      'flattened parameters)',
+    async () => {
+      // What the client posts to {endpointUrl}/v1/completions (see shared/reference/data.md); the package itself is
+      // not installed here, so its request is reproduced.
+      const res = await call(serving.app, 'POST', '/v1/completions', {
+        model: 'http://127.0.0.1:8000',
+        prompt: 'Once upon a time',
+        max_tokens: 6,
+        temperature: 0,
+        return_full_text: false,
+        do_sample: false,
+      });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(typeof res.json.choices[0].text, 'string', 'choices[0].text as the client reads it');
+      const stream = await call(serving.app, 'POST', '/v1/completions', {
+        model: 'http://127.0.0.1:8000',
+        prompt: 'Once',
+        max_tokens: 3,
+        stream: true,
+      });
+      const chunks = sseData(stream.text)
+        .filter((d) => d !== '[DONE]')
+        .map((d) => JSON.parse(d));
+      assert.ok(
+        chunks
+          .filter((c) => c.token)
+          .every((c) => typeof c.token.text === 'string' && c.token.text === c.choices[0].text),
+        'textGenerationStream reads token.text; it equals choices[0].text',
+      );
+    },
+  );
 
   it('answers /health, /ready and Prometheus /metrics', async () => {
     assert.equal((await call(serving.app, 'GET', '/health')).json.status, 'ok', 'health');

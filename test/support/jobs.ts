@@ -1,7 +1,9 @@
 /** Shared by the jobs tests and bench: a tiny task the embedded model learns in a few steps, and a poller. */
 import type OpenAI from 'openai';
 
-export const AHOY = `${Array.from({ length: 8 }, () => JSON.stringify({ prompt: 'The whale said', completion: ' ahoy ahoy ahoy ahoy' })).join('\n')}\n`;
+export const AHOY = `${Array.from({ length: 8 }, () =>
+  JSON.stringify({ prompt: 'The whale said', completion: ' ahoy ahoy ahoy ahoy' }),
+).join('\n')}\n`;
 /** A job small enough for 2 cores, strong enough to change greedy output on the embedded model. */
 export const JOB_BODY = {
   suffix: 'ahoy',

@@ -70,7 +70,8 @@ function track(child: ChildProcess, name: string): Proc {
             clearTimeout(timer);
             reject(
               new Error(
-                `${name} exited (${child.exitCode ?? child.signalCode}) before ${pattern}; output:\n${out.slice(-3000)}`,
+                `${name} exited (${child.exitCode ?? child.signalCode}) ` +
+                  `before ${pattern}; output:\n${out.slice(-3000)}`,
               ),
             );
           }

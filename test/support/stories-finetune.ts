@@ -59,8 +59,11 @@ export function fineTuneTest(method: 'full' | 'lora'): void {
       assert.ok(after, 'a final evaluation ran');
       const tokensPerSecond = result.history.reduce((n, e) => n + e.tokens, 0) / (result.history.at(-1)?.elapsed ?? 1);
       console.log(
-        `[stories260K ${method}] trainable=${manager.trainableVariables('moby').reduce((n, v) => n + v.size, 0)} eval loss ${before.loss.toFixed(4)} → ${after.loss.toFixed(4)} ` +
-          `(ppl ${before.perplexity.toFixed(1)} → ${after.perplexity.toFixed(1)}), train loss ${result.history[0]?.loss.toFixed(4)} → ${result.history.at(-1)?.loss.toFixed(4)}, ${tokensPerSecond.toFixed(0)} tokens/s`,
+        `[stories260K ${method}] trainable=${manager.trainableVariables('moby').reduce((n, v) => n + v.size, 0)} ` +
+          `eval loss ${before.loss.toFixed(4)} → ${after.loss.toFixed(4)} ` +
+          `(ppl ${before.perplexity.toFixed(1)} → ${after.perplexity.toFixed(1)}), ` +
+          `train loss ${result.history[0]?.loss.toFixed(4)} → ${result.history.at(-1)?.loss.toFixed(4)}, ` +
+          `${tokensPerSecond.toFixed(0)} tokens/s`,
       );
       assert.ok(after.loss < before.loss - 0.1, `held-out eval loss drops: ${before.loss} → ${after.loss}`);
       assert.ok(

@@ -72,14 +72,16 @@ export const convertCommand: Command = {
       io.err(
         to === 'float'
           ? `wrote ${out}: ${result.dequantized} bnb weight(s) dequantized to float32`
-          : `wrote ${out}: ${result.quantized} weight(s) quantized to ${to}${result.dequantized > 0 ? ` (${result.dequantized} bnb weight(s) read first)` : ''}`,
+          : `wrote ${out}: ${result.quantized} weight(s) ` +
+              `quantized to ${to}${result.dequantized > 0 ? ` (${result.dequantized} bnb weight(s) read first)` : ''}`,
       );
       return 0;
     }
     if (format !== 'llama2c') {
       throw new PeftkitError(
         'PEFTKIT_E_USAGE',
-        `convert: unknown format '${format ?? ''}' (supported: llama2c, gpt2-tokenizer, bnb; see 'peftkit convert --help')`,
+        `convert: unknown format '${format ?? ''}' (supported: llama2c, gpt2-tokenizer, bnb; ` +
+          `see 'peftkit convert --help')`,
         {
           command: 'convert',
         },

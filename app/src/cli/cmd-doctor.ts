@@ -65,13 +65,16 @@ export const doctorCommand: Command = {
       `tensor backend: ${b.chosen ?? 'none'} (${b.reason})${b.error ? ` — ${b.error}` : ''}`,
       ...b.available.map(
         (a) =>
-          `  ${a.name.padEnd(10)} priority ${String(a.priority).padStart(3)}  ${a.available ? 'available' : 'not available'}`,
+          `  ${a.name.padEnd(10)} priority ${String(a.priority).padStart(3)}  ` +
+          `${a.available ? 'available' : 'not available'}`,
       ),
-      `native accelerations: ${report.native.length === 0 ? 'none' : report.native.map((n) => `${n.name} (${n.path})`).join(', ')}`,
+      'native accelerations: ' +
+        `${report.native.length === 0 ? 'none' : report.native.map((n) => `${n.name} (${n.path})`).join(', ')}`,
       `method plugins (${report.plugins.length}):${report.pluginError ? ` — ${report.pluginError}` : ''}`,
       ...report.plugins.map((p) => `  ${p.name.padEnd(16)} ${p.version.padEnd(8)} core ${p.core}`),
       `project config: ${report.projectConfig ?? 'none'}`,
-      `embedded model: ${report.embeddedModel.path} (${report.embeddedModel.present ? 'present' : "missing: run 'npm run pretrain'"})`,
+      `embedded model: ${report.embeddedModel.path} ` +
+        `(${report.embeddedModel.present ? 'present' : "missing: run 'npm run pretrain'"})`,
     ];
     for (const line of lines) io.out(line);
     return failed ? 1 : 0;

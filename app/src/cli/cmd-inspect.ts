@@ -176,7 +176,8 @@ function fitWarnings(
     basename(named) !== basename(resolve(modelDir))
   ) {
     warnings.push(
-      `the adapter was saved for base '${named}', not '${modelDir}': counts and percentages may not mean what they seem`,
+      `the adapter was saved for base '${named}', not '${modelDir}': ` +
+        'counts and percentages may not mean what they seem',
     );
   }
   return warnings;
@@ -223,12 +224,14 @@ function render(info: Record<string, unknown>): string {
       'trainable / frozen',
       info.trainableParameters === null
         ? `unknown (${info.statsError ?? 'needs the base model: --model <base-dir>'})`
-        : `${fmtCount(info.trainableParameters as number)} / ${fmtCount(info.frozenParameters as number)} parameters, ${fmtBytes(info.residentBytes as number)} resident`,
+        : `${fmtCount(info.trainableParameters as number)} / ${fmtCount(info.frozenParameters as number)} ` +
+            `parameters, ${fmtBytes(info.residentBytes as number)} resident`,
     );
     if (info.baseParameters !== null && info.trainablePercent !== null)
       add(
         'trainable',
-        `${(info.trainablePercent as number).toFixed(4)}% of ${fmtCount(info.baseParameters as number)} base parameters`,
+        `${(info.trainablePercent as number).toFixed(4)}% of ` +
+          `${fmtCount(info.baseParameters as number)} base parameters`,
       );
     for (const [k, v] of Object.entries(info.config as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
       add(`  ${k}`, v);

@@ -18,8 +18,17 @@ plugins. Merging is checked (non-finite results are refused before any weight ch
 merged (bottleneck adapters, prompt methods) are refused with PEFTKIT_E_MERGE_UNSUPPORTED.`;
 
 /** Files besides weights and config.json that make a model directory usable (tokenizer, chat template, …). */
-const COPIED =
-  /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|vocab\.json|merges\.txt|vocab\.txt|tokenizer\.model|generation_config\.json|chat_template\.jinja)$/;
+const COPIED: ReadonlySet<string> = new Set([
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'vocab.json',
+  'merges.txt',
+  'vocab.txt',
+  'tokenizer.model',
+  'generation_config.json',
+  'chat_template.jinja',
+]);
 
 async function isNonEmptyDir(path: string): Promise<boolean> {
   try {
@@ -82,7 +91,7 @@ export const mergeCommand: Command = {
       }
       const files: Record<string, Uint8Array> = {};
       for (const name of await readdir(modelDir)) {
-        if (COPIED.test(name) && name !== 'generation_config.json')
+        if (COPIED.has(name) && name !== 'generation_config.json')
           files[name] = new Uint8Array(await readFile(join(modelDir, name)));
       }
       // a bnb 4-bit base was dequantized on load: the merged model is float, so its config drops quantization_config

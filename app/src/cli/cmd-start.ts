@@ -15,7 +15,9 @@ const APP_DIR: string = fileURLToPath(new URL('../../', import.meta.url));
 /** The embedded default model, produced by `npm run pretrain` (app/src/pipeline/pretrain.ts). */
 export const DEFAULT_MODEL_DIR: string = join(APP_DIR, 'assets', 'peftkit-moby');
 
-const usage = `Usage: peftkit start [--model <dir>] [--out <dir>] [--quick] [--no-serve] [--port N] [--backend wasm|cpu|tensorflow]
+const usage =
+  'Usage: peftkit start [--model <dir>] [--out <dir>] [--quick] [--no-serve] [--port N] ' +
+  `[--backend wasm|cpu|tensorflow]
 
 The main job (what 'npm start' runs), end to end on real data with nothing downloaded:
   1. loads the embedded default model (app/assets/peftkit-moby: a small Llama pretrained on Moby-Dick by
@@ -82,7 +84,8 @@ export const startCommand: Command = {
     });
     const { loaded: plugins } = await loadPlugins(kernel);
     io.out(
-      `peftkit main job — backend '${kernel.backend}', method plugins: ${plugins.map((p) => `${p.meta.name}@${p.meta.version}`).join(', ')}`,
+      `peftkit main job — backend '${kernel.backend}', method plugins: ` +
+        `${plugins.map((p) => `${p.meta.name}@${p.meta.version}`).join(', ')}`,
     );
     const model = await loadModel(kernel.tf, modelDir);
     if (model.tokenizer === null || model.model.task !== 'causal-lm') {
@@ -95,7 +98,8 @@ export const startCommand: Command = {
     }
     const parameters = [...model.model.parameters().values()].reduce((n, v) => n + v.size, 0);
     io.out(
-      `model: ${modelDir} (${model.model.arch}, ${(parameters / 1e6).toFixed(2)} M parameters, vocabulary ${model.model.dims.vocabSize})`,
+      `model: ${modelDir} (${model.model.arch}, ${(parameters / 1e6).toFixed(2)} M parameters, ` +
+        `vocabulary ${model.model.dims.vocabSize})`,
     );
     // saved adapters name their base (base_model_name_or_path), as `peftkit train` does
     const manager = kernel.adapters(model.model, {
@@ -125,7 +129,8 @@ export const startCommand: Command = {
     const worse = outcomes.filter((o) => !o.improved).map((o) => o.name);
     if (values['no-serve'] && judged && worse.length > 0) {
       io.err(
-        `exit ${EXIT_NOT_BETTER}: the adapter(s) ${worse.join(', ')} did not beat the base model on their held-out metric (see the table)`,
+        `exit ${EXIT_NOT_BETTER}: the adapter(s) ${worse.join(', ')} did not beat the base model on their ` +
+          'held-out metric (see the table)',
       );
       return EXIT_NOT_BETTER;
     }

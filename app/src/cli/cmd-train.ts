@@ -82,7 +82,10 @@ async function readRunConfig(source: string | undefined): Promise<z.output<typeo
   return parsed.data;
 }
 
-/** The entries of --out that count as earlier output (an empty metrics log, left by a run that failed at once, does not). */
+/**
+ * The entries of --out that count as earlier output (an empty metrics log, left
+ * by a run that failed at once, does not).
+ */
 async function outEntries(out: string): Promise<string[]> {
   const names = await readdir(out).catch(() => [] as string[]);
   const sizes = await Promise.all(
@@ -330,12 +333,15 @@ async function runTraining(
     });
     const files = await writeRunReport(out, summary);
     io.err(
-      `adapter: ${formatCount(stats.trainableParams)} trainable, ${formatCount(stats.frozenParams)} frozen parameters, ${formatBytes(stats.residentBytes)} resident`,
+      `adapter: ${formatCount(stats.trainableParams)} trainable, ${formatCount(stats.frozenParams)} frozen ` +
+        `parameters, ${formatBytes(stats.residentBytes)} resident`,
     );
     io.err(
       result.aborted
-        ? `interrupted at step ${result.step}/${result.totalSteps} (exit ${EXIT_INTERRUPTED}); continue with --resume (last checkpoint: ${result.checkpoints.at(-1) ?? 'none'})`
-        : `trained ${result.step} steps${result.stoppedEarly ? ' (stopped early)' : ''}; adapter, ${REPORT_FILES.metrics}, ${files.curve} and ${files.report} in ${out}`,
+        ? `interrupted at step ${result.step}/${result.totalSteps} (exit ${EXIT_INTERRUPTED}); ` +
+            `continue with --resume (last checkpoint: ${result.checkpoints.at(-1) ?? 'none'})`
+        : `trained ${result.step} steps${result.stoppedEarly ? ' (stopped early)' : ''}; adapter, ` +
+            `${REPORT_FILES.metrics}, ${files.curve} and ${files.report} in ${out}`,
     );
     manager.dispose();
     return result.aborted;

@@ -29,6 +29,7 @@ export function helpText(commands: readonly Command[]): string {
     'Third-party method plugins: --plugin <package or path>, PEFTKIT_PLUGINS=a,b, or "plugins" in peftkit.config.json.',
     '',
     "Errors print one line, 'peftkit <command>: PEFTKIT_E_<CODE>: message'. Exit codes: 0 success, 1 failure,",
-    '2 usage error (bad options or project config), 3 the main job without --quick did not improve (see docs/errors.md).',
+    '2 usage error (bad options or project config), ' +
+      '3 the main job without --quick did not improve (see docs/errors.md).',
   ].join('\n');
 }

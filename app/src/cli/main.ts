@@ -108,7 +108,9 @@ export async function cli(argv: readonly string[]): Promise<number> {
   return main(argv);
 }
 
-/** True when this module is the program (Deno and Bun say so; on Node compare real paths, spaces and links included). */
+/**
+ * True when this module is the program (Deno and Bun say so; on Node compare real paths, spaces and links included).
+ */
 function isProgram(): boolean {
   const flag = (import.meta as ImportMeta & { main?: boolean }).main;
   if (typeof flag === 'boolean') return flag;

@@ -9,7 +9,8 @@ import { saveModel } from '@peftkit/models';
 export const BUILTIN_CHAT_TEMPLATES: Readonly<Record<string, string>> = {
   // ChatML (Qwen, SmolLM-Instruct, …)
   chatml:
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}" +
+    '{% for message in messages %}' +
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}" +
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
   // role-prefixed lines, for small models whose vocabulary has no chat tokens (the embedded model)
   plain:
@@ -35,7 +36,8 @@ export async function resolveChatTemplate(
     const names = Object.keys(BUILTIN_CHAT_TEMPLATES).join(', ');
     throw new PeftkitError(
       'PEFTKIT_E_USAGE',
-      `train: --chat-template '${option}' is neither a builtin (${names}) nor a readable file: ${(error as Error).message}`,
+      `train: --chat-template '${option}' is neither a builtin (${names}) ` +
+        `nor a readable file: ${(error as Error).message}`,
       {
         option: 'chat-template',
       },
@@ -71,8 +73,17 @@ export function baseModelName(modelDir: string, config: Readonly<Record<string, 
 }
 
 /** Files besides weights and config.json that make a model directory usable on its own (tokenizer, chat template). */
-const MODEL_SIDE_FILES =
-  /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|vocab\.json|merges\.txt|vocab\.txt|tokenizer\.model|chat_template\.jinja)$/;
+const MODEL_SIDE_FILES: ReadonlySet<string> = new Set([
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'added_tokens.json',
+  'vocab.json',
+  'merges.txt',
+  'vocab.txt',
+  'tokenizer.model',
+  'chat_template.jinja',
+]);
 
 /**
  * Completes the output of full fine-tuning into a Hugging Face model directory (config.json, every weight in
@@ -86,7 +97,7 @@ export async function writeFullModelDir(
 ): Promise<string[]> {
   const files: Record<string, Uint8Array> = {};
   for (const name of await readdir(source.dir)) {
-    if (MODEL_SIDE_FILES.test(name)) files[name] = new Uint8Array(await readFile(join(source.dir, name)));
+    if (MODEL_SIDE_FILES.has(name)) files[name] = new Uint8Array(await readFile(join(source.dir, name)));
   }
   // the weights written are float, whatever the source was (a bnb 4-bit directory is dequantized on load)
   const { quantization_config: _quantized, ...config } = source.config;

@@ -148,7 +148,9 @@ export async function runJobs(
     const record = manager.create(task.name, plan.method, plan.config, { seed: 1 });
     const trainable = record.handle.trainableVariables.reduce((n, v) => n + v.size, 0);
     options.log(
-      `\n▶ ${task.title}: ${plan.method} adapter '${task.name}', ${trainable.toLocaleString('en-US')} trainable parameters (${((100 * trainable) / baseParameters).toFixed(2)}% of the base), ${task.train.length} training / ${task.eval.length} held-out examples`,
+      `\n▶ ${task.title}: ${plan.method} adapter '${task.name}', ${trainable.toLocaleString('en-US')} trainable ` +
+        `parameters (${((100 * trainable) / baseParameters).toFixed(2)}% of the base), ${task.train.length} training ` +
+        `/ ${task.eval.length} held-out examples`,
     );
     const metrics = await MetricsLog.open(join(runDir, 'metrics.jsonl'));
     const progress = new ProgressBar(options.progress, { every: 10 });

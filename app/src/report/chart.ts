@@ -68,7 +68,8 @@ export function lineChartSvg(series: readonly ChartSeries[], options: ChartOptio
   const plotH = height - margin.top - margin.bottom;
   const all = clean.flatMap((s) => s.points);
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
+      'font-family="sans-serif" font-size="12">',
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
   ];
   if (options.title)
@@ -112,12 +113,14 @@ export function lineChartSvg(series: readonly ChartSeries[], options: ChartOptio
   );
   if (options.xLabel)
     parts.push(
-      `<text x="${margin.left + plotW / 2}" y="${bottom + 34}" text-anchor="middle">${escapeHtml(options.xLabel)}</text>`,
+      `<text x="${margin.left + plotW / 2}" y="${bottom + 34}" ` +
+        `text-anchor="middle">${escapeHtml(options.xLabel)}</text>`,
     );
   if (options.yLabel) {
     const cy = margin.top + plotH / 2;
     parts.push(
-      `<text x="16" y="${cy}" text-anchor="middle" transform="rotate(-90 16 ${cy})">${escapeHtml(options.yLabel + (logY ? ' (log)' : ''))}</text>`,
+      `<text x="16" y="${cy}" text-anchor="middle" ` +
+        `transform="rotate(-90 16 ${cy})">${escapeHtml(options.yLabel + (logY ? ' (log)' : ''))}</text>`,
     );
   }
   for (const s of clean) {
@@ -126,11 +129,13 @@ export function lineChartSvg(series: readonly ChartSeries[], options: ChartOptio
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
     const d = s.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${fmt(sx(p.x))} ${fmt(sy(p.y))}`).join(' ');
     parts.push(
-      `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.8"${opacity}${dash}><title>${escapeHtml(s.name)}</title></path>`,
+      `<path d="${d}" fill="none" stroke="${s.color}" ` +
+        `stroke-width="1.8"${opacity}${dash}><title>${escapeHtml(s.name)}</title></path>`,
     );
     if (s.markers ?? s.points.length <= 60) {
       parts.push(
-        `<g fill="${s.color}">${s.points.map((p) => `<circle cx="${fmt(sx(p.x))}" cy="${fmt(sy(p.y))}" r="3"/>`).join('')}</g>`,
+        `<g fill="${s.color}">` +
+          `${s.points.map((p) => `<circle cx="${fmt(sx(p.x))}" cy="${fmt(sy(p.y))}" r="3"/>`).join('')}</g>`,
       );
     }
   }
@@ -139,7 +144,8 @@ export function lineChartSvg(series: readonly ChartSeries[], options: ChartOptio
     const ly = bottom + 52 + 18 * Math.floor(k / 3);
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
     parts.push(
-      `<line x1="${fmt(lx)}" x2="${fmt(lx + 22)}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2.5"${dash}/>`,
+      `<line x1="${fmt(lx)}" x2="${fmt(lx + 22)}" y1="${ly - 4}" y2="${ly - 4}" ` +
+        `stroke="${s.color}" stroke-width="2.5"${dash}/>`,
     );
     parts.push(`<text x="${fmt(lx + 28)}" y="${ly}">${escapeHtml(s.name)}</text>`);
   });

@@ -15,7 +15,10 @@ table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}code{font-size:.9em}`;
 
 function page(title: string, body: string): string {
-  return `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>${escapeHtml(title)}</title>\n<style>${STYLE}</style>\n</head>\n<body>\n<h1>${escapeHtml(title)}</h1>\n${body}\n</body>\n</html>\n`;
+  return (
+    `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>${escapeHtml(title)}</title>\n` +
+    `<style>${STYLE}</style>\n</head>\n<body>\n<h1>${escapeHtml(title)}</h1>\n${body}\n</body>\n</html>\n`
+  );
 }
 
 function table(
@@ -109,7 +112,8 @@ export function lossPanelsSvg(runs: readonly RunSummary[], options: ReportOption
     lossChartSvg([run], options).replace('<svg xmlns="http://www.w3.org/2000/svg"', `<svg x="0" y="${k * height}"`),
   );
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height * runs.length}" viewBox="0 0 ${width} ${height * runs.length}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height * runs.length}" ` +
+      `viewBox="0 0 ${width} ${height * runs.length}">`,
     ...panels,
     '</svg>',
   ].join('\n');
@@ -145,7 +149,8 @@ export function runReportHtml(run: RunSummary, options: ReportOptions = {}): str
     run.config === undefined ? '<p>No config recorded.</p>' : table(['key', 'value'], flattenConfig(run.config));
   return page(
     options.title ?? `peftkit run: ${run.name}`,
-    `<h2>Summary</h2>\n${table(['', ''], summary)}\n<h2>Loss</h2>\n${lossChartSvg([run], options)}\n<h2>Config</h2>\n${config}`,
+    `<h2>Summary</h2>\n${table(['', ''], summary)}\n<h2>Loss</h2>\n` +
+      `${lossChartSvg([run], options)}\n<h2>Config</h2>\n${config}`,
   );
 }
 
@@ -198,7 +203,8 @@ export function comparisonReportHtml(runs: readonly RunSummary[], options: Repor
   const configs = runs
     .map(
       (r) =>
-        `<h3>${escapeHtml(r.name)}</h3>\n${r.config === undefined ? '<p>No config recorded.</p>' : table(['key', 'value'], flattenConfig(r.config))}`,
+        `<h3>${escapeHtml(r.name)}</h3>\n` +
+        `${r.config === undefined ? '<p>No config recorded.</p>' : table(['key', 'value'], flattenConfig(r.config))}`,
     )
     .join('\n');
   // one chart per run: each task's loss has its own scale (see lossPanelsSvg)

@@ -35,7 +35,10 @@ export function formatStepLine(event: StepEvent, rates: ProgressRates): string {
 
 export function formatEvalLine(event: EvalEvent): string {
   const accuracy = event.accuracy === undefined ? '' : `  accuracy ${formatPercent(event.accuracy)}`;
-  return `eval @ step ${event.step}: loss ${formatNumber(event.loss)}  perplexity ${formatNumber(event.perplexity)}${accuracy}  (${event.examples} examples)`;
+  return (
+    `eval @ step ${event.step}: loss ${formatNumber(event.loss)}  perplexity ` +
+    `${formatNumber(event.perplexity)}${accuracy}  (${event.examples} examples)`
+  );
 }
 
 export function formatSaveLine(event: SaveEvent): string {
@@ -102,7 +105,10 @@ export class ProgressBar implements TrainCallbacks {
   #bar(event: StepEvent): string {
     const fraction = event.totalSteps > 0 ? Math.min(1, Math.max(0, event.step / event.totalSteps)) : 0;
     const filled = Math.round(fraction * this.#barWidth);
-    return `[${'#'.repeat(filled)}${'.'.repeat(this.#barWidth - filled)}] ${String(Math.floor(fraction * 100)).padStart(3)}%`;
+    return (
+      `[${'#'.repeat(filled)}${'.'.repeat(this.#barWidth - filled)}] ` +
+      `${String(Math.floor(fraction * 100)).padStart(3)}%`
+    );
   }
 
   /** Rewrites the current line; spaces clear what a longer previous line left behind (no ANSI codes needed). */

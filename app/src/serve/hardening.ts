@@ -17,8 +17,9 @@ export const HARDENING_OPTIONS = [
   'max-adapter-file-mb',
 ] as const;
 
-export const HARDENING_USAGE = `                     [--allowed-hosts h1,h2|*] [--allowed-origins o1,o2|*] [--cors] [--allow-open-admin]
-                     [--access-log] [--body-limit-kb N] [--request-timeout-s N]
+export const HARDENING_USAGE =
+  '                     [--allowed-hosts h1,h2|*] [--allowed-origins o1,o2|*] [--cors] [--allow-open-admin]\n' +
+  `                     [--access-log] [--body-limit-kb N] [--request-timeout-s N]
                      [--max-lora-rank N] [--max-loras N] [--max-adapter-file-mb N]`;
 
 const count = (name: string, value: string | undefined): number | undefined => {
@@ -73,7 +74,8 @@ export function applyHardening(
   // Without PEFTKIT_ADMIN_KEY anyone who reaches the port can load, replace and unload adapters.
   if (!env.PEFTKIT_ADMIN_KEY && !isLoopbackHost(settings.host) && !values.has('allow-open-admin')) {
     throw new Error(
-      `refusing to serve open admin routes on ${settings.host}: set PEFTKIT_ADMIN_KEY, listen on 127.0.0.1, or pass --allow-open-admin`,
+      `refusing to serve open admin routes on ${settings.host}: set PEFTKIT_ADMIN_KEY, ` +
+        'listen on 127.0.0.1, or pass --allow-open-admin',
     );
   }
 }

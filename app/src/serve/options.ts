@@ -119,7 +119,10 @@ export function parseServeArgs(argv: readonly string[], env: Record<string, stri
   return settings;
 }
 
-/** `--store` enables files and fine-tuning jobs (embedded queue), `--redis` puts them on BullMQ; keys from PEFTKIT_API_KEYS. */
+/**
+ * `--store` enables files and fine-tuning jobs (embedded queue), `--redis` puts
+ * them on BullMQ; keys from PEFTKIT_API_KEYS.
+ */
 function jobsSettings(
   values: ReadonlyMap<string, string>,
   env: Record<string, string | undefined>,

@@ -40,7 +40,8 @@ export async function checkServeDirs(settings: ServeSettings): Promise<void> {
   if (!(await isDirectory(adapterRoot))) {
     throw new PeftkitError(
       'PEFTKIT_E_USAGE',
-      `serve: --adapters '${adapterRoot}' is not a directory (create it, or name the folder that holds your adapter directories)`,
+      `serve: --adapters '${adapterRoot}' is not a directory (create it, ` +
+        'or name the folder that holds your adapter directories)',
       { option: 'adapters', dir: adapterRoot },
     );
   }

@@ -101,7 +101,8 @@ export async function readAdapterDir(tf: Tf, dir: string): Promise<SavedAdapter>
   if (!(await exists(configPath))) {
     // a model directory (e.g. what `train --method full` writes) is a common mix-up: say what to do with it
     const model = (await exists(join(dir, 'config.json')))
-      ? ': it is a model directory (config.json), e.g. the output of full fine-tuning; use it as the model (--model), not as an adapter'
+      ? ': it is a model directory (config.json), e.g. the output of full fine-tuning; ' +
+        'use it as the model (--model), not as an adapter'
       : '';
     throw new PeftkitError('PEFTKIT_E_ADAPTER_NOT_FOUND', `no ${DEFAULT_CONFIG_FILE} in '${dir}'${model}`, { dir });
   }
@@ -118,7 +119,8 @@ export async function readAdapterDir(tf: Tf, dir: string): Promise<SavedAdapter>
     const hint =
       pickle === -1
         ? ''
-        : `: ${PICKLE_FILES[pickle]} is a PyTorch pickle, which is not read; re-save it as safetensors (PEFT: save_pretrained(safe_serialization=True), AdapterHub: save_adapter(..., use_safetensors=True))`;
+        : `: ${PICKLE_FILES[pickle]} is a PyTorch pickle, which is not read; re-save it as safetensors (PEFT: ` +
+          'save_pretrained(safe_serialization=True), AdapterHub: save_adapter(..., use_safetensors=True))';
     throw new PeftkitError(
       'PEFTKIT_E_ADAPTER_NOT_FOUND',
       `no adapter weights (${WEIGHT_FILES.join(' or ')}) in '${dir}'${hint}`,

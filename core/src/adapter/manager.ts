@@ -58,7 +58,9 @@ export interface AdapterManagerOptions {
   log: Logger;
   seed?: number;
   tokenizer?: MethodContext['tokenizer'];
-  /** Written into saved configs that leave the base unnamed (PEFT's base_model_name_or_path, AdapterHub's model_name). */
+  /**
+   * Written into saved configs that leave the base unnamed (PEFT's base_model_name_or_path, AdapterHub's model_name).
+   */
   baseModel?: string;
 }
 

@@ -26,7 +26,10 @@ export interface ForwardCall {
   readonly training: boolean;
   /** Source of dropout masks while training; null at inference. */
   readonly rng: Rng | null;
-  /** Per-generation store for what hooks derive once and reuse across decode steps (the KV cache's); absent without a cache. */
+  /**
+   * Per-generation store for what hooks derive once and reuse across decode steps
+   * (the KV cache's); absent without a cache.
+   */
   readonly memo?: CallMemo | null;
 }
 

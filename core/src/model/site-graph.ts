@@ -58,7 +58,9 @@ export abstract class SiteGraph {
     return this.#sites.values();
   }
 
-  /** Live parameters only: a weight freed after its site's base was swapped (QLoRA's packed base) is no longer listed. */
+  /**
+   * Live parameters only: a weight freed after its site's base was swapped (QLoRA's packed base) is no longer listed.
+   */
   parameters(): Map<string, Variable> {
     return new Map([...this.#params].filter(([, v]) => !v.isDisposed));
   }

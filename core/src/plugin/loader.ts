@@ -25,7 +25,9 @@ export type PluginImportFailure = 'not-found' | 'import-failed' | 'empty';
 
 const firstLine = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0] as string;
 
-/** Imports and validates a plugin module (does not register it). Throws PEFTKIT_E_PLUGIN_IMPORT / _INVALID / _VERSION. */
+/**
+ * Imports and validates a plugin module (does not register it). Throws PEFTKIT_E_PLUGIN_IMPORT / _INVALID / _VERSION.
+ */
 export async function importPlugin(specifier: string, options: PluginImportOptions = {}): Promise<MethodPlugin> {
   const resolved = resolvePluginSpecifier(specifier, options.from);
   let mod: Record<string, unknown>;
@@ -99,7 +101,8 @@ export async function importPlugins(
       if (!Object.keys(plugin.meta.dependencies ?? {}).every((d) => registry.has(d))) continue;
       pending.splice(i--, 1);
       progress = true;
-      // the same module listed twice (PEFTKIT_PLUGINS and --plugin): once is enough; another plugin of that name clashes
+      // the same module listed twice (PEFTKIT_PLUGINS and --plugin): once is
+      // enough; another plugin of that name clashes
       if (registry.has(plugin.meta.name) && registry.get(plugin.meta.name) === plugin) continue;
       try {
         registered.push(registry.register(plugin, specifier));
@@ -110,7 +113,9 @@ export async function importPlugins(
   }
   for (const { specifier, plugin } of pending) {
     const missing = Object.keys(plugin.meta.dependencies ?? {}).filter((d) => !registry.has(d));
-    const message = `plugin '${plugin.meta.name}' needs plugin(s) ${missing.map((d) => `'${d}'`).join(', ')}, which are not installed`;
+    const message =
+      `plugin '${plugin.meta.name}' needs plugin(s) ` +
+      `${missing.map((d) => `'${d}'`).join(', ')}, which are not installed`;
     fail(specifier, new PeftkitError('PEFTKIT_E_PLUGIN_DEPENDENCY', message, { plugin: plugin.meta.name, missing }));
   }
   return registered;

@@ -60,7 +60,8 @@ export function modulesToSaveSites(
       if (!found.includes(site)) found.push(site);
     }
     if (hit || (SEQ_CLS_HEADS as readonly string[]).includes(entry)) continue;
-    const message = `${options.plugin}: modules_to_save entry '${entry}' matches no module of this ${ctx.model.arch} model`;
+    const message =
+      `${options.plugin}: modules_to_save entry '${entry}' matches no module ` + `of this ${ctx.model.arch} model`;
     if (options.unknown === 'error') throw new PeftkitError('PEFTKIT_E_CONFIG_INVALID', message, { entry });
     ctx.log.warn(message);
   }

@@ -6,7 +6,8 @@ import type { SavedAdapter } from './contract.ts';
 /**
  * Assigns a saved adapter tensor to a variable, for plugins' `load` hooks: the first of `keys` present is used
  * (checkpoint key aliases), its shape must match exactly (`transpose`: the file holds the [in, out] layout), and
- * the key is added to `used` so leftovers can be reported. Missing or misshaped tensors are coded errors naming the key.
+ * the key is added to `used` so leftovers can be reported. Missing or misshaped tensors are coded errors naming the
+ * key.
  */
 export function assignSavedTensor(
   tf: Tf,

@@ -13,8 +13,8 @@ function orderOf(count: number, seed: number, epoch: number, shuffle: boolean): 
 
 /**
  * Micro-batches of example indices, epoch after epoch, in `epochOrder(count, seed, epoch)` order (a pure function,
- * so a resumed run regenerates it from the saved epoch and cursor). The last micro-batch of an epoch may be smaller (transformers'
- * dataloader_drop_last=false); the next one starts the following epoch with a fresh permutation.
+ * so a resumed run regenerates it from the saved epoch and cursor). The last micro-batch of an epoch may be smaller
+ * (transformers' dataloader_drop_last=false); the next one starts the following epoch with a fresh permutation.
  */
 export class BatchStream {
   readonly #count: number;

@@ -21,7 +21,9 @@ const TrainerStateSchema = z.object({
   totalSteps: z.number().int().positive(),
   epoch: z.number().int().nonnegative(),
   cursor: z.number().int().nonnegative(),
-  /** Seed of the epoch permutations: the current one is epochOrder(examples, permutationSeed, epoch) (data/split.ts). */
+  /**
+   * Seed of the epoch permutations: the current one is epochOrder(examples, permutationSeed, epoch) (data/split.ts).
+   */
   permutationSeed: z.number().int().nonnegative(),
   /** Dropout generator state (xoshiro128** words). */
   rng: z.array(z.number().int().nonnegative()).length(4),
@@ -114,7 +116,8 @@ export async function readCheckpoint(tf: Tf, dir: string): Promise<Checkpoint> {
   if (!parsed.success)
     throw checkpointError(
       dir,
-      `invalid ${TRAINER_STATE_FILE}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      `invalid ${TRAINER_STATE_FILE}: ` +
+        `${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   const state = parsed.data;
   let configText: string;

@@ -1,7 +1,9 @@
 import type { Scalar, Tensor, Tensor2D } from '@tensorflow/tfjs-core';
 import type { Tf } from '../runtime/types.ts';
 
-/** A backend's single-pass kernels (adapters/tensor/kernels/wasm-cross-entropy.ts): loss + softmax, then its gradient. */
+/**
+ * A backend's single-pass kernels (adapters/tensor/kernels/wasm-cross-entropy.ts): loss + softmax, then its gradient.
+ */
 const FUSED = 'PeftkitSoftmaxCrossEntropy';
 const FUSED_GRAD = 'PeftkitSoftmaxCrossEntropyGrad';
 

@@ -131,7 +131,8 @@ export function toRecords(
     throw dataError(
       DATA_ERROR_CODES.FORMAT,
       { file, line: first.line },
-      `cannot detect the format from fields [${Object.keys(first.value).join(', ')}]; expected {text}, {prompt, completion}, {messages} or {text, label}`,
+      `cannot detect the format from fields [${Object.keys(first.value).join(', ')}]; expected {text}, ` +
+        '{prompt, completion}, {messages} or {text, label}',
     );
   }
   return { format, records: rows.map((row) => toRecord(row, format, file)) };

@@ -91,7 +91,8 @@ export function tokenizeRecord(record: DataRecord, options: TokenizeOptions): To
         throw dataError(
           DATA_ERROR_CODES.CHAT_TEMPLATE,
           record.source,
-          'chat records need a chat template (the model has none; pass one: peftkit train --chat-template <file.jinja | chatml | plain>)',
+          'chat records need a chat template (the model has none; pass one: peftkit train --chat-template ' +
+            '<file.jinja | chatml | plain>)',
         );
       }
       const chat = chatLabels(record.messages, options.chatTemplate, tokenizer, record.source);
@@ -147,7 +148,8 @@ export function chatLabels(
       throw dataError(
         DATA_ERROR_CODES.CHAT_TEMPLATE,
         where,
-        `the chat template does not render message ${i} as a prefix of the whole conversation; cannot find the assistant turn`,
+        `the chat template does not render message ${i} as a prefix of the whole conversation; ` +
+          'cannot find the assistant turn',
         {
           message: i,
         },

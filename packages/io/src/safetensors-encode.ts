@@ -71,7 +71,8 @@ export function serializeSafetensors(tensors: TensorsToWrite, metadata?: Record<
   for (const t of prepared) {
     const end = offset + t.bytes.byteLength;
     parts.push(
-      `${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`,
+      `${JSON.stringify(t.name)}:{"dtype":"${t.dtype}",` +
+        `"shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`,
     );
     offset = end;
   }

@@ -88,7 +88,9 @@ function parseHeaderJson(headerBytes: Uint8Array): unknown {
   return header;
 }
 
-/** True when the first 8 bytes (the length prefix) are printable ASCII or whitespace: a text file, not a header length. */
+/**
+ * True when the first 8 bytes (the length prefix) are printable ASCII or whitespace: a text file, not a header length.
+ */
 function looksLikeText(bytes: Uint8Array): boolean {
   for (let i = 0; i < 8; i++) {
     const b = bytes[i] as number;

@@ -41,7 +41,10 @@ export const BottleneckConfigSchema = z
     reduction_factor: ReductionFactorSchema.default(16),
     non_linearity: NonLinearitySchema.optional(),
     original_ln_before: z.boolean().optional(),
-    /** AdapterHub's layer-hook mode refuses `false` as well: the model always adds its residual (and norm) after the hooks. */
+    /**
+     * AdapterHub's layer-hook mode refuses `false` as well: the model always adds
+     * its residual (and norm) after the hooks.
+     */
     original_ln_after: z.boolean().default(true),
     residual_before_ln: z.union([z.boolean(), z.literal('post_add')]).default(true),
     adapter_residual_before_ln: z.boolean().default(false),

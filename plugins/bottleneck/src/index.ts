@@ -1,6 +1,7 @@
 /**
- * @peftkit/bottleneck — bottleneck adapters (Houlsby and Pfeiffer, AdapterHub's `double_seq_bn` / `seq_bn`) as a peftkit
- * method plugin, reading and writing AdapterHub's adapter format (`adapter_config.json` + `adapter.safetensors`).
+ * @peftkit/bottleneck — bottleneck adapters (Houlsby and Pfeiffer, AdapterHub's `double_seq_bn` / `seq_bn`) as a
+ * peftkit method plugin, reading and writing AdapterHub's adapter format (`adapter_config.json` +
+ * `adapter.safetensors`).
  */
 import { definePlugin, type MethodPlugin } from '@peftkit/core';
 import { type BottleneckConfig, BottleneckConfigSchema } from './config.ts';

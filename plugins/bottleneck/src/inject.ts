@@ -83,7 +83,8 @@ export function injectBottleneck(ctx: MethodContext, config: BottleneckConfig): 
   const sites = targetSites(ctx, config);
   if (sites.length === 0) {
     throw configError(
-      `no block site to adapt in '${ctx.model.arch}' (mh_adapter ${config.mh_adapter}, output_adapter ${config.output_adapter}, leave_out [${config.leave_out}])`,
+      `no block site to adapt in '${ctx.model.arch}' (mh_adapter ${config.mh_adapter}, ` +
+        `output_adapter ${config.output_adapter}, leave_out [${config.leave_out}])`,
       {
         arch: ctx.model.arch,
       },

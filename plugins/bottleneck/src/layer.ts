@@ -14,7 +14,9 @@ export interface AffineNorm {
   readonly bias: Variable;
 }
 
-/** One bottleneck adapter at one block site: LN? → down Linear → f → up Linear → ·scaling → dropout, + residual (→ LN?). */
+/**
+ * One bottleneck adapter at one block site: LN? → down Linear → f → up Linear → ·scaling → dropout, + residual (→ LN?).
+ */
 export interface BottleneckLayer {
   readonly site: BlockSite;
   readonly bottleneck: number;
@@ -56,7 +58,8 @@ function initWeights(
   b: number,
 ): { down: Float32Array; up: Float32Array } {
   if (init === 'mam_adapter') {
-    // kaiming_uniform_(a=√5) on a [b, d] weight is U(±1/√d); the zero up-projection makes the adapter an exact identity.
+    // kaiming_uniform_(a=√5) on a [b, d] weight is U(±1/√d); the zero
+    // up-projection makes the adapter an exact identity.
     const bound = 1 / Math.sqrt(d);
     return { down: rng.uniformArray(b * d, -bound, bound), up: new Float32Array(d * b) };
   }

@@ -23,7 +23,10 @@ export function adapterModulePath(model: ModelGraph, site: BlockSite, adapter: s
   return `${block}.${site.role === 'attention' ? 'attention_adapters' : 'output_adapters'}.adapters.${adapter}`;
 }
 
-/** File key → variable of one layer, in AdapterHub's `nn.Sequential` numbering (`adapter_down.0` is the LN when `ln_before`). */
+/**
+ * File key → variable of one layer, in AdapterHub's `nn.Sequential` numbering
+ * (`adapter_down.0` is the LN when `ln_before`).
+ */
 export function layerTensorNames(path: string, layer: BottleneckLayer): [string, BottleneckLayer['down']][] {
   const out: [string, BottleneckLayer['down']][] = [];
   let index = 0;

@@ -5,9 +5,9 @@ import { type BottleneckHandle, disposeBottleneck, injectBottleneck } from './in
 import { adapterModulePath, adapterNamesInKeys, layerTensorNames } from './naming.ts';
 
 /**
- * AdapterHub's adapter directory: `adapter_config.json` (`{config, hidden_size, model_class, …}`) + `adapter.safetensors`.
- * These are the `adapters` library's own names (utils.py: CONFIG_NAME, SAFE_WEIGHTS_NAME), which its
- * `load_adapter(..., use_safetensors=True)` reads and `save_adapter(..., use_safetensors=True)` writes; its default
+ * AdapterHub's adapter directory: `adapter_config.json` (`{config, hidden_size, model_class, …}`) +
+ * `adapter.safetensors`. These are the `adapters` library's own names (utils.py: CONFIG_NAME, SAFE_WEIGHTS_NAME), which
+ * its `load_adapter(..., use_safetensors=True)` reads and `save_adapter(..., use_safetensors=True)` writes; its default
  * pickle, `pytorch_adapter.bin` (WEIGHTS_NAME), is not read. There is no `pytorch_adapter.safetensors`.
  */
 
@@ -27,7 +27,10 @@ const UNSUPPORTED_AT_DEFAULT: Readonly<Record<string, (v: unknown) => boolean>> 
   phm_layer: (v) => v === false,
   inv_adapter: (v) => v === null || v === undefined,
 };
-/** BnConfig fields read past silently: PHM details (unused without phm_layer), training-only or decoder cross-attention options. */
+/**
+ * BnConfig fields read past silently: PHM details (unused without phm_layer),
+ * training-only or decoder cross-attention options.
+ */
 const IGNORED = new Set([
   'architecture',
   'inv_adapter_reduction_factor',

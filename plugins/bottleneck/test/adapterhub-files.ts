@@ -3,7 +3,9 @@ import { type RawTensor, safetensorsBytes } from '../../../test/support/safetens
 
 export { type RawTensor, safetensorsBytes };
 
-/** AdapterHub files built byte by byte, independently of peftkit's writer, and a small BERT config for the format tests. */
+/**
+ * AdapterHub files built byte by byte, independently of peftkit's writer, and a small BERT config for the format tests.
+ */
 
 export const D = 16;
 

@@ -65,55 +65,62 @@ test('init mam_adapter is an exact identity (Llama and BERT); houlsby is near it
   }
 });
 
-test('init value distributions follow AdapterHub (bert N(0,0.02), houlsby truncated N(0,0.01) in ±0.02, mam U(±1/√d) and zero up)', () => {
-  const model = createTinyLlama(tf);
-  const manager = kernel.adapters(model);
-  const layer = (name: string, init: string) =>
-    (
-      manager.create(name, 'bottleneck', { preset: 'pfeiffer', reduction_factor: 0.25, init_weights: init })
-        .handle as BottleneckHandle
-    ).layers[0];
-  const std = (a: Float32Array) => Math.sqrt(a.reduce((s, v) => s + v * v, 0) / a.length);
-  const bert = layer('b', 'bert');
-  const houlsby = layer('h', 'houlsby');
-  const mam = layer('m', 'mam_adapter');
-  assert.ok(bert && houlsby && mam, 'layers exist');
-  assert.equal(bert.bottleneck, 64, 'reduction_factor 0.25 gives an up-projection of 16·4');
-  const bd = bert.down.dataSync() as Float32Array;
-  assert.ok(Math.abs(std(bd) - 0.02) < 0.002, `bert std ${std(bd)}`);
-  const hd = houlsby.down.dataSync() as Float32Array;
-  assert.ok(
-    hd.every((v) => Math.abs(v) <= 0.02) && Math.abs(std(hd) - 0.0088) < 0.001,
-    `houlsby truncated std ${std(hd)} (0.01 truncated at 2σ ≈ 0.0088)`,
-  );
-  const md = mam.down.dataSync() as Float32Array;
-  assert.ok(md.every((v) => Math.abs(v) <= 1 / 4) && Math.max(...md.map(Math.abs)) > 0.2, 'mam down U(±1/√16)');
-  assert.ok(
-    (mam.up.dataSync() as Float32Array).every((v) => v === 0),
-    'mam up is zero',
-  );
-  for (const l of [bert, houlsby, mam])
+test(
+  'init value distributions follow AdapterHub (bert N(0,0.02), houlsby truncated N(0,0.01) in ±0.02, ' +
+    'mam U(±1/√d) and zero up)',
+  () => {
+    const model = createTinyLlama(tf);
+    const manager = kernel.adapters(model);
+    const layer = (name: string, init: string) =>
+      (
+        manager.create(name, 'bottleneck', { preset: 'pfeiffer', reduction_factor: 0.25, init_weights: init })
+          .handle as BottleneckHandle
+      ).layers[0];
+    const std = (a: Float32Array) => Math.sqrt(a.reduce((s, v) => s + v * v, 0) / a.length);
+    const bert = layer('b', 'bert');
+    const houlsby = layer('h', 'houlsby');
+    const mam = layer('m', 'mam_adapter');
+    assert.ok(bert && houlsby && mam, 'layers exist');
+    assert.equal(bert.bottleneck, 64, 'reduction_factor 0.25 gives an up-projection of 16·4');
+    const bd = bert.down.dataSync() as Float32Array;
+    assert.ok(Math.abs(std(bd) - 0.02) < 0.002, `bert std ${std(bd)}`);
+    const hd = houlsby.down.dataSync() as Float32Array;
     assert.ok(
-      [...l.downBias.dataSync(), ...l.upBias.dataSync()].every((v) => v === 0),
-      'biases start at zero',
+      hd.every((v) => Math.abs(v) <= 0.02) && Math.abs(std(hd) - 0.0088) < 0.001,
+      `houlsby truncated std ${std(hd)} (0.01 truncated at 2σ ≈ 0.0088)`,
     );
-  manager.dispose();
-  model.dispose();
-});
+    const md = mam.down.dataSync() as Float32Array;
+    assert.ok(md.every((v) => Math.abs(v) <= 1 / 4) && Math.max(...md.map(Math.abs)) > 0.2, 'mam down U(±1/√16)');
+    assert.ok(
+      (mam.up.dataSync() as Float32Array).every((v) => v === 0),
+      'mam up is zero',
+    );
+    for (const l of [bert, houlsby, mam])
+      assert.ok(
+        [...l.downBias.dataSync(), ...l.upBias.dataSync()].every((v) => v === 0),
+        'biases start at zero',
+      );
+    manager.dispose();
+    model.dispose();
+  },
+);
 
-test('sizes: BERT-base width, reduction 16 → 74,544 parameters per adapter (Pfeiffer 1 site, Houlsby 2 per layer)', () => {
-  const count = (preset: string) =>
-    withAdapter(
-      new BertModel(tf, { ...bertConfig(768, 1), num_attention_heads: 12 }, { kind: 'random', rng: new Rng(1) }),
-      { preset },
-      (h) => parameterCount(h),
-    );
-  // down 768→48 with bias + up 48→768 with bias, computed independently of the plugin.
-  const perSite = 768 * 48 + 48 + 48 * 768 + 768;
-  assert.equal(perSite, 74_544, 'the Houlsby paper figure');
-  assert.equal(count('pfeiffer'), perSite, 'Pfeiffer: one adapter per layer');
-  assert.equal(count('houlsby'), 2 * perSite, 'Houlsby: two adapters per layer');
-});
+test(
+  'sizes: BERT-base width, reduction 16 → 74,544 parameters per adapter (Pfeiffer 1 site, ' + 'Houlsby 2 per layer)',
+  () => {
+    const count = (preset: string) =>
+      withAdapter(
+        new BertModel(tf, { ...bertConfig(768, 1), num_attention_heads: 12 }, { kind: 'random', rng: new Rng(1) }),
+        { preset },
+        (h) => parameterCount(h),
+      );
+    // down 768→48 with bias + up 48→768 with bias, computed independently of the plugin.
+    const perSite = 768 * 48 + 48 + 48 * 768 + 768;
+    assert.equal(perSite, 74_544, 'the Houlsby paper figure');
+    assert.equal(count('pfeiffer'), perSite, 'Pfeiffer: one adapter per layer');
+    assert.equal(count('houlsby'), 2 * perSite, 'Houlsby: two adapters per layer');
+  },
+);
 
 test('placement: presets, leave_out and per-layer reduction_factor', () => {
   const sites = (config: Record<string, unknown>) =>

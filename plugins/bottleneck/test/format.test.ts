@@ -86,64 +86,68 @@ for (const [label, preset, role, ref] of [
 }
 
 for (const residual of [true, false, 'post_add'] as const) {
-  test(`AdapterHub Pfeiffer file for post-norm BERT (residual_before_ln ${residual}) applies the original LayerNorm before the adapter`, () => {
-    const model = new BertModel(tf, BERT, { kind: 'random', rng: new Rng(5), std: 0.2 });
-    // Non-trivial LayerNorm parameters, so that using (or skipping) them shows.
-    const norms = new Map<string, { w: Float32Array; b: Float32Array; eps: number }>();
-    for (const i of [0, 1]) {
-      const name = `bert.encoder.layer.${i}.output.LayerNorm`;
-      const params = model.parameters();
-      const w = params.get(`${name}.weight`);
-      const b = params.get(`${name}.bias`);
-      assert.ok(w && b, `${name} exists`);
-      w.assign(tf.tensor1d(values(D, 20 + i, 0.5).map((v) => 1 + v)));
-      b.assign(tf.tensor1d(values(D, 30 + i, 0.2)));
-      norms.set(`bert.encoder.layer.${i}.output`, {
-        w: w.dataSync() as Float32Array,
-        b: b.dataSync() as Float32Array,
-        eps: 1e-12,
-      });
-    }
-    const modules = [0, 1].map((i) => ({
-      path: `bert.encoder.layer.${i}.output.adapters.imdb`,
-      site: `bert.encoder.layer.${i}.output`,
-    }));
-    const { tensors, weights } = adapterFiles(modules, 2);
-    const preset = {
-      mh_adapter: false,
-      output_adapter: true,
-      non_linearity: 'relu',
-      original_ln_before: true,
-      residual_before_ln: residual,
-      reduction_factor: 8,
-    };
-    const config = {
-      config: bnConfig(preset),
-      hidden_size: D,
-      model_class: 'BertAdapterModel',
-      model_name: 'bert-tiny',
-      model_type: 'bert',
-      name: 'imdb',
-      version: 'adapters.1.1.0',
-    };
-    loadBytes(model, 'imdb', config, tensors);
-    const detach = attachReference(
-      tf,
-      model,
-      'reference',
-      { original_ln_before: true, residual_before_ln: residual, non_linearity: 'relu' },
-      weights,
-      norms,
-    );
-    const ids = tinyBatch(2, 6);
-    const got = logits(model as never, ids, { active: ['imdb'] });
-    const want = logits(model as never, ids, { active: ['reference'] });
-    assert.ok(maxAbsDiff(got, want) < 1e-4, `plugin vs formula: ${maxAbsDiff(got, want)}`);
-    assert.ok(maxAbsDiff(got, logits(model as never, ids)) > 1e-3, 'the adapter changes the output');
-    detach();
-    kernel.adapters(model).dispose();
-    model.dispose();
-  });
+  test(
+    `AdapterHub Pfeiffer file for post-norm BERT (residual_before_ln ${residual}) applies the original LayerNorm ` +
+      `before the adapter`,
+    () => {
+      const model = new BertModel(tf, BERT, { kind: 'random', rng: new Rng(5), std: 0.2 });
+      // Non-trivial LayerNorm parameters, so that using (or skipping) them shows.
+      const norms = new Map<string, { w: Float32Array; b: Float32Array; eps: number }>();
+      for (const i of [0, 1]) {
+        const name = `bert.encoder.layer.${i}.output.LayerNorm`;
+        const params = model.parameters();
+        const w = params.get(`${name}.weight`);
+        const b = params.get(`${name}.bias`);
+        assert.ok(w && b, `${name} exists`);
+        w.assign(tf.tensor1d(values(D, 20 + i, 0.5).map((v) => 1 + v)));
+        b.assign(tf.tensor1d(values(D, 30 + i, 0.2)));
+        norms.set(`bert.encoder.layer.${i}.output`, {
+          w: w.dataSync() as Float32Array,
+          b: b.dataSync() as Float32Array,
+          eps: 1e-12,
+        });
+      }
+      const modules = [0, 1].map((i) => ({
+        path: `bert.encoder.layer.${i}.output.adapters.imdb`,
+        site: `bert.encoder.layer.${i}.output`,
+      }));
+      const { tensors, weights } = adapterFiles(modules, 2);
+      const preset = {
+        mh_adapter: false,
+        output_adapter: true,
+        non_linearity: 'relu',
+        original_ln_before: true,
+        residual_before_ln: residual,
+        reduction_factor: 8,
+      };
+      const config = {
+        config: bnConfig(preset),
+        hidden_size: D,
+        model_class: 'BertAdapterModel',
+        model_name: 'bert-tiny',
+        model_type: 'bert',
+        name: 'imdb',
+        version: 'adapters.1.1.0',
+      };
+      loadBytes(model, 'imdb', config, tensors);
+      const detach = attachReference(
+        tf,
+        model,
+        'reference',
+        { original_ln_before: true, residual_before_ln: residual, non_linearity: 'relu' },
+        weights,
+        norms,
+      );
+      const ids = tinyBatch(2, 6);
+      const got = logits(model as never, ids, { active: ['imdb'] });
+      const want = logits(model as never, ids, { active: ['reference'] });
+      assert.ok(maxAbsDiff(got, want) < 1e-4, `plugin vs formula: ${maxAbsDiff(got, want)}`);
+      assert.ok(maxAbsDiff(got, logits(model as never, ids)) > 1e-3, 'the adapter changes the output');
+      detach();
+      kernel.adapters(model).dispose();
+      model.dispose();
+    },
+  );
 }
 
 test('bad files are refused with coded errors and leave the model and other adapters untouched', () => {

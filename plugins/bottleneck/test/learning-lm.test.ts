@@ -60,7 +60,8 @@ test('stories260K + Houlsby adapter on Moby-Dick: held-out eval loss drops', asy
   });
   const after = evalLoss();
   console.log(
-    `[bottleneck stories260K houlsby rf4] trainable=${parameterCount(handle)} held-out loss ${before.toFixed(4)} → ${after.toFixed(4)} (train ${losses[0]?.toFixed(4)} → ${losses.at(-1)?.toFixed(4)})`,
+    `[bottleneck stories260K houlsby rf4] trainable=${parameterCount(handle)} held-out loss ${before.toFixed(4)} → ` +
+      `${after.toFixed(4)} (train ${losses[0]?.toFixed(4)} → ${losses.at(-1)?.toFixed(4)})`,
   );
   assert.ok(after < before - 0.3, `held-out eval loss drops by > 0.3: ${before} → ${after}`);
   manager.dispose();

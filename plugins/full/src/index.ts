@@ -25,7 +25,8 @@ function inject(model: ModelGraph, adapterName: string, config: FullConfig): Ful
   if (owner !== undefined) {
     throw new PeftkitError(
       'PEFTKIT_E_ADAPTER_CONFLICT',
-      `full: the model already has a full fine-tuning adapter ('${owner}'); it trains the base weights, so only one fits`,
+      `full: the model already has a full fine-tuning adapter ('${owner}'); ` +
+        'it trains the base weights, so only one fits',
       {
         existing: owner,
         adapter: adapterName,

@@ -53,51 +53,54 @@ test('trainable selects base parameters by pattern; the loop changes exactly tho
   model.dispose();
 });
 
-test('saves model.safetensors with Hugging Face names + peftkit_full_config.json; load is strict and all-or-nothing', () => {
-  const model = createTinyLlama(tf, { seed: 2 });
-  const manager = kernel.adapters(model);
-  manager.create('ft', 'full', { trainable: ['norm'] });
-  const saved = manager.save('ft');
-  assert.deepEqual(saved.files, { config: CONFIG_FILE, weights: WEIGHTS_FILE }, 'file names');
-  assert.equal(saved.config.peftkit_method, 'full', 'config marks the method');
-  assert.deepEqual(
-    Object.keys(saved.tensors).sort(),
-    [...model.parameters().keys()].filter((n) => n.includes('norm')).sort(),
-    'HF names of the selection',
-  );
-  const bytes = encodeAdapter(saved);
-  disposeSaved(saved);
-  manager.dispose();
+test(
+  'saves model.safetensors with Hugging Face names + peftkit_full_config.json; ' + 'load is strict and all-or-nothing',
+  () => {
+    const model = createTinyLlama(tf, { seed: 2 });
+    const manager = kernel.adapters(model);
+    manager.create('ft', 'full', { trainable: ['norm'] });
+    const saved = manager.save('ft');
+    assert.deepEqual(saved.files, { config: CONFIG_FILE, weights: WEIGHTS_FILE }, 'file names');
+    assert.equal(saved.config.peftkit_method, 'full', 'config marks the method');
+    assert.deepEqual(
+      Object.keys(saved.tensors).sort(),
+      [...model.parameters().keys()].filter((n) => n.includes('norm')).sort(),
+      'HF names of the selection',
+    );
+    const bytes = encodeAdapter(saved);
+    disposeSaved(saved);
+    manager.dispose();
 
-  const other = createTinyLlama(tf, { seed: 5 });
-  const otherManager = kernel.adapters(other);
-  const snapshot = snapshotParameters(other);
-  const broken = decodeAdapter(tf, bytes.config, bytes.weights, saved.files);
-  const first = Object.keys(broken.tensors)[0] as string;
-  broken.tensors[first]?.dispose();
-  const { [first]: _dropped, ...rest } = broken.tensors;
-  assert.throws(
-    () => otherManager.load('x', { ...broken, tensors: rest }),
-    (e) => isPeftkitError(e, 'PEFTKIT_E_ADAPTER_KEY_MISSING'),
-    'a missing tensor is refused',
-  );
-  assert.equal(maxParameterDiff(other, snapshot), 0, 'a refused load leaves the base untouched');
-  assert.equal(otherManager.has('x'), false, 'nothing registered');
-  disposeSaved({ ...broken, tensors: rest });
+    const other = createTinyLlama(tf, { seed: 5 });
+    const otherManager = kernel.adapters(other);
+    const snapshot = snapshotParameters(other);
+    const broken = decodeAdapter(tf, bytes.config, bytes.weights, saved.files);
+    const first = Object.keys(broken.tensors)[0] as string;
+    broken.tensors[first]?.dispose();
+    const { [first]: _dropped, ...rest } = broken.tensors;
+    assert.throws(
+      () => otherManager.load('x', { ...broken, tensors: rest }),
+      (e) => isPeftkitError(e, 'PEFTKIT_E_ADAPTER_KEY_MISSING'),
+      'a missing tensor is refused',
+    );
+    assert.equal(maxParameterDiff(other, snapshot), 0, 'a refused load leaves the base untouched');
+    assert.equal(otherManager.has('x'), false, 'nothing registered');
+    disposeSaved({ ...broken, tensors: rest });
 
-  const good = decodeAdapter(tf, bytes.config, bytes.weights, saved.files);
-  assert.equal(otherManager.pluginFor(good.config).meta.name, 'full', 'the config file is recognised');
-  otherManager.load('x', good);
-  disposeSaved(good);
-  const loaded = other.parameters();
-  for (const [name, v] of model.parameters()) {
-    const same = Array.from(v.dataSync()).every((x, i) => x === loaded.get(name)?.dataSync()[i]);
-    assert.equal(same, name.includes('norm'), `${name} ${name.includes('norm') ? 'copied' : 'untouched'}`);
-  }
-  otherManager.dispose();
-  other.dispose();
-  model.dispose();
-});
+    const good = decodeAdapter(tf, bytes.config, bytes.weights, saved.files);
+    assert.equal(otherManager.pluginFor(good.config).meta.name, 'full', 'the config file is recognised');
+    otherManager.load('x', good);
+    disposeSaved(good);
+    const loaded = other.parameters();
+    for (const [name, v] of model.parameters()) {
+      const same = Array.from(v.dataSync()).every((x, i) => x === loaded.get(name)?.dataSync()[i]);
+      assert.equal(same, name.includes('norm'), `${name} ${name.includes('norm') ? 'copied' : 'untouched'}`);
+    }
+    otherManager.dispose();
+    other.dispose();
+    model.dispose();
+  },
+);
 
 test('bad configs: unknown key, invalid regex, empty selection', () => {
   const model = createTinyLlama(tf, { seed: 2 });

@@ -109,7 +109,8 @@ function combineSite(
     const r = (parts[0] as Part).layer.r;
     if (parts.some((p) => p.layer.r !== r))
       fail(
-        `${combination} combination needs equal ranks, found ${parts.map((p) => p.layer.r).join(', ')} on '${(parts[0] as Part).layer.site.name}'`,
+        `${combination} combination needs equal ranks, found ${parts.map((p) => p.layer.r).join(', ')} on ` +
+          `'${(parts[0] as Part).layer.site.name}'`,
       );
   }
   if (TASK_METHODS.includes(combination)) return taskMergeSite(tf, parts, combination as TaskMergeMethod, task);

@@ -16,7 +16,10 @@ export const LoraConfigSchema = z
     /** Module-name regex (matched as `(.*\.)?(key)$`) → rank. */
     rank_pattern: z.record(z.string().min(1), z.number().int().positive()).default({}),
     alpha_pattern: z.record(z.string().min(1), z.number().positive()).default({}),
-    /** target_modules list: exact name or suffix after a dot; string: full regex or `all-linear`; null: per-arch default. */
+    /**
+     * target_modules list: exact name or suffix after a dot; string: full regex
+     * or `all-linear`; null: per-arch default.
+     */
     ...targetingFields,
     fan_in_fan_out: z.boolean().default(false),
     bias: z.enum(['none', 'all', 'lora_only']).default('none'),

@@ -16,12 +16,16 @@ function isSeqCls(model: ModelGraph, config: LoraConfig): boolean {
   return isSeqClsTask(model, config.task_type);
 }
 
-/** modules_to_save as PEFT stores it: for SEQ_CLS the classifier heads are added (PeftModelForSequenceClassification). */
+/**
+ * modules_to_save as PEFT stores it: for SEQ_CLS the classifier heads are added (PeftModelForSequenceClassification).
+ */
 export function effectiveModulesToSave(model: ModelGraph, config: LoraConfig): string[] | null {
   return withSeqClsHeads(config.modules_to_save, isSeqCls(model, config));
 }
 
-/** The linear sites named by modules_to_save; entries that match nothing are warned about (PEFT's head names are not). */
+/**
+ * The linear sites named by modules_to_save; entries that match nothing are warned about (PEFT's head names are not).
+ */
 export function moduleSites(ctx: MethodContext, entries: readonly string[] | null): LinearSite[] {
   return modulesToSaveSites(ctx, entries, { unknown: 'warn', plugin: 'lora' });
 }

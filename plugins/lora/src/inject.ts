@@ -73,7 +73,8 @@ function correctFanInFanOut(ctx: MethodContext, config: LoraConfig, targets: rea
     const expected = t.site.layout === 'in_out';
     if (expected === fanInFanOut) continue;
     ctx.log.warn(
-      `lora: fan_in_fan_out is ${fanInFanOut} but '${t.site.name}' stores its weight ${t.site.layout}; setting fan_in_fan_out to ${expected}`,
+      `lora: fan_in_fan_out is ${fanInFanOut} but '${t.site.name}' stores its weight ${t.site.layout}; ` +
+        `setting fan_in_fan_out to ${expected}`,
     );
     fanInFanOut = expected;
   }

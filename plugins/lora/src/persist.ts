@@ -32,7 +32,9 @@ const PEFT_KEYS_AT_DEFAULT: Readonly<Record<string, (v: unknown) => boolean>> = 
 
 const configKeys = (): Set<string> => new Set(Object.keys(LoraConfigSchema.shape));
 
-/** Reads a saved adapter_config.json leniently: PEFT-only keys at harmless values pass, unknown keys are warned about. */
+/**
+ * Reads a saved adapter_config.json leniently: PEFT-only keys at harmless values pass, unknown keys are warned about.
+ */
 export function parseSavedConfig(ctx: MethodContext, raw: Readonly<Record<string, unknown>>): LoraConfig {
   const known = configKeys();
   const picked: Record<string, unknown> = {};
@@ -50,7 +52,8 @@ export function parseSavedConfig(ctx: MethodContext, raw: Readonly<Record<string
   }
   const init = picked.init_lora_weights;
   if (typeof init === 'string' && init !== 'gaussian') {
-    // Initialisation does not matter once the saved tensors are loaded, but PiSSA/OLoRA-style inits also rewrite the base.
+    // Initialisation does not matter once the saved tensors are loaded, but
+    // PiSSA/OLoRA-style inits also rewrite the base.
     ctx.log.warn(
       `lora: init_lora_weights '${init}' is not supported; loading the saved tensors as a plain LoRA adapter`,
     );

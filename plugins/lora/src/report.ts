@@ -17,5 +17,8 @@ export function trainableParameterReport(model: ModelGraph, handle: MethodHandle
   const biases = (handle as Partial<LoraHandle>).biases ?? [];
   const shared = biases.reduce((sum, b) => sum + b.bias.size, 0);
   const all = base + trainable - shared;
-  return `trainable params: ${grouped(trainable)} || all params: ${grouped(all)} || trainable%: ${((100 * trainable) / all).toFixed(4)}`;
+  return (
+    `trainable params: ${grouped(trainable)} || all params: ${grouped(all)} || trainable%: ` +
+    `${((100 * trainable) / all).toFixed(4)}`
+  );
 }

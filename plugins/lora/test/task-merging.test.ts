@@ -61,86 +61,90 @@ test('TIES elects a sign per entry and averages the agreeing weighted entries (h
   );
 });
 
-test('add_weighted_adapter: dare_linear at density 1 equals linear; ties and dare_ties build adapters; bad inputs are coded errors', async () => {
-  const kernel = await createKernel({ logger: { warn() {}, info() {} } });
-  kernel.use(lora);
-  const tf = kernel.tf;
-  const model = createTinyLlama(tf, { seed: 2 });
-  const manager = kernel.adapters(model);
-  for (const [name, seed] of [
-    ['x', 3],
-    ['y', 4],
-  ] as const) {
-    perturb(
-      tf,
-      manager.create(name, 'lora', { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] }).handle
-        .trainableVariables,
-      seed,
-      0.3,
+test(
+  'add_weighted_adapter: dare_linear at density 1 equals linear; ties and dare_ties build adapters; ' +
+    'bad inputs are coded errors',
+  async () => {
+    const kernel = await createKernel({ logger: { warn() {}, info() {} } });
+    kernel.use(lora);
+    const tf = kernel.tf;
+    const model = createTinyLlama(tf, { seed: 2 });
+    const manager = kernel.adapters(model);
+    for (const [name, seed] of [
+      ['x', 3],
+      ['y', 4],
+    ] as const) {
+      perturb(
+        tf,
+        manager.create(name, 'lora', { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] }).handle
+          .trainableVariables,
+        seed,
+        0.3,
+      );
+    }
+    const values = (name: string) => manager.trainableVariables(name).map((v) => Array.from(v.dataSync()));
+    addWeightedAdapter(manager, { adapters: ['x', 'y'], weights: [0.7, 0.3], name: 'lin', combination: 'linear' });
+    addWeightedAdapter(manager, {
+      adapters: ['x', 'y'],
+      weights: [0.7, 0.3],
+      name: 'dare1',
+      combination: 'dare_linear',
+      density: 1,
+    });
+    const [a, b] = [values('lin'), values('dare1')];
+    for (const [i, row] of a.entries()) {
+      for (const [j, v] of row.entries())
+        assert.ok(Math.abs(v - (b[i]?.[j] as number)) < 1e-6, `variable ${i}[${j}]: ${v} vs ${b[i]?.[j]}`);
+    }
+    addWeightedAdapter(manager, {
+      adapters: ['x', 'y'],
+      weights: [1, 1],
+      name: 'ties',
+      combination: 'ties',
+      density: 0.5,
+    });
+    const zeros = values('ties')
+      .flat()
+      .filter((v) => v === 0).length;
+    assert.ok(zeros > 0, 'ties pruned entries');
+    addWeightedAdapter(manager, {
+      adapters: ['x', 'y'],
+      weights: [1, 1],
+      name: 'dt',
+      combination: 'dare_ties',
+      density: 0.5,
+      seed: 3,
+      majoritySignMethod: 'frequency',
+    });
+    const out = tf.tidy(() => model.forward({ ids: [[1, 2, 3, 4]] }, { selection: { perRow: ['dt'] } }).dataSync());
+    assert.ok(Array.from(out).every(Number.isFinite), 'the merged adapter runs');
+    const coded = (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_COMBINATION');
+    assert.throws(
+      () =>
+        addWeightedAdapter(manager, {
+          adapters: ['x', 'y'],
+          weights: [1, -1],
+          name: 'neg',
+          combination: 'ties',
+          density: 0.5,
+        }),
+      coded,
+      'negative weight',
     );
-  }
-  const values = (name: string) => manager.trainableVariables(name).map((v) => Array.from(v.dataSync()));
-  addWeightedAdapter(manager, { adapters: ['x', 'y'], weights: [0.7, 0.3], name: 'lin', combination: 'linear' });
-  addWeightedAdapter(manager, {
-    adapters: ['x', 'y'],
-    weights: [0.7, 0.3],
-    name: 'dare1',
-    combination: 'dare_linear',
-    density: 1,
-  });
-  const [a, b] = [values('lin'), values('dare1')];
-  for (const [i, row] of a.entries()) {
-    for (const [j, v] of row.entries())
-      assert.ok(Math.abs(v - (b[i]?.[j] as number)) < 1e-6, `variable ${i}[${j}]: ${v} vs ${b[i]?.[j]}`);
-  }
-  addWeightedAdapter(manager, {
-    adapters: ['x', 'y'],
-    weights: [1, 1],
-    name: 'ties',
-    combination: 'ties',
-    density: 0.5,
-  });
-  const zeros = values('ties')
-    .flat()
-    .filter((v) => v === 0).length;
-  assert.ok(zeros > 0, 'ties pruned entries');
-  addWeightedAdapter(manager, {
-    adapters: ['x', 'y'],
-    weights: [1, 1],
-    name: 'dt',
-    combination: 'dare_ties',
-    density: 0.5,
-    seed: 3,
-    majoritySignMethod: 'frequency',
-  });
-  const out = tf.tidy(() => model.forward({ ids: [[1, 2, 3, 4]] }, { selection: { perRow: ['dt'] } }).dataSync());
-  assert.ok(Array.from(out).every(Number.isFinite), 'the merged adapter runs');
-  const coded = (e: unknown) => isPeftkitError(e, 'PEFTKIT_E_COMBINATION');
-  assert.throws(
-    () =>
-      addWeightedAdapter(manager, {
-        adapters: ['x', 'y'],
-        weights: [1, -1],
-        name: 'neg',
-        combination: 'ties',
-        density: 0.5,
-      }),
-    coded,
-    'negative weight',
-  );
-  assert.throws(
-    () =>
-      addWeightedAdapter(manager, {
-        adapters: ['x', 'y'],
-        weights: [1, 1],
-        name: 'd0',
-        combination: 'dare_linear',
-        density: 0,
-      }),
-    coded,
-    'density 0',
-  );
-  assert.equal(manager.has('neg') || manager.has('d0'), false, 'refused merges leave nothing behind');
-  manager.dispose();
-  model.dispose();
-});
+    assert.throws(
+      () =>
+        addWeightedAdapter(manager, {
+          adapters: ['x', 'y'],
+          weights: [1, 1],
+          name: 'd0',
+          combination: 'dare_linear',
+          density: 0,
+        }),
+      coded,
+      'density 0',
+    );
+    assert.equal(manager.has('neg') || manager.has('d0'), false, 'refused merges leave nothing behind');
+    manager.dispose();
+    model.dispose();
+  },
+);

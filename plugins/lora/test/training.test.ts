@@ -102,7 +102,8 @@ test("trainable-parameter report in PEFT's format", () => {
   const all = base + 896;
   assert.equal(
     trainableParameterReport(model, handle),
-    `trainable params: 896 || all params: ${all.toLocaleString('en-US')} || trainable%: ${((100 * 896) / all).toFixed(4)}`,
+    `trainable params: 896 || all params: ${all.toLocaleString('en-US')} || trainable%: ` +
+      `${((100 * 896) / all).toFixed(4)}`,
   );
   assert.match(
     trainableParameterReport(model, handle),

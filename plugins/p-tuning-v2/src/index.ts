@@ -12,7 +12,8 @@ export const PLUGIN_VERSION = '0.1.0';
 const plugin: MethodPlugin<PTuningV2Config, PrefixHandle> = createPrefixPlugin<PTuningV2Config>({
   method: { name: 'p-tuning-v2', version: PLUGIN_VERSION },
   description:
-    'P-Tuning v2: deep prompts (prefixes in every layer) with prefix dropout and a trained classifier head, PEFT PREFIX_TUNING format',
+    'P-Tuning v2: deep prompts (prefixes in every layer) with prefix dropout and a trained classifier head, ' +
+    'PEFT PREFIX_TUNING format',
   schema: PTuningV2ConfigSchema,
   dependencies: { 'prefix-tuning': '^0.1.0' },
   options: (config) => ({ dropout: config.prefix_dropout, extra: { prefix_dropout: config.prefix_dropout } }),

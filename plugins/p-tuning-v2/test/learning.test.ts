@@ -40,7 +40,8 @@ test('P-Tuning v2 on SpamAssassin (stories260K seq-cls): held-out accuracy beats
   const first = run.losses.slice(0, 5).reduce((a, b) => a + b, 0) / 5;
   const last = run.losses.slice(-5).reduce((a, b) => a + b, 0) / 5;
   console.log(
-    `[p-tuning-v2] SpamAssassin held-out accuracy ${(100 * run.accuracy).toFixed(1)} % of ${run.held}; train loss (mean of 5) ${first.toFixed(3)} → ${last.toFixed(3)}`,
+    `[p-tuning-v2] SpamAssassin held-out accuracy ${(100 * run.accuracy).toFixed(1)} % of ${run.held}; ` +
+      `train loss (mean of 5) ${first.toFixed(3)} → ${last.toFixed(3)}`,
   );
   assert.ok(run.accuracy >= 0.65, `held-out accuracy ${run.accuracy} beats the 50 % majority class by ≥ 15 points`);
   manager.dispose();

@@ -1,7 +1,10 @@
 import { z } from '@peftkit/core';
 import { promptLearningFields } from '@peftkit/prompt-tuning';
 
-/** PEFT's `PromptEncoderConfig` (peft_type P_TUNING). Strict: unknown keys are rejected (saved files are read leniently). */
+/**
+ * PEFT's `PromptEncoderConfig` (peft_type P_TUNING). Strict: unknown keys are
+ * rejected (saved files are read leniently).
+ */
 export const PTuningConfigSchema = z.strictObject({
   ...promptLearningFields,
   encoder_reparameterization_type: z.enum(['MLP', 'LSTM']).default('MLP'),

@@ -68,7 +68,10 @@ export function createEncoder(ctx: MethodContext, s: EncoderShape, owned: Variab
   return { type: s.type, hiddenSize: s.hidden, dropout: s.dropout, embedding, lstm, mlp };
 }
 
-/** Every encoder parameter under its PyTorch state-dict name (`prompt_encoder.` + PEFT's module path, adapter name dropped). */
+/**
+ * Every encoder parameter under its PyTorch state-dict name (`prompt_encoder.` +
+ * PEFT's module path, adapter name dropped).
+ */
 export function encoderParameters(encoder: PromptEncoder): [string, Variable][] {
   const out: [string, Variable][] = [['prompt_encoder.embedding.weight', encoder.embedding]];
   encoder.lstm.forEach((layer, k) => {

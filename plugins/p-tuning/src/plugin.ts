@@ -34,7 +34,8 @@ export function injectPTuning(ctx: MethodContext, config: PTuningConfig): PTunin
     const { numVirtualTokens, tokenDim } = parts.dims;
     if (config.encoder_reparameterization_type === 'MLP' && config.encoder_num_layers !== 2) {
       ctx.log.warn(
-        `p-tuning: encoder_num_layers ${config.encoder_num_layers} is ignored by the MLP encoder (always 2 hidden layers, as in PEFT)`,
+        `p-tuning: encoder_num_layers ${config.encoder_num_layers} is ignored by the MLP encoder ` +
+          '(always 2 hidden layers, as in PEFT)',
       );
     }
     const encoder = createEncoder(

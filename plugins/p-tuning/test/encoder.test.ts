@@ -77,35 +77,38 @@ for (const config of [
   { num_virtual_tokens: 4, encoder_hidden_size: 6 },
   { num_virtual_tokens: 5, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 3, encoder_num_layers: 2 },
 ]) {
-  test(`${config.encoder_reparameterization_type ?? 'MLP'} encoder output (what PEFT saves) = plain-JS reference`, () => {
-    const model = createTinyLlama(tf, { seed: 2 });
-    const manager = kernel.adapters(model);
-    const handle = manager.create('e', 'p-tuning', config).handle as PTuningHandle;
-    const encoder = handle.encoder as PromptEncoder;
-    const names = encoderParameters(encoder).map(([k]) => k);
-    if (encoder.type === 'MLP')
-      assert.deepEqual(
-        names.slice(1),
-        ['0', '2', '4'].flatMap((i) => [`prompt_encoder.mlp_head.${i}.weight`, `prompt_encoder.mlp_head.${i}.bias`]),
-      );
-    else
-      assert.equal(
-        names.filter((k) => k.includes('lstm_head')).length,
-        2 * 2 * 4,
-        '2 layers × 2 directions × 4 tensors',
-      );
-    assert.equal(handle.trainableVariables.length, names.length, 'every encoder parameter is trainable');
-    const got = promptEmbeddings(manager.get('e').ctx, handle);
-    assert.deepEqual(got.shape, [config.num_virtual_tokens, 16], 'prompt_embeddings [T, token_dim]');
-    const expected = encoderRef(encoder).flat();
-    const values = got.dataSync();
-    got.dispose();
-    expected.forEach((v, i) => {
-      assert.ok(Math.abs(v - (values[i] as number)) < 1e-5, `element ${i}: ${values[i]} vs reference ${v}`);
-    });
-    manager.dispose();
-    model.dispose();
-  });
+  test(
+    `${config.encoder_reparameterization_type ?? 'MLP'} encoder output (what PEFT saves) = plain-JS ` + `reference`,
+    () => {
+      const model = createTinyLlama(tf, { seed: 2 });
+      const manager = kernel.adapters(model);
+      const handle = manager.create('e', 'p-tuning', config).handle as PTuningHandle;
+      const encoder = handle.encoder as PromptEncoder;
+      const names = encoderParameters(encoder).map(([k]) => k);
+      if (encoder.type === 'MLP')
+        assert.deepEqual(
+          names.slice(1),
+          ['0', '2', '4'].flatMap((i) => [`prompt_encoder.mlp_head.${i}.weight`, `prompt_encoder.mlp_head.${i}.bias`]),
+        );
+      else
+        assert.equal(
+          names.filter((k) => k.includes('lstm_head')).length,
+          2 * 2 * 4,
+          '2 layers × 2 directions × 4 tensors',
+        );
+      assert.equal(handle.trainableVariables.length, names.length, 'every encoder parameter is trainable');
+      const got = promptEmbeddings(manager.get('e').ctx, handle);
+      assert.deepEqual(got.shape, [config.num_virtual_tokens, 16], 'prompt_embeddings [T, token_dim]');
+      const expected = encoderRef(encoder).flat();
+      const values = got.dataSync();
+      got.dispose();
+      expected.forEach((v, i) => {
+        assert.ok(Math.abs(v - (values[i] as number)) < 1e-5, `element ${i}: ${values[i]} vs reference ${v}`);
+      });
+      manager.dispose();
+      model.dispose();
+    },
+  );
 }
 
 test('LSTM encoder gradients match finite differences (every parameter kind)', () => {

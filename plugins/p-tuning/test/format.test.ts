@@ -7,8 +7,8 @@ import pTuning, { type PTuningConfig, type PTuningHandle, saveTrainingCheckpoint
 import promptTuning from '@peftkit/prompt-tuning';
 import { safetensorsBytes, values } from '../../prompt-tuning/test/bytes.ts';
 
-// PEFT interchange for P_TUNING: only the encoder output is saved (`prompt_embeddings`); a training checkpoint keeps the
-// encoder so training resumes exactly.
+// PEFT interchange for P_TUNING: only the encoder output is saved (`prompt_embeddings`); a training checkpoint
+// keeps the encoder so training resumes exactly.
 
 const warnings: string[] = [];
 const kernel = await createKernel({ logger: { warn: (m) => void warnings.push(m), info() {} } });

@@ -10,7 +10,9 @@ export interface InjectOptions {
   readonly method: { readonly name: string; readonly version: string };
   readonly extra: ExtraFields;
   readonly dropout: number;
-  /** Build the MLP (default: config.prefix_projection). Loading a PEFT file builds a flat table even when it says true. */
+  /**
+   * Build the MLP (default: config.prefix_projection). Loading a PEFT file builds a flat table even when it says true.
+   */
   readonly projection?: boolean;
   readonly code: 'PEFTKIT_E_CONFIG_INVALID' | 'PEFTKIT_E_ADAPTER_CONFIG';
 }
@@ -53,7 +55,10 @@ export function disposeHandle(ctx: MethodContext, handle: PrefixHandle): void {
   handle.trainableVariables.length = 0;
 }
 
-/** Creates the prefix (and head copies for seq-cls) and attaches the hooks; on failure nothing stays attached or allocated. */
+/**
+ * Creates the prefix (and head copies for seq-cls) and attaches the hooks; on
+ * failure nothing stays attached or allocated.
+ */
 export function injectPrefix(ctx: MethodContext, config: PrefixTuningConfig, options: InjectOptions): PrefixHandle {
   const geometry = resolveGeometry(ctx.model, config, options.code);
   const seqCls = isSeqCls(ctx.model, config);

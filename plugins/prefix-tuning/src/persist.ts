@@ -79,7 +79,8 @@ export function saveCheckpoint(ctx: MethodContext, handle: PrefixHandle): SavedA
     tensors[`${ENCODER}.transform.2.weight`] = ctx.tf.clone(p.w2);
     tensors[`${ENCODER}.transform.2.bias`] = ctx.tf.clone(p.b2);
   }
-  // An adapter loaded from a PEFT file is flat even when its config says prefix_projection: the checkpoint says what it holds.
+  // An adapter loaded from a PEFT file is flat even when its config says
+  // prefix_projection: the checkpoint says what it holds.
   const config = {
     ...saved.config,
     ...handle.extra,
@@ -90,7 +91,9 @@ export function saveCheckpoint(ctx: MethodContext, handle: PrefixHandle): SavedA
   return { config, tensors };
 }
 
-/** Reads adapter_config.json leniently: known fields are validated, PEFT bookkeeping ignored, unknown keys warned about. */
+/**
+ * Reads adapter_config.json leniently: known fields are validated, PEFT bookkeeping ignored, unknown keys warned about.
+ */
 export function parseSavedConfig<Cfg extends PrefixTuningConfig>(
   ctx: MethodContext,
   spec: PersistSpec<Cfg>,

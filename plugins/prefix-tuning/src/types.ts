@@ -37,7 +37,9 @@ export interface PrefixHandle extends MethodHandle {
   readonly kind: 'prefix';
   /** Plugin that created the handle (its name and version go into training checkpoints). */
   readonly method: { readonly name: string; readonly version: string };
-  /** The config as resolved on the model (geometry filled in, modules_to_save with the seq-cls heads): what save writes. */
+  /**
+   * The config as resolved on the model (geometry filled in, modules_to_save with the seq-cls heads): what save writes.
+   */
   readonly config: PrefixTuningConfig;
   readonly extra: ExtraFields;
   readonly geometry: PrefixGeometry;

@@ -86,30 +86,34 @@ test('training checkpoint keeps the MLP: same outputs, same variables, training 
   a.dispose();
 });
 
-test('a PEFT file of a projected adapter loads flat (as PEFT inference does) with the same outputs; its checkpoint says flat', () => {
-  const a = createTinyLlama(tf);
-  const am = kernel.adapters(a);
-  perturb(tf, am.create('p', 'prefix-tuning', MLP).handle.trainableVariables, 4);
-  const expected = logits(a, ids, { active: ['p'] });
-  const saved = am.save('p');
-  assert.deepEqual(Object.keys(saved.tensors), ['prompt_embeddings'], 'PEFT keeps only the projected table');
-  assert.equal(saved.config.prefix_projection, true, 'config still says prefix_projection');
-  const b = createTinyLlama(tf);
-  const bm = kernel.adapters(b);
-  const flat = throughBytes(saved, bm, 'flat');
-  assert.equal(flat.encoder.projection, null, 'flat table');
-  assert.equal(flat.trainableVariables.length, 1, 'one trainable table');
-  assert.ok(maxAbsDiff(expected, logits(b, ids, { active: ['flat'] })) <= 1e-5, 'same outputs');
-  const checkpoint = saveTrainingCheckpoint(bm, 'flat');
-  assert.equal(checkpoint.config.prefix_projection, false, 'the checkpoint describes what it holds');
-  const again = throughBytes(checkpoint, bm, 'again');
-  assert.ok(maxAbsDiff(expected, logits(b, ids, { active: ['again'] })) <= 1e-5, 'and reloads');
-  assert.equal(again.encoder.projection, null, 'still flat');
-  bm.dispose();
-  b.dispose();
-  am.dispose();
-  a.dispose();
-});
+test(
+  'a PEFT file of a projected adapter loads flat (as PEFT inference does) with the same outputs; ' +
+    'its checkpoint says flat',
+  () => {
+    const a = createTinyLlama(tf);
+    const am = kernel.adapters(a);
+    perturb(tf, am.create('p', 'prefix-tuning', MLP).handle.trainableVariables, 4);
+    const expected = logits(a, ids, { active: ['p'] });
+    const saved = am.save('p');
+    assert.deepEqual(Object.keys(saved.tensors), ['prompt_embeddings'], 'PEFT keeps only the projected table');
+    assert.equal(saved.config.prefix_projection, true, 'config still says prefix_projection');
+    const b = createTinyLlama(tf);
+    const bm = kernel.adapters(b);
+    const flat = throughBytes(saved, bm, 'flat');
+    assert.equal(flat.encoder.projection, null, 'flat table');
+    assert.equal(flat.trainableVariables.length, 1, 'one trainable table');
+    assert.ok(maxAbsDiff(expected, logits(b, ids, { active: ['flat'] })) <= 1e-5, 'same outputs');
+    const checkpoint = saveTrainingCheckpoint(bm, 'flat');
+    assert.equal(checkpoint.config.prefix_projection, false, 'the checkpoint describes what it holds');
+    const again = throughBytes(checkpoint, bm, 'again');
+    assert.ok(maxAbsDiff(expected, logits(b, ids, { active: ['again'] })) <= 1e-5, 'and reloads');
+    assert.equal(again.encoder.projection, null, 'still flat');
+    bm.dispose();
+    b.dispose();
+    am.dispose();
+    a.dispose();
+  },
+);
 
 test('forwards (inference, training) and save leave numTensors flat; dispose frees everything', () => {
   const model = createTinyLlama(tf);

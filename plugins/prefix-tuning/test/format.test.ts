@@ -67,39 +67,42 @@ function peftPastKeyValues(table: Float32Array, layer: number, part: 0 | 1): Flo
   return out;
 }
 
-test('a byte-built PEFT PREFIX_TUNING file acts as PEFT past_key_values (GQA layout, positions after the prefix)', () => {
-  const table = wave(T * WIDTH, 3, 0.8);
-  const { model, manager } = load('peft', peftConfigText(), [
-    { name: 'prompt_embeddings', shape: [T, WIDTH], data: table },
-  ]);
-  const withAdapter = logits(model, ids, { active: ['peft'] });
-  const cache = model.createCache();
-  for (let layer = 0; layer < L; layer++) {
-    const rows = (part: 0 | 1) => {
-      const one = peftPastKeyValues(table, layer, part);
-      const both = new Float32Array(2 * one.length);
-      both.set(one, 0);
-      both.set(one, one.length);
-      return tf.tensor4d(both, [2, KV, T, HD]);
-    };
-    // The cache owns (and later disposes) what it is given.
-    cache.setLayer(layer, rows(0), rows(1));
-  }
-  cache.keyMask = ids.map(() => new Array<number>(T).fill(1));
-  cache.nextPosition = ids.map(() => T);
-  cache.length = T;
-  const out = model.forward({ ids }, { cache });
-  const reference = (out.arraySync() as number[][][]).map((row) => Float32Array.from(row.flat()));
-  out.dispose();
-  cache.dispose();
-  assert.ok(
-    maxAbsDiff(withAdapter, reference) <= 1e-5,
-    `adapter output equals the base model with PEFT's past_key_values (${maxAbsDiff(withAdapter, reference)})`,
-  );
-  assert.ok(maxAbsDiff(withAdapter, logits(model, ids)) > 1e-3, 'the prefix changes the output');
-  manager.dispose();
-  model.dispose();
-});
+test(
+  'a byte-built PEFT PREFIX_TUNING file acts as PEFT past_key_values (GQA layout, ' + 'positions after the prefix)',
+  () => {
+    const table = wave(T * WIDTH, 3, 0.8);
+    const { model, manager } = load('peft', peftConfigText(), [
+      { name: 'prompt_embeddings', shape: [T, WIDTH], data: table },
+    ]);
+    const withAdapter = logits(model, ids, { active: ['peft'] });
+    const cache = model.createCache();
+    for (let layer = 0; layer < L; layer++) {
+      const rows = (part: 0 | 1) => {
+        const one = peftPastKeyValues(table, layer, part);
+        const both = new Float32Array(2 * one.length);
+        both.set(one, 0);
+        both.set(one, one.length);
+        return tf.tensor4d(both, [2, KV, T, HD]);
+      };
+      // The cache owns (and later disposes) what it is given.
+      cache.setLayer(layer, rows(0), rows(1));
+    }
+    cache.keyMask = ids.map(() => new Array<number>(T).fill(1));
+    cache.nextPosition = ids.map(() => T);
+    cache.length = T;
+    const out = model.forward({ ids }, { cache });
+    const reference = (out.arraySync() as number[][][]).map((row) => Float32Array.from(row.flat()));
+    out.dispose();
+    cache.dispose();
+    assert.ok(
+      maxAbsDiff(withAdapter, reference) <= 1e-5,
+      `adapter output equals the base model with PEFT's past_key_values (${maxAbsDiff(withAdapter, reference)})`,
+    );
+    assert.ok(maxAbsDiff(withAdapter, logits(model, ids)) > 1e-3, 'the prefix changes the output');
+    manager.dispose();
+    model.dispose();
+  },
+);
 
 test('save writes exactly PEFT’s adapter_config.json (sorted keys) and prompt_embeddings [T, L·2·kv_dim]', () => {
   const model = createTinyLlama(tf);
@@ -209,55 +212,59 @@ test('trainable parameters of a flat prefix: T × L × 2 × d_kv', () => {
   model.dispose();
 });
 
-test('lenient config, strict tensors: unknown keys warn; missing, misshaped or mismatched input fails and leaves nothing behind', () => {
-  warnings.length = 0;
-  const good = [{ name: 'prompt_embeddings', shape: [T, WIDTH], data: wave(T * WIDTH, 1, 0.5) }];
-  const ok = load('future', peftConfigText({ some_future_field: 1 }), good);
-  assert.ok(
-    warnings.some((w) => w.includes('some_future_field')),
-    'unknown key warned about',
-  );
-  assert.ok(
-    !warnings.some((w) => w.includes('auto_mapping') || w.includes('peft_version')),
-    'PEFT bookkeeping keys pass silently',
-  );
-  ok.manager.dispose();
-  ok.model.dispose();
-
-  const model = createTinyLlama(tf);
-  const manager = kernel.adapters(model);
-  const tensorsBefore = tf.memory().numTensors;
-  const attempt = (code: string, configText: string, tensors: RawTensor[]) => {
-    const saved = decodeAdapter(tf, configText, safetensorsBytes(tensors));
-    assert.throws(
-      () => manager.load('x', saved),
-      (e) => isPeftkitError(e, code),
-      code,
+test(
+  'lenient config, strict tensors: unknown keys warn; missing, ' +
+    'misshaped or mismatched input fails and leaves nothing behind',
+  () => {
+    warnings.length = 0;
+    const good = [{ name: 'prompt_embeddings', shape: [T, WIDTH], data: wave(T * WIDTH, 1, 0.5) }];
+    const ok = load('future', peftConfigText({ some_future_field: 1 }), good);
+    assert.ok(
+      warnings.some((w) => w.includes('some_future_field')),
+      'unknown key warned about',
     );
+    assert.ok(
+      !warnings.some((w) => w.includes('auto_mapping') || w.includes('peft_version')),
+      'PEFT bookkeeping keys pass silently',
+    );
+    ok.manager.dispose();
+    ok.model.dispose();
+
+    const model = createTinyLlama(tf);
+    const manager = kernel.adapters(model);
+    const tensorsBefore = tf.memory().numTensors;
+    const attempt = (code: string, configText: string, tensors: RawTensor[]) => {
+      const saved = decodeAdapter(tf, configText, safetensorsBytes(tensors));
+      assert.throws(
+        () => manager.load('x', saved),
+        (e) => isPeftkitError(e, code),
+        code,
+      );
+      disposeSaved(saved);
+      assert.equal(model.prefixes.size, 0, `${code}: no prefix hook left attached`);
+      assert.equal(manager.has('x'), false, `${code}: no adapter recorded`);
+      assert.equal(tf.memory().numTensors, tensorsBefore, `${code}: no tensor leaked`);
+    };
+    attempt('PEFTKIT_E_ADAPTER_KEY_MISSING', peftConfigText(), []);
+    attempt('PEFTKIT_E_ADAPTER_KEY_SHAPE', peftConfigText(), [
+      { name: 'prompt_embeddings', shape: [T, WIDTH / 2], data: wave((T * WIDTH) / 2, 1, 1) },
+    ]);
+    attempt('PEFTKIT_E_ADAPTER_CONFIG', peftConfigText({ token_dim: 12 }), good);
+    attempt('PEFTKIT_E_ADAPTER_CONFIG', peftConfigText({ num_layers: 3 }), good);
+    attempt('PEFTKIT_E_ADAPTER_CONFIG', peftConfigText({ num_transformer_submodules: 2 }), good);
+    attempt('PEFTKIT_E_ADAPTER_CONFIG', peftConfigText({ num_virtual_tokens: -1 }), good);
+    assert.throws(
+      () => manager.create('y', 'prefix-tuning', { num_layers: 5 }),
+      (e) => isPeftkitError(e, 'PEFTKIT_E_CONFIG_INVALID'),
+      'create with a wrong geometry',
+    );
+    // token_dim given before PEFT's key/value-head adjustment (the hidden size) is accepted and saved adjusted.
+    manager.create('pre', 'prefix-tuning', { token_dim: 16, num_attention_heads: 4, num_virtual_tokens: 2 });
+    const saved = manager.save('pre');
+    assert.equal(saved.config.token_dim, 8, 'token_dim adjusted to kv_heads × head_dim');
+    assert.equal(saved.config.num_attention_heads, 2, 'num_attention_heads adjusted to kv heads');
     disposeSaved(saved);
-    assert.equal(model.prefixes.size, 0, `${code}: no prefix hook left attached`);
-    assert.equal(manager.has('x'), false, `${code}: no adapter recorded`);
-    assert.equal(tf.memory().numTensors, tensorsBefore, `${code}: no tensor leaked`);
-  };
-  attempt('PEFTKIT_E_ADAPTER_KEY_MISSING', peftConfigText(), []);
-  attempt('PEFTKIT_E_ADAPTER_KEY_SHAPE', peftConfigText(), [
-    { name: 'prompt_embeddings', shape: [T, WIDTH / 2], data: wave((T * WIDTH) / 2, 1, 1) },
-  ]);
-  attempt('PEFTKIT_E_ADAPTER_CONFIG', peftConfigText({ token_dim: 12 }), good);
-  attempt('PEFTKIT_E_ADAPTER_CONFIG', peftConfigText({ num_layers: 3 }), good);
-  attempt('PEFTKIT_E_ADAPTER_CONFIG', peftConfigText({ num_transformer_submodules: 2 }), good);
-  attempt('PEFTKIT_E_ADAPTER_CONFIG', peftConfigText({ num_virtual_tokens: -1 }), good);
-  assert.throws(
-    () => manager.create('y', 'prefix-tuning', { num_layers: 5 }),
-    (e) => isPeftkitError(e, 'PEFTKIT_E_CONFIG_INVALID'),
-    'create with a wrong geometry',
-  );
-  // token_dim given before PEFT's key/value-head adjustment (the hidden size) is accepted and saved adjusted.
-  manager.create('pre', 'prefix-tuning', { token_dim: 16, num_attention_heads: 4, num_virtual_tokens: 2 });
-  const saved = manager.save('pre');
-  assert.equal(saved.config.token_dim, 8, 'token_dim adjusted to kv_heads × head_dim');
-  assert.equal(saved.config.num_attention_heads, 2, 'num_attention_heads adjusted to kv heads');
-  disposeSaved(saved);
-  manager.dispose();
-  model.dispose();
-});
+    manager.dispose();
+    model.dispose();
+  },
+);

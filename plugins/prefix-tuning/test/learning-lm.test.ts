@@ -60,7 +60,8 @@ test('stories260K: a prefix learns a templated Q/A set; held-out eval loss drops
   assert.equal(tf.memory().numTensors, numTensors, 'training leaves numTensors flat');
   const after = evalLoss({ active: ['qa'] });
   console.log(
-    `[prefix-tuning] stories260K Q/A held-out loss: base ${base.toFixed(3)}, adapter at init ${before.toFixed(3)}, after 40 steps ${after.toFixed(3)}`,
+    `[prefix-tuning] stories260K Q/A held-out loss: base ${base.toFixed(3)}, adapter at init ${before.toFixed(3)}, ` +
+      `after 40 steps ${after.toFixed(3)}`,
   );
   assert.ok(
     after < base - 1.0,

@@ -52,7 +52,9 @@ export function headTensors(ctx: MethodContext, parts: PromptLearningParts): Rec
   return out;
 }
 
-/** Reads adapter_config.json leniently: PEFT-only keys pass, unknown keys are warned about, known keys strictly checked. */
+/**
+ * Reads adapter_config.json leniently: PEFT-only keys pass, unknown keys are warned about, known keys strictly checked.
+ */
 export function parseSavedConfig<Cfg>(
   ctx: MethodContext,
   raw: Readonly<Record<string, unknown>>,

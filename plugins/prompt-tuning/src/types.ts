@@ -15,7 +15,9 @@ export interface PromptDims {
   readonly numLayers: number;
 }
 
-/** A modules_to_save copy (the classifier head under SEQ_CLS): its output replaces the base module's for this adapter. */
+/**
+ * A modules_to_save copy (the classifier head under SEQ_CLS): its output replaces the base module's for this adapter.
+ */
 export interface HeadCopy {
   readonly site: LinearSite;
   /** [out, in] */

@@ -23,49 +23,52 @@ export function generationSuite(
   dependencies: readonly MethodPlugin<any, any>[],
   configs: readonly [Record<string, unknown>, Record<string, unknown>],
 ): void {
-  test(`${plugin.meta.name}: cached generation equals uncached; mixed batches equal one-row runs; no tensor growth`, async () => {
-    const kernel = await createKernel({ logger: { warn() {}, info() {} } });
-    for (const dep of dependencies) kernel.use(dep);
-    kernel.use(plugin);
-    const tf = kernel.tf;
-    const model = createTinyLlama(tf, { seed: 21 });
-    const manager = kernel.adapters(model);
-    perturb(tf, manager.create('a', plugin.meta.name, configs[0], { seed: 1 }).handle.trainableVariables, 3, 0.5);
-    perturb(tf, manager.create('b', plugin.meta.name, configs[1], { seed: 2 }).handle.trainableVariables, 4, 0.5);
-    const requests = [
-      { ids: [3, 9, 27, 14, 5], adapter: 'a' },
-      { ids: [8, 2, 40], adapter: null },
-      { ids: [3, 9, 27, 14, 5], adapter: 'b' },
-      { ids: [3, 9, 27, 14, 5], adapter: null },
-    ];
-    const options = { maxTokens: 6, temperature: 0, stopAtEos: false };
-    generate(model, tokenizer, requests, options);
-    const before = tf.memory().numTensors;
-    const cached = generate(model, tokenizer, requests, options);
-    assert.equal(tf.memory().numTensors, before, 'cached generation frees everything');
-    const uncached = generate(model, tokenizer, requests, { ...options, useCache: false });
-    assert.equal(tf.memory().numTensors, before, 'uncached generation frees everything');
-    cached.forEach((row, i) => {
-      assert.deepEqual(row.ids, uncached[i]?.ids, `row ${i}: cached ids = recomputed ids`);
-      row.logprobs.forEach((lp, j) => {
-        assert.ok(Math.abs(lp - (uncached[i]?.logprobs[j] as number)) < 1e-4, `row ${i} token ${j}: logprob ${lp}`);
+  test(
+    `${plugin.meta.name}: cached generation equals uncached; mixed batches equal one-row runs; ` + `no tensor growth`,
+    async () => {
+      const kernel = await createKernel({ logger: { warn() {}, info() {} } });
+      for (const dep of dependencies) kernel.use(dep);
+      kernel.use(plugin);
+      const tf = kernel.tf;
+      const model = createTinyLlama(tf, { seed: 21 });
+      const manager = kernel.adapters(model);
+      perturb(tf, manager.create('a', plugin.meta.name, configs[0], { seed: 1 }).handle.trainableVariables, 3, 0.5);
+      perturb(tf, manager.create('b', plugin.meta.name, configs[1], { seed: 2 }).handle.trainableVariables, 4, 0.5);
+      const requests = [
+        { ids: [3, 9, 27, 14, 5], adapter: 'a' },
+        { ids: [8, 2, 40], adapter: null },
+        { ids: [3, 9, 27, 14, 5], adapter: 'b' },
+        { ids: [3, 9, 27, 14, 5], adapter: null },
+      ];
+      const options = { maxTokens: 6, temperature: 0, stopAtEos: false };
+      generate(model, tokenizer, requests, options);
+      const before = tf.memory().numTensors;
+      const cached = generate(model, tokenizer, requests, options);
+      assert.equal(tf.memory().numTensors, before, 'cached generation frees everything');
+      const uncached = generate(model, tokenizer, requests, { ...options, useCache: false });
+      assert.equal(tf.memory().numTensors, before, 'uncached generation frees everything');
+      cached.forEach((row, i) => {
+        assert.deepEqual(row.ids, uncached[i]?.ids, `row ${i}: cached ids = recomputed ids`);
+        row.logprobs.forEach((lp, j) => {
+          assert.ok(Math.abs(lp - (uncached[i]?.logprobs[j] as number)) < 1e-4, `row ${i} token ${j}: logprob ${lp}`);
+        });
       });
-    });
-    requests.forEach((request, i) => {
-      const alone = generate(model, tokenizer, [request], options)[0];
-      assert.deepEqual(alone?.ids, cached[i]?.ids, `row ${i} in the mixed batch = the same request alone`);
-    });
-    const differs = (x: readonly number[], y: readonly number[]) =>
-      x.some((v, j) => Math.abs(v - (y[j] as number)) > 1e-3);
-    assert.ok(
-      differs(cached[0]?.logprobs ?? [], cached[3]?.logprobs ?? []),
-      'adapter a changes generation vs the base',
-    );
-    assert.ok(
-      differs(cached[2]?.logprobs ?? [], cached[3]?.logprobs ?? []),
-      'adapter b changes generation vs the base',
-    );
-    manager.dispose();
-    model.dispose();
-  });
+      requests.forEach((request, i) => {
+        const alone = generate(model, tokenizer, [request], options)[0];
+        assert.deepEqual(alone?.ids, cached[i]?.ids, `row ${i} in the mixed batch = the same request alone`);
+      });
+      const differs = (x: readonly number[], y: readonly number[]) =>
+        x.some((v, j) => Math.abs(v - (y[j] as number)) > 1e-3);
+      assert.ok(
+        differs(cached[0]?.logprobs ?? [], cached[3]?.logprobs ?? []),
+        'adapter a changes generation vs the base',
+      );
+      assert.ok(
+        differs(cached[2]?.logprobs ?? [], cached[3]?.logprobs ?? []),
+        'adapter b changes generation vs the base',
+      );
+      manager.dispose();
+      model.dispose();
+    },
+  );
 }

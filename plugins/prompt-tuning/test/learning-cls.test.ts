@@ -41,7 +41,8 @@ test('prompt tuning seq-cls on SpamAssassin: held-out accuracy ≥ 62 % (majorit
   });
   const final = accuracy();
   t.diagnostic(
-    `held-out accuracy ${initial} → ${final} on ${data.eval.length} e-mails; train loss ${losses[0]?.toFixed(3)} → ${losses.at(-1)?.toFixed(3)}`,
+    `held-out accuracy ${initial} → ${final} on ${data.eval.length} e-mails; train loss ${losses[0]?.toFixed(3)} ` +
+      `→ ${losses.at(-1)?.toFixed(3)}`,
   );
   assert.ok(final >= 0.62, `held-out accuracy ${final} should be ≥ 0.62`);
   manager.dispose();

@@ -50,7 +50,10 @@ export interface LabelledIds {
   label: number;
 }
 
-/** Balanced SpamAssassin e-mails as stories260K ids (cut to `length`); 3/4 for training (alternating labels), 1/4 held out. */
+/**
+ * Balanced SpamAssassin e-mails as stories260K ids (cut to `length`); 3/4 for
+ * training (alternating labels), 1/4 held out.
+ */
 export function spamSplit(
   tokenizer: Encoder,
   count: number,

@@ -46,7 +46,8 @@ test('prompt tuning on stories260K: held-out Moby-Dick loss drops by > 0.5 nats'
   assert.equal(tf.memory().numTensors, before, 'training steps leave no tensors behind');
   const after = evalLoss('melville');
   t.diagnostic(
-    `held-out loss: base ${base.toFixed(3)} → prompt-tuned ${after.toFixed(3)}; train ${losses[0]?.toFixed(3)} → ${losses.at(-1)?.toFixed(3)}`,
+    `held-out loss: base ${base.toFixed(3)} → prompt-tuned ${after.toFixed(3)}; train ${losses[0]?.toFixed(3)} ` +
+      `→ ${losses.at(-1)?.toFixed(3)}`,
   );
   assert.ok(after < base - 0.5, `held-out loss ${base} → ${after} should drop by more than 0.5`);
   assert.equal(evalLoss(), base, 'the base model is unchanged');

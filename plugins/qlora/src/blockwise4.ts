@@ -65,7 +65,9 @@ function blockAbsmax(values: Float32Array, blockSize: number): Float32Array {
   return absmax;
 }
 
-/** Double quantization: the mean is taken in float64 and rounded to float32 (bnb's CUDA mean rounds per reduction step). */
+/**
+ * Double quantization: the mean is taken in float64 and rounded to float32 (bnb's CUDA mean rounds per reduction step).
+ */
 export function quantizeAbsmax(absmax: Float32Array): NestedAbsmax {
   let sum = 0;
   for (const a of absmax) sum += a;

@@ -25,8 +25,18 @@ export interface BnbConvertResult {
 }
 
 /** transformers keeps the output head and embeddings in float (llm_int8_skip_modules); norms are 1-D anyway. */
-const KEEP_FLOAT =
-  /(^|\.)(lm_head|embed_tokens|wte|wpe|word_embeddings|position_embeddings|token_type_embeddings|score|classifier)\.weight$/;
+const KEEP_FLOAT_MODULES = [
+  'lm_head',
+  'embed_tokens',
+  'wte',
+  'wpe',
+  'word_embeddings',
+  'position_embeddings',
+  'token_type_embeddings',
+  'score',
+  'classifier',
+];
+const KEEP_FLOAT = new RegExp(`(^|\\.)(${KEEP_FLOAT_MODULES.join('|')})\\.weight$`);
 
 const TORCH_DTYPE: Readonly<Record<string, string>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 

@@ -10,7 +10,10 @@ export const NF4_CODE: Float32Array = Float32Array.from([
   0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
 ]);
 
-/** FP4 (sign bit 3, two exponent bits, one mantissa bit), bitsandbytes `get_4bit_type('fp4')`: [0, 1/16, 8, 12, 4, 6, 2, 3]/12, then negated. */
+/**
+ * FP4 (sign bit 3, two exponent bits, one mantissa bit), bitsandbytes `get_4bit_type('fp4')`:
+ * [0, 1/16, 8, 12, 4, 6, 2, 3]/12, then negated.
+ */
 export const FP4_CODE: Float32Array = Float32Array.from(
   [0, 0.0625, 8, 12, 4, 6, 2, 3, -0, -0.0625, -8, -12, -4, -6, -2, -3].map((v) => v / 12),
 );
@@ -23,20 +26,26 @@ export function codeBook(quantType: QuantType): Float32Array {
 
 /**
  * NF4 decision pivots of bnb's CUDA `dQuantizeNF4`: the float32 midpoints of adjacent codes, computed in double and
- * rounded once. A value goes to the upper code only when strictly greater than the pivot, so exact midpoints round down.
+ * rounded once. A value goes to the upper code only when strictly greater than the pivot, so exact midpoints round
+ * down.
  */
 const NF4_PIVOTS: Float64Array = Float64Array.from({ length: 15 }, (_, i) =>
   Math.fround(((NF4_CODE[i] as number) + (NF4_CODE[i + 1] as number)) / 2),
 );
 
-/** FP4 magnitude pivots of bnb's `dQuantizeFP4` (float32 literals there), ascending, with the code each interval maps to. */
+/**
+ * FP4 magnitude pivots of bnb's `dQuantizeFP4` (float32 literals there),
+ * ascending, with the code each interval maps to.
+ */
 const FP4_PIVOTS: Float64Array = Float64Array.from(
   [0.00260417, 0.0859375, 0.20833333, 0.29166667, 0.4166667, 0.583333, 0.8333333].map(Math.fround),
 );
 /** Magnitude codes in ascending order of value: 0, 1/192, 1/6, 1/4, 1/3, 1/2, 2/3, 1. */
 const FP4_ORDER = [0b000, 0b001, 0b110, 0b111, 0b100, 0b101, 0b010, 0b011] as const;
 
-/** NF4 code of an already scaled float32 value. NaN (an all-zero block: 0·∞ in bnb) falls through to code 0, as in CUDA. */
+/**
+ * NF4 code of an already scaled float32 value. NaN (an all-zero block: 0·∞ in bnb) falls through to code 0, as in CUDA.
+ */
 export function nf4Index(x: number): number {
   // Binary search over the 15 pivots: the first pivot x does not exceed is the code.
   let lo = 0;

@@ -180,7 +180,9 @@ export class PagedAdamW implements Optimizer {
     return { kind: this.kind, scalars: { t: this.#t }, slots };
   }
 
-  /** Accepts its own state and the core AdamW's ('adamw': same slots and step count), validated before anything changes. */
+  /**
+   * Accepts its own state and the core AdamW's ('adamw': same slots and step count), validated before anything changes.
+   */
   loadState(state: OptimizerState): void {
     if (state.kind !== this.kind && state.kind !== 'adamw') {
       throw stateError(`optimizer state is for '${state.kind}', this optimizer is '${this.kind}'`, {

@@ -30,7 +30,9 @@ function inject(ctx: MethodContext, config: QloraConfig): QloraHandle {
   return createHandle(lora.inject(ctx, loraConfig), quantization);
 }
 
-/** Merge = dequantize → add → requantize (lossy); the packed states before it are kept so unmerge restores them exactly. */
+/**
+ * Merge = dequantize → add → requantize (lossy); the packed states before it are kept so unmerge restores them exactly.
+ */
 function merge(ctx: MethodContext, handle: QloraHandle, options: { safe: boolean }): void {
   if (handle.lora.merged) return;
   const before = new Map<QuantizedLinearBase, Quantized4>();

@@ -3,7 +3,9 @@
  * bytes of bitsandbytes' packed quant_state match what bnb itself writes.
  */
 
-/** Python's float repr: shortest round-trip digits; scientific notation below 1e-4 or from 1e16, exponent ≥ 2 digits. */
+/**
+ * Python's float repr: shortest round-trip digits; scientific notation below 1e-4 or from 1e16, exponent ≥ 2 digits.
+ */
 export function pythonFloat(x: number): string {
   if (Number.isNaN(x)) return 'NaN';
   if (!Number.isFinite(x)) return x > 0 ? 'Infinity' : '-Infinity';

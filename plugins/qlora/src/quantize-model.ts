@@ -14,7 +14,9 @@ export interface QuantizeModelOptions {
   readonly quantType?: QuantType;
   readonly doubleQuant?: boolean;
   readonly blockSize?: number;
-  /** Site names (exact, or a suffix after a dot as PEFT's lists) or 'all-linear' (default: every linear but the head). */
+  /**
+   * Site names (exact, or a suffix after a dot as PEFT's lists) or 'all-linear' (default: every linear but the head).
+   */
   readonly targetModules?: readonly string[] | 'all-linear';
 }
 

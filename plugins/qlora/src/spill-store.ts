@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PeftkitError } from '@peftkit/core';
 
-/** Float32 arrays spilled to one file each under a directory (created lazily; a temporary one is removed on dispose). */
+/**
+ * Float32 arrays spilled to one file each under a directory (created lazily; a temporary one is removed on dispose).
+ */
 export class SpillStore {
   readonly #given: string | undefined;
   #dir: string | null = null;

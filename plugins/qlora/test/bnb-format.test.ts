@@ -68,7 +68,8 @@ test('hand-built double-quantized FP4 weight: nested absmax, nested map and offs
   // Two 32-blocks; stored absmax codes index a 256-map whose entries 0 and 255 are −1 and 1: absmax = ±1·0.25 + 0.5.
   const nestedMap = Array.from({ length: 256 }, (_, i) => (i === 0 ? -1 : i === 255 ? 1 : 0));
   const json =
-    '{"quant_type": "fp4", "blocksize": 32, "dtype": "float32", "shape": [64], "nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": 0.5}';
+    '{"quant_type": "fp4", "blocksize": 32, "dtype": "float32", "shape": [64], ' +
+    '"nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": 0.5}';
   const packed = new Array(32).fill(0x3b); // codes 3 (+1) and 11 (−1)
   const tensors = new Map<string, RawTensor>([
     ['w.weight', u8(packed, [32, 1])],

@@ -15,59 +15,63 @@ const kernel = await createKernel({ backend: 'wasm', logger: { warn() {}, info()
 kernel.use(lora).use(qlora);
 const tf = kernel.tf;
 
-test('loadModel with quantizedLinearBases: packed at load time, same bytes and logits as quantizing after a dense load', async (t) => {
-  const dense = await loadStories260K(t, tf);
-  if (!dense) return;
-  try {
-    const denseBytes = tf.memory().numBytes;
-    quantizeModel(tf, dense.model);
-    const before = tf.memory().numBytes;
-    const packed = await loadModel(tf, dense.dir, { linearBase: quantizedLinearBases(tf) });
-    const added = tf.memory().numBytes - before;
+test(
+  'loadModel with quantizedLinearBases: packed at load time, ' +
+    'same bytes and logits as quantizing after a dense load',
+  async (t) => {
+    const dense = await loadStories260K(t, tf);
+    if (!dense) return;
     try {
-      const linear = [...packed.model.sites()].filter((s) => s.kind === 'linear');
-      const quantized = linear.filter((s) => s.kind === 'linear' && s.base instanceof QuantizedLinearBase);
-      assert.equal(quantized.length, linear.length - 1, 'every linear but the head is packed');
-      assert.deepEqual(packed.unusedTensors, dense.unusedTensors, 'packed weights count as used');
-      assert.ok(added < denseBytes * 0.5, `backend bytes of the packed load ${added} vs dense ${denseBytes}`);
-      for (const site of quantized) {
-        const other = dense.model.site(site.name);
-        assert.ok(
-          other?.kind === 'linear' &&
-            other.base instanceof QuantizedLinearBase &&
-            site.kind === 'linear' &&
-            site.base instanceof QuantizedLinearBase,
-          site.name,
-        );
-        assert.deepEqual(site.base.state.packed, other.base.state.packed, `${site.name}: identical packed bytes`);
-      }
-      const ids = [[1, 50, 80, 120, 7, 9]];
-      const a = tf.tidy(() => Array.from(packed.model.forward?.({ ids }).dataSync() ?? []));
-      const b = tf.tidy(() => Array.from(dense.model.forward?.({ ids }).dataSync() ?? []));
-      assert.deepEqual(a, b, 'identical logits');
+      const denseBytes = tf.memory().numBytes;
+      quantizeModel(tf, dense.model);
+      const before = tf.memory().numBytes;
+      const packed = await loadModel(tf, dense.dir, { linearBase: quantizedLinearBases(tf) });
+      const added = tf.memory().numBytes - before;
+      try {
+        const linear = [...packed.model.sites()].filter((s) => s.kind === 'linear');
+        const quantized = linear.filter((s) => s.kind === 'linear' && s.base instanceof QuantizedLinearBase);
+        assert.equal(quantized.length, linear.length - 1, 'every linear but the head is packed');
+        assert.deepEqual(packed.unusedTensors, dense.unusedTensors, 'packed weights count as used');
+        assert.ok(added < denseBytes * 0.5, `backend bytes of the packed load ${added} vs dense ${denseBytes}`);
+        for (const site of quantized) {
+          const other = dense.model.site(site.name);
+          assert.ok(
+            other?.kind === 'linear' &&
+              other.base instanceof QuantizedLinearBase &&
+              site.kind === 'linear' &&
+              site.base instanceof QuantizedLinearBase,
+            site.name,
+          );
+          assert.deepEqual(site.base.state.packed, other.base.state.packed, `${site.name}: identical packed bytes`);
+        }
+        const ids = [[1, 50, 80, 120, 7, 9]];
+        const a = tf.tidy(() => Array.from(packed.model.forward?.({ ids }).dataSync() ?? []));
+        const b = tf.tidy(() => Array.from(dense.model.forward?.({ ids }).dataSync() ?? []));
+        assert.deepEqual(a, b, 'identical logits');
 
-      const manager = kernel.adapters(packed.model);
-      manager.create('q', 'qlora', { r: 4, target_modules: ['q_proj', 'v_proj'] });
-      const data = Array.from({ length: 8 }, (_, i) => ({ ids: [1, 10 + i, 20 + i, 30 + i, 40 + i, 50 + i] }));
-      const result = await train({
-        tf,
-        model: packed.model,
-        manager,
-        adapter: 'q',
-        trainData: data,
-        padId: 0,
-        options: { steps: 4, batchSize: 4, lr: 1e-2 },
-      });
-      const losses = result.history.map((e) => e.loss);
-      assert.ok((losses.at(-1) as number) < (losses[0] as number), `QLoRA trains on the packed model: ${losses}`);
-      manager.dispose();
+        const manager = kernel.adapters(packed.model);
+        manager.create('q', 'qlora', { r: 4, target_modules: ['q_proj', 'v_proj'] });
+        const data = Array.from({ length: 8 }, (_, i) => ({ ids: [1, 10 + i, 20 + i, 30 + i, 40 + i, 50 + i] }));
+        const result = await train({
+          tf,
+          model: packed.model,
+          manager,
+          adapter: 'q',
+          trainData: data,
+          padId: 0,
+          options: { steps: 4, batchSize: 4, lr: 1e-2 },
+        });
+        const losses = result.history.map((e) => e.loss);
+        assert.ok((losses.at(-1) as number) < (losses[0] as number), `QLoRA trains on the packed model: ${losses}`);
+        manager.dispose();
+      } finally {
+        packed.model.dispose();
+      }
     } finally {
-      packed.model.dispose();
+      await dense.cleanup();
     }
-  } finally {
-    await dense.cleanup();
-  }
-});
+  },
+);
 
 test('quantized loading is refused with a coded error for architectures without it (GPT-2)', async () => {
   const { mkdtemp, rm } = await import('node:fs/promises');

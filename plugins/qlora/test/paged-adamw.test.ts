@@ -52,45 +52,49 @@ function reference(p: Float64Array[], gs: Float64Array[][], lr: number): Float64
   return p;
 }
 
-test('PagedAdamW: same updates as the core AdamW (bit-identical) and as a float64 reference; nothing stays on the backend', () => {
-  const paged = variables(1);
-  const core = variables(1);
-  const start = paged.map((v) => Float64Array.from(v.dataSync()));
-  const pagedOpt = new PagedAdamW(tf, settings);
-  const coreOpt = new AdamW(tf, settings);
-  const allGrads: Float64Array[][] = [];
-  const before = tf.memory().numTensors;
-  for (let step = 0; step < 5; step++) {
-    const gp = gradsFor(paged, step);
-    const gc = gradsFor(core, step);
-    allGrads.push(paged.map((v) => Float64Array.from((gp[v.name] as Tensor).dataSync())));
-    pagedOpt.apply(paged, gp, 1e-2);
-    coreOpt.apply(core, gc, 1e-2);
-    tf.dispose([...Object.values(gp), ...Object.values(gc)]);
+test(
+  'PagedAdamW: same updates as the core AdamW (bit-identical) and as a float64 reference; ' +
+    'nothing stays on the backend',
+  () => {
+    const paged = variables(1);
+    const core = variables(1);
+    const start = paged.map((v) => Float64Array.from(v.dataSync()));
+    const pagedOpt = new PagedAdamW(tf, settings);
+    const coreOpt = new AdamW(tf, settings);
+    const allGrads: Float64Array[][] = [];
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < 5; step++) {
+      const gp = gradsFor(paged, step);
+      const gc = gradsFor(core, step);
+      allGrads.push(paged.map((v) => Float64Array.from((gp[v.name] as Tensor).dataSync())));
+      pagedOpt.apply(paged, gp, 1e-2);
+      coreOpt.apply(core, gc, 1e-2);
+      tf.dispose([...Object.values(gp), ...Object.values(gc)]);
+      paged.forEach((v, i) => {
+        assert.deepEqual(v.dataSync(), core[i]?.dataSync(), `step ${step}, variable ${i}: identical to AdamW`);
+      });
+    }
+    assert.equal(
+      tf.memory().numTensors,
+      before + coreOpt.state().slots.size,
+      'paged state adds no tensor (only AdamW slots do)',
+    );
+    assert.equal(pagedOpt.backendBytes, 0, 'no backend bytes');
+    assert.equal(pagedOpt.hostBytes, 2 * 4 * (12 + 5), 'm and v on the host');
+    const expected = reference(start, allGrads, 1e-2);
     paged.forEach((v, i) => {
-      assert.deepEqual(v.dataSync(), core[i]?.dataSync(), `step ${step}, variable ${i}: identical to AdamW`);
+      const got = v.dataSync();
+      for (let j = 0; j < got.length; j++)
+        assert.ok(
+          Math.abs((got[j] as number) - ((expected[i] as Float64Array)[j] as number)) < 1e-5,
+          `reference ${i}/${j}`,
+        );
     });
-  }
-  assert.equal(
-    tf.memory().numTensors,
-    before + coreOpt.state().slots.size,
-    'paged state adds no tensor (only AdamW slots do)',
-  );
-  assert.equal(pagedOpt.backendBytes, 0, 'no backend bytes');
-  assert.equal(pagedOpt.hostBytes, 2 * 4 * (12 + 5), 'm and v on the host');
-  const expected = reference(start, allGrads, 1e-2);
-  paged.forEach((v, i) => {
-    const got = v.dataSync();
-    for (let j = 0; j < got.length; j++)
-      assert.ok(
-        Math.abs((got[j] as number) - ((expected[i] as Float64Array)[j] as number)) < 1e-5,
-        `reference ${i}/${j}`,
-      );
-  });
-  tf.dispose([...paged, ...core]);
-  pagedOpt.dispose();
-  coreOpt.dispose();
-});
+    tf.dispose([...paged, ...core]);
+    pagedOpt.dispose();
+    coreOpt.dispose();
+  },
+);
 
 test('PagedAdamW: state() / loadState() resume exactly, AdamW state is accepted, bad state refused unchanged', () => {
   const a = variables(2);
@@ -152,61 +156,64 @@ test('PagedAdamW: state() / loadState() resume exactly, AdamW state is accepted,
   core.dispose();
 });
 
-test('PagedAdamW with a 25 % byte budget: identical updates, moments spilled to files and paged back, files removed', () => {
-  const make = () => {
-    const rng = new Rng(5);
-    return Array.from({ length: 4 }, () => tf.variable(tf.tensor(rng.normalArray(100), [10, 10]), true));
-  };
-  const free = make();
-  const paged = make();
-  const dir = mkdtempSync(join(tmpdir(), 'peftkit-paged-test-'));
-  const unbounded = new PagedAdamW(tf, settings);
-  const budget = 0.25 * 4 * 100 * 8;
-  const bounded = new PagedAdamW(tf, settings, { budgetBytes: budget, spillDir: dir });
-  try {
-    for (let step = 0; step < 6; step++) {
-      const g1 = gradsFor(free, step);
-      const g2 = gradsFor(
-        paged,
-        step,
-        paged.map((v) => v.name),
+test(
+  'PagedAdamW with a 25 % byte budget: identical updates, moments spilled to files and paged back, ' + 'files removed',
+  () => {
+    const make = () => {
+      const rng = new Rng(5);
+      return Array.from({ length: 4 }, () => tf.variable(tf.tensor(rng.normalArray(100), [10, 10]), true));
+    };
+    const free = make();
+    const paged = make();
+    const dir = mkdtempSync(join(tmpdir(), 'peftkit-paged-test-'));
+    const unbounded = new PagedAdamW(tf, settings);
+    const budget = 0.25 * 4 * 100 * 8;
+    const bounded = new PagedAdamW(tf, settings, { budgetBytes: budget, spillDir: dir });
+    try {
+      for (let step = 0; step < 6; step++) {
+        const g1 = gradsFor(free, step);
+        const g2 = gradsFor(
+          paged,
+          step,
+          paged.map((v) => v.name),
+        );
+        // Reverse order on odd steps so slots are paged back out of insertion order.
+        const order = step % 2 === 0 ? [0, 1, 2, 3] : [3, 2, 1, 0];
+        unbounded.apply(
+          order.map((i) => free[i] as (typeof free)[number]),
+          g1,
+          1e-2,
+        );
+        bounded.apply(
+          order.map((i) => paged[i] as (typeof paged)[number]),
+          g2,
+          1e-2,
+        );
+        tf.dispose([...Object.values(g1), ...Object.values(g2)]);
+        assert.ok(bounded.hostBytes <= budget, `step ${step}: resident ${bounded.hostBytes} ≤ budget ${budget}`);
+        free.forEach((v, i) => {
+          assert.deepEqual(paged[i]?.dataSync(), v.dataSync(), `step ${step}, variable ${i}: same as unbounded`);
+        });
+      }
+      assert.equal(bounded.spilledBytes, 3 * 800, 'three of four variables spilled');
+      assert.ok(bounded.peakHostBytes <= budget + 800, `peak ${bounded.peakHostBytes} ≤ budget + one variable`);
+      assert.ok(bounded.peakHostBytes < unbounded.peakHostBytes, 'lower peak than the unbounded optimizer');
+      assert.equal(readdirSync(dir).length, 3, 'one file per spilled variable');
+      const a = unbounded.state();
+      const b = bounded.state();
+      const rename = (k: string) =>
+        k.replace(/^[^/]+/, (name) => paged[free.findIndex((v) => v.name === name)]?.name ?? name);
+      assert.deepEqual(
+        new Map([...a.slots].map(([k, v]) => [rename(k), v])),
+        b.slots,
+        'state() reads spilled moments back',
       );
-      // Reverse order on odd steps so slots are paged back out of insertion order.
-      const order = step % 2 === 0 ? [0, 1, 2, 3] : [3, 2, 1, 0];
-      unbounded.apply(
-        order.map((i) => free[i] as (typeof free)[number]),
-        g1,
-        1e-2,
-      );
-      bounded.apply(
-        order.map((i) => paged[i] as (typeof paged)[number]),
-        g2,
-        1e-2,
-      );
-      tf.dispose([...Object.values(g1), ...Object.values(g2)]);
-      assert.ok(bounded.hostBytes <= budget, `step ${step}: resident ${bounded.hostBytes} ≤ budget ${budget}`);
-      free.forEach((v, i) => {
-        assert.deepEqual(paged[i]?.dataSync(), v.dataSync(), `step ${step}, variable ${i}: same as unbounded`);
-      });
+      bounded.dispose();
+      assert.equal(readdirSync(dir).length, 0, 'dispose removes the spill files');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      tf.dispose([...free, ...paged]);
+      unbounded.dispose();
     }
-    assert.equal(bounded.spilledBytes, 3 * 800, 'three of four variables spilled');
-    assert.ok(bounded.peakHostBytes <= budget + 800, `peak ${bounded.peakHostBytes} ≤ budget + one variable`);
-    assert.ok(bounded.peakHostBytes < unbounded.peakHostBytes, 'lower peak than the unbounded optimizer');
-    assert.equal(readdirSync(dir).length, 3, 'one file per spilled variable');
-    const a = unbounded.state();
-    const b = bounded.state();
-    const rename = (k: string) =>
-      k.replace(/^[^/]+/, (name) => paged[free.findIndex((v) => v.name === name)]?.name ?? name);
-    assert.deepEqual(
-      new Map([...a.slots].map(([k, v]) => [rename(k), v])),
-      b.slots,
-      'state() reads spilled moments back',
-    );
-    bounded.dispose();
-    assert.equal(readdirSync(dir).length, 0, 'dispose removes the spill files');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-    tf.dispose([...free, ...paged]);
-    unbounded.dispose();
-  }
-});
+  },
+);

@@ -46,7 +46,8 @@ function referencePack(values: Float32Array, code: Float32Array, blockSize: numb
 }
 
 test('NF4: hand-derived codes, packing order and midpoint ties', () => {
-  // Block absmax 2: scaled = x/2. Codes: -1 → 0, 0 → 7, 1 → 15, 0.16093 → 9, exact midpoint of codes 7 and 8 → 7 (lower).
+  // Block absmax 2: scaled = x/2. Codes: -1 → 0, 0 → 7, 1 → 15, 0.16093 → 9,
+  // exact midpoint of codes 7 and 8 → 7 (lower).
   const mid78 = f((0 + (NF4_CODE[8] as number)) / 2);
   const values = Float32Array.from([-2, 0, 2, 2 * (NF4_CODE[9] as number), 2 * mid78, 2 * f(mid78 + 1e-6)]);
   const q = quantize4(values, [6], { quantType: 'nf4', blockSize: 64, doubleQuant: false });
@@ -147,7 +148,8 @@ test('signed dynamic map: 256 sorted values from create_dynamic_map(signed=True)
     assert.ok((DYNAMIC_MAP[i] as number) >= (DYNAMIC_MAP[i - 1] as number), `sorted at ${i}`);
   assert.equal(DYNAMIC_MAP[255], 1, 'max is 1');
   assert.ok(DYNAMIC_MAP.includes(0), 'contains 0');
-  // Exponent 0: one mean of linspace(0.1, 1, 2) = 0.55, times 1e-6; the top: mean of the last two of linspace(0.1, 1, 65).
+  // Exponent 0: one mean of linspace(0.1, 1, 2) = 0.55, times 1e-6; the top: mean
+  // of the last two of linspace(0.1, 1, 65).
   const smallest = f(f(1e-6) * f(f(f(0.1) + 1) / 2));
   assert.ok(DYNAMIC_MAP.includes(smallest) && DYNAMIC_MAP.includes(-smallest), `smallest magnitude ±${smallest}`);
   assert.equal(DYNAMIC_MAP[128], smallest, 'right above the zero at index 127');

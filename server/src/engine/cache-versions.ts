@@ -14,7 +14,8 @@ export interface Version {
 }
 
 export function versionOf(manager: AdapterManager, record: AdapterRecord, version: number): Version {
-  // The plugin's stats include frozen tensors the adapter holds (not only its trainable variables): the budget is bytes.
+  // The plugin's stats include frozen tensors the adapter holds (not only its
+  // trainable variables): the budget is bytes.
   const stats = manager.stats(record.name);
   return {
     internal: record.name,

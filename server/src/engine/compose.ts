@@ -19,7 +19,8 @@ export async function engineKernelFactory(
   if (composition === undefined) {
     throw new PeftkitError(
       'PEFTKIT_E_ENGINE_COMPOSITION',
-      "the engine needs a kernel factory: pass createEngineKernel, or EngineOptions.composition (a module URL exporting it); 'peftkit' supplies both",
+      'the engine needs a kernel factory: pass createEngineKernel, or EngineOptions.composition (a module URL ' +
+        "exporting it); 'peftkit' supplies both",
       {},
     );
   }

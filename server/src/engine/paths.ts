@@ -10,7 +10,8 @@ export function assertPublicName(name: string): void {
   if (!isValidAdapterName(name)) {
     throw new PeftkitError(
       'PEFTKIT_E_ADAPTER_NAME',
-      `invalid adapter name '${name}': use 1-96 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'`,
+      `invalid adapter name '${name}': use 1-96 letters, digits, '.', '_' or '-', ` +
+        `starting with a letter or digit, without '..'`,
       { adapter: name },
     );
   }

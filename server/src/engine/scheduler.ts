@@ -105,7 +105,8 @@ export class Scheduler {
       return Promise.reject(
         new PeftkitError(
           'PEFTKIT_E_CONTEXT_LENGTH',
-          `prompt (${job.ids.length} tokens) + max_tokens (${job.params.maxTokens}) exceeds the context length ${this.#model.dims.maxPositions}`,
+          `prompt (${job.ids.length} tokens) + max_tokens (${job.params.maxTokens}) exceeds the context length ` +
+            `${this.#model.dims.maxPositions}`,
           { promptTokens: job.ids.length },
         ),
       );

@@ -65,7 +65,8 @@ export interface WorkerEngine extends RemoteMethods {}
  * size-checked and tokenized here (D5). A worker that dies fails its in-flight calls with PEFTKIT_E_ENGINE_DEAD
  * (503), is restarted with its adapters, and calls made meanwhile wait for the new one (D2).
  */
-// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the merged interface declares the proxies the static block installs.
+/* biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the merged interface declares the proxies the static
+   block installs. */
 export class WorkerEngine implements Engine {
   readonly #options: EngineOptions;
   readonly #spawner: WorkerSpawner;

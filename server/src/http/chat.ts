@@ -4,7 +4,8 @@ import type { ChatBody } from './schemas.ts';
 
 /** Used when the tokenizer has no chat_template: plain "role: content" lines, then the assistant's turn. */
 export const FALLBACK_CHAT_TEMPLATE =
-  "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
+  "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}" +
+  '{% if add_generation_prompt %}assistant:{% endif %}';
 
 const templates = new Map<string, Template>();
 

@@ -80,7 +80,9 @@ export function createContext(engine: Engine, options: ServerOptions, metrics: M
       if (/^[a-z][a-z0-9+.-]*:\/\//i.test(model)) return null;
       // 'team/nested' and the like can never name a loaded adapter: say so instead of falling back (D16).
       if (!isValidAdapterName(model)) {
-        const message = `'${model.slice(0, 100)}' is not a valid adapter name (1-96 letters, digits, '.', '_', '-'; no '/' or '..')`;
+        const message =
+          `'${model.slice(0, 100)}' is not a valid adapter name (1-96 letters, digits, ` +
+          `'.', '_', '-'; no '/' or '..')`;
         throw new HttpFailure(httpError(400, 'adapter_name', message, 'model'));
       }
       return model;

@@ -126,7 +126,8 @@ export function readLlama2cCheckpoint(bytes: Uint8Array): Llama2cCheckpoint {
   if (bytes.byteLength !== expected) {
     throw new PeftkitError(
       'PEFTKIT_E_LLAMA2C_CHECKPOINT_SIZE',
-      `checkpoint is ${bytes.byteLength} bytes; its header implies exactly ${expected} (${bytes.byteLength < expected ? 'truncated' : 'trailing bytes'})`,
+      `checkpoint is ${bytes.byteLength} bytes; its header implies exactly ${expected} ` +
+        `(${bytes.byteLength < expected ? 'truncated' : 'trailing bytes'})`,
       { expected, actual: bytes.byteLength, ...config },
     );
   }

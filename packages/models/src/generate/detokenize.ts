@@ -1,6 +1,8 @@
 import type { Tokenizer } from '@peftkit/core';
 
-/** Prompt tokens decoded as context before the first generated one (vLLM's INITIAL_INCREMENTAL_DETOKENIZATION_OFFSET). */
+/**
+ * Prompt tokens decoded as context before the first generated one (vLLM's INITIAL_INCREMENTAL_DETOKENIZATION_OFFSET).
+ */
 const CONTEXT_TOKENS = 5;
 /**
  * Most tokens a trailing U+FFFD may be held for: a UTF-8 character has at most 4 bytes, so past this the

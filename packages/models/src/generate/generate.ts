@@ -121,7 +121,8 @@ export class BatchGenerator {
       if (virtual + prompt.length + maxTokens > model.dims.maxPositions) {
         throw new PeftkitError(
           'PEFTKIT_E_CONTEXT_LENGTH',
-          `prompt (${prompt.length}${virtual > 0 ? ` + ${virtual} virtual tokens` : ''}) + max_tokens (${maxTokens}) exceeds the context length ${model.dims.maxPositions}`,
+          `prompt (${prompt.length}${virtual > 0 ? ` + ${virtual} virtual tokens` : ''}) + max_tokens (${maxTokens}) ` +
+            `exceeds the context length ${model.dims.maxPositions}`,
           { promptTokens: prompt.length, virtualTokens: virtual },
         );
       }

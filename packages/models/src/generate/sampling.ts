@@ -38,7 +38,9 @@ export function penalize(logits: Float32Array, seen: Iterable<number>, penalty: 
   }
 }
 
-/** Picks the next token from one row of logits. Returns the id and its log-probability under the sampling distribution. */
+/**
+ * Picks the next token from one row of logits. Returns the id and its log-probability under the sampling distribution.
+ */
 export function sampleToken(
   logits: Float32Array,
   options: SamplingOptions,

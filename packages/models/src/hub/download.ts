@@ -68,7 +68,9 @@ function settings(options: HubOptions) {
   };
 }
 
-/** Names of every file in a repository revision, from `{endpoint}/api/models/{repo}/revision/{revision}` (`siblings`). */
+/**
+ * Names of every file in a repository revision, from `{endpoint}/api/models/{repo}/revision/{revision}` (`siblings`).
+ */
 export async function listRepoFiles(options: HubOptions): Promise<string[]> {
   const s = settings(options);
   const url = listingUrl(s.endpoint, s.repo, s.revision);

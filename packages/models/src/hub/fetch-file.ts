@@ -122,7 +122,8 @@ export async function fetchFile(options: FetchFileOptions): Promise<FetchedFile>
   }
   throw new PeftkitError(
     'PEFTKIT_E_HUB_NETWORK',
-    `download ${options.file}: failed after ${options.retries + 1} attempts (${String(lastError)}); the partial file is kept for resuming`,
+    `download ${options.file}: failed after ${options.retries + 1} attempts (${String(lastError)}); ` +
+      'the partial file is kept for resuming',
     { file: options.file, url: options.url, partial },
     { cause: lastError },
   );

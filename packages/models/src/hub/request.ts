@@ -34,7 +34,9 @@ export function checkRevision(revision: unknown): string {
   return revision;
 }
 
-/** A repository file name must stay inside the download folder: relative, '/'-separated, no '.', '..' or empty parts. */
+/**
+ * A repository file name must stay inside the download folder: relative, '/'-separated, no '.', '..' or empty parts.
+ */
 export function checkRepoFile(file: unknown): string {
   const ok =
     typeof file === 'string' &&

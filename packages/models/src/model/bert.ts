@@ -188,7 +188,8 @@ export class BertModel extends SiteGraph implements ModelGraph {
       causal: false,
     });
     checkPositions(layout.positions, dims.maxPositions);
-    // PEFT gives virtual tokens token type 0; positions count attended tokens after any prefix (see docs of prepareSequence).
+    // PEFT gives virtual tokens token type 0; positions count attended tokens after
+    // any prefix (see docs of prepareSequence).
     const types = tokenTypesOf(input.tokenTypes, batch, seq, typeVocabSize).map((row) => [
       ...new Array<number>(layout.virtualCount).fill(0),
       ...row,

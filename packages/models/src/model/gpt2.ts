@@ -170,7 +170,9 @@ export class Gpt2Model extends SiteGraph implements ModelGraph {
     });
   }
 
-  /** The head, under the call #hidden resolved (the selection is resolved once per forward; pooling keeps the batch). */
+  /**
+   * The head, under the call #hidden resolved (the selection is resolved once per forward; pooling keeps the batch).
+   */
   #project(hidden: Tensor3D, call: ForwardCall): Tensor3D {
     return runLinear(this.tf, this.#head, hidden, call);
   }

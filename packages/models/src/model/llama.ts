@@ -195,7 +195,9 @@ export class LlamaModel extends SiteGraph implements ModelGraph {
     });
   }
 
-  /** The head, under the call #hidden resolved (the selection is resolved once per forward; pooling keeps the batch). */
+  /**
+   * The head, under the call #hidden resolved (the selection is resolved once per forward; pooling keeps the batch).
+   */
   #project(hidden: Tensor3D, call: ForwardCall): Tensor3D {
     return runLinear(this.tf, this.#head, hidden, call);
   }

