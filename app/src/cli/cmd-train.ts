@@ -1,7 +1,6 @@
-import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import process from 'node:process';
-import { z } from 'zod';
 import { type DataConfigInput, loadDataset } from '@peftkit/data';
 import { PeftkitError } from '@peftkit/io';
 import { createKernel } from '../compose.ts';
@@ -19,6 +18,8 @@ import { numberOption, parseCommand, requireString } from './args.ts';
 import type { Command, CommandIo } from './commands.ts';
 import { loadPlugins } from './discover.ts';
 import { loadModelDir, qloraDefaults } from './bnb-load.ts';
+import { readRunConfig } from './train-config.ts';
+import { checkOutDir, clearOutDir } from './train-out-dir.ts';
 import { BUILTIN_CHAT_TEMPLATES, baseModelName, resolveChatTemplate, writeFullModelDir } from './train-setup.ts';
 
 const usage = `Usage: peftkit train --model <dir> --method <name> --data <file> --out <dir> [--eval <file>]
@@ -38,87 +39,7 @@ unless --overwrite is given. Ctrl-C stops after the current step, writes a check
 /** Exit code after Ctrl-C (the shell's 128 + SIGINT), so scripts can tell an interrupted run from a finished one. */
 export const EXIT_INTERRUPTED = 130;
 
-const RunConfigSchema = z.strictObject({
-  method: z.record(z.string(), z.unknown()).default({}),
-  training: z.record(z.string(), z.unknown()).default({}),
-  data: z.record(z.string(), z.unknown()).default({}),
-});
-
 const ADAPTER = 'default';
-
-async function readRunConfig(source: string | undefined): Promise<z.output<typeof RunConfigSchema>> {
-  if (source === undefined) return RunConfigSchema.parse({});
-  let text = source;
-  const inline = source.trimStart().startsWith('{');
-  if (!inline) {
-    try {
-      text = await readFile(source, 'utf8');
-    } catch (error) {
-      throw new PeftkitError(
-        'PEFTKIT_E_USAGE',
-        `train: cannot read --config file '${source}': ${(error as Error).message}`,
-        { option: 'config' },
-      );
-    }
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    const what = inline ? '--config' : `--config file '${source}'`;
-    throw new PeftkitError('PEFTKIT_E_USAGE', `train: ${what} is not valid JSON: ${(error as Error).message}`, {
-      option: 'config',
-    });
-  }
-  const parsed = RunConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new PeftkitError(
-      'PEFTKIT_E_USAGE',
-      `train: --config must be {"method", "training", "data"} objects: ${issues}`,
-      { option: 'config' },
-    );
-  }
-  return parsed.data;
-}
-
-/**
- * The entries of --out that count as earlier output (an empty metrics log, left
- * by a run that failed at once, does not).
- */
-async function outEntries(out: string): Promise<string[]> {
-  const names = await readdir(out).catch(() => [] as string[]);
-  const sizes = await Promise.all(
-    names.map((n) =>
-      stat(join(out, n)).then(
-        (s) => (s.isFile() ? s.size : -1),
-        () => -1,
-      ),
-    ),
-  );
-  return names.filter((n, k) => !(n === REPORT_FILES.metrics && sizes[k] === 0));
-}
-
-/** Refuses to reuse a non-empty output directory unless resuming or told to overwrite; writes nothing. */
-async function checkOutDir(out: string, resume: boolean, overwrite: boolean): Promise<void> {
-  if (resume || overwrite || (await outEntries(out)).length === 0) return;
-  throw new PeftkitError(
-    'PEFTKIT_E_OUTPUT_EXISTS',
-    `output directory '${out}' is not empty: pass --resume to continue or --overwrite to replace it`,
-    {
-      dir: out,
-    },
-  );
-}
-
-/** With --overwrite, clears our files from --out; called only once every option has been validated. */
-async function clearOutDir(out: string, resume: boolean): Promise<void> {
-  if (resume) return;
-  for (const name of await readdir(out).catch(() => [] as string[])) {
-    if (/^checkpoint-\d+$/.test(name) || name === REPORT_FILES.metrics)
-      await rm(join(out, name), { recursive: true, force: true });
-  }
-}
 
 function combine(...parts: TrainCallbacks[]): TrainCallbacks {
   return {

@@ -5,14 +5,13 @@ import { collate } from './collate.ts';
 import { PeftkitError } from '@peftkit/io';
 import type { Tf } from '../runtime/types.ts';
 import { Rng } from '../util/rng.ts';
-import { BatchStream, type DataPosition, stepsForEpochs } from './batches.ts';
-import { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
+import { BatchStream, stepsForEpochs } from './batches.ts';
+import { type LoopState, restore, saveCheckpoint } from './checkpointing.ts';
 import { clipByGlobalNorm } from './clip.ts';
 import { evaluate } from './evaluate.ts';
 import { batchLossSum, checkBatchLabels, type TrainableModel } from './loss.ts';
 import { createOptimizer } from './optimizers.ts';
-import { parseTrainOptions, type TrainOptions, type TrainOptionsInput } from './options.ts';
-import { fromIndexKeys, toIndexKeys } from './optimizer-keys.ts';
+import { parseTrainOptions, type TrainOptionsInput } from './options.ts';
 import { scheduleFactor, warmupStepsFor } from './schedule.ts';
 import type { EvalEvent, Optimizer, StepEvent, TrainBatch, TrainCallbacks, TrainExample } from './types.ts';
 
@@ -49,19 +48,6 @@ export interface TrainResult {
   readonly aborted: boolean;
   readonly checkpoints: readonly string[];
   readonly bestEvalLoss: number | null;
-}
-
-interface LoopState {
-  step: number;
-  position: DataPosition;
-  best: number | null;
-  bad: number;
-  elapsedBefore: number;
-}
-
-/** Options as JSON for the checkpoint: an optimizer factory is recorded by the kind it builds. */
-function serializableOptions(options: TrainOptions, optimizer: Optimizer): Record<string, unknown> {
-  return { ...options, optimizer: typeof options.optimizer === 'function' ? optimizer.kind : options.optimizer };
 }
 
 function assertData(name: string, data: readonly TrainExample[] | undefined, required: boolean): void {
@@ -288,96 +274,4 @@ function step(
     for (const g of Object.values(clipped.grads)) g.dispose();
   }
   return { loss, gradNorm: clipped.norm };
-}
-
-async function saveCheckpoint(
-  args: TrainArgs,
-  method: string,
-  variables: readonly Variable[],
-  optimizer: Optimizer,
-  rng: Rng,
-  state: LoopState,
-  totalSteps: number,
-  options: TrainOptions,
-  elapsed: number,
-): Promise<string> {
-  const saved = args.manager.saveCheckpoint(args.adapter);
-  try {
-    const optimizerState = toIndexKeys(optimizer.state(), variables);
-    const checkpoint: Checkpoint = {
-      adapter: saved,
-      optimizer: optimizerState,
-      state: {
-        format: 'peftkit-trainer-state',
-        version: 1,
-        step: state.step,
-        totalSteps,
-        epoch: state.position.epoch,
-        cursor: state.position.cursor,
-        permutationSeed: options.seed >>> 0,
-        rng: rng.getState(),
-        optimizer: { kind: optimizerState.kind, scalars: { ...optimizerState.scalars } },
-        earlyStopping: { best: state.best, bad: state.bad },
-        method,
-        adapterFiles: saved.files ?? { config: 'adapter_config.json', weights: 'adapter_model.safetensors' },
-        options: serializableOptions(options, optimizer),
-        elapsed,
-      },
-    };
-    return await writeCheckpoint(args.outDir as string, checkpoint);
-  } finally {
-    disposeSaved(saved);
-  }
-}
-
-async function restore(
-  args: TrainArgs,
-  dir: string,
-  totalSteps: number,
-  optimizer: Optimizer,
-  rng: Rng,
-  state: LoopState,
-): Promise<void> {
-  const checkpoint = await readCheckpoint(args.tf, dir);
-  try {
-    const s = checkpoint.state;
-    if (s.totalSteps !== totalSteps) {
-      throw new PeftkitError(
-        'PEFTKIT_E_CHECKPOINT',
-        `checkpoint '${dir}' was for ${s.totalSteps} steps, these options give ${totalSteps}`,
-        {
-          dir,
-          checkpoint: s.totalSteps,
-          options: totalSteps,
-        },
-      );
-    }
-    if (args.manager.has(args.adapter)) {
-      // Check before the adapter is replaced: the checkpoint must be of the same method and its optimizer state must
-      // fit the adapter's variables (same count and shapes), or the run being resumed is a different one.
-      const current = args.manager.get(args.adapter);
-      if (current.plugin.meta.name !== s.method) {
-        throw new PeftkitError(
-          'PEFTKIT_E_CHECKPOINT',
-          `checkpoint '${dir}' is a ${s.method} adapter; '${args.adapter}' is ${current.plugin.meta.name}`,
-          {
-            dir,
-            method: s.method,
-          },
-        );
-      }
-      fromIndexKeys(checkpoint.optimizer, current.handle.trainableVariables);
-      args.manager.delete(args.adapter);
-    }
-    args.manager.load(args.adapter, checkpoint.adapter, { method: s.method });
-    optimizer.loadState(fromIndexKeys(checkpoint.optimizer, args.manager.trainableVariables(args.adapter)));
-    rng.setState(s.rng);
-    state.step = s.step;
-    state.position = { epoch: s.epoch, cursor: s.cursor };
-    state.best = s.earlyStopping.best;
-    state.bad = s.earlyStopping.bad;
-    state.elapsedBefore = s.elapsed;
-  } finally {
-    disposeSaved(checkpoint.adapter);
-  }
 }
