@@ -1,5 +1,6 @@
 import { type AdapterManager, PeftkitError, type Tf } from '@peftkit/core';
 import { type Entry, EntryTable, entryInfo } from './cache-entries.ts';
+import { LazyLoads } from './cache-lazy-loads.ts';
 import {
   assertFiniteCombination,
   loadVersion,
@@ -8,7 +9,7 @@ import {
   type Version,
   versionOf,
 } from './cache-versions.ts';
-import { assertPublicName, isValidAdapterName } from './paths.ts';
+import { assertPublicName } from './paths.ts';
 import type { AdapterInfo, LoadAdapterOptions, MergedAdapters } from './types.ts';
 
 /** A request's hold on one adapter version; release exactly once when the request ends. */
@@ -41,14 +42,7 @@ export class AdapterCache {
   readonly #tf: Tf;
   readonly #options: AdapterCacheOptions;
   readonly #entries = new EntryTable();
-  readonly #loading = new Map<string, Promise<Entry | undefined>>();
-  /**
-   * Names a lazy load found no directory for. An unknown `model` in every request would otherwise cost a disk
-   * probe each time; forgotten when adapters are loaded, replaced or unloaded, or when the root is listed again.
-   */
-  readonly #missing = new Set<string>();
-  /** Names unloaded explicitly: unknown (no lazy reload) until loaded again, as in vLLM (D9). */
-  readonly #unloaded = new Set<string>();
+  readonly #lazy = new LazyLoads();
   /** Linearizable updates (D4): see UpdateOrder. */
   readonly #order = new UpdateOrder();
   #nextVersion: number;
@@ -120,40 +114,16 @@ export class AdapterCache {
   }
 
   #lazyLoad(name: string): Promise<Entry | undefined> {
-    if (!isValidAdapterName(name)) {
-      return Promise.reject(
-        new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}'`, { adapter: name }),
-      );
-    }
-    const pending = this.#loading.get(name);
-    if (pending) return pending;
-    if (this.#missing.has(name)) return Promise.reject(notUnderRoot(name));
-    if (this.#unloaded.has(name)) {
-      return Promise.reject(
-        new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `adapter '${name}' was unloaded; load it again to use it`, {
-          adapter: name,
-        }),
-      );
-    }
-    this.diskProbes++;
-    const ticket = this.#order.next();
-    const promise = this.#loadVersion(name, name)
-      .then((version) => {
+    return this.#lazy.load(name, () => {
+      this.diskProbes++;
+      const ticket = this.#order.next();
+      return this.#loadVersion(name, name).then((version) => {
         if (this.#mayInstall(name, ticket, true)) return this.#install(name, version, name, false);
         // Superseded by a load or unload acknowledged meanwhile: acquire() re-reads the map.
         this.#manager.delete(version.internal);
         return this.#entries.get(name);
-      })
-      .catch((error: unknown) => {
-        if (error instanceof PeftkitError && error.code === 'PEFTKIT_E_ADAPTER_NOT_FOUND') {
-          this.#missing.add(name);
-          throw notUnderRoot(name);
-        }
-        throw error;
-      })
-      .finally(() => this.#loading.delete(name));
-    this.#loading.set(name, promise);
-    return promise;
+      });
+    });
   }
 
   #loadVersion(name: string, path: string): Promise<Version> {
@@ -250,7 +220,7 @@ export class AdapterCache {
     this.#order.applied(name, ticket);
     const entry = this.#install(name, version, source, options.pin ?? false);
     entry.explicit = true;
-    this.#unloaded.delete(name);
+    this.#lazy.loaded(name);
     this.forgetMissing();
     return entryInfo(entry);
   }
@@ -260,7 +230,7 @@ export class AdapterCache {
     if (entry === undefined)
       throw new PeftkitError('PEFTKIT_E_ADAPTER_UNKNOWN', `no adapter named '${name}' is loaded`, { adapter: name });
     this.#order.applied(name, this.#order.next());
-    this.#unloaded.add(name);
+    this.#lazy.unloaded(name);
     this.#entries.delete(name);
     this.swaps++;
     this.#retire(entry.current);
@@ -270,7 +240,7 @@ export class AdapterCache {
 
   /** Drops the negative probe cache: the next request for any unknown name looks at the disk again. */
   forgetMissing(): void {
-    this.#missing.clear();
+    this.#lazy.forgetMissing();
   }
 
   /**
@@ -316,12 +286,4 @@ export class AdapterCache {
     for (const e of this.#entries.values()) this.#retire(e.current);
     this.#entries.clear();
   }
-}
-
-function notUnderRoot(name: string): PeftkitError {
-  return new PeftkitError(
-    'PEFTKIT_E_ADAPTER_UNKNOWN',
-    `no adapter named '${name}' (not loaded, not under the adapter root)`,
-    { adapter: name },
-  );
 }

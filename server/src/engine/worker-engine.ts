@@ -1,16 +1,9 @@
 import { PeftkitError, type Tokenizer, type WorkerPort, type WorkerSpawner } from '@peftkit/core';
 import { loadTokenizer } from '@peftkit/models';
 import { checkPromptBytes, checkPromptTokens, type InputLimits } from './input-limits.ts';
-import type { EngineOptions } from './local.ts';
-import {
-  ENGINE_METHODS,
-  ENGINE_RPC,
-  type EngineMethod,
-  type FromWorker,
-  fromErrorData,
-  type RpcSpec,
-  type ToWorker,
-} from './worker-protocol.ts';
+import { DEFAULT_DRAIN_TIMEOUT_MS, type EngineOptions } from './options.ts';
+import { PendingCalls, splitHandlers, within } from './worker-calls.ts';
+import { ENGINE_METHODS, type EngineMethod, type FromWorker, fromErrorData, type ToWorker } from './worker-protocol.ts';
 import {
   type AdapterInfo,
   EMPTY_ENGINE_STATS,
@@ -23,14 +16,6 @@ import {
   type LoadAdapterOptions,
 } from './types.ts';
 
-interface Pending {
-  /** The worker the call was posted to: its death fails exactly these calls. */
-  worker: WorkerPort;
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-  onToken?: GenerateHandlers['onToken'];
-}
-
 /** An adapter loaded through this engine: reloaded (its latest source) into a restarted worker. */
 interface Restorable {
   path: string;
@@ -41,19 +26,6 @@ interface Restorable {
 const RESTART_ATTEMPTS = 3;
 const HEALTH_TIMEOUT_MS = 5_000;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Resolves with `promise`, or with `fallback` after `ms` (the timer never outlives the race). */
-async function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<F>((resolve) => {
-    timer = setTimeout(() => resolve(fallback), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The proxy methods, one per ENGINE_RPC entry, installed on the prototype by the class's static block. */
 type RemoteMethods = Pick<Engine, EngineMethod>;
@@ -72,9 +44,8 @@ export class WorkerEngine implements Engine {
   readonly #spawner: WorkerSpawner;
   #worker!: WorkerPort;
   readonly #dying = new WeakSet<WorkerPort>();
-  readonly #pending = new Map<number, Pending>();
+  readonly #calls = new PendingCalls();
   readonly #adapters = new Map<string, Restorable>();
-  #nextId = 1;
   #stats: EngineStats = EMPTY_ENGINE_STATS;
   #closed: Promise<void> | null = null;
   #terminated = false;
@@ -104,13 +75,8 @@ export class WorkerEngine implements Engine {
     }
   }
 
-  /** Posts a call; a handlers argument stays here (token and cancel messages carry it) and travels as undefined. */
   #remote(method: EngineMethod, args: unknown[]): Promise<unknown> {
-    const spec: RpcSpec = ENGINE_RPC[method];
-    if (spec.handlers === undefined) return this.#call(method, args);
-    const handlers = (args[spec.handlers] as GenerateHandlers | undefined) ?? {};
-    const wire = [...args];
-    wire[spec.handlers] = undefined;
+    const { wire, handlers } = splitHandlers(method, args);
     return this.#call(method, wire, handlers);
   }
 
@@ -170,35 +136,15 @@ export class WorkerEngine implements Engine {
       if (worker === this.#worker) this.#stats = message.stats;
       return;
     }
-    const pending =
-      message.type === 'token' || message.type === 'result' || message.type === 'error'
-        ? this.#pending.get(message.id)
-        : undefined;
-    if (pending === undefined || pending.worker !== worker) return;
-    if (message.type === 'token') {
-      pending.onToken?.(message.token);
-      return;
-    }
-    if (message.type !== 'result' && message.type !== 'error') return;
-    this.#stats = message.stats;
-    this.#pending.delete(message.id);
-    if (message.type === 'result') pending.resolve(message.value);
-    else pending.reject(fromErrorData(message.error));
-  }
-
-  #failAll(error: unknown, worker?: WorkerPort): void {
-    for (const [id, p] of this.#pending) {
-      if (worker !== undefined && p.worker !== worker) continue;
-      this.#pending.delete(id);
-      p.reject(error);
-    }
+    const stats = this.#calls.receive(worker, message);
+    if (stats !== null) this.#stats = stats;
   }
 
   /** A worker died (crash, heap limit, kill): fail what it held; if it was the serving one, restart it. */
   #died(worker: WorkerPort, reason: string): void {
     if (this.#dying.has(worker)) return;
     this.#dying.add(worker);
-    this.#failAll(this.#deadError(reason), worker);
+    this.#calls.failAll(this.#deadError(reason), worker);
     if (worker !== this.#worker || this.#closed || this.#restarting) return;
     console.error(`peftkit server: the engine worker stopped (${reason}); restarting it`);
     this.#restarting = this.#restart().finally(() => {
@@ -256,21 +202,7 @@ export class WorkerEngine implements Engine {
 
   #post<T>(worker: WorkerPort, method: EngineMethod, args: unknown[], handlers: GenerateHandlers = {}): Promise<T> {
     if (this.#dying.has(worker)) return Promise.reject(this.#deadError('not running'));
-    const id = this.#nextId++;
-    return new Promise<T>((resolve, reject) => {
-      const pending: Pending = { worker, resolve: resolve as (v: unknown) => void, reject };
-      if (handlers.onToken) pending.onToken = handlers.onToken;
-      this.#pending.set(id, pending);
-      const signal = handlers.signal;
-      if (signal) {
-        if (signal.aborted) worker.post({ type: 'cancel', id });
-        else
-          signal.addEventListener('abort', () => worker.post({ type: 'cancel', id } satisfies ToWorker), {
-            once: true,
-          });
-      }
-      worker.post({ type: 'call', id, method, args } as ToWorker);
-    });
+    return this.#calls.post<T>(worker, method, args, handlers);
   }
 
   /** Checks the prompt's size before tokenizing, tokenizes in this thread, and posts token ids (D5). */
@@ -339,14 +271,14 @@ export class WorkerEngine implements Engine {
   /** Drains the worker for at most drainTimeoutMs (+ a grace period), then terminates it regardless (D15). */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      const drainMs = this.#options.drainTimeoutMs ?? 30_000;
+      const drainMs = this.#options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
       if (!this.#dead && !this.#dying.has(this.#worker))
         await within(
           this.#post<void>(this.#worker, 'close', []).catch(() => {}),
           drainMs + 2_000,
           undefined,
         );
-      this.#failAll(
+      this.#calls.failAll(
         new PeftkitError('PEFTKIT_E_SHUTTING_DOWN', 'the server shut down before this request finished', {}),
       );
       this.#dying.add(this.#worker);

@@ -1,19 +1,12 @@
 import { PeftkitError } from '@peftkit/core';
 import { jobEvent } from './executor.ts';
 import { isValidId, newId } from './fs-store.ts';
-import type {
-  FileObject,
-  FileStore,
-  FineTuningJob,
-  Hyperparameters,
-  JobQueue,
-  JobRecord,
-  JobStore,
-  PeftkitSpec,
-  StoredFile,
-} from './types.ts';
+import { type CreateJobInput, newJob } from './new-job.ts';
+import type { FileObject, FileStore, FineTuningJob, JobQueue, JobRecord, JobStore, StoredFile } from './types.ts';
 import { TERMINAL } from './types.ts';
 import { validateTrainingFile } from './validate.ts';
+
+export type { CreateJobInput } from './new-job.ts';
 
 /** What `ServerOptions.jobs` takes: the store, the queue and the rules; the app composes it. */
 export interface JobsOptions {
@@ -31,28 +24,6 @@ export interface JobsOptions {
 export interface Caller {
   owner: string;
   admin: boolean;
-}
-
-export interface CreateJobInput {
-  model: string;
-  training_file: string;
-  validation_file?: string | null | undefined;
-  suffix?: string | null | undefined;
-  seed?: number | null | undefined;
-  metadata?: Record<string, string> | null | undefined;
-  hyperparameters?: Partial<Hyperparameters> | undefined;
-  method?:
-    | { type: 'supervised'; supervised?: { hyperparameters?: Partial<Hyperparameters> | undefined } | undefined }
-    | undefined;
-  peftkit?:
-    | {
-        method?: string | undefined;
-        config?: Record<string, unknown> | undefined;
-        steps?: number | undefined;
-        lr?: number | undefined;
-        training?: Record<string, unknown> | undefined;
-      }
-    | undefined;
 }
 
 export interface Page<T> {
@@ -211,40 +182,8 @@ export class JobService {
         method,
       });
     }
-    const given = input.method?.supervised?.hyperparameters ?? input.hyperparameters ?? {};
-    const hyperparameters: Hyperparameters = {
-      n_epochs: given.n_epochs ?? 'auto',
-      batch_size: given.batch_size ?? 'auto',
-      learning_rate_multiplier: given.learning_rate_multiplier ?? 'auto',
-    };
-    const spec: PeftkitSpec = { method, config: input.peftkit?.config ?? {} };
-    if (input.peftkit?.steps !== undefined) spec.steps = input.peftkit.steps;
-    if (input.peftkit?.lr !== undefined) spec.lr = input.peftkit.lr;
-    if (input.peftkit?.training !== undefined) spec.training = input.peftkit.training;
     const id = newId('ftjob');
-    const job: FineTuningJob = {
-      id,
-      object: 'fine_tuning.job',
-      created_at: now(),
-      error: null,
-      fine_tuned_model: null,
-      finished_at: null,
-      hyperparameters,
-      model: input.model,
-      organization_id: `org-${caller.owner}`,
-      result_files: [],
-      seed: input.seed ?? 42,
-      status: 'validating_files',
-      trained_tokens: null,
-      training_file: input.training_file,
-      validation_file: input.validation_file ?? null,
-      estimated_finish: null,
-      integrations: [],
-      metadata: input.metadata ?? null,
-      user_provided_suffix: input.suffix ?? null,
-      method: { type: 'supervised', supervised: { hyperparameters } },
-      peftkit: { ...spec, step: 0, total_steps: null },
-    };
+    const job = newJob(input, { id, owner: caller.owner, method, createdAt: now() });
     await this.#store.putJob({ job, owner: caller.owner, adapter: id });
     await this.#store.appendEvent(id, jobEvent(`Validating training file: ${input.training_file}`));
     const queued = (await this.#store.updateJob(id, (r) => ({
