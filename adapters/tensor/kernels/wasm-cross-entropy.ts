@@ -2,8 +2,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { Tf } from '@peftkit/core';
 import { jsCrossEntropyLoops, simdCrossEntropyLoops, type CrossEntropyLoops } from './simd-cross-entropy.ts';
-import { wasmApi } from './wasm-asm.ts';
-import { heapMemory, heapOffset, release, runWasmKernel } from './wasm-ops.ts';
+import { heapLoops, heapOffset, release, runWasmKernel } from './wasm-ops.ts';
 
 /**
  * Softmax cross-entropy over [rows, vocab] logits as two wasm kernels (kernel names shared with
@@ -41,17 +40,8 @@ function rowsOf(backend: BackendWasm, x: TensorInfo, targets: TensorInfo, weight
 
 const loopsByBackend = new WeakMap<BackendWasm, CrossEntropyLoops>();
 
-/** SIMD passes on the backend's heap Memory when the runtime has wasm SIMD, else the JS ones. */
 function loopsOf(backend: BackendWasm): CrossEntropyLoops {
-  let loops = loopsByBackend.get(backend);
-  if (loops === undefined) {
-    const heap = heapMemory(backend);
-    const simd =
-      wasmApi !== undefined && heap.memory instanceof wasmApi.Memory ? simdCrossEntropyLoops(heap.memory) : null;
-    loops = simd ?? jsCrossEntropyLoops(heap.buffer);
-    loopsByBackend.set(backend, loops);
-  }
-  return loops;
+  return heapLoops(backend, loopsByBackend, simdCrossEntropyLoops, jsCrossEntropyLoops);
 }
 
 /** Below this the target's float32 probability loses precision (subnormal) or is 0: its log is not usable. */

@@ -2,8 +2,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { Tf } from '@peftkit/core';
 import { jsRowLoops, type RowLoops, simdRowLoops } from './simd-rows.ts';
-import { wasmApi } from './wasm-asm.ts';
-import { heapMemory, heapOffset, release, runWasmKernel } from './wasm-ops.ts';
+import { heapLoops, heapOffset, release, runWasmKernel } from './wasm-ops.ts';
 
 /**
  * Attention's softmax(scale · scores + mask) as one wasm kernel per direction (names shared with
@@ -46,16 +45,8 @@ function layoutOf(scores: TensorInfo, mask: TensorInfo): Layout {
 
 const loopsByBackend = new WeakMap<BackendWasm, RowLoops>();
 
-/** SIMD loops on the backend's heap Memory when the runtime has wasm SIMD, else the JS ones. */
 function loopsOf(backend: BackendWasm): RowLoops {
-  let loops = loopsByBackend.get(backend);
-  if (loops === undefined) {
-    const heap = heapMemory(backend);
-    const simd = wasmApi !== undefined && heap.memory instanceof wasmApi.Memory ? simdRowLoops(heap.memory) : null;
-    loops = simd ?? jsRowLoops(heap.buffer);
-    loopsByBackend.set(backend, loops);
-  }
-  return loops;
+  return heapLoops(backend, loopsByBackend, simdRowLoops, jsRowLoops);
 }
 
 /** inputs {scores, mask}, attrs {scale} → softmax(scale · scores + mask) over the last axis, shaped like scores. */

@@ -1,6 +1,7 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { Tf } from '@peftkit/core';
+import { type WasmMemory, wasmApi } from './wasm-asm.ts';
 
 /**
  * Small helpers that run wasm-backend kernels on TensorInfos inside another kernel. Everything they
@@ -24,6 +25,26 @@ export function heapMemory(backend: BackendWasm): { memory: unknown; buffer: () 
   // the emscripten module keeps its Memory under asm and a view of the current heap as HEAPU8
   const emscripten = backend.wasm as unknown as { asm?: { memory?: unknown }; HEAPU8: Uint8Array };
   return { memory: emscripten.asm?.memory, buffer: () => emscripten.HEAPU8.buffer };
+}
+
+/**
+ * Loops bound to the backend's heap, made once per backend: the SIMD module's when this runtime can instantiate it on
+ * the heap's Memory, else the JS fallback over the heap's current buffer.
+ */
+export function heapLoops<T>(
+  backend: BackendWasm,
+  cache: WeakMap<BackendWasm, T>,
+  simd: (memory: WasmMemory) => T | null,
+  js: (heap: () => ArrayBufferLike) => T,
+): T {
+  let loops = cache.get(backend);
+  if (loops === undefined) {
+    const heap = heapMemory(backend);
+    loops =
+      (wasmApi !== undefined && heap.memory instanceof wasmApi.Memory ? simd(heap.memory) : null) ?? js(heap.buffer);
+    cache.set(backend, loops);
+  }
+  return loops;
 }
 
 export function release(backend: BackendWasm, info: TensorInfo): void {

@@ -2,8 +2,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { Tf } from '@peftkit/core';
 import { jsSwiGluLoops, simdSwiGluLoops, type SwiGluLoops } from './simd-swiglu.ts';
-import { wasmApi } from './wasm-asm.ts';
-import { heapMemory, heapOffset, release, runWasmKernel } from './wasm-ops.ts';
+import { heapLoops, heapOffset, release, runWasmKernel } from './wasm-ops.ts';
 
 /**
  * The gated MLP activation silu(gate) · up (SwiGLU, Llama's MLP) as one wasm kernel per direction (names shared with
@@ -35,16 +34,8 @@ function checkInputs(kernel: string, inputs: Record<string, TensorInfo>): number
 
 const loopsByBackend = new WeakMap<BackendWasm, SwiGluLoops>();
 
-/** SIMD passes on the backend's heap Memory when the runtime has wasm SIMD, else the JS ones. */
 function loopsOf(backend: BackendWasm): SwiGluLoops {
-  let loops = loopsByBackend.get(backend);
-  if (loops === undefined) {
-    const heap = heapMemory(backend);
-    const simd = wasmApi !== undefined && heap.memory instanceof wasmApi.Memory ? simdSwiGluLoops(heap.memory) : null;
-    loops = simd ?? jsSwiGluLoops(heap.buffer);
-    loopsByBackend.set(backend, loops);
-  }
-  return loops;
+  return heapLoops(backend, loopsByBackend, simdSwiGluLoops, jsSwiGluLoops);
 }
 
 /** inputs {gate, up} → silu(gate) · up, computed in the Sigmoid kernel's output buffer. */
