@@ -78,6 +78,9 @@ const FAMILIES: Array<{ name: string; a: number[]; b: number[] }> = [
   { name: 'A 3-D x B 2-D', a: [3, 5, 7], b: [7, 4] },
   { name: 'rank 4 broadcast', a: [2, 3, 5, 7], b: [3, 7, 4] },
   { name: 'vectors', a: [1, 9], b: [9, 1] },
+  // x·Wᵀ up to 64 rows runs as (W·xᵀ)ᵀ on wasm without a BLAS: both sides of that boundary
+  { name: '64 rows, wide B', a: [64, 9], b: [9, 70] },
+  { name: '65 rows, wide B', a: [65, 9], b: [9, 70] },
 ];
 
 /** Stored shape of an operand whose logical last two dims are [r, c]. */

@@ -4,9 +4,6 @@ import type { ForwardCall, LinearBase, LinearSite, SiteHook } from './graph.ts';
 import { HookTable } from './hooks.ts';
 import { applyHooks } from './selection.ts';
 
-/** Row count up to which an [out, in] weight is applied as (W·xᵀ)ᵀ. */
-const FEW_ROWS = 64;
-
 /** A float32 dense weight stored in its checkpoint layout ([out, in] for torch Linear, [in, out] for Conv1D). */
 export class DenseLinearBase implements LinearBase {
   readonly inFeatures: number;
@@ -29,13 +26,9 @@ export class DenseLinearBase implements LinearBase {
   forward(x: Tensor2D): Tensor2D {
     const tf = this.#tf;
     const w = this.weight as Tensor2D;
-    // x·Wᵀ with few rows (decoding, short prompts) as (W·xᵀ)ᵀ: the transposed operand is then the small x, not
-    // the whole weight (on wasm a transposed weight is copied and re-packed on every call: 5-7x slower for
-    // ≤ 64 rows, bench/RESULTS.md). With many rows both forms cost the same.
-    const y =
-      this.#layout === 'out_in' && x.shape[0] <= FEW_ROWS
-        ? (tf.transpose(tf.matMul(w, x, false, true)) as Tensor2D)
-        : (tf.matMul(x, w, false, this.#layout === 'out_in') as Tensor2D);
+    // The natural x·Wᵀ: a backend chooses how to run a transposed weight (wasm without a BLAS rewrites few-row
+    // products as (W·xᵀ)ᵀ in its kernel; a BLAS takes the transpose as a flag, where that rewrite was 2× slower).
+    const y = tf.matMul(x, w, false, this.#layout === 'out_in') as Tensor2D;
     return this.bias === null ? y : (tf.add(y, this.bias) as Tensor2D);
   }
 
