@@ -113,10 +113,7 @@ export function runPeer(s: TrainBenchSettings, ranMethods: readonly string[]): P
       runPeerScript<TrainRowResult>(exe, 'train_step.py', settings, s.rowTimeoutS, threads),
     );
     const measured = runs.filter((r): r is TrainRowResult => 'method' in r && r.tokensPerSecond !== undefined);
-    const best = measured.reduce<TrainRowResult | undefined>(
-      (a, r) => (a === undefined || (r.tokensPerSecond as number) > (a.tokensPerSecond as number) ? r : a),
-      undefined,
-    );
+    const best = measured.length > 0 ? bestRow(measured) : undefined;
     const failed = runs.find((r): r is { skipped: string } => 'skipped' in r);
     const others = measured
       .filter((r) => r !== best)

@@ -104,6 +104,7 @@ export {
 } from './model/forward.ts';
 export * from './model/weights.ts';
 export type { DecodeOptions, EncodeOptions, Tokenizer } from './model/tokenizer.ts';
+export { backendHasKernels } from './runtime/backend-kernels.ts';
 export { createTensorRuntime, type TensorRuntime, type TensorRuntimeOptions } from './runtime/runtime.ts';
 export type { BackendOptions, TensorBackendAdapter, Tf } from './runtime/types.ts';
 export { Rng } from './util/rng.ts';

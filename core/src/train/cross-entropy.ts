@@ -1,4 +1,5 @@
 import type { Scalar, Tensor, Tensor2D } from '@tensorflow/tfjs-core';
+import { backendHasKernels } from '../runtime/backend-kernels.ts';
 import type { Tf } from '../runtime/types.ts';
 
 /**
@@ -22,7 +23,7 @@ export function weightedCrossEntropySum(
   targets: readonly number[],
   weights: readonly number[],
 ): Scalar {
-  if (tf.getKernel(FUSED, tf.getBackend()) !== undefined && tf.getKernel(FUSED_GRAD, tf.getBackend()) !== undefined) {
+  if (backendHasKernels(tf, FUSED, FUSED_GRAD)) {
     return fusedCrossEntropySum(tf, logits, targets, weights);
   }
   const [rows, vocab] = logits.shape;

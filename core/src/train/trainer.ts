@@ -101,6 +101,24 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     let stoppedEarly = false;
     let lastEvalStep = -1;
 
+    /** Saves the loop's state at the current step; `elapsed`: this run's seconds so far. */
+    const checkpoint = async (elapsed: number): Promise<void> => {
+      const total = state.elapsedBefore + elapsed;
+      const dir = await saveCheckpoint(
+        args,
+        method,
+        variables,
+        optimizer,
+        dropoutRng,
+        state,
+        totalSteps,
+        options,
+        total,
+      );
+      checkpoints.push(dir);
+      await args.callbacks?.onSave?.({ step: state.step, dir });
+    };
+
     const runEval = async (): Promise<void> => {
       if (!evalData || evalData.length === 0) return;
       const r = evaluate(tf, model, evalData, {
@@ -168,19 +186,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       if (state.step % options.logEvery === 0 || state.step === totalSteps) await args.callbacks?.onStep?.(event);
       if (options.evalEvery > 0 && state.step % options.evalEvery === 0) await runEval();
       if (args.outDir !== undefined && options.saveEvery > 0 && state.step % options.saveEvery === 0) {
-        const dir = await saveCheckpoint(
-          args,
-          method,
-          variables,
-          optimizer,
-          dropoutRng,
-          state,
-          totalSteps,
-          options,
-          state.elapsedBefore + event.elapsed,
-        );
-        checkpoints.push(dir);
-        await args.callbacks?.onSave?.({ step: state.step, dir });
+        await checkpoint(event.elapsed);
       }
     }
     const aborted = state.step < totalSteps && !stoppedEarly;
@@ -193,19 +199,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       lastStep.step % options.saveEvery !== 0
     ) {
       // an interrupted run keeps the steps it made: one more checkpoint where it stopped, for --resume
-      const dir = await saveCheckpoint(
-        args,
-        method,
-        variables,
-        optimizer,
-        dropoutRng,
-        state,
-        totalSteps,
-        options,
-        state.elapsedBefore + lastStep.elapsed,
-      );
-      checkpoints.push(dir);
-      await args.callbacks?.onSave?.({ step: state.step, dir });
+      await checkpoint(lastStep.elapsed);
     }
     if (!aborted && lastEvalStep !== state.step) await runEval();
     if (args.outDir !== undefined && !aborted) {

@@ -1,5 +1,6 @@
 import type { GradConfig, Tensor, Tensor1D } from '@tensorflow/tfjs-core';
 import { PeftkitError } from '@peftkit/io';
+import { backendHasKernels } from '../backend-kernels.ts';
 import type { Tf } from '../types.ts';
 import { normAxis, numAttr, savedAt, single, zerosFor } from './util.ts';
 
@@ -9,7 +10,7 @@ import { normAxis, numAttr, savedAt, single, zerosFor } from './util.ts';
  * sums duplicates and exists on every backend peftkit ships.
  */
 function segmentSum(tf: Tf, updates: Tensor, ids: Tensor1D, numSegments: number): Tensor {
-  if (tf.getKernel('UnsortedSegmentSum', tf.getBackend()) !== undefined) {
+  if (backendHasKernels(tf, 'UnsortedSegmentSum')) {
     return tf.unsortedSegmentSum(updates, ids, numSegments);
   }
   const [, ...rest] = updates.shape;

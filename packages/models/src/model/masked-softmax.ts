@@ -1,5 +1,5 @@
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
-import type { Tf } from '@peftkit/core';
+import { backendHasKernels, type Tf } from '@peftkit/core';
 
 /** A backend's single-pass kernels (adapters/tensor/kernels/wasm-masked-softmax.ts): forward, then its gradient. */
 const FUSED = 'PeftkitMaskedSoftmax';
@@ -14,10 +14,8 @@ const FUSED_GRAD = 'PeftkitMaskedSoftmaxGrad';
 export function maskedSoftmax(tf: Tf, scores: Tensor4D, mask: Tensor, scale: number, group: number): Tensor4D {
   const [batch, kvHeads, rows, time] = scores.shape;
   const seq = rows / group;
-  const backend = tf.getBackend();
   const fusable =
-    tf.getKernel(FUSED, backend) !== undefined &&
-    tf.getKernel(FUSED_GRAD, backend) !== undefined &&
+    backendHasKernels(tf, FUSED, FUSED_GRAD) &&
     scores.dtype === 'float32' &&
     mask.dtype === 'float32' &&
     sameShape(mask.shape, [batch, 1, 1, seq, time]);

@@ -1,5 +1,5 @@
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
-import type { Tf } from '@peftkit/core';
+import { backendHasKernels, type Tf } from '@peftkit/core';
 
 /** A backend's one-pass kernel (adapters/tensor/kernels/wasm-rope.ts): inputs {x, cos, sin}, attr {inverse}. */
 const ROPE_KERNEL = 'PeftkitRope';
@@ -42,7 +42,7 @@ export function ropeTables(
 
 /** x [batch, seq, heads, headDim] → rotated x; one kernel per direction where the backend has one. */
 export function applyRope(tf: Tf, x: Tensor4D, cos: Tensor4D, sin: Tensor4D): Tensor4D {
-  const fused = tf.getKernel(ROPE_KERNEL, tf.getBackend()) !== undefined && fitsKernel(x, cos, sin);
+  const fused = backendHasKernels(tf, ROPE_KERNEL) && fitsKernel(x, cos, sin);
   return fused ? fusedRope(tf, x, cos, sin) : composedRope(tf, x, cos, sin);
 }
 

@@ -1,5 +1,5 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
-import type { Tf } from '@peftkit/core';
+import { backendHasKernels, type Tf } from '@peftkit/core';
 import { silu } from './norms.ts';
 
 /** A backend's one-pass kernels (adapters/tensor/kernels/wasm-swiglu.ts): forward, then its gradient. */
@@ -11,10 +11,8 @@ const FUSED_GRAD = 'PeftkitSwiGluGrad';
  * direction, with gradients for both gate and up; otherwise the composed ops.
  */
 export function swiGlu(tf: Tf, gate: Tensor, up: Tensor): Tensor {
-  const backend = tf.getBackend();
   const fusable =
-    tf.getKernel(FUSED, backend) !== undefined &&
-    tf.getKernel(FUSED_GRAD, backend) !== undefined &&
+    backendHasKernels(tf, FUSED, FUSED_GRAD) &&
     gate.dtype === 'float32' &&
     up.dtype === 'float32' &&
     gate.shape.length === up.shape.length &&
