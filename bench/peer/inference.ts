@@ -44,9 +44,15 @@ function selecting(bench: BenchModel, active: string[] | undefined): BenchModel 
   return { ...bench, model: wrapped };
 }
 
+/**
+ * peftkit's cells, `rounds` times over (each cell keeps its best prefill and best decode, as the peer keeps the
+ * best of its thread settings): a prefill cell is a single forward, so the first round's also pays first-use
+ * costs (heap growth, operator setup) that a serving process pays once.
+ */
 async function measurePeftkit(
   argv: string[],
   batches: number[],
+  rounds: number,
 ): Promise<{ backend: string; cells: (InferenceCell & { variant: Variant })[] }> {
   const s = parseSettings(argv);
   const plugins: unknown[] = [lora];
@@ -79,33 +85,35 @@ async function measurePeftkit(
     manager.create('lora', 'lora', { ...LORA_CONFIG });
     if (prefix !== undefined) manager.create('prefix', 'prefix-tuning', { num_virtual_tokens: VIRTUAL_TOKENS });
     measureCell(tf, bench, backend, 1, true, { ...s, prompt: 8, newTokens: 4 });
-    for (const batch of batches) {
-      for (const variant of VARIANTS) {
-        if (variant === 'prefix-tuning' && prefix === undefined) continue;
-        if (variant === 'lora-merged') manager.merge('lora', { safe: true });
-        try {
-          const active = variant === 'lora-unmerged' ? ['lora'] : variant === 'prefix-tuning' ? ['prefix'] : undefined;
-          const cell = measureCell(tf, selecting(bench, active), backend, batch, true, s);
-          cells.push({ ...cell, variant });
-          console.error(
-            `[inference] peftkit ${variant} batch ${batch}: prefill ${cell.prefillTokensPerSecond.toFixed(0)}, ` +
-              `decode ${cell.decodeTokensPerSecond.toFixed(1)} tok/s`,
-          );
-        } finally {
-          if (variant === 'lora-merged') manager.unmerge('lora');
+    for (let round = 0; round < rounds; round++)
+      for (const batch of batches) {
+        for (const variant of VARIANTS) {
+          if (variant === 'prefix-tuning' && prefix === undefined) continue;
+          if (variant === 'lora-merged') manager.merge('lora', { safe: true });
+          try {
+            const active =
+              variant === 'lora-unmerged' ? ['lora'] : variant === 'prefix-tuning' ? ['prefix'] : undefined;
+            const cell = measureCell(tf, selecting(bench, active), backend, batch, true, s);
+            cells.push({ ...cell, variant });
+            console.error(
+              `[inference] peftkit ${variant} batch ${batch}: prefill ${cell.prefillTokensPerSecond.toFixed(0)}, ` +
+                `decode ${cell.decodeTokensPerSecond.toFixed(1)} tok/s`,
+            );
+          } finally {
+            if (variant === 'lora-merged') manager.unmerge('lora');
+          }
         }
       }
-    }
   } finally {
     manager.dispose();
     await bench.dispose();
   }
-  return { backend, cells };
+  return { backend, cells: bestCells(cells) };
 }
 
 /** Per variant and batch, the best prefill and the best decode over the peer's runs. */
-export function bestCells(cells: readonly PeerCell[]): PeerCell[] {
-  const best = new Map<string, PeerCell>();
+export function bestCells<C extends PeerCell>(cells: readonly C[]): C[] {
+  const best = new Map<string, C>();
   for (const c of cells) {
     const key = `${c.variant}/${c.batch}`;
     const seen = best.get(key);
@@ -176,7 +184,9 @@ async function main(): Promise<void> {
   const batches = (option(argv, 'batches') ?? (quick ? '1' : '1,8')).split(',').map(Number);
   const started = machine();
   console.error(`[inference] load average ${started.loadavg.join(' ')}`);
-  const peftkit = await measurePeftkit(settingsArgv, batches);
+  const rounds = Number(option(argv, 'rounds') ?? (quick ? '1' : '2'));
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds takes a positive integer, got ${rounds}`);
+  const peftkit = await measurePeftkit(settingsArgv, batches, rounds);
   let peerCells: PeerCell[] = [];
   let blas: PeerBlas | undefined;
   let peerNote: string;

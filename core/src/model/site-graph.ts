@@ -12,7 +12,8 @@ export abstract class SiteGraph {
   readonly prefixes: HookTable<PrefixHook> = new HookTable<PrefixHook>('prefixes');
   /** Names of the adapters its AdapterManager holds (some, like full fine-tuning, attach no hooks). */
   adapterNames: Set<string> | undefined = undefined;
-  protected readonly tf: Tf;
+  /** The tensor runtime the model's weights live in (generation runs its sampling ops there). */
+  readonly tf: Tf;
   readonly #sites = new Map<string, Site>();
   #params = new Map<string, Variable>();
 

@@ -5,8 +5,10 @@ import type { AdapterSelection, PrefixHook, PromptHook } from '@peftkit/core';
 import type { HookTable } from '@peftkit/core';
 import type { KvCache } from '@peftkit/core';
 import type { Tokenizer } from '@peftkit/core';
+import type { Tf } from '@peftkit/core';
 import { Rng } from '@peftkit/core';
 import { GeneratedText } from './detokenize.ts';
+import { greedyOnBackend, lastLogitsOnHost } from './greedy.ts';
 import { type SamplingOptions, sampleToken, validateSampling } from './sampling.ts';
 
 /** What generation needs from a model: a causal-LM forward with an optional KV cache. */
@@ -17,6 +19,8 @@ export interface CausalLanguageModel {
   readonly prefixes?: HookTable<PrefixHook>;
   forward(input: ForwardInput, options?: ForwardOptions): Tensor3D;
   createCache(): KvCache;
+  /** The runtime of `forward`'s logits; with it, greedy decoding picks tokens there (absent: on the host). */
+  readonly tf?: Tf;
 }
 
 export interface GenerateOptions extends Partial<SamplingOptions> {
@@ -147,13 +151,11 @@ export class BatchGenerator {
   /** Runs one decoding step for every unfinished row; returns the new tokens. */
   step(): TokenEvent[] {
     if (this.done) return [];
-    const logits = this.#nextLogits();
-    const vocab = this.#model.dims.vocabSize;
+    const picks = this.#pick(this.#forward());
     const events: TokenEvent[] = [];
     this.rows.forEach((row, b) => {
       if (row.finish !== null) return;
-      const rowLogits = logits.subarray(b * vocab, (b + 1) * vocab);
-      const { id, logprob } = sampleToken(rowLogits, this.#options, row.rng, row.text.ids);
+      const { id, logprob } = picks(b, row);
       row.generated.push(id);
       row.logprobs.push(logprob);
       events.push({ row: b, id, text: this.#advanceText(row, id), logprob });
@@ -163,37 +165,42 @@ export class BatchGenerator {
     return events;
   }
 
-  #nextLogits(): Float32Array {
+  /**
+   * Each row's token from the logits (disposed here). Greedy without a repetition penalty needs neither the other
+   * rows' history nor the whole vocabulary on the host: the arg-max and its log-probability come from the backend.
+   */
+  #pick(out: Tensor3D): (b: number, row: Row) => { id: number; logprob: number } {
+    const o = this.#options;
+    const tf = this.#model.tf;
+    if (tf !== undefined && o.temperature === 0 && o.repetitionPenalty === 1) {
+      const { ids, logprobs } = greedyOnBackend(tf, out);
+      return (b) => ({ id: ids[b] as number, logprob: logprobs[b] as number });
+    }
+    const logits = lastLogitsOnHost(out);
+    const vocab = this.#model.dims.vocabSize;
+    return (b, row) => sampleToken(logits.subarray(b * vocab, (b + 1) * vocab), o, row.rng, row.text.ids);
+  }
+
+  /** Logits [batch, seq, vocab] of the next position (seq is 1 with the cache or `lastPosition`). */
+  #forward(): Tensor3D {
     const padId = this.#tokenizer.padId ?? this.#tokenizer.eosId ?? 0;
     // Only the last position's logits are sampled from: the head runs on that position alone.
     const options: ForwardOptions = this.#selection
       ? { selection: this.#selection, lastPosition: true }
       : { lastPosition: true };
-    let out: Tensor3D;
     if (this.#options.useCache && this.#steps > 0 && this.#cache) {
       // Finished rows keep stepping on their last token (masked out of results) so the batch stays rectangular.
       const ids = this.rows.map((r) => [r.generated[r.generated.length - 1] ?? padId]);
       // Masked out: a finished row's position stops advancing, so it never passes its own limit (learned positions).
       const mask = this.rows.map((r) => [r.finish === null ? 1 : 0]);
-      out = this.#model.forward({ ids, mask }, { ...options, cache: this.#cache });
-    } else {
-      const sequences = this.rows.map((r) => [...r.prompt, ...r.generated]);
-      const width = Math.max(...sequences.map((s) => s.length));
-      const ids = sequences.map((s) => [...Array<number>(width - s.length).fill(padId), ...s]);
-      const mask = sequences.map((s) => [
-        ...Array<number>(width - s.length).fill(0),
-        ...Array<number>(s.length).fill(1),
-      ]);
-      if (this.#options.useCache) this.#cache = this.#model.createCache();
-      out = this.#model.forward({ ids, mask }, this.#cache ? { ...options, cache: this.#cache } : options);
+      return this.#model.forward({ ids, mask }, { ...options, cache: this.#cache });
     }
-    const [batch, seq, vocab] = out.shape;
-    const all = out.dataSync() as Float32Array;
-    const last = new Float32Array(batch * vocab);
-    for (let b = 0; b < batch; b++)
-      last.set(all.subarray((b * seq + seq - 1) * vocab, (b * seq + seq) * vocab), b * vocab);
-    out.dispose();
-    return last;
+    const sequences = this.rows.map((r) => [...r.prompt, ...r.generated]);
+    const width = Math.max(...sequences.map((s) => s.length));
+    const ids = sequences.map((s) => [...Array<number>(width - s.length).fill(padId), ...s]);
+    const mask = sequences.map((s) => [...Array<number>(width - s.length).fill(0), ...Array<number>(s.length).fill(1)]);
+    if (this.#options.useCache) this.#cache = this.#model.createCache();
+    return this.#model.forward({ ids, mask }, this.#cache ? { ...options, cache: this.#cache } : options);
   }
 
   #advanceText(row: Row, id: number): string {

@@ -1,0 +1,81 @@
+/**
+ * Per-kernel time of greedy decoding with the KV cache (stories15M shape): wraps the engine's runKernel like
+ * bench/op-profile.ts and prints, per kernel and output shape, the calls and exclusive milliseconds of the decode
+ * steps only (the prefill is run first and not counted), plus the time spent outside kernels.
+ * Usage: node --conditions=peftkit:source --import tsx bench/decode-profile.ts [batch 8] [steps 32] [top 40]
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { BatchGenerator } from '../packages/models/src/generate/generate.ts';
+import { createTensorRuntime } from '../test/support/runtime.ts';
+import { stories15MRandom } from './inference-models.ts';
+
+interface Row {
+  calls: number;
+  ms: number;
+}
+
+const batch = Number(process.argv[2] ?? 8);
+const steps = Number(process.argv[3] ?? 32);
+const top = Number(process.argv[4] ?? 40);
+const { tf: runtime } = await createTensorRuntime({ backend: 'wasm' });
+const bench = await stories15MRandom(runtime);
+const rows = new Map<string, Row>();
+const engine = tf.engine();
+const run = engine.runKernel.bind(engine);
+const stack: number[] = [];
+let counting = false;
+engine.runKernel = ((name: string, inputs: tf.NamedTensorMap, attrs?: tf.NamedAttrMap) => {
+  if (!counting) return run(name, inputs, attrs);
+  const start = performance.now();
+  stack.push(0);
+  const out = run(name, inputs, attrs);
+  const total = performance.now() - start;
+  const nested = stack.pop() as number;
+  if (stack.length > 0) stack[stack.length - 1] = (stack.at(-1) as number) + total;
+  const first = (Array.isArray(out) ? out[0] : out) as tf.Tensor | undefined;
+  const key = `${name} [${first?.shape.join(',') ?? ''}]`;
+  const row = rows.get(key) ?? { calls: 0, ms: 0 };
+  row.calls++;
+  row.ms += total - nested;
+  rows.set(key, row);
+  return out;
+}) as typeof engine.runKernel;
+
+function generate(count: number, profile: boolean): number {
+  const prompt = bench.prompt(64);
+  const requests = Array.from({ length: batch }, () => ({ ids: prompt }));
+  const generator = new BatchGenerator(bench.model, bench.tokenizer, requests, {
+    maxTokens: count + 1,
+    temperature: 0,
+    stopAtEos: false,
+  });
+  generator.step();
+  counting = profile;
+  const start = performance.now();
+  let n = 0;
+  while (!generator.done && n < count) {
+    generator.step();
+    n++;
+  }
+  const ms = performance.now() - start;
+  counting = false;
+  generator.dispose();
+  return ms / n;
+}
+
+generate(8, false);
+const plain = generate(steps, false);
+const profiled = process.env.NO_KERNEL_PROFILE ? plain : generate(steps, true);
+const sum = [...rows.values()].reduce((n, r) => n + r.ms, 0) / steps;
+const calls = [...rows.values()].reduce((n, r) => n + r.calls, 0) / steps;
+console.log(
+  `batch ${batch}: ${plain.toFixed(2)} ms/step unprofiled (${((batch * 1000) / plain).toFixed(1)} tok/s); ` +
+    `profiled ${profiled.toFixed(2)} ms/step, in kernels ${sum.toFixed(2)} ms, ${calls.toFixed(0)} kernel calls/step`,
+);
+for (const [key, r] of [...rows].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
+  console.log(
+    `${((100 * r.ms) / steps / profiled).toFixed(1).padStart(5)} %  ${(r.ms / steps).toFixed(3).padStart(7)} ms  ` +
+      `${(r.calls / steps).toFixed(1).padStart(5)}×  ${key}`,
+  );
+}
+await bench.dispose();

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Tokenizer } from '@peftkit/core';
+import { createKernel } from 'peftkit';
+import { type CausalLanguageModel, generate } from '../packages/models/src/generate/generate.ts';
+import { loadStories260K } from './support/learning.ts';
+
+/** The same model without its runtime: the generator then picks every token on the host (sampleToken). */
+function hostOnly(model: CausalLanguageModel): CausalLanguageModel {
+  return {
+    dims: model.dims,
+    prompts: model.prompts,
+    prefixes: model.prefixes,
+    forward: (input, options) => model.forward(input, options),
+    createCache: () => model.createCache(),
+  };
+}
+
+for (const backend of ['wasm', 'cpu']) {
+  test(
+    `greedy decoding on the ${backend} backend picks the tokens and log-probabilities the host would, ` +
+      'with and without the KV cache, leaking no tensors',
+    async (t) => {
+      const kernel = await createKernel({ backend, logger: { warn() {}, info() {} } });
+      const tf = kernel.tf;
+      const loaded = await loadStories260K(t, tf);
+      const model = loaded.model as unknown as CausalLanguageModel;
+      const tokenizer = loaded.tokenizer as Tokenizer;
+      try {
+        assert.equal(model.tf, tf, 'a loaded model exposes the runtime its logits live in');
+        const prompts = [{ prompt: 'Once upon a time' }, { prompt: 'The cat' }, { prompt: '' }];
+        for (const useCache of [true, false]) {
+          const options = { maxTokens: 24, temperature: 0, stopAtEos: false, useCache };
+          const before = tf.memory().numTensors;
+          const device = generate(model, tokenizer, prompts, options);
+          assert.equal(tf.memory().numTensors, before, `no tensor leaks (cache ${useCache})`);
+          const host = generate(hostOnly(model), tokenizer, prompts, options);
+          for (const [i, row] of device.entries()) {
+            const expected = host[i];
+            assert.deepEqual(row.ids, expected?.ids, `row ${i} (cache ${useCache}): same greedy tokens`);
+            assert.equal(row.logprobs.length, 24, `row ${i}: one log-probability per token`);
+            for (const [k, lp] of row.logprobs.entries()) {
+              const want = expected?.logprobs[k] as number;
+              assert.ok(lp <= 0 && Math.abs(lp - want) < 1e-5, `row ${i} token ${k}: logprob ${lp} vs host ${want}`);
+            }
+          }
+        }
+      } finally {
+        await loaded.cleanup();
+      }
+    },
+  );
+}
