@@ -9,7 +9,7 @@
  *
  * Usage: node --import tsx bench/serving.ts [--quick] [--adapters 1,8,32,128] [--requests 128] [--new-tokens 16]
  *        [--modes mixed,swap] [--max-batch 32] [--backend wasm] [--same-adapter]
- *        [--rounds 1] [--out bench/results/serving-<stamp>.json]
+ *        [--rounds 1] [--small-product-macs N] [--out bench/results/serving-<stamp>.json]
  * --same-adapter: N adapters loaded, every request on `a0` (isolates what the number of loaded adapters costs).
  * --rounds: timed rounds of `--requests` each per cell (the queue holds 256 + max batch: more requests need rounds).
  */
@@ -19,6 +19,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setSmallProductMacs } from '@peftkit/adapters';
 import { disposeSaved, writeAdapterDir } from '@peftkit/core';
 import { createKernel } from 'peftkit';
 import { loadModel } from '@peftkit/models';
@@ -198,7 +199,11 @@ export function servingTable(cells: readonly ServingCell[]): string {
 }
 
 async function main(): Promise<void> {
-  const s = parseServingSettings(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const s = parseServingSettings(argv);
+  // A/B of the SIMD pass for batched small products (mixed-adapter LoRA rows): 0 turns it off.
+  const smallMacs = option(argv, 'small-product-macs');
+  if (smallMacs !== undefined) setSmallProductMacs(Number(smallMacs));
   const bin = join(SHARED, 'stories260K.bin');
   const tok = join(SHARED, 'tok512.bin');
   if (!existsSync(bin) || !existsSync(tok)) {

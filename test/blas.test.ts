@@ -7,6 +7,7 @@ import {
   nativeLibraries,
   registerPlatform,
   setBlasKernelSettings,
+  setSmallProductMacs,
   withoutBlas,
 } from '@peftkit/adapters';
 import { PORTS, Scope } from '@peftkit/core';
@@ -102,14 +103,19 @@ function withoutSgemv<T>(fn: () => T): T {
 type Tf = Awaited<ReturnType<typeof createTensorRuntime>>['tf'];
 type T = ReturnType<Tf['tensor']>;
 
-/** Runs `fn` on wasm with every product through BLAS, small ones included (restored after: Bun shares the process). */
+/**
+ * Runs `fn` on wasm with every product through BLAS, small ones included, and batches of small products too (they
+ * otherwise take one SIMD pass, tested in wasm-small-products.test.ts). Restored after: Bun shares the process.
+ */
 async function onBlas(fn: (tf: Tf) => void): Promise<void> {
   const { tf } = await createTensorRuntime({ backend: 'wasm' });
   const previous = setBlasKernelSettings({ minMacs: 0 });
+  const small = setSmallProductMacs(0);
   try {
     fn(tf);
   } finally {
     setBlasKernelSettings(previous);
+    setSmallProductMacs(small);
   }
 }
 

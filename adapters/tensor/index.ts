@@ -9,4 +9,5 @@ export const defaultTensorBackends: readonly TensorBackendAdapter[] = [tensorflo
 export { cpuBackend, tensorflowBackend, wasmBackend };
 export { installCpuKernels, installWasmKernels } from './kernels/install.ts';
 export { type BlasKernelSettings, setBlasKernelSettings, withoutBlas } from './kernels/blas-matmul.ts';
+export { SMALL_PRODUCT_MACS, setSmallProductMacs } from './kernels/small-products.ts';
 export { isPeftkitKernel, originalKernel, withOriginalKernels } from './kernels/registry.ts';

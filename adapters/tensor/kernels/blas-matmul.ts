@@ -5,6 +5,7 @@ import type { BlasBinding } from '../../native/types.ts';
 import type { MatMulPlan } from './matmul-plan.ts';
 import { activate } from './wasm-fused-matmul.ts';
 import { planFloatProduct } from './wasm-matmul.ts';
+import { smallBatchedProduct } from './small-products.ts';
 import { release, runWasmKernel } from './wasm-ops.ts';
 
 /**
@@ -139,6 +140,8 @@ export function makeBlasBatchMatMul(blas: BlasBinding, fallback: KernelFunc): Ke
     const p = planFloatProduct(a, b, tA, tB);
     if (p === null || !worthIt(p, tA)) return fallback(args);
     const backend = args.backend as BackendWasm;
+    const small = smallBatchedProduct(backend, a, b, tA, tB, p);
+    if (small !== null) return small;
     const out = backend.makeOutput(p.outShape, 'float32');
     gemmInto(backend, blas, a, b, tA, tB, p, out, 0);
     return out;

@@ -10,6 +10,7 @@ import {
   makeWasmCrossEntropyGrad,
 } from './wasm-cross-entropy.ts';
 import { makeWasmFusedMatMul } from './wasm-fused-matmul.ts';
+import { makeWasmGatherV2 } from './wasm-gather.ts';
 import { makeWasmIdentity } from './wasm-identity.ts';
 import {
   MASKED_SOFTMAX_GRAD_KERNEL,
@@ -42,6 +43,10 @@ export function installWasmKernels(tf: Tf): void {
   installKernel(tf, tf.Identity, 'wasm', (original) => {
     if (original === undefined) throw new Error('tfjs-backend-wasm did not register Identity');
     return makeWasmIdentity(original);
+  });
+  installKernel(tf, tf.GatherV2, 'wasm', (original) => {
+    if (original === undefined) throw new Error('tfjs-backend-wasm did not register GatherV2');
+    return makeWasmGatherV2(tf, original);
   });
   installKernel(tf, tf.Slice, 'wasm', (original) => {
     if (original === undefined) throw new Error('tfjs-backend-wasm did not register Slice');

@@ -3,6 +3,7 @@ import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensor
 import type { Tf } from '@peftkit/core';
 import { type MatMulPlan, planMatMul } from './matmul-plan.ts';
 import { copyInto, copyRange, release, transposeLast, view } from './wasm-ops.ts';
+import { smallBatchedProduct } from './small-products.ts';
 import { cacheSafeWeights } from './xnn-cache-guard.ts';
 
 /**
@@ -178,6 +179,8 @@ export function makeWasmBatchMatMul(tf: Tf, original: KernelConfig): KernelFunc 
       ) as TensorInfo;
       return view(out, p.outShape);
     }
-    return wasmProduct(tf, backend, original.kernelFunc, a, b, tA, tB, p);
+    return (
+      smallBatchedProduct(backend, a, b, tA, tB, p) ?? wasmProduct(tf, backend, original.kernelFunc, a, b, tA, tB, p)
+    );
   };
 }

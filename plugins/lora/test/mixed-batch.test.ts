@@ -43,7 +43,12 @@ function setup(configs: Record<string, Record<string, unknown>>): { model: Model
 function assertMatchesAlone(model: Model, perRow: (string | null)[]): void {
   const mixed = rows(model, { perRow });
   const alone = perRow.map((name, r) => rows(model, { active: name === null ? [] : [name] })[r] as Float32Array);
-  assert.ok(maxAbsDiff(mixed, alone) < 1e-5, `mixed ${perRow.join(',')}: ${maxAbsDiff(mixed, alone)}`);
+  // The two paths sum in different orders (one product for all rows vs a SIMD pass per row, scalings up to 8):
+  // float32 rounding differs by ~1e-7 per product and grows through the layers, so the bound is relative to the
+  // logits (measured: up to 6e-6 of them; a wrong adapter row is off by orders of magnitude more).
+  const scale = Math.max(1, ...alone.map((row) => Math.max(...row.map(Math.abs))));
+  const diff = maxAbsDiff(mixed, alone);
+  assert.ok(diff < 1e-5 * scale, `mixed ${perRow.join(',')}: ${diff} at logits up to ${scale}`);
 }
 
 test('a mixed batch of LoRA adapters with different ranks, scalings and targets equals each adapter alone', () => {
