@@ -92,7 +92,7 @@ export { BASE_ADAPTER, applyHooks, resolveSelection, rowAdapters } from './model
 export { DenseLinearBase, createLinearSite, runLinear } from './model/linear.ts';
 export { SiteGraph, createEmbeddingSite } from './model/site-graph.ts';
 export { createNormSite, runNorm, type NormSiteOptions } from './model/norm.ts';
-export { KvCache } from './model/kv-cache.ts';
+export { KV_WRITE_KERNEL, KvCache } from './model/kv-cache.ts';
 export { CallMemo } from './model/memo.ts';
 export {
   lastRealIndex,

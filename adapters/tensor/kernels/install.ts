@@ -1,6 +1,7 @@
-import type { Tf } from '@peftkit/core';
+import { KV_WRITE_KERNEL, type Tf } from '@peftkit/core';
 import { blasLibrary } from '../../native/blas.ts';
 import { makeBlasBatchMatMul, makeBlasFusedMatMul } from './blas-matmul.ts';
+import { cpuKvWrite, wasmKvWrite } from './kv-write.ts';
 import { installKernel } from './registry.ts';
 import { cpuUnsortedSegmentSum, wasmUnsortedSegmentSum } from './segment-sum.ts';
 import {
@@ -63,9 +64,11 @@ export function installWasmKernels(tf: Tf): void {
   installKernel(tf, ROPE_KERNEL, 'wasm', () => makeWasmRope());
   installKernel(tf, SWIGLU_KERNEL, 'wasm', () => makeWasmSwiGlu(tf));
   installKernel(tf, SWIGLU_GRAD_KERNEL, 'wasm', () => makeWasmSwiGluGrad(tf));
+  installKernel(tf, KV_WRITE_KERNEL, 'wasm', () => wasmKvWrite);
 }
 
 /** Installs peftkit's cpu kernels. Idempotent; call after the cpu backend package is imported. */
 export function installCpuKernels(tf: Tf): void {
   installKernel(tf, tf.UnsortedSegmentSum, 'cpu', () => cpuUnsortedSegmentSum);
+  installKernel(tf, KV_WRITE_KERNEL, 'cpu', () => cpuKvWrite);
 }

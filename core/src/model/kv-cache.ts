@@ -1,15 +1,32 @@
 import type { Tensor4D } from '@tensorflow/tfjs-core';
+import { backendHasKernels } from '../runtime/backend-kernels.ts';
 import type { Tf } from '../runtime/types.ts';
 import { CallMemo } from './memo.ts';
+
+/**
+ * Writes `update` [batch, heads, n, headDim] into `buffer` [batch, heads, columns, headDim] at time `offset`, in
+ * place, and returns a tensor sharing the buffer (tensor platform adapters register it per backend). Only the KV
+ * cache uses it, on buffers no other tensor reads.
+ */
+export const KV_WRITE_KERNEL = 'PeftkitKvWrite';
+
+/** Key columns are reserved in steps of this many, so a decode step writes in place instead of copying the cache. */
+const COLUMN_STEP = 64;
 
 /**
  * Keys and values of past positions, per layer, in [batch, kvHeads, time, headDim] (keys already rotated).
  * Prefix-tuning prefixes are stored here too, at the front, after the first forward.
  * The cache owns its tensors; `dispose` frees them.
+ *
+ * Where the backend has KV_WRITE_KERNEL, each layer's tensors are buffers of `columns` positions (zeros past
+ * `length`), new positions are written in place and attention reads the whole buffer, its mask covering the unused
+ * columns. Elsewhere (or without it) each step concatenates, which copies the whole cache per layer per token.
  */
 export class KvCache {
   readonly #tf: Tf;
   readonly #layers: ({ key: Tensor4D; value: Tensor4D } | null)[];
+  readonly #inPlace: boolean;
+  #columns = 0;
   /** Per row, 1 where a cached position may be attended to. */
   keyMask: number[][] = [];
   /** Per row, the position id the next token gets. */
@@ -22,6 +39,7 @@ export class KvCache {
   constructor(tf: Tf, numLayers: number) {
     this.#tf = tf;
     this.#layers = Array.from({ length: numLayers }, () => null);
+    this.#inPlace = backendHasKernels(tf, KV_WRITE_KERNEL);
     this.memo = new CallMemo(tf);
   }
 
@@ -31,6 +49,45 @@ export class KvCache {
 
   layer(i: number): { key: Tensor4D; value: Tensor4D } | null {
     return this.#layers[i] ?? null;
+  }
+
+  /**
+   * The key columns attention reads in a forward that brings the cache to `total` positions: `total` itself when
+   * each step concatenates, else the buffers' size, grown in steps. Call once per forward, before the layers.
+   */
+  reserve(total: number): number {
+    if (!this.#inPlace) return total;
+    if (total > this.#columns) this.#columns = Math.ceil(total / COLUMN_STEP) * COLUMN_STEP;
+    return this.#columns;
+  }
+
+  /**
+   * Adds layer `i`'s new keys and values [batch, kvHeads, n, headDim] after the `length` cached positions and returns
+   * what attention reads: the whole cache of that layer (see `reserve`). Runs inside the caller's tidy.
+   */
+  append(i: number, key: Tensor4D, value: Tensor4D): { key: Tensor4D; value: Tensor4D } {
+    const tf = this.#tf;
+    const old = this.#layers[i] ?? null;
+    if (!this.#inPlace) {
+      const next = old
+        ? { key: tf.concat([old.key, key], 2), value: tf.concat([old.value, value], 2) }
+        : { key, value };
+      this.setLayer(i, next.key, next.value);
+      return next;
+    }
+    const columns = this.reserve(this.length + key.shape[2]);
+    const write = (buffer: Tensor4D | undefined, update: Tensor4D): Tensor4D => {
+      const [batch, heads, , dim] = update.shape;
+      const have = buffer?.shape[2] ?? 0;
+      let full = buffer;
+      if (full === undefined) full = tf.zeros([batch, heads, columns, dim]);
+      else if (have < columns) full = tf.concat([full, tf.zeros([batch, heads, columns - have, dim])], 2);
+      const attrs = { offset: this.length };
+      return tf.engine().runKernel(KV_WRITE_KERNEL, { buffer: full, update }, attrs) as Tensor4D;
+    };
+    const next = { key: write(old?.key, key), value: write(old?.value, value) };
+    this.setLayer(i, next.key, next.value);
+    return next;
   }
 
   /** Replaces a layer's tensors; keeps the new ones alive beyond the current tidy scope and frees the old ones. */
@@ -66,6 +123,7 @@ export class KvCache {
     this.#layers.fill(null);
     this.memo.clear();
     this.length = 0;
+    this.#columns = 0;
     this.keyMask = [];
     this.nextPosition = [];
   }

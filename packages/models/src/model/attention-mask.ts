@@ -6,21 +6,21 @@ export const MASKED = -1e9;
 
 /**
  * Additive attention mask [batch, 1, 1, queries, keys] (the extra axis broadcasts over grouped query heads).
- * Keys are laid out as [earlier keys (prefix and/or cache) | new keys]; a query may see every earlier key whose
- * mask is 1 and the new keys up to itself whose mask is 1. With `causal` false (encoders) every unmasked key is
- * visible.
+ * Keys are laid out as [earlier keys (prefix and/or cache) | new keys | unused columns up to `keys`]; a query may
+ * see every earlier key whose mask is 1 and the new keys up to itself whose mask is 1, never an unused column (a KV
+ * cache buffer's free space). With `causal` false (encoders) every unmasked key is visible.
  */
 export function attentionMask(
   tf: Tf,
   earlierMask: readonly (readonly number[])[],
   newMask: readonly (readonly number[])[],
   causal: boolean,
+  keys = (earlierMask[0]?.length ?? 0) + (newMask[0]?.length ?? 0),
 ): Tensor {
   const batch = newMask.length;
   const queries = newMask[0]?.length ?? 0;
   const earlier = earlierMask[0]?.length ?? 0;
-  const keys = earlier + queries;
-  const data = new Float32Array(batch * queries * keys);
+  const data = new Float32Array(batch * queries * keys).fill(MASKED);
   for (let b = 0; b < batch; b++) {
     const em = earlierMask[b] ?? [];
     const nm = newMask[b] as readonly number[];

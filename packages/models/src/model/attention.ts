@@ -78,7 +78,9 @@ export function prepareSequence(tf: Tf, args: SequenceArgs): SequenceLayout {
   const earlierMask = !fresh ? cache.keyMask : (firstPrefix?.mask ?? []);
   const start = !fresh ? cache.nextPosition : (firstPrefix?.lengths ?? tokenMask.map(() => 0));
   const { positions, next } = positionsFromMask(tokenMask, start);
-  const additiveMask = attentionMask(tf, earlierMask, tokenMask, args.causal);
+  // With a cache that writes in place, attention reads its whole buffer: the columns past the real keys are masked.
+  const keys = (earlierMask[0]?.length ?? 0) + (tokenMask[0]?.length ?? 0);
+  const additiveMask = attentionMask(tf, earlierMask, tokenMask, args.causal, cache?.reserve(keys) ?? keys);
   return { hidden, tokenMask, virtualCount, prefixes, earlierMask, positions, next, additiveMask };
 }
 
@@ -152,13 +154,12 @@ export function multiHeadAttention(tf: Tf, args: AttentionArgs): Tensor3D {
   const qGrouped = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [batch, numKvHeads, group * seq, headDim]);
   let keys = tf.transpose(k, [0, 2, 1, 3]) as Tensor4D;
   let values = tf.transpose(v, [0, 2, 1, 3]) as Tensor4D;
-  const past = cache?.layer(args.layer) ?? null;
-  const earlier = past ?? args.prefix;
-  if (earlier) {
-    keys = tf.concat([earlier.key, keys], 2);
-    values = tf.concat([earlier.value, values], 2);
+  // A prefix enters on a fresh call only (prepareSequence passes none later): the cache holds it afterwards.
+  if (args.prefix) {
+    keys = tf.concat([args.prefix.key, keys], 2);
+    values = tf.concat([args.prefix.value, values], 2);
   }
-  if (cache) cache.setLayer(args.layer, keys, values);
+  if (cache) ({ key: keys, value: values } = cache.append(args.layer, keys, values));
   const probs = maskedSoftmax(tf, tf.matMul(qGrouped, keys, false, true), args.mask, args.scale, group);
   const context = tf.reshape(tf.matMul(probs, values), [batch, numHeads, seq, headDim]);
   return tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, seq, numHeads * headDim]) as Tensor3D;
