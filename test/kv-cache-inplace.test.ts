@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Tensor4D } from '@tensorflow/tfjs-core';
-import { KV_WRITE_KERNEL, type Tokenizer } from '@peftkit/core';
+import { KV_WRITE_KERNEL, KvCache, type Tokenizer } from '@peftkit/core';
 import { createKernel } from 'peftkit';
 import { type CausalLanguageModel, generate } from '../packages/models/src/generate/generate.ts';
 import { loadStories260K } from './support/learning.ts';
@@ -75,3 +75,24 @@ for (const backend of ['wasm', 'cpu']) {
     tf.dispose([buffer, update, out]);
   });
 }
+
+test('tensors given to setLayer are never written: a clone sharing their data keeps its values', async () => {
+  const tf = (await createKernel({ backend: 'wasm', logger: { warn() {}, info() {} } })).tf;
+  const cache = new KvCache(tf, 1);
+  // 128 columns, 64 of them used: the next position fits without growing, the case where a write would land in place.
+  const base = tf.fill([1, 2, 128, 4], 3) as Tensor4D;
+  // On wasm a clone shares its source's buffer (reference-counted), so an in-place write would reach `base`.
+  cache.setLayer(0, tf.clone(base), tf.clone(base));
+  cache.length = 64;
+  const update = tf.fill([1, 2, 1, 4], 9) as Tensor4D;
+  const { key } = tf.tidy(() => cache.append(0, update, update));
+  assert.equal(key.shape[2], 128, 'the same 128 columns');
+  const keys = key.arraySync()[0]?.[0] ?? [];
+  assert.deepEqual([keys[63]?.[0], keys[64]?.[0], keys[65]?.[0]], [3, 9, 3], 'old, new, then the given columns');
+  assert.ok(
+    (base.dataSync() as Float32Array).every((v) => v === 3),
+    'the given data is untouched',
+  );
+  cache.dispose();
+  tf.dispose([base, update]);
+});

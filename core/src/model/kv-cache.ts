@@ -26,6 +26,8 @@ export class KvCache {
   readonly #tf: Tf;
   readonly #layers: ({ key: Tensor4D; value: Tensor4D } | null)[];
   readonly #inPlace: boolean;
+  /** The buffers this cache made (written in place only by it). */
+  readonly #buffers = new WeakSet<Tensor4D>();
   #columns = 0;
   /** Per row, 1 where a cached position may be attended to. */
   keyMask: number[][] = [];
@@ -76,14 +78,22 @@ export class KvCache {
       return next;
     }
     const columns = this.reserve(this.length + key.shape[2]);
-    const write = (buffer: Tensor4D | undefined, update: Tensor4D): Tensor4D => {
+    const into = (buffer: Tensor4D, update: Tensor4D, offset: number): Tensor4D => {
+      const written = tf.engine().runKernel(KV_WRITE_KERNEL, { buffer, update }, { offset }) as Tensor4D;
+      this.#buffers.add(written);
+      return written;
+    };
+    const write = (stored: Tensor4D | undefined, update: Tensor4D): Tensor4D => {
       const [batch, heads, , dim] = update.shape;
-      const have = buffer?.shape[2] ?? 0;
-      let full = buffer;
-      if (full === undefined) full = tf.zeros([batch, heads, columns, dim]);
-      else if (have < columns) full = tf.concat([full, tf.zeros([batch, heads, columns - have, dim])], 2);
-      const attrs = { offset: this.length };
-      return tf.engine().runKernel(KV_WRITE_KERNEL, { buffer: full, update }, attrs) as Tensor4D;
+      let buffer = stored;
+      // Only buffers the cache made are written in place: a tensor given to setLayer may be read elsewhere.
+      if (buffer === undefined || !this.#buffers.has(buffer)) {
+        const fresh = tf.zeros([batch, heads, columns, dim]) as Tensor4D;
+        buffer = buffer === undefined ? fresh : into(fresh, buffer, 0);
+      } else if (buffer.shape[2] < columns) {
+        buffer = tf.concat([buffer, tf.zeros([batch, heads, columns - buffer.shape[2], dim])], 2);
+      }
+      return into(buffer, update, this.length);
     };
     const next = { key: write(old?.key, key), value: write(old?.value, value) };
     this.setLayer(i, next.key, next.value);

@@ -9,7 +9,7 @@ export interface GreedyPicks {
 
 /**
  * Greedy picks on the backend, from the last position of logits [batch, seq, vocab] (disposed here): the arg-max
- * (the first one on ties, as the host's `argmax`) and its log-probability, log(max softmax) = −log Σ exp(x − max).
+ * (the first one on ties, as the host's `argmax`) and its log-probability, log softmax there = −log Σ exp(x − max).
  * Two numbers per row come back instead of the vocabulary: at 32000 tokens and batch 8 the host copy, a JS arg-max
  * and a Math.exp per logit cost ~5 ms per decode step (bench/RESULTS.md), a quarter of the step.
  */
@@ -18,7 +18,12 @@ export function greedyOnBackend(tf: Tf, logits: Tensor3D): GreedyPicks {
   try {
     picked = tf.tidy(() => {
       const last = lastPosition(tf, logits);
-      return [tf.argMax(last, -1), tf.max(tf.softmax(last), -1)];
+      const [rows, vocab] = last.shape as [number, number];
+      const ids = tf.argMax(last, -1);
+      // p at each row's arg-max (its largest probability), read by a flat gather: a Max over the softmax scanned
+      // the whole vocabulary again.
+      const flat = tf.add(ids, tf.range(0, rows * vocab, vocab, 'int32'));
+      return [ids, tf.gather(tf.reshape(tf.softmax(last), [rows * vocab]), flat)];
     });
     const [ids, best] = picked as [Tensor, Tensor];
     const probs = best.dataSync() as Float32Array;
