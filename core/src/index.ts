@@ -91,7 +91,7 @@ export { HookTable } from './model/hooks.ts';
 export { BASE_ADAPTER, applyHooks, resolveSelection, rowAdapters } from './model/selection.ts';
 export { DenseLinearBase, createLinearSite, runLinear } from './model/linear.ts';
 export { SiteGraph, createEmbeddingSite } from './model/site-graph.ts';
-export { createNormSite, runNorm, type NormSiteOptions } from './model/norm.ts';
+export { createNormSite, RMS_NORM_KERNEL, runNorm, type NormSiteOptions } from './model/norm.ts';
 export { KV_WRITE_KERNEL, KvCache } from './model/kv-cache.ts';
 export { CallMemo } from './model/memo.ts';
 export {

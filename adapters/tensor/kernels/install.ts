@@ -1,4 +1,4 @@
-import { KV_WRITE_KERNEL, type Tf } from '@peftkit/core';
+import { KV_WRITE_KERNEL, RMS_NORM_KERNEL, type Tf } from '@peftkit/core';
 import { blasLibrary } from '../../native/blas.ts';
 import { makeBlasBatchMatMul, makeBlasFusedMatMul } from './blas-matmul.ts';
 import { cpuKvWrite, wasmKvWrite } from './kv-write.ts';
@@ -19,6 +19,7 @@ import {
   makeWasmMaskedSoftmax,
   makeWasmMaskedSoftmaxGrad,
 } from './wasm-masked-softmax.ts';
+import { wasmRmsNorm } from './wasm-rmsnorm.ts';
 import { makeWasmRope, ROPE_KERNEL } from './wasm-rope.ts';
 import { makeWasmSlice, makeWasmSplitV } from './wasm-slice.ts';
 import { makeWasmSwiGlu, makeWasmSwiGluGrad, SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL } from './wasm-swiglu.ts';
@@ -65,6 +66,7 @@ export function installWasmKernels(tf: Tf): void {
   installKernel(tf, SWIGLU_KERNEL, 'wasm', () => makeWasmSwiGlu(tf));
   installKernel(tf, SWIGLU_GRAD_KERNEL, 'wasm', () => makeWasmSwiGluGrad(tf));
   installKernel(tf, KV_WRITE_KERNEL, 'wasm', () => wasmKvWrite);
+  installKernel(tf, RMS_NORM_KERNEL, 'wasm', () => wasmRmsNorm);
 }
 
 /** Installs peftkit's cpu kernels. Idempotent; call after the cpu backend package is imported. */

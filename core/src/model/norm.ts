@@ -1,7 +1,14 @@
 import type { Tensor, Tensor1D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
+import { backendHasKernels } from '../runtime/backend-kernels.ts';
 import type { Tf } from '../runtime/types.ts';
 import type { ForwardCall, NormHook, NormParams, NormSite } from './graph.ts';
 import { HookTable } from './hooks.ts';
+
+/**
+ * RMSNorm in one kernel (inputs {x [..., d], weight [d]}, attrs {eps}), registered by tensor platform adapters where
+ * it pays: inference uses it instead of six ops per norm; training keeps the composed ops for autodiff.
+ */
+export const RMS_NORM_KERNEL = 'PeftkitRmsNorm';
 
 export interface NormSiteOptions {
   readonly layer: number | null;
@@ -66,8 +73,9 @@ export function runNorm(tf: Tf, site: NormSite, x: Tensor3D, call: ForwardCall):
   const hooks = site.hooks;
   const hooked = (adapters: readonly string[]) => adapters.some((name) => hooks.has(name));
   const groups = hooks.size === 0 ? [] : call.groups.filter((g) => hooked(g.adapters));
-  const normalized = normalize(tf, site, x);
   const first = groups[0];
+  if (first === undefined && fusable(tf, site, x, call)) return fusedRms(tf, x, site.weight, site.eps);
+  const normalized = normalize(tf, site, x);
   if (first === undefined) return affine(tf, normalized, site.weight, site.bias) as Tensor3D;
   if (groups.length === 1 && first.rows === null) {
     const p = paramsFor(tf, site, first.adapters, call);
@@ -88,4 +96,29 @@ export function runNorm(tf: Tf, site: NormSite, x: Tensor3D, call: ForwardCall):
   const withBias = sets.some((s) => s.bias !== null);
   const bias = withBias ? perRow(sets.map((s) => s.bias ?? tf.zeros([site.dim]))) : null;
   return affine(tf, normalized, weight, bias) as Tensor3D;
+}
+
+function fusable(tf: Tf, site: NormSite, x: Tensor, call: ForwardCall): boolean {
+  const plainRms = site.normKind === 'rms' && site.bias === null && x.dtype === 'float32';
+  return plainRms && !call.training && backendHasKernels(tf, RMS_NORM_KERNEL);
+}
+
+/** The fused forward; its gradient (for callers differentiating an inference forward) from the composed formula. */
+function fusedRms(tf: Tf, x: Tensor3D, weight: Variable, eps: number): Tensor3D {
+  const fn = tf.customGrad((...inputs) => {
+    const [xs, w] = inputs as [Tensor, Tensor];
+    (inputs[2] as (tensors: Tensor[]) => void)([xs, w]);
+    const value = tf.engine().runKernel(RMS_NORM_KERNEL, { x: xs, weight: w }, { eps }) as Tensor;
+    // y = x · r · w, r = (mean(x²) + eps)^-½: dx = r · g − x · r³ · mean(g · x) with g = dy · w; dw = Σ dy · x · r.
+    const gradFunc = (dy: Tensor, saved: Tensor[]): Tensor[] => {
+      const [sx, sw] = saved as [Tensor, Tensor];
+      const r = tf.rsqrt(tf.add(tf.mean(tf.square(sx), -1, true), eps));
+      const g = tf.mul(dy, sw);
+      const dx = tf.sub(tf.mul(g, r), tf.mul(tf.mul(sx, tf.pow(r, 3)), tf.mean(tf.mul(g, sx), -1, true)));
+      const dw = tf.sum(tf.reshape(tf.mul(dy, tf.mul(sx, r)), [-1, sw.shape[0] as number]), 0);
+      return [dx, dw];
+    };
+    return { value, gradFunc };
+  });
+  return fn(x, weight) as Tensor3D;
 }
