@@ -12,6 +12,7 @@ import {
 } from './wasm-cross-entropy.ts';
 import { makeWasmFusedMatMul } from './wasm-fused-matmul.ts';
 import { makeWasmGatherV2 } from './wasm-gather.ts';
+import { GREEDY_KERNEL, wasmGreedyPick } from './wasm-greedy.ts';
 import { makeWasmIdentity } from './wasm-identity.ts';
 import {
   MASKED_SOFTMAX_GRAD_KERNEL,
@@ -67,6 +68,7 @@ export function installWasmKernels(tf: Tf): void {
   installKernel(tf, SWIGLU_GRAD_KERNEL, 'wasm', () => makeWasmSwiGluGrad(tf));
   installKernel(tf, KV_WRITE_KERNEL, 'wasm', () => wasmKvWrite);
   installKernel(tf, RMS_NORM_KERNEL, 'wasm', () => wasmRmsNorm);
+  installKernel(tf, GREEDY_KERNEL, 'wasm', () => wasmGreedyPick);
 }
 
 /** Installs peftkit's cpu kernels. Idempotent; call after the cpu backend package is imported. */

@@ -1,5 +1,8 @@
 import type { Tensor, Tensor3D } from '@tensorflow/tfjs-core';
-import type { Tf } from '@peftkit/core';
+import { backendHasKernels, type Tf } from '@peftkit/core';
+
+/** A backend's one-pass pick (adapters/tensor/kernels/wasm-greedy.ts): first arg-max and p there, per row. */
+const FUSED = 'PeftkitGreedyPick';
 
 /** Each row's greedy token and its log-probability under the model's distribution. */
 export interface GreedyPicks {
@@ -11,20 +14,28 @@ export interface GreedyPicks {
  * Greedy picks on the backend, from the last position of logits [batch, seq, vocab] (disposed here): the arg-max
  * (the first one on ties, as the host's `argmax`) and its log-probability, log softmax there = −log Σ exp(x − max).
  * Two numbers per row come back instead of the vocabulary: at 32000 tokens and batch 8 the host copy, a JS arg-max
- * and a Math.exp per logit cost ~5 ms per decode step (bench/RESULTS.md), a quarter of the step.
+ * and a Math.exp per logit cost ~5 ms per decode step (bench/RESULTS.md), a quarter of the step. After the Softmax,
+ * the backend's one-pass kernel finds both where it has one; otherwise ArgMax and a gather.
  */
 export function greedyOnBackend(tf: Tf, logits: Tensor3D): GreedyPicks {
   let picked: Tensor[] = [];
   try {
-    picked = tf.tidy(() => {
-      const last = lastPosition(tf, logits);
-      const [rows, vocab] = last.shape as [number, number];
-      const ids = tf.argMax(last, -1);
-      // p at each row's arg-max (its largest probability), read by a flat gather: a Max over the softmax scanned
-      // the whole vocabulary again.
-      const flat = tf.add(ids, tf.range(0, rows * vocab, vocab, 'int32'));
-      return [ids, tf.gather(tf.reshape(tf.softmax(last), [rows * vocab]), flat)];
-    });
+    if (logits.dtype === 'float32' && backendHasKernels(tf, FUSED)) {
+      picked = tf.tidy(() => {
+        const last = lastPosition(tf, logits);
+        return tf.engine().runKernel(FUSED, { logits: last, probs: tf.softmax(last) }) as Tensor[];
+      });
+    } else {
+      picked = tf.tidy(() => {
+        const last = lastPosition(tf, logits);
+        const [rows, vocab] = last.shape as [number, number];
+        const ids = tf.argMax(last, -1);
+        // p at each row's arg-max (its largest probability), read by a flat gather: a Max over the softmax scanned
+        // the whole vocabulary again.
+        const flat = tf.add(ids, tf.range(0, rows * vocab, vocab, 'int32'));
+        return [ids, tf.gather(tf.reshape(tf.softmax(last), [rows * vocab]), flat)];
+      });
+    }
     const [ids, best] = picked as [Tensor, Tensor];
     const probs = best.dataSync() as Float32Array;
     return { ids: Int32Array.from(ids.dataSync() as Int32Array), logprobs: Float64Array.from(probs, Math.log) };
