@@ -9,7 +9,7 @@
  *
  * Usage: node --import tsx bench/serving.ts [--quick] [--adapters 1,8,32,128] [--requests 128] [--new-tokens 16]
  *        [--modes mixed,swap] [--max-batch 32] [--backend wasm] [--same-adapter]
- *        [--rounds 1] [--small-product-macs N] [--out bench/results/serving-<stamp>.json]
+ *        [--rounds 1] [--small-product-macs N] [--without-kernels A,B] [--out bench/results/serving-<stamp>.json]
  * --same-adapter: N adapters loaded, every request on `a0` (isolates what the number of loaded adapters costs).
  * --rounds: timed rounds of `--requests` each per cell (the queue holds 256 + max batch: more requests need rounds).
  */
@@ -19,6 +19,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
 import { setSmallProductMacs } from '@peftkit/adapters';
 import { disposeSaved, writeAdapterDir } from '@peftkit/core';
 import { createKernel } from 'peftkit';
@@ -35,6 +36,8 @@ export interface ServingSettings {
   modes: ('mixed' | 'swap')[];
   /** Every request asks for `a0` while all N adapters stay loaded: the cost of loaded-but-unused adapters. */
   sameAdapter: boolean;
+  /** Peftkit kernels unregistered once each engine is up (A/B of a fused kernel against the ops it replaces). */
+  withoutKernels: string[];
   requests: number;
   rounds: number;
   newTokens: number;
@@ -83,6 +86,7 @@ export function parseServingSettings(argv: readonly string[], now = new Date()):
     adapters: positiveInts(option(argv, 'adapters') ?? (quick ? '1,8' : '1,8,32,128'), 'adapters'),
     modes: modes(option(argv, 'modes') ?? 'mixed,swap'),
     sameAdapter: argv.includes('--same-adapter'),
+    withoutKernels: (option(argv, 'without-kernels') ?? '').split(',').filter(Boolean),
     requests: positiveInts(option(argv, 'requests') ?? (quick ? '16' : '128'), 'requests')[0] as number,
     rounds: positiveInts(option(argv, 'rounds') ?? '1', 'rounds')[0] as number,
     newTokens: positiveInts(option(argv, 'new-tokens') ?? (quick ? '4' : '16'), 'new-tokens')[0] as number,
@@ -142,6 +146,7 @@ async function measureCell(
     backend: s.backend,
     plugins: ['@peftkit/lora'],
   });
+  for (const name of s.withoutKernels) if (tf.getKernel(name, s.backend)) tf.unregisterKernel(name, s.backend);
   const pick = (i: number) => names[s.sameAdapter ? 0 : i % adapters] as string;
   const params = { maxTokens: s.newTokens, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, stop: [], seed: 1 };
   try {

@@ -13,6 +13,7 @@ import {
 import { makeWasmFusedMatMul } from './wasm-fused-matmul.ts';
 import { makeWasmGatherV2 } from './wasm-gather.ts';
 import { GREEDY_KERNEL, wasmGreedyPick } from './wasm-greedy.ts';
+import { LORA_ROWS_KERNEL, wasmLoraRows } from './wasm-lora-rows.ts';
 import { makeWasmIdentity } from './wasm-identity.ts';
 import {
   MASKED_SOFTMAX_GRAD_KERNEL,
@@ -69,6 +70,7 @@ export function installWasmKernels(tf: Tf): void {
   installKernel(tf, KV_WRITE_KERNEL, 'wasm', () => wasmKvWrite);
   installKernel(tf, RMS_NORM_KERNEL, 'wasm', () => wasmRmsNorm);
   installKernel(tf, GREEDY_KERNEL, 'wasm', () => wasmGreedyPick);
+  installKernel(tf, LORA_ROWS_KERNEL, 'wasm', () => wasmLoraRows);
 }
 
 /** Installs peftkit's cpu kernels. Idempotent; call after the cpu backend package is imported. */
