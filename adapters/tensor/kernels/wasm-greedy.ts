@@ -25,9 +25,8 @@ export const wasmGreedyPick: KernelFunc = ({ inputs, backend: b }) => {
   const { logits, probs } = inputs as { logits: TensorInfo; probs: TensorInfo };
   const [shape, probShape] = [rowsOf(logits), rowsOf(probs)];
   if (shape === null || probShape === null || shape[0] !== probShape[0] || shape[1] !== probShape[1]) {
-    throw new Error(
-      `${GREEDY_KERNEL}: logits and probs must be float32 [rows, n > 0] alike, got [${logits?.shape}] and [${probs?.shape}]`,
-    );
+    const got = `[${logits?.shape}] and [${probs?.shape}]`;
+    throw new Error(`${GREEDY_KERNEL}: logits and probs must be float32 [rows, n > 0] alike, got ${got}`);
   }
   const [rows, n] = shape;
   const ids = backend.makeOutput([rows], 'int32');
