@@ -45,9 +45,8 @@ function selecting(bench: BenchModel, active: string[] | undefined): BenchModel 
 }
 
 /**
- * peftkit's cells, `rounds` times over (each cell keeps its best prefill and best decode, as the peer keeps the
- * best of its thread settings): a prefill cell is a single forward, so the first round's also pays first-use
- * costs (heap growth, operator setup) that a serving process pays once.
+ * peftkit's cells, `rounds` times over after one untimed pass (each cell keeps its best prefill and best decode, as
+ * the peer keeps the best of its thread settings).
  */
 async function measurePeftkit(
   argv: string[],
@@ -85,7 +84,9 @@ async function measurePeftkit(
     manager.create('lora', 'lora', { ...LORA_CONFIG });
     if (prefix !== undefined) manager.create('prefix', 'prefix-tuning', { num_virtual_tokens: VIRTUAL_TOKENS });
     measureCell(tf, bench, backend, 1, true, { ...s, prompt: 8, newTokens: 4 });
-    for (let round = 0; round < rounds; round++)
+    // Round 0 is an untimed pass over every cell (the peer makes one too): a cell's first run pays first-use costs
+    // (heap growth, XNNPACK operators, V8's tier-up of the kernels' wasm and the JS) that a serving process pays once.
+    for (let round = 0; round <= rounds; round++)
       for (const batch of batches) {
         for (const variant of VARIANTS) {
           if (variant === 'prefix-tuning' && prefix === undefined) continue;
@@ -94,9 +95,10 @@ async function measurePeftkit(
             const active =
               variant === 'lora-unmerged' ? ['lora'] : variant === 'prefix-tuning' ? ['prefix'] : undefined;
             const cell = measureCell(tf, selecting(bench, active), backend, batch, true, s);
-            cells.push({ ...cell, variant });
+            if (round > 0) cells.push({ ...cell, variant });
             console.error(
-              `[inference] peftkit ${variant} batch ${batch}: prefill ${cell.prefillTokensPerSecond.toFixed(0)}, ` +
+              `[inference] peftkit ${round === 0 ? 'warm-up ' : ''}${variant} batch ${batch}: ` +
+                `prefill ${cell.prefillTokensPerSecond.toFixed(0)}, ` +
                 `decode ${cell.decodeTokensPerSecond.toFixed(1)} tok/s`,
             );
           } finally {
