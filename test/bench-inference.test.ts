@@ -192,11 +192,16 @@ test('forward lastPosition = the last column of the full logits; greedy generati
   }
 });
 
-/** The straightforward sampler (comparator sort, array maps): the reference the fast one must match exactly. */
+/**
+ * The straightforward sampler (comparator sort, array maps): the reference the fast one must match exactly. With
+ * nothing cut off (no top-k, no top-p) the draw walks the ids in their own order: no sort is needed there.
+ */
 function referenceSample(logits: Float32Array, o: SamplingOptions, rng: Rng): { id: number; logprob: number } {
-  let order = Array.from(logits.keys()).sort((a, b) => (logits[b] as number) - (logits[a] as number));
+  const cut = o.topK > 0 || o.topP < 1;
+  let order = Array.from(logits.keys());
+  if (cut) order.sort((a, b) => (logits[b] as number) - (logits[a] as number));
+  const max = Math.max(...logits);
   if (o.topK > 0) order = order.slice(0, o.topK);
-  const max = logits[order[0] as number] as number;
   let probs = order.map((id) => Math.exp(((logits[id] as number) - max) / o.temperature));
   let total = probs.reduce((a, b) => a + b, 0);
   if (o.topP < 1) {

@@ -18,8 +18,8 @@ function hostOnly(model: CausalLanguageModel): CausalLanguageModel {
 
 for (const backend of ['wasm', 'cpu']) {
   test(
-    `greedy decoding on the ${backend} backend picks the tokens and log-probabilities the host would, ` +
-      'with and without the KV cache, leaking no tensors',
+    `greedy decoding and temperature sampling on the ${backend} backend pick the tokens and log-probabilities the ` +
+      'host would, with and without the KV cache, leaking no tensors',
     async (t) => {
       const kernel = await createKernel({ backend, logger: { warn() {}, info() {} } });
       const tf = kernel.tf;
@@ -29,19 +29,25 @@ for (const backend of ['wasm', 'cpu']) {
       try {
         assert.equal(model.tf, tf, 'a loaded model exposes the runtime its logits live in');
         const prompts = [{ prompt: 'Once upon a time' }, { prompt: 'The cat' }, { prompt: '' }];
-        for (const useCache of [true, false]) {
-          const options = { maxTokens: 24, temperature: 0, stopAtEos: false, useCache };
+        const runs = [
+          ...[true, false].map((useCache) => ({ maxTokens: 24, temperature: 0, stopAtEos: false, useCache })),
+          // plain temperature sampling: the backend's softmax, drawn on the host with each run's seeded RNG
+          { maxTokens: 24, temperature: 0.8, stopAtEos: false, useCache: true, seed: 7 },
+        ];
+        for (const options of runs) {
+          const { useCache } = options;
           const before = tf.memory().numTensors;
           const device = generate(model, tokenizer, prompts, options);
           assert.equal(tf.memory().numTensors, before, `no tensor leaks (cache ${useCache})`);
           const host = generate(hostOnly(model), tokenizer, prompts, options);
           for (const [i, row] of device.entries()) {
             const expected = host[i];
-            assert.deepEqual(row.ids, expected?.ids, `row ${i} (cache ${useCache}): same greedy tokens`);
+            const label = `row ${i} (T ${options.temperature}, cache ${useCache})`;
+            assert.deepEqual(row.ids, expected?.ids, `${label}: same tokens`);
             assert.equal(row.logprobs.length, 24, `row ${i}: one log-probability per token`);
             for (const [k, lp] of row.logprobs.entries()) {
               const want = expected?.logprobs[k] as number;
-              assert.ok(lp <= 0 && Math.abs(lp - want) < 1e-5, `row ${i} token ${k}: logprob ${lp} vs host ${want}`);
+              assert.ok(lp <= 0 && Math.abs(lp - want) < 1e-5, `${label} token ${k}: logprob ${lp} vs host ${want}`);
             }
           }
         }

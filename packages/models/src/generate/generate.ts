@@ -8,8 +8,8 @@ import type { Tokenizer } from '@peftkit/core';
 import type { Tf } from '@peftkit/core';
 import { Rng } from '@peftkit/core';
 import { GeneratedText } from './detokenize.ts';
-import { greedyOnBackend, lastLogitsOnHost } from './greedy.ts';
-import { type SamplingOptions, sampleToken, validateSampling } from './sampling.ts';
+import { greedyOnBackend, lastLogitsOnHost, probabilitiesOnBackend } from './greedy.ts';
+import { type SamplingOptions, sampleFromProbabilities, sampleToken, validateSampling } from './sampling.ts';
 
 /** What generation needs from a model: a causal-LM forward with an optional KV cache. */
 export interface CausalLanguageModel {
@@ -168,16 +168,22 @@ export class BatchGenerator {
   /**
    * Each row's token from the logits (disposed here). Greedy without a repetition penalty needs neither the other
    * rows' history nor the whole vocabulary on the host: the arg-max and its log-probability come from the backend.
+   * Plain temperature sampling takes the backend's softmax; top-k, top-p and penalties run on the host.
    */
   #pick(out: Tensor3D): (b: number, row: Row) => { id: number; logprob: number } {
     const o = this.#options;
     const tf = this.#model.tf;
+    const vocab = this.#model.dims.vocabSize;
     if (tf !== undefined && o.temperature === 0 && o.repetitionPenalty === 1) {
       const { ids, logprobs } = greedyOnBackend(tf, out);
       return (b) => ({ id: ids[b] as number, logprob: logprobs[b] as number });
     }
+    // Temperature sampling with no top-k, top-p or penalty: the probabilities come from the backend's softmax.
+    if (tf !== undefined && o.topK === 0 && o.topP >= 1 && o.repetitionPenalty === 1) {
+      const probs = probabilitiesOnBackend(tf, out, o.temperature);
+      return (b, row) => sampleFromProbabilities(probs.subarray(b * vocab, (b + 1) * vocab), row.rng);
+    }
     const logits = lastLogitsOnHost(out);
-    const vocab = this.#model.dims.vocabSize;
     return (b, row) => sampleToken(logits.subarray(b * vocab, (b + 1) * vocab), o, row.rng, row.text.ids);
   }
 
