@@ -41,7 +41,7 @@ for (const options of [
   });
 }
 
-test('drawing from given probabilities follows them (unnormalised rows too); zero-probability ids are never drawn', () => {
+test('drawing from given probabilities follows them (unnormalised too); probability 0 is never drawn', () => {
   const rng = new Rng(5);
   const probs = Float32Array.from([0.2, 0, 0.5, 0.1, 0.2].map((p) => p * 3));
   const counts = new Array<number>(probs.length).fill(0);

@@ -25,6 +25,11 @@ export class PendingCalls {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
 
+  /** How many calls are waiting for their answer. */
+  get size(): number {
+    return this.#pending.size;
+  }
+
   /** Posts a call; its handlers stay here: tokens come back to onToken, an abort becomes a cancel message. */
   post<T>(worker: WorkerPort, method: EngineMethod, args: unknown[], handlers: GenerateHandlers = {}): Promise<T> {
     const id = this.#nextId++;

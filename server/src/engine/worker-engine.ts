@@ -45,6 +45,8 @@ export class WorkerEngine implements Engine {
   #worker!: WorkerPort;
   readonly #dying = new WeakSet<WorkerPort>();
   readonly #calls = new PendingCalls();
+  /** Workers `kill` stopped: a result they post while exiting would otherwise still answer a call. */
+  readonly #killed = new WeakSet<WorkerPort>();
   readonly #adapters = new Map<string, Restorable>();
   #stats: EngineStats = EMPTY_ENGINE_STATS;
   #closed: Promise<void> | null = null;
@@ -132,6 +134,8 @@ export class WorkerEngine implements Engine {
   }
 
   #receive(worker: WorkerPort, message: FromWorker): void {
+    // A killed worker is dead to its callers at once, as after a crash: what it still sends settles nothing.
+    if (this.#killed.has(worker)) return;
     if (message.type === 'stats') {
       if (worker === this.#worker) this.#stats = message.stats;
       return;
@@ -257,6 +261,7 @@ export class WorkerEngine implements Engine {
    */
   async kill(): Promise<void> {
     const worker = this.#worker;
+    this.#killed.add(worker);
     worker.post({ type: 'exit' } satisfies ToWorker);
     for (let waited = 0; waited < 1_000 && !this.#dying.has(worker); waited += 10) await sleep(10);
     if (this.#dying.has(worker)) return;
@@ -266,6 +271,11 @@ export class WorkerEngine implements Engine {
 
   stats(): EngineStats {
     return { ...this.#stats, engineRestarts: this.#restarts };
+  }
+
+  /** Calls posted to the worker and not answered yet (the stats snapshot lags by up to 100 ms). */
+  get pendingCalls(): number {
+    return this.#calls.size;
   }
 
   /** Drains the worker for at most drainTimeoutMs (+ a grace period), then terminates it regardless (D15). */
