@@ -7,7 +7,12 @@ import type { Tensor2D } from '@tensorflow/tfjs-core';
 import { formatTable, type InferenceCell, measureCell, parseSettings } from '../bench/inference.ts';
 import type { BenchModel } from '../bench/inference-models.ts';
 import { generate } from '../packages/models/src/generate/generate.ts';
-import { idsByLogitDescending, type SamplingOptions, sampleToken } from '../packages/models/src/generate/sampling.ts';
+import {
+  idsByLogitDescending,
+  type SamplingOptions,
+  sampleToken,
+  topIds,
+} from '../packages/models/src/generate/sampling.ts';
 import type { Tokenizer } from '../core/src/model/tokenizer.ts';
 
 const kernel = await createKernel({ logger: { warn() {}, info() {} } });
@@ -233,6 +238,9 @@ test('fast sampling: same order as a stable comparator sort and the same draws a
     });
     const expected = Array.from(values.keys()).sort((a, b) => (values[b] as number) - (values[a] as number));
     assert.deepEqual(idsByLogitDescending(values), expected, `trial ${trial}: ties by id, -0 = +0, -Infinity last`);
+    for (const k of [1, 7, 40, values.length + 3]) {
+      assert.deepEqual(topIds(values, k), expected.slice(0, k), `trial ${trial}: top ${k} in the sort's order`);
+    }
   }
   const logits = rng.normalArray(5000, 0, 3);
   const settings: SamplingOptions[] = [

@@ -54,8 +54,7 @@ export function sampleToken(
     return { id, logprob: logSoftmaxAt(work, id) };
   }
   if (options.topK === 0 && options.topP >= 1) return sampleAll(work, options.temperature, rng);
-  let order = idsByLogitDescending(work);
-  if (options.topK > 0) order = order.slice(0, options.topK);
+  const order = options.topK > 0 ? topIds(work, options.topK) : idsByLogitDescending(work);
   // Typed arrays and plain loops (same summation order as before): at a 32000-token vocabulary the per-token cost
   // of sampling was above that of a model step.
   const max = work[order[0] as number] as number;
@@ -81,6 +80,30 @@ export function sampleToken(
     if (r <= 0 || i === count - 1) return { id: order[i] as number, logprob: Math.log((probs[i] as number) / total) };
   }
   return { id: order[0] as number, logprob: 0 };
+}
+
+/**
+ * The first `k` ids of `idsByLogitDescending(values)` (same order, same ties) by one pass that keeps the best k seen:
+ * top-k sampling no longer sorts the vocabulary (~4.5 ms per row at 32000 tokens).
+ */
+export function topIds(values: Float32Array, k: number): number[] {
+  const key = (v: number) => (v === 0 || Number.isNaN(v) ? 0 : v); // -0 = +0 and NaN as 0, as the sort treats them
+  const ids: number[] = [];
+  const keys: number[] = [];
+  for (let id = 0; id < values.length; id++) {
+    const v = key(values[id] as number);
+    // ids come in ascending order, so an equal key ranks after the ones kept: it needs a free slot
+    if (ids.length === k && !(v > (keys[k - 1] as number))) continue;
+    let at = ids.length === k ? k - 1 : ids.length;
+    while (at > 0 && v > (keys[at - 1] as number)) {
+      keys[at] = keys[at - 1] as number;
+      ids[at] = ids[at - 1] as number;
+      at--;
+    }
+    keys[at] = v;
+    ids[at] = id;
+  }
+  return ids;
 }
 
 /**
