@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Rng } from '@peftkit/core';
-import { sampleFromProbabilities, sampleToken } from '../packages/models/src/generate/sampling.ts';
+import {
+  type SamplingOptions,
+  sampleFromProbabilities,
+  sampleToken,
+} from '../packages/models/src/generate/sampling.ts';
 
 // Sampling draws tokens with the probabilities softmax(logits / T) (restricted by top-k / top-p when given), whether
 // it walks the ids in their own order (nothing cut off) or sorted.
@@ -57,4 +61,29 @@ test('drawing from given probabilities follows them (unnormalised too); probabil
     assert.ok(Math.abs((counts[id] as number) - draws * p) <= 5 * sigma, `id ${id}: drawn ${counts[id]} times`);
   }
   assert.equal(counts[1], 0, 'probability 0 is never drawn');
+});
+
+test('top-p keeps the smallest set of most likely ids reaching p, top-k the k most likely; draws follow them', () => {
+  const values = Float32Array.from([1, 3, 0, 2, -1]);
+  const p = softmax(values, 1); // by id: ~0.087, 0.644, 0.032, 0.237, 0.012
+  for (const [options, kept] of [
+    [{ temperature: 1, topK: 0, topP: 0.8, repetitionPenalty: 1 }, [1, 3]], // 0.644 < 0.8 ≤ 0.881
+    [{ temperature: 1, topK: 0, topP: 0.95, repetitionPenalty: 1 }, [1, 3, 0]],
+    [{ temperature: 1, topK: 2, topP: 1, repetitionPenalty: 1 }, [1, 3]],
+  ] as [SamplingOptions, number[]][]) {
+    const rng = new Rng(17);
+    const draws = 30000;
+    const counts = new Array<number>(values.length).fill(0);
+    for (let i = 0; i < draws; i++) {
+      const { id } = sampleToken(values, options, rng, []);
+      counts[id] = (counts[id] as number) + 1;
+    }
+    const mass = kept.reduce((sum, id) => sum + (p[id] as number), 0);
+    for (let id = 0; id < values.length; id++) {
+      const want = kept.includes(id) ? (p[id] as number) / mass : 0;
+      const sigma = Math.max(Math.sqrt(draws * want * (1 - want)), 1);
+      const label = `${JSON.stringify(options)} id ${id}: drawn ${counts[id]}, expected ${(draws * want).toFixed(0)}`;
+      assert.ok(Math.abs((counts[id] as number) - draws * want) <= 5 * sigma, label);
+    }
+  }
 });

@@ -54,7 +54,8 @@ export function sampleToken(
     return { id, logprob: logSoftmaxAt(work, id) };
   }
   if (options.topK === 0 && options.topP >= 1) return sampleAll(work, options.temperature, rng);
-  const order = options.topK > 0 ? topIds(work, options.topK) : idsByLogitDescending(work);
+  if (options.topK === 0) return sampleNucleus(work, options.topP, options.temperature, rng);
+  const order = topIds(work, options.topK);
   // Typed arrays and plain loops (same summation order as before): at a 32000-token vocabulary the per-token cost
   // of sampling was above that of a model step.
   const max = work[order[0] as number] as number;
@@ -104,6 +105,50 @@ export function topIds(values: Float32Array, k: number): number[] {
     ids[at] = id;
   }
   return ids;
+}
+
+/** Candidates tried for top-p before sorting everything: one pass keeps them; a sort costs ~20× that pass. */
+const NUCLEUS_CANDIDATES = 64;
+
+/**
+ * Top-p alone: the smallest prefix of ids by descending probability whose mass reaches p, looked for among the best
+ * 64 ids (one pass) and only then by sorting the vocabulary; the draw then walks that prefix in order. A confident
+ * model's nucleus is usually that small (0.7 ms per row at 32000 tokens); a flat distribution still costs the sort.
+ */
+function sampleNucleus(
+  work: Float32Array,
+  topP: number,
+  temperature: number,
+  rng: Rng,
+): { id: number; logprob: number } {
+  let order = topIds(work, NUCLEUS_CANDIDATES);
+  const max = work[order[0] as number] as number;
+  const e = new Float64Array(work.length);
+  let all = 0;
+  for (let i = 0; i < work.length; i++) {
+    e[i] = Math.exp(((work[i] as number) - max) / temperature);
+    all += e[i] as number;
+  }
+  const prefix = (ids: readonly number[]): number => {
+    let mass = 0;
+    let keep = 0;
+    while (keep < ids.length && mass < topP * all) mass += e[ids[keep++] as number] as number;
+    return mass >= topP * all || ids.length === work.length ? Math.max(1, keep) : 0;
+  };
+  let keep = prefix(order);
+  if (keep === 0) {
+    order = idsByLogitDescending(work);
+    keep = prefix(order);
+  }
+  let total = 0;
+  for (let i = 0; i < keep; i++) total += e[order[i] as number] as number;
+  let r = rng.next() * total;
+  for (let i = 0; i < keep; i++) {
+    const p = e[order[i] as number] as number;
+    r -= p;
+    if (r <= 0 || i === keep - 1) return { id: order[i] as number, logprob: Math.log(p / total) };
+  }
+  return { id: order[0] as number, logprob: 0 };
 }
 
 /**
