@@ -6,6 +6,7 @@
  * Pointers are byte offsets into the heap, lengths counts of float32 elements; nothing here allocates.
  */
 import {
+  advance,
   assemble,
   at,
   byteEnds,
@@ -35,9 +36,6 @@ export interface CrossEntropyLoops {
   scaleRows(o: number, p: number, rows: number, len: number, coef: number): void;
 }
 
-/** ptr += bytes */
-const next = (ptr: number, bytes: number) => [get(ptr), get(bytes), I32_ADD, set(ptr)];
-
 // scaleRows(o, p, rows, len, coef); locals: byte offset, its two ends, the row's coefficient (scalar, 4 lanes)
 const [O, P, R, L, COEF] = [0, 1, 2, 3, 4];
 const [K, K_END4, K_END, C, CV] = [5, 6, 7, 8, 9];
@@ -54,8 +52,8 @@ const SCALE_ROWS = func(
       loopWhile(K, K_END4, 16, [at(O, K), at(P, K), V_LOAD, get(CV), V_MUL, V_STORE]),
       loopWhile(K, K_END, 4, [at(O, K), at(P, K), F32_LOAD, get(C), F32_MUL, F32_STORE]),
       [get(COEF), i32(4), I32_ADD, set(COEF)],
-      next(O, K_END),
-      next(P, K_END),
+      advance(O, K_END),
+      advance(P, K_END),
     ]),
   ],
 );

@@ -6,6 +6,7 @@
  * Pointers are byte offsets into the heap, lengths counts of elements; nothing here allocates.
  */
 import {
+  acrossLanes,
   assemble,
   at,
   byteEnds,
@@ -23,7 +24,6 @@ import {
   I32_SHL,
   i32,
   instantiate,
-  lane,
   loopWhile,
   set,
   V_SPLAT,
@@ -75,8 +75,7 @@ const ROWS_PASS = func(
       ),
       loopWhile(T, END4, 16, [get(ACC(0)), loadAt(0), V_MAX, set(ACC(0))]),
       groups.slice(1).map((k) => [get(ACC(0)), get(ACC(k)), V_MAX, set(ACC(0))]),
-      [get(ACC(0)), lane(0), get(ACC(0)), lane(1), F32_MAX, get(ACC(0)), lane(2), F32_MAX, get(ACC(0)), lane(3)],
-      [F32_MAX, set(M)],
+      [acrossLanes(ACC(0), F32_MAX), set(M)],
       loopWhile(T, END, 4, [get(M), at(X, T), F32_LOAD, F32_MAX, set(M)]),
       [get(M), V_SPLAT, set(M4), i32(0), set(T)],
       // its first index: the first 4 lanes holding it, then the element (none for NaN: index 0)

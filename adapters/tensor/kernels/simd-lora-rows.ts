@@ -6,10 +6,11 @@
  * Pointers are byte offsets into the heap, sizes counts of float32 elements; nothing here allocates.
  */
 import {
+  acrossLanes,
+  advance,
   assemble,
   at,
   byteEnds,
-  type Code,
   F32,
   F32_ADD,
   F32_LOAD,
@@ -23,7 +24,6 @@ import {
   I32_ADD,
   i32,
   instantiate,
-  lane,
   loopWhile,
   set,
   V_ADD,
@@ -55,9 +55,6 @@ export interface LoraRowsLoops {
   ): void;
 }
 
-/** ptr += bytes */
-const next = (ptr: number, bytes: number): Code => [get(ptr), get(bytes), I32_ADD, set(ptr)];
-
 // params
 const [O, X, Y, A, BT, SC, ROWS, SEQ, IN, OUT, RANK] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 // locals: byte ends of an input and an output row; A and Bᵀ row sizes; counters; row pointers; offset
@@ -87,7 +84,7 @@ const LORA_ROWS = func(
           // d = scale · (x · a_t)
           [i32(0), set(K), F32_ZERO, V_SPLAT, set(ACC)],
           loopWhile(K, IN4, 16, [get(ACC), at(X, K), V_LOAD, at(AT, K), V_LOAD, V_MUL, V_ADD, set(ACC)]),
-          [get(ACC), lane(0), get(ACC), lane(1), F32_ADD, get(ACC), lane(2), F32_ADD, get(ACC), lane(3), F32_ADD],
+          acrossLanes(ACC, F32_ADD),
           set(D),
           loopWhile(K, INB, 4, [get(D), at(X, K), F32_LOAD, at(AT, K), F32_LOAD, F32_MUL, F32_ADD, set(D)]),
           [get(D), get(SCALE), F32_MUL, set(D), get(D), V_SPLAT, set(DV)],
@@ -97,18 +94,18 @@ const LORA_ROWS = func(
           loopWhile(K, OUTB, 4, [
             [at(O, K), at(O, K), F32_LOAD, get(D), at(BTT, K), F32_LOAD, F32_MUL, F32_ADD, F32_STORE],
           ]),
-          next(AT, INB),
-          next(BTT, OUTB),
+          advance(AT, INB),
+          advance(BTT, OUTB),
         ]),
         [i32(0), set(K)],
         loopWhile(K, OUT4, 16, [at(O, K), at(O, K), V_LOAD, at(Y, K), V_LOAD, V_ADD, V_STORE]),
         loopWhile(K, OUTB, 4, [at(O, K), at(O, K), F32_LOAD, at(Y, K), F32_LOAD, F32_ADD, F32_STORE]),
-        next(X, INB),
-        next(Y, OUTB),
-        next(O, OUTB),
+        advance(X, INB),
+        advance(Y, OUTB),
+        advance(O, OUTB),
       ]),
-      next(A, AROW),
-      next(BT, BROW),
+      advance(A, AROW),
+      advance(BT, BROW),
       [get(SC), i32(4), I32_ADD, set(SC)],
     ]),
   ],

@@ -8,6 +8,7 @@
  * Pointers are byte offsets into the heap, lengths counts of float32 elements; nothing here allocates.
  */
 import {
+  advance,
   assemble,
   at,
   byteEnds,
@@ -22,7 +23,6 @@ import {
   func,
   get,
   I32,
-  I32_ADD,
   i32,
   instantiate,
   loopWhile,
@@ -42,8 +42,6 @@ export interface RmsNormLoops {
 
 const [F32_DIV, F32_SQRT, F32_CONVERT_I32_U] = [0x95, 0x91, 0xb3];
 const F32_ONE: Code = [0x43, 0x00, 0x00, 0x80, 0x3f];
-/** ptr += bytes */
-const next = (ptr: number, bytes: number) => [get(ptr), get(bytes), I32_ADD, set(ptr)];
 
 // rows(y, x, w, rows, d, eps); locals: offset, the row's byte ends, the sum, r, d as f32, r in 4 lanes
 const [Y, X, W, ROWS, D, EPS] = [0, 1, 2, 3, 4, 5];
@@ -64,8 +62,8 @@ const ROWS_PASS = func(
       [i32(0), set(T)],
       loopWhile(T, END4, 16, [at(Y, T), at(X, T), V_LOAD, get(RV), V_MUL, at(W, T), V_LOAD, V_MUL, V_STORE]),
       loopWhile(T, END, 4, [at(Y, T), at(X, T), F32_LOAD, get(R), F32_MUL, at(W, T), F32_LOAD, F32_MUL, F32_STORE]),
-      next(X, END),
-      next(Y, END),
+      advance(X, END),
+      advance(Y, END),
     ]),
   ],
 );

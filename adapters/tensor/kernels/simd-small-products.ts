@@ -7,6 +7,8 @@
  * Pointers are byte offsets into the heap, sizes counts of float32 elements; nothing here allocates.
  */
 import {
+  acrossLanes,
+  advance,
   assemble,
   at,
   byteEnds,
@@ -23,7 +25,6 @@ import {
   I32_ADD,
   i32,
   instantiate,
-  lane,
   loopWhile,
   set,
   V_ADD,
@@ -45,8 +46,6 @@ export interface SmallProductLoops {
 }
 
 const ZERO4: Code = [F32_ZERO, V_SPLAT];
-/** ptr += bytes */
-const next = (ptr: number, bytes: number) => [get(ptr), get(bytes), I32_ADD, set(ptr)];
 
 // dotRows(o, x, w, m, n, k); locals: its two byte ends of a row of k, the w row, the row counter, offset, sums
 const [O, X, W, M, N, K] = [0, 1, 2, 3, 4, 5];
@@ -64,13 +63,13 @@ const DOT_ROWS = func(
       forRows(J, [
         [i32(0), set(T), ZERO4, set(ACC)],
         loopWhile(T, KE4, 16, [get(ACC), at(X, T), V_LOAD, at(WR, T), V_LOAD, V_MUL, V_ADD, set(ACC)]),
-        [get(ACC), lane(0), get(ACC), lane(1), F32_ADD, get(ACC), lane(2), F32_ADD, get(ACC), lane(3), F32_ADD],
+        acrossLanes(ACC, F32_ADD),
         set(S),
         loopWhile(T, KE, 4, [get(S), at(X, T), F32_LOAD, at(WR, T), F32_LOAD, F32_MUL, F32_ADD, set(S)]),
         [get(O), get(S), F32_STORE, get(O), i32(4), I32_ADD, set(O)],
-        next(WR, KE),
+        advance(WR, KE),
       ]),
-      next(X, KE),
+      advance(X, KE),
     ]),
   ],
 );
@@ -104,10 +103,10 @@ const SUM_ROWS = func(
           F32_ADD,
           F32_STORE,
         ]),
-        next(BR, NE),
+        advance(BR, NE),
       ]),
       [get(XE), set(X)],
-      next(O, NE),
+      advance(O, NE),
     ]),
   ],
 );

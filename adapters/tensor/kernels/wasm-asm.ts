@@ -55,6 +55,12 @@ export const lane = (i: number): Code => [0xfd, 0x1f, i];
 
 /** local += step */
 export const bump = (local: number, step: number): Code => [get(local), i32(step), I32_ADD, set(local)];
+/** ptr += the byte count held in local `bytes` */
+export const advance = (ptr: number, bytes: number): Code => [get(ptr), get(bytes), I32_ADD, set(ptr)];
+/** ((lane 0 op lane 1) op lane 2) op lane 3 of the f32x4 in `local`, left on the stack (op: f32.add, f32.max) */
+export const acrossLanes = (local: number, op: number): Code => [
+  [get(local), lane(0), get(local), lane(1), op, get(local), lane(2), op, get(local), lane(3), op],
+];
 /** base pointer + byte offset */
 export const at = (base: number, offset: number): Code => [get(base), get(offset), I32_ADD];
 /** while (i < end, unsigned) { body; i += step } */
