@@ -4,42 +4,18 @@
  * steps only (the prefill is run first and not counted), plus the time spent outside kernels.
  * Usage: node --conditions=peftkit:source --import tsx bench/decode-profile.ts [batch 8] [steps 32] [top 40]
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { BatchGenerator } from '../packages/models/src/generate/generate.ts';
 import { createTensorRuntime } from '../test/support/runtime.ts';
 import { stories15MRandom } from './inference-models.ts';
-
-interface Row {
-  calls: number;
-  ms: number;
-}
+import { byOutputShape, recordKernelTimes } from './kernel-times.ts';
 
 const batch = Number(process.argv[2] ?? 8);
 const steps = Number(process.argv[3] ?? 32);
 const top = Number(process.argv[4] ?? 40);
 const { tf: runtime } = await createTensorRuntime({ backend: 'wasm' });
 const bench = await stories15MRandom(runtime);
-const rows = new Map<string, Row>();
-const engine = tf.engine();
-const run = engine.runKernel.bind(engine);
-const stack: number[] = [];
 let counting = false;
-engine.runKernel = ((name: string, inputs: tf.NamedTensorMap, attrs?: tf.NamedAttrMap) => {
-  if (!counting) return run(name, inputs, attrs);
-  const start = performance.now();
-  stack.push(0);
-  const out = run(name, inputs, attrs);
-  const total = performance.now() - start;
-  const nested = stack.pop() as number;
-  if (stack.length > 0) stack[stack.length - 1] = (stack.at(-1) as number) + total;
-  const first = (Array.isArray(out) ? out[0] : out) as tf.Tensor | undefined;
-  const key = `${name} [${first?.shape.join(',') ?? ''}]`;
-  const row = rows.get(key) ?? { calls: 0, ms: 0 };
-  row.calls++;
-  row.ms += total - nested;
-  rows.set(key, row);
-  return out;
-}) as typeof engine.runKernel;
+const rows = recordKernelTimes(byOutputShape, () => counting);
 
 function generate(count: number, profile: boolean): number {
   const prompt = bench.prompt(64);

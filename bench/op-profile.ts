@@ -4,34 +4,10 @@
  * Where a CPU profile shows anonymous wasm functions, this names the tfjs kernel and the tensor size behind them.
  * Usage: node --conditions=peftkit:source --import tsx bench/op-profile.ts '<json TrainRowSettings>' [top]
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { byOutputShape, recordKernelTimes } from './kernel-times.ts';
 import { runTrainRow, type TrainRowSettings } from './train-step.ts';
 
-interface Row {
-  calls: number;
-  ms: number;
-}
-
-const rows = new Map<string, Row>();
-const engine = tf.engine();
-const run = engine.runKernel.bind(engine);
-const stack: number[] = [];
-
-engine.runKernel = ((name: string, inputs: tf.NamedTensorMap, attrs?: tf.NamedAttrMap) => {
-  const start = performance.now();
-  stack.push(0);
-  const out = run(name, inputs, attrs);
-  const total = performance.now() - start;
-  const nested = stack.pop() as number;
-  if (stack.length > 0) stack[stack.length - 1] = (stack.at(-1) as number) + total;
-  const first = (Array.isArray(out) ? out[0] : out) as tf.Tensor | undefined;
-  const key = `${name} [${first?.shape.join(',') ?? ''}]`;
-  const row = rows.get(key) ?? { calls: 0, ms: 0 };
-  row.calls++;
-  row.ms += total - nested;
-  rows.set(key, row);
-  return out;
-}) as typeof engine.runKernel;
+const rows = recordKernelTimes(byOutputShape);
 
 const settings = JSON.parse(process.argv[2] ?? '{}') as TrainRowSettings;
 const top = Number(process.argv[3] ?? 40);

@@ -5,29 +5,16 @@
  * what mixed adapters add.
  * Usage: node --conditions=peftkit:source --import tsx bench/serving-profile.ts [bench/serving.ts options]
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
+import { recordKernelTimes } from './kernel-times.ts';
 
-const rows = new Map<string, { calls: number; ms: number }>();
-const engine = tf.engine();
-const run = engine.runKernel.bind(engine);
-const stack: number[] = [];
-engine.runKernel = ((name: string, inputs: tf.NamedTensorMap, attrs?: tf.NamedAttrMap) => {
-  const start = performance.now();
-  stack.push(0);
-  const out = run(name, inputs, attrs);
-  const total = performance.now() - start;
-  const nested = stack.pop() as number;
-  if (stack.length > 0) stack[stack.length - 1] = (stack.at(-1) as number) + total;
+const rows = recordKernelTimes((name, inputs, attrs) => {
+  if (name !== 'BatchMatMul') return name;
   const shapes = Object.values(inputs)
     .map((t) => `[${(t as tf.Tensor).shape}]`)
     .join('x');
-  const key = name === 'BatchMatMul' ? `${name} ${shapes}${attrs?.transposeB ? 'ᵀ' : ''}` : name;
-  const row = rows.get(key) ?? { calls: 0, ms: 0 };
-  row.calls++;
-  row.ms += total - nested;
-  rows.set(key, row);
-  return out;
-}) as typeof engine.runKernel;
+  return `${name} ${shapes}${attrs?.transposeB ? 'ᵀ' : ''}`;
+});
 
 process.on('exit', () => {
   for (const [key, r] of [...rows].sort((a, b) => b[1].ms - a[1].ms).slice(0, 60)) {
