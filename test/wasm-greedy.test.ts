@@ -47,9 +47,7 @@ test('wasm greedy pick: the first arg-max of every row and its probability, ties
 
 test('the greedy SIMD pass equals its JS version', () => {
   if (wasmApi === undefined) return;
-  const memory = new (wasmApi as unknown as { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } }).Memory(
-    { initial: 2 },
-  );
+  const memory = new wasmApi.Memory({ initial: 2 });
   const simd = simdGreedyLoops(memory);
   assert.ok(simd !== null, 'SIMD instantiates on a plain Memory');
   const js = jsGreedyLoops(() => memory.buffer);

@@ -76,9 +76,7 @@ test('wasm LoRA rows kernel equals the composed batched products, leaking nothin
 
 test('the LoRA rows SIMD pass equals its JS version', () => {
   if (wasmApi === undefined) return;
-  const memory = new (wasmApi as unknown as { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } }).Memory(
-    { initial: 8 },
-  );
+  const memory = new wasmApi.Memory({ initial: 8 });
   const simd = simdLoraRowsLoops(memory);
   assert.ok(simd !== null, 'SIMD instantiates on a plain Memory');
   const js = jsLoraRowsLoops(() => memory.buffer);

@@ -57,9 +57,7 @@ test('wasm RMSNorm kernel equals the composed ops, value and gradients, and leak
 
 test('the RMSNorm SIMD pass equals its JS version', () => {
   if (wasmApi === undefined) return;
-  const memory = new (wasmApi as unknown as { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } }).Memory(
-    { initial: 1 },
-  );
+  const memory = new wasmApi.Memory({ initial: 1 });
   const simd = simdRmsNormLoops(memory);
   assert.ok(simd !== null, 'SIMD instantiates on a plain Memory');
   const js = jsRmsNormLoops(() => memory.buffer);

@@ -76,9 +76,7 @@ test('the short dot products a BLAS call does faster, a transposed A, or one B f
 
 test('the SIMD loops equal their JS versions on the same heap', () => {
   if (wasmApi === undefined) return;
-  const memory = new (wasmApi as unknown as { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } }).Memory(
-    { initial: 1 },
-  );
+  const memory = new wasmApi.Memory({ initial: 1 });
   const simd = simdSmallProductLoops(memory);
   assert.ok(simd !== null, 'SIMD instantiates on a plain Memory');
   const js = jsSmallProductLoops(() => memory.buffer);
