@@ -2,6 +2,12 @@ import { backendHasKernels, type ForwardCall, type LinearSite, type RowBatcher, 
 import type { LinearLora, Tensor, Tensor3D } from './types.ts';
 
 /**
+ * A backend's one-kernel update y + s · (x · Aᵀ) · B per row (adapters/tensor/kernels/wasm-lora-rows.ts), for
+ * inference: it takes each row's B transposed, [rank, out], which the stacks then hold instead of B.
+ */
+const FUSED = 'PeftkitLoraRows';
+
+/**
  * Mixed-adapter LoRA as one product per site (BGMV-style): each row's A and B, padded to the largest rank among the
  * rows, are stacked into A_rows [rows, R, in] and B_rows [rows, out, R], and every row's delta is
  * (x·A_rowᵀ·s_row)·B_rowᵀ — two batched products, however many adapters the batch mixes. Rows without an adapter
@@ -14,12 +20,6 @@ import type { LinearLora, Tensor, Tensor3D } from './types.ts';
  * are reused by every decode step of the batch, keyed by the rows' layers and their A/B data; they are freed
  * with the cache, so nothing outlives a request batch.
  */
-/**
- * A backend's one-kernel update y + s · (x · Aᵀ) · B per row (adapters/tensor/kernels/wasm-lora-rows.ts), for
- * inference: it takes each row's B transposed, [rank, out], which the stacks then hold instead of B.
- */
-const FUSED = 'PeftkitLoraRows';
-
 function stackRows(tf: Tf, site: LinearSite, layers: readonly (LinearLora | null)[], fused: boolean): Tensor[] {
   const rank = Math.max(1, ...layers.map((l) => l?.r ?? 0));
   const { inFeatures, outFeatures } = site.base;
