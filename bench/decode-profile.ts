@@ -3,6 +3,7 @@
  * bench/op-profile.ts and prints, per kernel and output shape, the calls and exclusive milliseconds of the decode
  * steps only (the prefill is run first and not counted), plus the time spent outside kernels.
  * Usage: node --conditions=peftkit:source --import tsx bench/decode-profile.ts [batch 8] [steps 32] [top 40]
+ * With NO_KERNEL_PROFILE=1 and `node --cpu-prof`, the printed µs window selects the timed steps.
  */
 import { BatchGenerator } from '../packages/models/src/generate/generate.ts';
 import { createTensorRuntime } from '../test/support/runtime.ts';
@@ -15,6 +16,9 @@ const top = Number(process.argv[4] ?? 40);
 const { tf: runtime } = await createTensorRuntime({ backend: 'wasm' });
 const bench = await stories15MRandom(runtime);
 let counting = false;
+// The decode steps in monotonic µs, the clock of `--cpu-prof` samples (bench/cpuprofile-top.ts --window).
+let windowStart = 0n;
+let windowEnd = 0n;
 const rows = recordKernelTimes(byOutputShape, () => counting);
 
 function generate(count: number, profile: boolean): number {
@@ -24,9 +28,12 @@ function generate(count: number, profile: boolean): number {
     maxTokens: count + 1,
     temperature: 0,
     stopAtEos: false,
+    // The arg-max alone, as bench/peer/infer.py; LOGPROBS=1 adds the softmax for each token's log-probability.
+    logprobs: process.env.LOGPROBS === '1',
   });
   generator.step();
   counting = profile;
+  windowStart = process.hrtime.bigint() / 1000n;
   const start = performance.now();
   let n = 0;
   while (!generator.done && n < count) {
@@ -34,6 +41,7 @@ function generate(count: number, profile: boolean): number {
     n++;
   }
   const ms = performance.now() - start;
+  windowEnd = process.hrtime.bigint() / 1000n;
   counting = false;
   generator.dispose();
   return ms / n;
@@ -46,7 +54,8 @@ const sum = [...rows.values()].reduce((n, r) => n + r.ms, 0) / steps;
 const calls = [...rows.values()].reduce((n, r) => n + r.calls, 0) / steps;
 console.log(
   `batch ${batch}: ${plain.toFixed(2)} ms/step unprofiled (${((batch * 1000) / plain).toFixed(1)} tok/s); ` +
-    `profiled ${profiled.toFixed(2)} ms/step, in kernels ${sum.toFixed(2)} ms, ${calls.toFixed(0)} kernel calls/step`,
+    `profiled ${profiled.toFixed(2)} ms/step, in kernels ${sum.toFixed(2)} ms, ${calls.toFixed(0)} kernel calls/step` +
+    ` (last steps: µs ${windowStart}-${windowEnd})`,
 );
 for (const [key, r] of [...rows].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
   console.log(

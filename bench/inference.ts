@@ -3,8 +3,10 @@
  * backend, batch size, and with / without the KV cache.
  *
  * Usage: node --import tsx bench/inference.ts [--backends wasm,cpu] [--models 260k,15m] [--batches 1,8]
- *        [--prompt 64] [--new-tokens 64] [--max-cell-s 15] [--out bench/results/inference-<stamp>.json]
+ *        [--prompt 64] [--new-tokens 64] [--max-cell-s 15] [--logprobs] [--out bench/results/inference-<stamp>.json]
  *
+ * Greedy decoding picks the arg-max alone, as the PyTorch peer's loop does; `--logprobs` also computes each token's
+ * log-probability (a softmax over the vocabulary per step), as the server's LoRAX routes ask for.
  * Prefill = the first generator step (forward over the prompt + first sampled token): batch·prompt tokens / s.
  * Decode  = the following steps: batch·steps tokens / s, with the cache (one new token per forward) or without it
  * (the whole sequence re-run per token). A cell stops early once it has run `--max-cell-s` seconds and reports the
@@ -43,6 +45,8 @@ export interface Settings {
   prompt: number;
   newTokens: number;
   maxCellS: number;
+  /** Compute each generated token's log-probability (the generator's `logprobs` option). */
+  logprobs: boolean;
   out: string;
 }
 
@@ -68,6 +72,7 @@ export function parseSettings(argv: string[], now = new Date()): Settings {
     prompt: positiveInts(option(argv, 'prompt') ?? '64', 'prompt')[0] as number,
     newTokens: positiveInts(option(argv, 'new-tokens') ?? '64', 'new-tokens')[0] as number,
     maxCellS: Number(option(argv, 'max-cell-s') ?? '15'),
+    logprobs: argv.includes('--logprobs'),
     out: resolve(option(argv, 'out') ?? `${root}bench/results/inference-${stamp}.json`),
   };
 }
@@ -89,6 +94,7 @@ export function measureCell(
     temperature: 0,
     stopAtEos: false,
     useCache: cache,
+    logprobs: s.logprobs,
   });
   let prefillMs = 0;
   let decodeMs = 0;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Tokenizer } from '@peftkit/core';
 import { createKernel } from 'peftkit';
-import { type CausalLanguageModel, generate } from '../packages/models/src/generate/generate.ts';
+import { BatchGenerator, type CausalLanguageModel, generate } from '../packages/models/src/generate/generate.ts';
 import { loadStories260K } from './support/learning.ts';
 
 /** The same model without its runtime: the generator then picks every token on the host (sampleToken). */
@@ -56,4 +56,40 @@ for (const backend of ['wasm', 'cpu']) {
       }
     },
   );
+}
+
+for (const backend of ['wasm', 'cpu']) {
+  const name = `greedy decoding with logprobs: false on the ${backend} backend picks the same tokens without them`;
+  test(name, async (t) => {
+    const kernel = await createKernel({ backend, logger: { warn() {}, info() {} } });
+    const tf = kernel.tf;
+    const loaded = await loadStories260K(t, tf);
+    const model = loaded.model as unknown as CausalLanguageModel;
+    const tokenizer = loaded.tokenizer as Tokenizer;
+    try {
+      const prompts = [{ prompt: 'Once upon a time' }, { prompt: 'The cat' }];
+      for (const subject of [model, hostOnly(model)]) {
+        const where = subject === model ? 'backend' : 'host';
+        const options = { maxTokens: 16, temperature: 0, stopAtEos: false };
+        const full = generate(subject, tokenizer, prompts, options);
+        const before = tf.memory().numTensors;
+        const generator = new BatchGenerator(subject, tokenizer, prompts, { ...options, logprobs: false });
+        const events = [];
+        while (!generator.done) events.push(...generator.step());
+        const bare = generator.results();
+        assert.equal(tf.memory().numTensors, before, `${where}: no tensor leaks`);
+        for (const [i, row] of bare.entries()) {
+          assert.deepEqual(row.ids, full[i]?.ids, `${where} row ${i}: the tokens of the run with log-probabilities`);
+          assert.deepEqual(row.logprobs, [], `${where} row ${i}: no log-probabilities recorded`);
+        }
+        assert.equal(events.length, 32, `${where}: one event per token`);
+        assert.ok(
+          events.every((e) => Number.isNaN(e.logprob)),
+          `${where}: events carry NaN for the log-probability not computed`,
+        );
+      }
+    } finally {
+      await loaded.cleanup();
+    }
+  });
 }

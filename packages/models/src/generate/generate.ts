@@ -31,6 +31,11 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
   stopAtEos?: boolean;
   /** Decode with the KV cache (default) or by re-running the whole sequence each step. */
   useCache?: boolean;
+  /**
+   * Record each token's log-probability (default true). false: results' `logprobs` are empty and events' `logprob`
+   * is NaN; greedy decoding then skips the softmax over the vocabulary (as a plain arg-max loop does).
+   */
+  logprobs?: boolean;
 }
 
 export interface GenerateRequest {
@@ -104,6 +109,7 @@ export class BatchGenerator {
       stop: options.stop ?? [],
       stopAtEos: options.stopAtEos ?? true,
       useCache: options.useCache ?? true,
+      logprobs: options.logprobs ?? true,
     };
     validateSampling(this.#options);
     if (!Number.isInteger(this.#options.maxTokens) || this.#options.maxTokens < 0) {
@@ -155,9 +161,11 @@ export class BatchGenerator {
     const events: TokenEvent[] = [];
     this.rows.forEach((row, b) => {
       if (row.finish !== null) return;
-      const { id, logprob } = picks(b, row);
+      const pick = picks(b, row);
+      const { id } = pick;
+      const logprob = this.#options.logprobs ? pick.logprob : Number.NaN;
       row.generated.push(id);
-      row.logprobs.push(logprob);
+      if (this.#options.logprobs) row.logprobs.push(logprob);
       events.push({ row: b, id, text: this.#advanceText(row, id), logprob });
     });
     this.#steps++;
@@ -175,8 +183,8 @@ export class BatchGenerator {
     const tf = this.#model.tf;
     const vocab = this.#model.dims.vocabSize;
     if (tf !== undefined && o.temperature === 0 && o.repetitionPenalty === 1) {
-      const { ids, logprobs } = greedyOnBackend(tf, out);
-      return (b) => ({ id: ids[b] as number, logprob: logprobs[b] as number });
+      const { ids, logprobs } = greedyOnBackend(tf, out, o.logprobs);
+      return (b) => ({ id: ids[b] as number, logprob: logprobs?.[b] ?? Number.NaN });
     }
     // Temperature sampling with no top-k, top-p or penalty: the probabilities come from the backend's softmax.
     if (tf !== undefined && o.topK === 0 && o.topP >= 1 && o.repetitionPenalty === 1) {
