@@ -34,6 +34,7 @@ import {
   V_STORE,
   V128,
   type Code,
+  I32_AND,
   I32_SHL,
   type WasmMemory,
 } from './wasm-asm.ts';
@@ -46,27 +47,85 @@ export interface SmallProductLoops {
 }
 
 const ZERO4: Code = [F32_ZERO, V_SPLAT];
+const I32_LT_U = 0x49;
+/** f32.load / f32.store at a constant byte offset from the address on the stack */
+const loadAt = (offset: number): Code => [0x2a, 2, offset];
+const storeAt = (offset: number): Code => [0x38, 2, offset];
+/** while (local ≥ 4, unsigned) { body } — the body counts the local down */
+const whileFour = (local: number, body: Code[]): Code => [
+  [0x02, 0x40, 0x03, 0x40, get(local), i32(4), I32_LT_U, 0x0d, 1],
+  body,
+  [0x0c, 0, 0x0b, 0x0b],
+];
 
-// dotRows(o, x, w, m, n, k); locals: its two byte ends of a row of k, the w row, the row counter, offset, sums
+// dotRows(o, x, w, m, n, k); locals: its two byte ends of a row of k, the w rows, the row counter, offset, sums
 const [O, X, W, M, N, K] = [0, 1, 2, 3, 4, 5];
-const [KE4, KE, WR, J, T, S, ACC] = [6, 7, 8, 9, 10, 11, 12];
+const [KE4, KE, WR, J, T] = [6, 7, 8, 9, 10];
+const WS = [WR, 11, 12, 13]; // four w rows at a time: each x load serves four dot products
+const SS = [14, 15, 16, 17];
+const ACCS = [18, 19, 20, 21];
+const XV = 22;
 const DOT_ROWS = func(
   [
-    [5, I32],
-    [1, F32],
-    [1, V128],
+    [8, I32],
+    [4, F32],
+    [5, V128],
   ],
   [
     byteEnds(K, KE4, KE),
     forRows(M, [
       [get(W), set(WR), get(N), set(J)],
+      // Four outputs at once (four independent sums: no wait on one add chain); each sums its terms in the order
+      // the one-row loop below does, so the results are the same bits.
+      whileFour(J, [
+        [1, 2, 3].map((r) => [get(WS[r - 1] as number), get(KE), I32_ADD, set(WS[r] as number)]),
+        [i32(0), set(T), ACCS.map((a) => [ZERO4, set(a)])],
+        loopWhile(T, KE4, 16, [
+          [at(X, T), V_LOAD, set(XV)],
+          ACCS.map((a, r) => [get(a), get(XV), at(WS[r] as number, T), V_LOAD, V_MUL, V_ADD, set(a)]),
+        ]),
+        ACCS.map((a, r) => [acrossLanes(a, F32_ADD), set(SS[r] as number)]),
+        loopWhile(T, KE, 4, [
+          SS.map((sum, r) => [
+            get(sum),
+            at(X, T),
+            F32_LOAD,
+            at(WS[r] as number, T),
+            F32_LOAD,
+            F32_MUL,
+            F32_ADD,
+            set(sum),
+          ]),
+        ]),
+        SS.map((sum, r) => [get(O), get(sum), storeAt(4 * r)]),
+        [get(O), i32(16), I32_ADD, set(O)],
+        [get(WS[3] as number), get(KE), I32_ADD, set(WR), get(J), i32(-4), I32_ADD, set(J)],
+      ]),
       forRows(J, [
-        [i32(0), set(T), ZERO4, set(ACC)],
-        loopWhile(T, KE4, 16, [get(ACC), at(X, T), V_LOAD, at(WR, T), V_LOAD, V_MUL, V_ADD, set(ACC)]),
-        acrossLanes(ACC, F32_ADD),
-        set(S),
-        loopWhile(T, KE, 4, [get(S), at(X, T), F32_LOAD, at(WR, T), F32_LOAD, F32_MUL, F32_ADD, set(S)]),
-        [get(O), get(S), F32_STORE, get(O), i32(4), I32_ADD, set(O)],
+        [i32(0), set(T), ZERO4, set(ACCS[0] as number)],
+        loopWhile(T, KE4, 16, [
+          get(ACCS[0] as number),
+          at(X, T),
+          V_LOAD,
+          at(WR, T),
+          V_LOAD,
+          V_MUL,
+          V_ADD,
+          set(ACCS[0] as number),
+        ]),
+        acrossLanes(ACCS[0] as number, F32_ADD),
+        set(SS[0] as number),
+        loopWhile(T, KE, 4, [
+          get(SS[0] as number),
+          at(X, T),
+          F32_LOAD,
+          at(WR, T),
+          F32_LOAD,
+          F32_MUL,
+          F32_ADD,
+          set(SS[0] as number),
+        ]),
+        [get(O), get(SS[0] as number), F32_STORE, get(O), i32(4), I32_ADD, set(O)],
         advance(WR, KE),
       ]),
       advance(X, KE),
@@ -74,13 +133,21 @@ const DOT_ROWS = func(
   ],
 );
 
-// sumRows(o, x, b, m, n, k); locals: byte ends of a row of n, x's row end, the b row, x pointer, offset, x value
-const [NE4, NE, XE, BR, XP, JB, C, CV] = [6, 7, 8, 9, 10, 11, 12, 13];
+// sumRows(o, x, b, m, n, k); locals: byte ends of a row of n, x's row ends, the b rows, x pointer, offset, x values
+const [NE4, NE, XE, XE4, XP, JB] = [6, 7, 8, 9, 10, 11];
+const BS = [12, 13, 14, 15]; // four rows of b at a time: each o load and store serves four of them
+const CS = [16, 17, 18, 19];
+const CVS = [20, 21, 22, 23];
+/** o[jb] + c0·b0[jb] + c1·b1[jb] + … (left to right, as one row at a time adds them) with the given load/mul/add */
+const addRows = (rows: number, load: Code, cs: number[], mul: Code, add: Code): Code => [
+  [at(O, JB), at(O, JB), load],
+  Array.from({ length: rows }, (_, r) => [at(BS[r] as number, JB), load, get(cs[r] as number), mul, add]),
+];
 const SUM_ROWS = func(
   [
-    [6, I32],
-    [1, F32],
-    [1, V128],
+    [10, I32],
+    [4, F32],
+    [4, V128],
   ],
   [
     byteEnds(N, NE4, NE),
@@ -88,22 +155,30 @@ const SUM_ROWS = func(
       [i32(0), set(JB)],
       loopWhile(JB, NE4, 16, [at(O, JB), ZERO4, V_STORE]),
       loopWhile(JB, NE, 4, [at(O, JB), F32_ZERO, F32_STORE]),
-      [get(X), set(XP), get(X), get(K), i32(2), I32_SHL, I32_ADD, set(XE), get(W), set(BR)],
+      [get(X), set(XP), get(X), get(K), i32(2), I32_SHL, I32_ADD, set(XE), get(W), set(BS[0] as number)],
+      [get(X), get(K), i32(-4), I32_AND, i32(2), I32_SHL, I32_ADD, set(XE4)],
+      loopWhile(XP, XE4, 16, [
+        CS.map((c, r) => [get(XP), loadAt(4 * r), set(c), get(c), V_SPLAT, set(CVS[r] as number)]),
+        [1, 2, 3].map((r) => [get(BS[r - 1] as number), get(NE), I32_ADD, set(BS[r] as number)]),
+        [i32(0), set(JB)],
+        loopWhile(JB, NE4, 16, [addRows(4, V_LOAD, CVS, V_MUL, V_ADD), V_STORE]),
+        loopWhile(JB, NE, 4, [addRows(4, F32_LOAD, CS, F32_MUL, F32_ADD), F32_STORE]),
+        [get(BS[3] as number), get(NE), I32_ADD, set(BS[0] as number)],
+      ]),
       loopWhile(XP, XE, 4, [
-        [get(XP), F32_LOAD, set(C), get(C), V_SPLAT, set(CV), i32(0), set(JB)],
-        loopWhile(JB, NE4, 16, [at(O, JB), at(O, JB), V_LOAD, at(BR, JB), V_LOAD, get(CV), V_MUL, V_ADD, V_STORE]),
-        loopWhile(JB, NE, 4, [
-          at(O, JB),
-          at(O, JB),
+        [
+          get(XP),
           F32_LOAD,
-          at(BR, JB),
-          F32_LOAD,
-          get(C),
-          F32_MUL,
-          F32_ADD,
-          F32_STORE,
-        ]),
-        advance(BR, NE),
+          set(CS[0] as number),
+          get(CS[0] as number),
+          V_SPLAT,
+          set(CVS[0] as number),
+          i32(0),
+          set(JB),
+        ],
+        loopWhile(JB, NE4, 16, [addRows(1, V_LOAD, CVS, V_MUL, V_ADD), V_STORE]),
+        loopWhile(JB, NE, 4, [addRows(1, F32_LOAD, CS, F32_MUL, F32_ADD), F32_STORE]),
+        advance(BS[0] as number, NE),
       ]),
       [get(XE), set(X)],
       advance(O, NE),
