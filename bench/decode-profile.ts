@@ -3,18 +3,32 @@
  * bench/op-profile.ts and prints, per kernel and output shape, the calls and exclusive milliseconds of the decode
  * steps only (the prefill is run first and not counted), plus the time spent outside kernels.
  * Usage: node --conditions=peftkit:source --import tsx bench/decode-profile.ts [batch 8] [steps 32] [top 40]
- * With NO_KERNEL_PROFILE=1 and `node --cpu-prof`, the printed µs window selects the timed steps.
+ * With NO_KERNEL_PROFILE=1 and `node --cpu-prof`, the printed µs window selects the timed steps. LORA=1 decodes
+ * through an unmerged LoRA adapter (bench/train-methods.ts's LORA_CONFIG, every row selecting it).
  */
+import lora from '@peftkit/lora';
+import { createKernel } from 'peftkit';
+import type { ForwardInput, ForwardOptions } from '../core/src/model/forward.ts';
 import { BatchGenerator } from '../packages/models/src/generate/generate.ts';
-import { createTensorRuntime } from '../test/support/runtime.ts';
 import { stories15MRandom } from './inference-models.ts';
 import { byOutputShape, recordKernelTimes } from './kernel-times.ts';
+import { LORA_CONFIG } from './train-methods.ts';
 
 const batch = Number(process.argv[2] ?? 8);
 const steps = Number(process.argv[3] ?? 32);
 const top = Number(process.argv[4] ?? 40);
-const { tf: runtime } = await createTensorRuntime({ backend: 'wasm' });
-const bench = await stories15MRandom(runtime);
+const kernel = await createKernel({ backend: 'wasm', plugins: [lora], logger: { warn() {}, info() {} } });
+const bench = await stories15MRandom(kernel.tf);
+const manager = kernel.adapters(bench.model as never);
+if (process.env.LORA === '1') {
+  manager.create('lora', 'lora', { ...LORA_CONFIG });
+  const model = bench.model;
+  const forward = model.forward.bind(model);
+  bench.model = Object.assign(Object.create(model) as typeof model, {
+    forward: (input: ForwardInput, options: ForwardOptions = {}) =>
+      forward(input, { ...options, selection: { active: ['lora'] } }),
+  });
+}
 let counting = false;
 // The decode steps in monotonic µs, the clock of `--cpu-prof` samples (bench/cpuprofile-top.ts --window).
 let windowStart = 0n;
@@ -63,4 +77,5 @@ for (const [key, r] of [...rows].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)
       `${(r.calls / steps).toFixed(1).padStart(5)}×  ${key}`,
   );
 }
+manager.dispose();
 await bench.dispose();

@@ -8,6 +8,14 @@ import type { LinearLora, Tensor, Tensor3D } from './types.ts';
 const FUSED = 'PeftkitLoraRows';
 
 /**
+ * Multiply-adds (positions · rank · (in + out)) up to which one adapter on every row takes the fused kernel at
+ * inference (`applyAll`). Measured on wasm + OpenBLAS, rank 8: the composed ops cost ~15–30 µs however small, the
+ * kernel ~0.2–0.35 ns per multiply-add (288 wide: 8 positions 12.7 vs 57.7 µs, 32 positions 33.5 vs 35.2; 2048
+ * wide, 8 positions: 48.6 vs 30.5) — see bench/RESULTS.md.
+ */
+export const SINGLE_FUSED_MACS = 98304;
+
+/**
  * Mixed-adapter LoRA as one product per site (BGMV-style): each row's A and B, padded to the largest rank among the
  * rows, are stacked into A_rows [rows, R, in] and B_rows [rows, out, R], and every row's delta is
  * (x·A_rowᵀ·s_row)·B_rowᵀ — two batched products, however many adapters the batch mixes. Rows without an adapter
@@ -108,15 +116,44 @@ export class LoraSiteBatcher implements RowBatcher {
   }
 
   applyRows(rows: readonly (string | null)[], input: Tensor, output: Tensor3D, call: ForwardCall): Tensor3D {
-    const tf = this.#tf;
     const layers = rows.map((name) => (name === null ? null : (this.#members.get(name) ?? null)));
     const x = input as Tensor3D;
-    // Autodiff needs the composed ops; so does anything but a float32 [rows, seq, in] input.
-    const fused = !call.training && x.rank === 3 && x.dtype === 'float32' && backendHasKernels(tf, FUSED);
+    return this.#apply(layers, x, output, call, this.#fusable(x, call));
+  }
+
+  /**
+   * One adapter on every row at inference (not training), through the fused kernel as one "row" of b · seq
+   * positions: one kernel launch instead of two products, a Mul and an Add (plus reshapes) per site; undefined
+   * where the kernel does not apply (training, no kernel, other inputs, past SINGLE_FUSED_MACS).
+   */
+  applyAll(layer: LinearLora, input: Tensor, output: Tensor3D, call: ForwardCall): Tensor3D | undefined {
+    const x = input as Tensor3D;
+    if (!this.#fusable(x, call)) return undefined;
+    const [batch, seq, inFeatures] = x.shape;
+    const positions = batch * seq;
+    if (positions * layer.r * (inFeatures + output.shape[2]) > SINGLE_FUSED_MACS) return undefined;
+    const tf = this.#tf;
+    const flatX = tf.reshape(x, [1, positions, inFeatures]) as Tensor3D;
+    const flatY = tf.reshape(output, [1, positions, output.shape[2]]) as Tensor3D;
+    return tf.reshape(this.#apply([layer], flatX, flatY, call, true), output.shape) as Tensor3D;
+  }
+
+  /**
+   * Autodiff needs the composed ops (training, or gradients taken of an inference forward: the kernel has none);
+   * so does anything but a float32 [rows, seq, in] input.
+   */
+  #fusable(x: Tensor, call: ForwardCall): boolean {
+    const tf = this.#tf;
+    const plain = !call.training && !tf.engine().isTapeOn();
+    return plain && x.rank === 3 && x.dtype === 'float32' && backendHasKernels(tf, FUSED);
+  }
+
+  #apply(layers: (LinearLora | null)[], x: Tensor3D, output: Tensor3D, call: ForwardCall, fused: boolean): Tensor3D {
+    const tf = this.#tf;
     const memo = call.training ? null : (call.memo ?? null);
     if (memo === null) return applyStacked(tf, stackRows(tf, this.#site, layers, fused), x, output, fused);
     // Generation: prefill stacks the rows once, every decode step of the batch reuses them.
-    const key = memoKey(layers);
+    const key = [fused, ...memoKey(layers)]; // the fused kernel's stacks hold Bᵀ, the composed ops' B
     let stacks = memo.get(this, key);
     if (stacks === undefined) {
       stacks = stackRows(tf, this.#site, layers, fused);

@@ -103,7 +103,11 @@ function siteHook(
       if (handle.merged) return output;
       if (parts.module) return moduleForward(tf, parts.module, input as Tensor3D);
       let out = output;
-      if (parts.layer?.kind === 'linear') out = linearForward(tf, parts.layer, input as Tensor3D, out, p, call);
+      if (parts.layer?.kind === 'linear') {
+        // Plain LoRA at inference: the batcher's fused kernel where it applies (all rows, this one adapter).
+        const fused = batcher?.applyAll(parts.layer, input, out, call);
+        out = fused ?? linearForward(tf, parts.layer, input as Tensor3D, out, p, call);
+      }
       if (parts.layer?.kind === 'embedding') out = embeddingForward(tf, parts.layer, input, out);
       if (parts.bias) out = biasForward(tf, parts.bias, out);
       return out;

@@ -169,3 +169,54 @@ test('generation with a KV cache: the stacks built at prefill serve every decode
   manager.dispose();
   model.dispose();
 });
+
+test('one adapter on every row at inference takes the fused kernel and equals the composed ops', () => {
+  const { model, manager } = setup({ a: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj', 'down_proj'] } });
+  let fused = 0;
+  const applyAll = LoraSiteBatcher.prototype.applyAll;
+  LoraSiteBatcher.prototype.applyAll = function (this: LoraSiteBatcher, ...args: Parameters<typeof applyAll>) {
+    const out = applyAll.apply(this, args);
+    if (out !== undefined) fused++;
+    return out;
+  };
+  try {
+    const selection = { active: ['a'] };
+    // training: true takes the composed ops (autodiff needs them); the model has no dropout, lora_dropout is 0
+    const composed = tf.tidy(() => model.forward({ ids }, { selection, training: true }).arraySync() as number[][][]);
+    const before = tf.memory().numTensors;
+    const inference = rows(model, selection);
+    assert.equal(tf.memory().numTensors, before, 'no tensors left behind');
+    const hasKernel = tf.getKernel('PeftkitLoraRows', tf.getBackend()) !== undefined;
+    assert.equal(fused > 0, hasKernel, `the fused kernel ran where the backend has it (${tf.getBackend()})`);
+    const want = composed.map((r) => Float32Array.from(r.flat()));
+    const scale = Math.max(1, ...want.map((row) => Math.max(...row.map(Math.abs))));
+    const diff = maxAbsDiff(inference, want);
+    assert.ok(diff < 1e-5 * scale, `fused vs composed: ${diff} at logits up to ${scale}`);
+  } finally {
+    LoraSiteBatcher.prototype.applyAll = applyAll;
+    manager.dispose();
+    model.dispose();
+  }
+});
+
+test('gradients of an inference forward (training not set) reach the adapters, mixed and alone', () => {
+  const { model, manager } = setup({ a: { r: 2 }, b: { r: 4 } });
+  try {
+    for (const selection of [{ perRow: ['a', 'b', null, 'b', 'a', 'a'] }, { active: ['a'] }] as Selection[]) {
+      const { value, grads } = tf.variableGrads(() => tf.sum(model.forward({ ids }, { selection })) as never);
+      const names = 'perRow' in selection ? ['a', 'b'] : ['a'];
+      for (const name of names)
+        for (const v of manager.get(name).handle.trainableVariables) {
+          const g = grads[v.name]?.dataSync();
+          assert.ok(
+            g?.some((x) => x !== 0),
+            `${JSON.stringify(selection)}: ${v.name} has a gradient`,
+          );
+        }
+      tf.dispose([value, ...Object.values(grads)]);
+    }
+  } finally {
+    manager.dispose();
+    model.dispose();
+  }
+});
