@@ -1,7 +1,8 @@
 /**
  * Per-kernel time of greedy decoding with the KV cache (stories15M shape): wraps the engine's runKernel like
  * bench/op-profile.ts and prints, per kernel and output shape, the calls and exclusive milliseconds of the decode
- * steps only (the prefill is run first and not counted), plus the time spent outside kernels.
+ * steps only (the prefill is run first and not counted), plus the time spent outside kernels. PREFILL=1 profiles the
+ * prefill step instead (a 64-token prompt per row, a fresh generation per step).
  * Usage: node --conditions=peftkit:source --import tsx bench/decode-profile.ts [batch 8] [steps 32] [top 40]
  * With NO_KERNEL_PROFILE=1 and `node --cpu-prof`, the printed µs window selects the timed steps. LORA=1 decodes
  * through an unmerged LoRA adapter (bench/train-methods.ts's LORA_CONFIG, every row selecting it).
@@ -35,29 +36,52 @@ let windowStart = 0n;
 let windowEnd = 0n;
 const rows = recordKernelTimes(byOutputShape, () => counting);
 
-function generate(count: number, profile: boolean): number {
-  const prompt = bench.prompt(64);
+const PROMPT = 64;
+const prefill = process.env.PREFILL === '1';
+
+function generator(maxTokens: number): BatchGenerator {
+  const prompt = bench.prompt(PROMPT);
   const requests = Array.from({ length: batch }, () => ({ ids: prompt }));
-  const generator = new BatchGenerator(bench.model, bench.tokenizer, requests, {
-    maxTokens: count + 1,
+  return new BatchGenerator(bench.model, bench.tokenizer, requests, {
+    maxTokens,
     temperature: 0,
     stopAtEos: false,
     // The arg-max alone, as bench/peer/infer.py; LOGPROBS=1 adds the softmax for each token's log-probability.
     logprobs: process.env.LOGPROBS === '1',
   });
-  generator.step();
+}
+
+/** ms per decode step after one prefill; with PREFILL=1, ms per prefill over `count` fresh generations. */
+function generate(count: number, profile: boolean): number {
+  let ms = 0;
+  let n = 0;
+  if (prefill) {
+    windowStart = process.hrtime.bigint() / 1000n;
+    for (; n < count; n++) {
+      const g = generator(1);
+      counting = profile;
+      const start = performance.now();
+      g.step();
+      ms += performance.now() - start;
+      counting = false;
+      g.dispose();
+    }
+    windowEnd = process.hrtime.bigint() / 1000n;
+    return ms / n;
+  }
+  const g = generator(count + 1);
+  g.step();
   counting = profile;
   windowStart = process.hrtime.bigint() / 1000n;
   const start = performance.now();
-  let n = 0;
-  while (!generator.done && n < count) {
-    generator.step();
+  while (!g.done && n < count) {
+    g.step();
     n++;
   }
-  const ms = performance.now() - start;
+  ms = performance.now() - start;
   windowEnd = process.hrtime.bigint() / 1000n;
   counting = false;
-  generator.dispose();
+  g.dispose();
   return ms / n;
 }
 
@@ -66,10 +90,11 @@ const plain = generate(steps, false);
 const profiled = process.env.NO_KERNEL_PROFILE ? plain : generate(steps, true);
 const sum = [...rows.values()].reduce((n, r) => n + r.ms, 0) / steps;
 const calls = [...rows.values()].reduce((n, r) => n + r.calls, 0) / steps;
+const tokens = prefill ? batch * PROMPT : batch;
 console.log(
-  `batch ${batch}: ${plain.toFixed(2)} ms/step unprofiled (${((batch * 1000) / plain).toFixed(1)} tok/s); ` +
-    `profiled ${profiled.toFixed(2)} ms/step, in kernels ${sum.toFixed(2)} ms, ${calls.toFixed(0)} kernel calls/step` +
-    ` (last steps: µs ${windowStart}-${windowEnd})`,
+  `batch ${batch} ${prefill ? 'prefill' : 'decode'}: ${plain.toFixed(2)} ms/step unprofiled ` +
+    `(${((tokens * 1000) / plain).toFixed(1)} tok/s); profiled ${profiled.toFixed(2)} ms/step, in kernels ` +
+    `${sum.toFixed(2)} ms, ${calls.toFixed(0)} kernel calls/step (timed steps: µs ${windowStart}-${windowEnd})`,
 );
 for (const [key, r] of [...rows].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
   console.log(

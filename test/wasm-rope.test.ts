@@ -4,6 +4,8 @@ import { Rng } from '@peftkit/core';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
 import { createKernel } from 'peftkit';
 import { applyRope, composedRope, ropeTables } from '../packages/models/src/model/rope.ts';
+import { jsRopeLoops, simdRopeLoops } from '../adapters/tensor/kernels/simd-rope.ts';
+import { wasmApi } from '../adapters/tensor/kernels/wasm-asm.ts';
 
 // peftkit's wasm RoPE kernel (adapters/tensor/kernels/wasm-rope.ts) against the split / neg / concat / mul / add
 // composition it replaces, on the same backend: values and autodiff gradients, left-padded and offset positions.
@@ -70,7 +72,7 @@ test('wasm RoPE kernel equals the composition, value and gradient', async () => 
     const composed = tf.tidy(() => composedRope(tf, x, cos, sin));
     assert.deepEqual(fused.shape, shape, `${label}: output shape`);
     const diff = maxDiff(fused, composed);
-    assert.ok(diff <= 1e-6, `${label}: value max difference ${diff}`);
+    assert.equal(diff, 0, `${label}: value max difference ${diff} (the same float32 steps)`);
 
     // tables built inside the differentiated function, as the model does: the backward pass needs its saved copies
     const loss = (rope: typeof applyRope) => (input: Tensor) => {
@@ -83,7 +85,7 @@ test('wasm RoPE kernel equals the composition, value and gradient', async () => 
     // a float32 sum over thousands of terms: its rounding, not the rotation, sets this tolerance
     assert.ok(vDiff <= 1e-5, `${label}: loss difference ${vDiff}`);
     const gDiff = maxDiff(gFused.grad, gComposed.grad);
-    assert.ok(gDiff <= 1e-6, `${label}: gradient max difference ${gDiff}`);
+    assert.equal(gDiff, 0, `${label}: gradient max difference ${gDiff} (the same float32 steps)`);
 
     tf.dispose([x, r, cos, sin, fused, composed, gFused.value, gFused.grad, gComposed.value, gComposed.grad]);
   }
@@ -136,4 +138,30 @@ test('cpu backend has no RoPE kernel and keeps the composition', async () => {
   const diff = tf.tidy(() => maxDiff(applyRope(tf, x, cos, sin), composedRope(tf, x, cos, sin)));
   assert.equal(diff, 0, 'same ops on cpu');
   tf.dispose([x, cos, sin]);
+});
+
+test('the RoPE SIMD pass equals its JS version bit for bit, both directions', () => {
+  if (wasmApi === undefined) return;
+  const memory = new wasmApi.Memory({ initial: 8 }); // 8 × 64 KiB: 131072 floats
+  const simd = simdRopeLoops(memory);
+  assert.ok(simd !== null, 'SIMD instantiates on a plain Memory');
+  const js = jsRopeLoops(() => memory.buffer);
+  const h = new Float32Array(memory.buffer);
+  const rng = new Rng(21);
+  // [rows, heads, dim]: half a multiple of 4 lanes, not one, and a single pair
+  for (const [rows, heads, dim] of [
+    [3, 6, 48],
+    [2, 3, 14],
+    [4, 1, 2],
+  ] as const) {
+    for (let i = 0; i < 40000; i++) h[i] = rng.normal();
+    for (const sign of [1, -1]) {
+      // x, cos, sin at 0, 10000, 20000 floats; outputs at 50000 and 70000
+      simd.rotate(4 * 50000, 0, 4 * 10000, 4 * 20000, rows, heads, dim, sign);
+      js.rotate(4 * 70000, 0, 4 * 10000, 4 * 20000, rows, heads, dim, sign);
+      for (let i = 0; i < rows * heads * dim; i++) {
+        assert.equal(h[50000 + i], h[70000 + i], `[${rows}, ${heads}, ${dim}] sign ${sign} [${i}]`);
+      }
+    }
+  }
 });
