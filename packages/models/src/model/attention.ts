@@ -151,9 +151,9 @@ export function multiHeadAttention(tf: Tf, args: AttentionArgs): Tensor3D {
   const numKvHeads = k.shape[2];
   const group = numHeads / numKvHeads;
   // Query heads sharing a KV head are stacked along the time axis: one batched product per KV head, no KV copies.
-  const qGrouped = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [batch, numKvHeads, group * seq, headDim]);
-  let keys = tf.transpose(k, [0, 2, 1, 3]) as Tensor4D;
-  let values = tf.transpose(v, [0, 2, 1, 3]) as Tensor4D;
+  const qGrouped = tf.reshape(swapAxes12(tf, q), [batch, numKvHeads, group * seq, headDim]);
+  let keys = swapAxes12(tf, k);
+  let values = swapAxes12(tf, v);
   // A prefix enters on a fresh call only (prepareSequence passes none later): the cache holds it afterwards.
   if (args.prefix) {
     keys = tf.concat([args.prefix.key, keys], 2);
@@ -161,6 +161,15 @@ export function multiHeadAttention(tf: Tf, args: AttentionArgs): Tensor3D {
   }
   if (cache) ({ key: keys, value: values } = cache.append(args.layer, keys, values));
   const probs = maskedSoftmax(tf, tf.matMul(qGrouped, keys, false, true), args.mask, args.scale, group);
-  const context = tf.reshape(tf.matMul(probs, values), [batch, numHeads, seq, headDim]);
-  return tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, seq, numHeads * headDim]) as Tensor3D;
+  const context = tf.reshape(tf.matMul(probs, values), [batch, numHeads, seq, headDim]) as Tensor4D;
+  return tf.reshape(swapAxes12(tf, context), [batch, seq, numHeads * headDim]) as Tensor3D;
+}
+
+/**
+ * [a, b, c, d] → [a, c, b, d]. With b or c of 1 (a decoding step's single position) the memory order does not
+ * change: a reshape, not a Transpose kernel copying the tensor (4 per layer and step).
+ */
+function swapAxes12(tf: Tf, t: Tensor4D): Tensor4D {
+  const [a, b, c, d] = t.shape;
+  return b === 1 || c === 1 ? tf.reshape(t, [a, c, b, d]) : tf.transpose(t, [0, 2, 1, 3]);
 }
