@@ -25,6 +25,7 @@ import { wasmRmsNorm } from './wasm-rmsnorm.ts';
 import { makeWasmRope, ROPE_KERNEL } from './wasm-rope.ts';
 import { makeWasmSlice, makeWasmSplitV } from './wasm-slice.ts';
 import { makeWasmSwiGlu, makeWasmSwiGluGrad, SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL } from './wasm-swiglu.ts';
+import { makeWasmTranspose } from './wasm-transpose.ts';
 import { makeWasmBatchMatMul } from './wasm-matmul.ts';
 
 /**
@@ -51,6 +52,10 @@ export function installWasmKernels(tf: Tf): void {
   installKernel(tf, tf.GatherV2, 'wasm', (original) => {
     if (original === undefined) throw new Error('tfjs-backend-wasm did not register GatherV2');
     return makeWasmGatherV2(tf, original);
+  });
+  installKernel(tf, tf.Transpose, 'wasm', (original) => {
+    if (original === undefined) throw new Error('tfjs-backend-wasm did not register Transpose');
+    return makeWasmTranspose(original);
   });
   installKernel(tf, tf.Slice, 'wasm', (original) => {
     if (original === undefined) throw new Error('tfjs-backend-wasm did not register Slice');
