@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Tokenizer } from '@peftkit/core';
-import { createKernel } from 'peftkit';
 import { BatchGenerator, type CausalLanguageModel, generate } from '../packages/models/src/generate/generate.ts';
-import { loadStories260K } from './support/learning.ts';
+import { withStories260K } from './support/generation.ts';
 
 /** The same model without its runtime: the generator then picks every token on the host (sampleToken). */
 function hostOnly(model: CausalLanguageModel): CausalLanguageModel {
@@ -20,13 +18,8 @@ for (const backend of ['wasm', 'cpu']) {
   test(
     `greedy decoding and temperature sampling on the ${backend} backend pick the tokens and log-probabilities the ` +
       'host would, with and without the KV cache, leaking no tensors',
-    async (t) => {
-      const kernel = await createKernel({ backend, logger: { warn() {}, info() {} } });
-      const tf = kernel.tf;
-      const loaded = await loadStories260K(t, tf);
-      const model = loaded.model as unknown as CausalLanguageModel;
-      const tokenizer = loaded.tokenizer as Tokenizer;
-      try {
+    (t) =>
+      withStories260K(t, backend, ({ tf, model, tokenizer }) => {
         assert.equal(model.tf, tf, 'a loaded model exposes the runtime its logits live in');
         const prompts = [{ prompt: 'Once upon a time' }, { prompt: 'The cat' }, { prompt: '' }];
         const runs = [
@@ -51,22 +44,12 @@ for (const backend of ['wasm', 'cpu']) {
             }
           }
         }
-      } finally {
-        await loaded.cleanup();
-      }
-    },
+      }),
   );
-}
 
-for (const backend of ['wasm', 'cpu']) {
   const name = `greedy decoding with logprobs: false on the ${backend} backend picks the same tokens without them`;
-  test(name, async (t) => {
-    const kernel = await createKernel({ backend, logger: { warn() {}, info() {} } });
-    const tf = kernel.tf;
-    const loaded = await loadStories260K(t, tf);
-    const model = loaded.model as unknown as CausalLanguageModel;
-    const tokenizer = loaded.tokenizer as Tokenizer;
-    try {
+  test(name, (t) =>
+    withStories260K(t, backend, ({ tf, model, tokenizer }) => {
       const prompts = [{ prompt: 'Once upon a time' }, { prompt: 'The cat' }];
       for (const subject of [model, hostOnly(model)]) {
         const where = subject === model ? 'backend' : 'host';
@@ -88,8 +71,6 @@ for (const backend of ['wasm', 'cpu']) {
           `${where}: events carry NaN for the log-probability not computed`,
         );
       }
-    } finally {
-      await loaded.cleanup();
-    }
-  });
+    }),
+  );
 }

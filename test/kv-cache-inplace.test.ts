@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Tensor4D } from '@tensorflow/tfjs-core';
-import { KV_WRITE_KERNEL, KvCache, type Tokenizer } from '@peftkit/core';
+import { KV_WRITE_KERNEL, KvCache } from '@peftkit/core';
 import { createKernel } from 'peftkit';
-import { type CausalLanguageModel, generate } from '../packages/models/src/generate/generate.ts';
-import { loadStories260K } from './support/learning.ts';
+import { generate } from '../packages/models/src/generate/generate.ts';
+import { withStories260K } from './support/generation.ts';
 
 // The KV cache writes each step's keys and values into its buffers in place (core/src/model/kv-cache.ts,
 // adapters/tensor/kernels/kv-write.ts) instead of concatenating the whole cache per layer per token.
@@ -25,13 +25,8 @@ function concatenating<T>(tf: Tfx, fn: () => T): T {
 }
 
 for (const backend of ['wasm', 'cpu']) {
-  test(`${backend}: generation through the in-place KV cache equals the concatenating one`, async (t) => {
-    const kernel = await createKernel({ backend, logger: { warn() {}, info() {} } });
-    const tf = kernel.tf;
-    const loaded = await loadStories260K(t, tf);
-    const model = loaded.model as unknown as CausalLanguageModel;
-    const tokenizer = loaded.tokenizer as Tokenizer;
-    try {
+  test(`${backend}: generation through the in-place KV cache equals the concatenating one`, (t) =>
+    withStories260K(t, backend, ({ tf, model, tokenizer }) => {
       const prompts = [{ prompt: 'Once upon a time' }, { prompt: 'Tom' }];
       // 100 new tokens: the buffers grow from 64 to 128 columns mid-generation.
       const options = { maxTokens: 100, temperature: 0, stopAtEos: false };
@@ -48,10 +43,7 @@ for (const backend of ['wasm', 'cpu']) {
           assert.ok(Math.abs(lp - want) < 1e-4, `row ${i} token ${k}: logprob ${lp} vs ${want}`);
         }
       }
-    } finally {
-      await loaded.cleanup();
-    }
-  });
+    }));
 
   test(`${backend}: the in-place write fills only its columns and refuses what does not fit`, async () => {
     const tf = (await createKernel({ backend, logger: { warn() {}, info() {} } })).tf;
