@@ -61,10 +61,25 @@ const whileFour = (local: number, body: Code[]): Code => [
 // dotRows(o, x, w, m, n, k); locals: its two byte ends of a row of k, the w rows, the row counter, offset, sums
 const [O, X, W, M, N, K] = [0, 1, 2, 3, 4, 5];
 const [KE4, KE, WR, J, T] = [6, 7, 8, 9, 10];
-const WS = [WR, 11, 12, 13]; // four w rows at a time: each x load serves four dot products
-const SS = [14, 15, 16, 17];
-const ACCS = [18, 19, 20, 21];
 const XV = 22;
+/** Up to four dot products at once, each with its w row pointer, its f32 sum and its f32x4 partial sums. */
+const dotLane = (i: number) => ({ w: i === 0 ? WR : 10 + i, sum: 14 + i, acc: 18 + i });
+const LANES = [dotLane(0), dotLane(1), dotLane(2), dotLane(3)] as const;
+/**
+ * The dot products of the x row with the w rows of `lanes`, left in their sums: each x load serves every lane, and
+ * each lane sums its terms in one order whatever the number of lanes, so blocks of four give the bits one row gives.
+ */
+const dots = (lanes: readonly { w: number; sum: number; acc: number }[]): Code => [
+  [i32(0), set(T), lanes.map((l) => [ZERO4, set(l.acc)])],
+  loopWhile(T, KE4, 16, [
+    [at(X, T), V_LOAD, set(XV)],
+    lanes.map((l) => [get(l.acc), get(XV), at(l.w, T), V_LOAD, V_MUL, V_ADD, set(l.acc)]),
+  ]),
+  lanes.map((l) => [acrossLanes(l.acc, F32_ADD), set(l.sum)]),
+  loopWhile(T, KE, 4, [
+    lanes.map((l) => [get(l.sum), at(X, T), F32_LOAD, at(l.w, T), F32_LOAD, F32_MUL, F32_ADD, set(l.sum)]),
+  ]),
+];
 const DOT_ROWS = func(
   [
     [8, I32],
@@ -75,57 +90,17 @@ const DOT_ROWS = func(
     byteEnds(K, KE4, KE),
     forRows(M, [
       [get(W), set(WR), get(N), set(J)],
-      // Four outputs at once (four independent sums: no wait on one add chain); each sums its terms in the order
-      // the one-row loop below does, so the results are the same bits.
+      // four outputs at once (four independent add chains), then one at a time
       whileFour(J, [
-        [1, 2, 3].map((r) => [get(WS[r - 1] as number), get(KE), I32_ADD, set(WS[r] as number)]),
-        [i32(0), set(T), ACCS.map((a) => [ZERO4, set(a)])],
-        loopWhile(T, KE4, 16, [
-          [at(X, T), V_LOAD, set(XV)],
-          ACCS.map((a, r) => [get(a), get(XV), at(WS[r] as number, T), V_LOAD, V_MUL, V_ADD, set(a)]),
-        ]),
-        ACCS.map((a, r) => [acrossLanes(a, F32_ADD), set(SS[r] as number)]),
-        loopWhile(T, KE, 4, [
-          SS.map((sum, r) => [
-            get(sum),
-            at(X, T),
-            F32_LOAD,
-            at(WS[r] as number, T),
-            F32_LOAD,
-            F32_MUL,
-            F32_ADD,
-            set(sum),
-          ]),
-        ]),
-        SS.map((sum, r) => [get(O), get(sum), storeAt(4 * r)]),
+        LANES.slice(1).map((l, i) => [get(LANES[i]?.w ?? WR), get(KE), I32_ADD, set(l.w)]),
+        dots(LANES),
+        LANES.map((l, r) => [get(O), get(l.sum), storeAt(4 * r)]),
         [get(O), i32(16), I32_ADD, set(O)],
-        [get(WS[3] as number), get(KE), I32_ADD, set(WR), get(J), i32(-4), I32_ADD, set(J)],
+        [get(LANES[3].w), get(KE), I32_ADD, set(WR), get(J), i32(-4), I32_ADD, set(J)],
       ]),
       forRows(J, [
-        [i32(0), set(T), ZERO4, set(ACCS[0] as number)],
-        loopWhile(T, KE4, 16, [
-          get(ACCS[0] as number),
-          at(X, T),
-          V_LOAD,
-          at(WR, T),
-          V_LOAD,
-          V_MUL,
-          V_ADD,
-          set(ACCS[0] as number),
-        ]),
-        acrossLanes(ACCS[0] as number, F32_ADD),
-        set(SS[0] as number),
-        loopWhile(T, KE, 4, [
-          get(SS[0] as number),
-          at(X, T),
-          F32_LOAD,
-          at(WR, T),
-          F32_LOAD,
-          F32_MUL,
-          F32_ADD,
-          set(SS[0] as number),
-        ]),
-        [get(O), get(SS[0] as number), F32_STORE, get(O), i32(4), I32_ADD, set(O)],
+        dots([LANES[0]]),
+        [get(O), get(LANES[0].sum), F32_STORE, get(O), i32(4), I32_ADD, set(O)],
         advance(WR, KE),
       ]),
       advance(X, KE),
@@ -135,13 +110,25 @@ const DOT_ROWS = func(
 
 // sumRows(o, x, b, m, n, k); locals: byte ends of a row of n, x's row ends, the b rows, x pointer, offset, x values
 const [NE4, NE, XE, XE4, XP, JB] = [6, 7, 8, 9, 10, 11];
-const BS = [12, 13, 14, 15]; // four rows of b at a time: each o load and store serves four of them
-const CS = [16, 17, 18, 19];
-const CVS = [20, 21, 22, 23];
-/** o[jb] + c0·b0[jb] + c1·b1[jb] + … (left to right, as one row at a time adds them) with the given load/mul/add */
-const addRows = (rows: number, load: Code, cs: number[], mul: Code, add: Code): Code => [
+/** Up to four rows of b at a time, each with its row pointer and its x value as f32 and in 4 lanes. */
+const sumLane = (i: number) => ({ b: 12 + i, c: 16 + i, cv: 20 + i });
+const TERMS = [sumLane(0), sumLane(1), sumLane(2), sumLane(3)] as const;
+type Term = (typeof TERMS)[number];
+/**
+ * o[jb] + c0·b0[jb] + c1·b1[jb] + … for the rows of `terms`, left to right as one row at a time adds them (so four
+ * at once give the same bits), with the given load / mul / add and the x values as f32 (`c`) or in 4 lanes (`cv`).
+ */
+const addRows = (terms: readonly Term[], load: Code, c: 'c' | 'cv', mul: Code, add: Code): Code => [
   [at(O, JB), at(O, JB), load],
-  Array.from({ length: rows }, (_, r) => [at(BS[r] as number, JB), load, get(cs[r] as number), mul, add]),
+  terms.map((t) => [at(t.b, JB), load, get(t[c]), mul, add]),
+];
+/** o row += the x values at XP times the rows of b of `terms`: one load and store of o per |terms| terms. */
+const addTerms = (terms: readonly Term[]): Code => [
+  terms.map((t, r) => [get(XP), loadAt(4 * r), set(t.c), get(t.c), V_SPLAT, set(t.cv)]),
+  terms.slice(1).map((t, r) => [get(terms[r]?.b ?? t.b), get(NE), I32_ADD, set(t.b)]),
+  [i32(0), set(JB)],
+  loopWhile(JB, NE4, 16, [addRows(terms, V_LOAD, 'cv', V_MUL, V_ADD), V_STORE]),
+  loopWhile(JB, NE, 4, [addRows(terms, F32_LOAD, 'c', F32_MUL, F32_ADD), F32_STORE]),
 ];
 const SUM_ROWS = func(
   [
@@ -155,31 +142,11 @@ const SUM_ROWS = func(
       [i32(0), set(JB)],
       loopWhile(JB, NE4, 16, [at(O, JB), ZERO4, V_STORE]),
       loopWhile(JB, NE, 4, [at(O, JB), F32_ZERO, F32_STORE]),
-      [get(X), set(XP), get(X), get(K), i32(2), I32_SHL, I32_ADD, set(XE), get(W), set(BS[0] as number)],
+      [get(X), set(XP), get(X), get(K), i32(2), I32_SHL, I32_ADD, set(XE), get(W), set(TERMS[0].b)],
       [get(X), get(K), i32(-4), I32_AND, i32(2), I32_SHL, I32_ADD, set(XE4)],
-      loopWhile(XP, XE4, 16, [
-        CS.map((c, r) => [get(XP), loadAt(4 * r), set(c), get(c), V_SPLAT, set(CVS[r] as number)]),
-        [1, 2, 3].map((r) => [get(BS[r - 1] as number), get(NE), I32_ADD, set(BS[r] as number)]),
-        [i32(0), set(JB)],
-        loopWhile(JB, NE4, 16, [addRows(4, V_LOAD, CVS, V_MUL, V_ADD), V_STORE]),
-        loopWhile(JB, NE, 4, [addRows(4, F32_LOAD, CS, F32_MUL, F32_ADD), F32_STORE]),
-        [get(BS[3] as number), get(NE), I32_ADD, set(BS[0] as number)],
-      ]),
-      loopWhile(XP, XE, 4, [
-        [
-          get(XP),
-          F32_LOAD,
-          set(CS[0] as number),
-          get(CS[0] as number),
-          V_SPLAT,
-          set(CVS[0] as number),
-          i32(0),
-          set(JB),
-        ],
-        loopWhile(JB, NE4, 16, [addRows(1, V_LOAD, CVS, V_MUL, V_ADD), V_STORE]),
-        loopWhile(JB, NE, 4, [addRows(1, F32_LOAD, CS, F32_MUL, F32_ADD), F32_STORE]),
-        advance(BS[0] as number, NE),
-      ]),
+      // four x values (rows of b) at a time, then one at a time
+      loopWhile(XP, XE4, 16, [addTerms(TERMS), [get(TERMS[3].b), get(NE), I32_ADD, set(TERMS[0].b)]]),
+      loopWhile(XP, XE, 4, [addTerms([TERMS[0]]), advance(TERMS[0].b, NE)]),
       [get(XE), set(X)],
       advance(O, NE),
     ]),
