@@ -10,8 +10,8 @@ const FUSED = 'PeftkitLoraRows';
 /**
  * Multiply-adds (positions · rank · (in + out)) up to which one adapter on every row takes the fused kernel at
  * inference (`applyAll`). Measured on wasm + OpenBLAS, rank 8: the composed ops cost ~15–30 µs however small, the
- * kernel ~0.2–0.35 ns per multiply-add (288 wide: 8 positions 12.7 vs 57.7 µs, 32 positions 33.5 vs 35.2; 2048
- * wide, 8 positions: 48.6 vs 30.5) — see bench/RESULTS.md.
+ * kernel ~0.2–0.35 ns per multiply-add (288 wide: 8 positions 8.5 vs 17.6 µs, 32 positions 27.7 vs 21.6; 2048
+ * wide, 8 positions: 51.6 vs 33.4) — bench/lora-fused-crossover.ts, bench/RESULTS.md.
  */
 export const SINGLE_FUSED_MACS = 98304;
 
