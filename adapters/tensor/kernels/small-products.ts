@@ -2,8 +2,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { MatMulPlan } from './matmul-plan.ts';
 import { type SmallProductLoops, simdSmallProductLoops } from './simd-small-products.ts';
-import { heapMemory, heapOffset } from './wasm-ops.ts';
-import { wasmApi } from './wasm-asm.ts';
+import { heapLoops, heapOffset } from './wasm-ops.ts';
 
 /**
  * Multiply-adds per matrix up to which a batched product (a different B per matrix) runs as one SIMD pass over the
@@ -24,15 +23,12 @@ export function setSmallProductMacs(macs: number): number {
 
 const loopsByBackend = new WeakMap<BackendWasm, SmallProductLoops | null>();
 
-/** The SIMD loops on this backend's heap, or null where the runtime cannot run them there. */
+/**
+ * The SIMD loops on this backend's heap, or null where the runtime cannot run them there: no JS fallback, the caller
+ * then keeps its per-matrix path.
+ */
 function simdLoops(backend: BackendWasm): SmallProductLoops | null {
-  let loops = loopsByBackend.get(backend);
-  if (loops === undefined) {
-    const { memory } = heapMemory(backend);
-    loops = wasmApi !== undefined && memory instanceof wasmApi.Memory ? simdSmallProductLoops(memory) : null;
-    loopsByBackend.set(backend, loops);
-  }
-  return loops;
+  return heapLoops<SmallProductLoops | null>(backend, loopsByBackend, simdSmallProductLoops, () => null);
 }
 
 /**

@@ -13,8 +13,8 @@ export function makeWasmTranspose(original: KernelConfig): KernelFunc {
   return (args) => {
     const x = (args.inputs as { x: TensorInfo }).x;
     const perm = (args.attrs as { perm?: number[] } | undefined)?.perm ?? [];
-    const swap = x.dtype === 'float32' && x.shape.length === 4 && [0, 2, 1, 3].every((axis, i) => perm[i] === axis);
-    if (!swap || perm.length !== 4) return original.kernelFunc(args);
+    const swap = x.dtype === 'float32' && x.shape.length === 4 && perm.join() === '0,2,1,3';
+    if (!swap) return original.kernelFunc(args);
     const backend = args.backend as BackendWasm;
     const [a, b, c, d] = x.shape as [number, number, number, number];
     const out = backend.makeOutput([a, c, b, d], 'float32');
